@@ -1,0 +1,195 @@
+"""``realtime-mock``: the command line.
+
+Each subcommand's ``--help`` shows a real example. ``serve`` runs the mock until Ctrl-C or
+SIGTERM; ``demo`` starts one in-process and talks to it, to show what the mock does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from harness.options import parse_duration, parse_pace
+from mock_server import __version__
+from mock_server.server import MockServer, Mount, describe
+
+SERVE_EXAMPLES = """\
+examples:
+  realtime-mock serve                          # ws://127.0.0.1:8765/v1/realtime, any key accepted
+  realtime-mock serve --port 0 --pace fast     # a free port; responses as fast as possible
+  realtime-mock serve --tls                    # also wss:// with a CA printed for SSL_CERT_FILE
+  realtime-mock serve --beta retired           # beta clients get beta_api_shape_disabled (2026-05)
+  realtime-mock serve --api-key sk-test-1      # only this key; others get HTTP 401
+
+then, for the openai Python SDK:
+  OPENAI_BASE_URL=http://127.0.0.1:8765/v1 OPENAI_API_KEY=sk-mock python my_agent.py
+  (the SDK's beta client always derives wss:// from base_url: give it
+   websocket_base_url="ws://127.0.0.1:8765/v1", or serve with --tls)
+"""
+
+
+def _pace(text: str) -> float:
+    try:
+        return parse_pace(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid port {text!r}: use a number, 0 = any free"
+        ) from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: use 0..65535 (0 = any free port)")
+    return port
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="realtime-mock",
+        description="A local stand-in for the OpenAI Realtime API (WebSocket) for testing clients.",
+    )
+    parser.add_argument("--version", action="version", version=f"realtime-mock {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the mock server until Ctrl-C",
+        description="Run the mock Realtime API server. It prints its URL and the environment "
+        "to hand the SDKs, answers GET /healthz with 200, and stops cleanly on Ctrl-C/SIGTERM "
+        "(every connection gets close 1001).",
+        epilog=SERVE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_port, default=8765, help="ws port (default 8765; 0 = any free)"
+    )
+    serve.add_argument(
+        "--dialect",
+        choices=["auto", "ga", "beta"],
+        default="auto",
+        help="protocol dialect: auto = beta when the client sends 'OpenAI-Beta: realtime=v1' "
+        "(or the openai-beta.realtime-v1 subprotocol), else GA (default auto)",
+    )
+    serve.add_argument(
+        "--beta",
+        choices=["served", "retired"],
+        default="served",
+        help="'retired' answers beta clients as the live service has since 2026-05: an error "
+        "beta_api_shape_disabled, then close 4000 (default served)",
+    )
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accept only this key (repeatable); by default any non-empty key is accepted",
+    )
+    serve.add_argument(
+        "--tls", action="store_true", help="also serve wss:// (certificate made on the fly)"
+    )
+    serve.add_argument("--tls-port", type=_port, default=None, help="wss port (default: any free)")
+    serve.add_argument(
+        "--pace",
+        type=_pace,
+        default=1.0,
+        metavar="PACE",
+        help="response pacing: realtime (default), fast, or xN such as x10",
+    )
+    serve.add_argument(
+        "--max-duration",
+        type=_duration,
+        default=3600.0,
+        metavar="DURATION",
+        help="session maximum duration before error session_expired + close 1001 (default 60m)",
+    )
+    serve.add_argument("--seed", default=None, help="seed for ids (same seed, same ids)")
+    serve.add_argument("--any-model", action="store_true", help="accept any ?model= name")
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        default=os.environ.get("REALTIME_MOCK_STRICT") == "1",
+        help="check every server event against the openai SDK's models and report any that "
+        "do not conform on stderr (also REALTIME_MOCK_STRICT=1)",
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="start a mock and run a short conversation against it",
+        description="Start the mock in-process and talk to it with a plain websockets client: "
+        "a text turn, an audio turn (the reply is written to a WAV file), a function call round "
+        "trip and an error. Prints what happened.",
+        epilog="example:\n  realtime-mock demo --out /tmp/demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--out", default="realtime-mock-demo", help="folder for the reply audio")
+    demo.add_argument("--dialect", choices=["ga", "beta"], default="ga")
+    return parser
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    if args.strict:
+        from mock_server.conformance import install_stderr_check
+
+        install_stderr_check()
+    mount = Mount(
+        dialect=args.dialect,
+        beta=args.beta,
+        api_keys=frozenset(args.api_key),
+        any_model=args.any_model,
+        pace=args.pace,
+        seed=args.seed,
+        max_duration_s=args.max_duration,
+    )
+    server = MockServer(
+        host=args.host, port=args.port, tls=args.tls, tls_port=args.tls_port, default_mount=mount
+    )
+    try:
+        await server.start()
+    except OSError as exc:
+        print(
+            f"realtime-mock: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        if args.port:
+            print("  try another --port, or --port 0 for any free port", file=sys.stderr)
+        return 2
+    print(describe(server, any_key=not args.api_key), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("realtime-mock: stopping (closing connections with 1001)", file=sys.stderr, flush=True)
+    await server.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return asyncio.run(_serve(args))
+    if args.command == "demo":
+        from harness.demo import run_demo
+
+        return asyncio.run(run_demo(args.out, args.dialect))
+    raise AssertionError(args.command)  # argparse rejects unknown commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""What the model says: response plans, and the canned responder used when nothing is scripted.
+
+A :class:`ResponsePlan` describes one response in high-level terms (messages with text and
+optional audio, function calls, a final status). The session expands a plan into the full
+canonical event sequence of the connection's dialect; the scenario runner produces plans from
+``respond:`` steps, and :class:`CannedResponder` produces them when no scenario says anything.
+
+The canned responder behaves like an obliging model: it echoes the user's last words, and when
+``tool_choice`` forces a tool (``required`` or a named function) it calls that tool with
+arguments that satisfy its JSON Schema. When the last item is the output of a function call it
+answers in words instead, so that a client's function-call round trip ends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from mock_server.protocol.items import text_of
+
+SAMPLE_RATE = 24000
+
+
+@dataclass
+class MessageOutput:
+    """An assistant message; ``audio`` is PCM16 24 kHz mono (made from the text when None)."""
+
+    text: str
+    audio: bytes | None = None
+
+
+@dataclass
+class FunctionCallOutput:
+    """A function call the model makes; ``arguments`` is the JSON string the client receives."""
+
+    name: str
+    arguments: str
+    call_id: str | None = None
+
+
+Output = MessageOutput | FunctionCallOutput
+Status = Literal["completed", "incomplete", "failed", "cancelled"]
+
+
+@dataclass
+class ResponsePlan:
+    outputs: list[Output]
+    status: Status = "completed"
+    reason: str | None = None
+    error: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+
+
+@dataclass
+class ResponseRequest:
+    """What the model is asked: the context and the effective settings of one response."""
+
+    context: list[dict[str, Any]]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: Any = "auto"
+    output_modalities: list[str] = field(default_factory=lambda: ["audio"])
+    instructions: str = ""
+
+
+class Responder(Protocol):
+    def respond(self, request: ResponseRequest) -> ResponsePlan: ...
+
+
+def forced_tool(tools: list[dict[str, Any]], tool_choice: Any) -> dict[str, Any] | None:
+    """The function tool that ``tool_choice`` forces, if any."""
+    functions = [t for t in tools if t.get("type", "function") == "function"]
+    if isinstance(tool_choice, dict) and tool_choice.get("type") == "function":
+        name = tool_choice.get("name")
+        return next((t for t in functions if t.get("name") == name), None)
+    if tool_choice == "required" and functions:
+        return functions[0]
+    if isinstance(tool_choice, str) and tool_choice not in ("auto", "none", "required"):
+        # Beta names a forced function directly.
+        return next((t for t in functions if t.get("name") == tool_choice), None)
+    return None
+
+
+class CannedResponder:
+    """The default model: echoes, and calls forced tools with schema-valid arguments.
+
+    >>> plan = CannedResponder().respond(ResponseRequest(context=[
+    ...     {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]}
+    ... ], output_modalities=["text"]))
+    >>> plan.outputs[0].text
+    'You said: "Hi".'
+    """
+
+    greeting = "Hello! This is realtime-mock, answering without a scenario."
+
+    def respond(self, request: ResponseRequest) -> ResponsePlan:
+        last = request.context[-1] if request.context else None
+        tool = forced_tool(request.tools, request.tool_choice)
+        if tool is not None and not (last and last.get("type") == "function_call_output"):
+            from mock_server.protocol.schema_values import example_for_schema
+
+            arguments = example_for_schema(tool.get("parameters") or {"type": "object"})
+            return ResponsePlan([FunctionCallOutput(tool["name"], json.dumps(arguments))])
+        if last is not None and last.get("type") == "function_call_output":
+            return ResponsePlan([MessageOutput(f"The tool returned: {last.get('output', '')}")])
+        said = next(
+            (
+                text_of(item)
+                for item in reversed(request.context)
+                if item.get("role") == "user" and text_of(item)
+            ),
+            "",
+        )
+        return ResponsePlan([MessageOutput(f'You said: "{said}".' if said else self.greeting)])
+
+
+def placeholder_speech(text: str, rate: int = SAMPLE_RATE) -> bytes:
+    """Deterministic speech-like PCM16 for ``text``: one voiced burst per word.
+
+    Used when a response must carry audio and nothing supplied any; it has the energy envelope
+    of speech (so a client's VAD or level meter reacts) but says nothing.
+
+    >>> len(placeholder_speech("two words")) % 2
+    0
+    """
+    words = text.split() or ["..."]
+    pieces: list[np.ndarray[Any, np.dtype[np.int16]]] = []
+    gap = np.zeros(int(0.08 * rate), dtype=np.int16)
+    for index, word in enumerate(words):
+        duration = 0.12 + 0.045 * len(word)
+        t = np.arange(int(duration * rate)) / rate
+        pitch = 140.0 + 15.0 * math.sin(index)
+        voice = sum(np.sin(2 * np.pi * pitch * k * t) / k for k in (1, 2, 3))
+        envelope = np.sin(np.pi * t / duration) ** 0.5
+        pieces.append((voice * envelope * 6000).astype(np.int16))
+        pieces.append(gap)
+    return np.concatenate(pieces).astype("<i2").tobytes()

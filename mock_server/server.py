@@ -1,0 +1,538 @@
+"""The websockets server: handshake policy, TLS, mounts and the HTTP side; it only moves frames.
+
+A connection's life: :meth:`MockServer._process_request` decides at the HTTP level (health
+check, unknown path -> 404, missing or wrong key -> 401, plain HTTP on the realtime path -> a
+helpful 426) and picks the mount and dialect; then :meth:`MockServer._handle` feeds the
+:class:`~mock_server.session.Session` with client frames and sends what it returns, at the time
+it says. Refusals are real HTTP responses with an OpenAI-shaped JSON body, so SDKs raise the
+same errors they raise against the live service.
+
+One server can serve many mounts (scenario configurations) under URL prefixes
+(``/<prefix>/v1/realtime``), and listen on a ws and a wss port at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import json
+import logging
+import re
+import ssl
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from mock_server.protocol.events import Dialect
+from mock_server.responder import Responder
+from mock_server.session import Close, Drop, RawFrame, ServerEvent, Session, SessionOptions
+from mock_server.transcript import Handshake, Transcript
+
+log = logging.getLogger("realtime_mock")
+
+# 15 MiB of audio per append, base64-encoded (x4/3), plus room for the JSON around it.
+MAX_FRAME_BYTES = 21 * 1024 * 1024
+BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+REALTIME_SUFFIXES = ("/v1/realtime", "/openai/realtime")
+# Models the live service knows; anything else is refused with `missing_model` (close 4000).
+KNOWN_MODELS = re.compile(r"^(gpt-realtime|gpt-4o(-mini)?-realtime|gpt-audio|gpt-4o(-mini)?-audio)")
+BETA_RETIRED_MESSAGE = (
+    "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
+)
+
+BetaPolicy = Literal["served", "retired"]
+
+
+@dataclass
+class Mount:
+    """How the connections under one URL prefix behave."""
+
+    prefix: str = ""
+    dialect: Literal["auto", "ga", "beta"] = "auto"
+    beta: BetaPolicy = "served"
+    api_keys: frozenset[str] = frozenset()
+    any_model: bool = False
+    pace: float = 1.0
+    seed: int | str | None = None
+    max_duration_s: float | None = 60 * 60
+    session_overrides: dict[str, Any] = field(default_factory=dict)
+    responder_factory: Callable[[], Responder] | None = None
+    transcriber: Callable[[bytes], str | None] | None = None
+
+
+@dataclass
+class Connection:
+    """One accepted connection: its handshake decision, its session and its transcript."""
+
+    mount: Mount
+    dialect: Dialect
+    model: str
+    intent: str | None
+    api_key: str | None
+    transcript: Transcript
+    session: Session | None = None
+    refusal: tuple[str, str] | None = None  # (code, message) of an in-band refusal
+    number: int = 0
+
+
+def _json_response(
+    status: int, body: dict[str, Any], extra: Iterable[tuple[str, str]] = ()
+) -> Response:
+    data = json.dumps(body, indent=2).encode() + b"\n"
+    headers = Headers(
+        [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *extra]
+    )
+    return Response(status, http.HTTPStatus(status).phrase, headers, data)
+
+
+def openai_error(
+    status: int,
+    message: str,
+    *,
+    code: str | None = None,
+    type_: str = "invalid_request_error",
+    param: str | None = None,
+) -> Response:
+    """An HTTP refusal with the body the OpenAI API sends."""
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return _json_response(status, body)
+
+
+def _mask_key(key: str) -> str:
+    return f"{key[:3]}{'*' * 4}{key[-4:]}" if len(key) > 8 else "****"
+
+
+def split_realtime_path(path: str) -> tuple[str, str] | None:
+    """``(mount prefix, suffix)`` for a realtime path, None for any other path.
+
+    >>> split_realtime_path("/v1/realtime")
+    ('', '/v1/realtime')
+    >>> split_realtime_path("/t/test_42/openai/realtime/")
+    ('/t/test_42', '/openai/realtime')
+    >>> split_realtime_path("/v1/chat") is None
+    True
+    """
+    path = path.rstrip("/") or "/"
+    for suffix in REALTIME_SUFFIXES:
+        if path.endswith(suffix):
+            return path[: -len(suffix)], suffix
+    return None
+
+
+class MockServer:
+    """The realtime-mock server; use as an async context manager.
+
+    >>> async def main():                                              # doctest: +SKIP
+    ...     async with MockServer(port=0) as server:
+    ...         print(server.ws_url)
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        tls: bool = False,
+        tls_port: int | None = None,
+        default_mount: Mount | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.tls_port = tls_port
+        self.mounts: dict[str, Mount] = {"": default_mount or Mount()}
+        self.connections: list[Connection] = []
+        self.ca_path: Path | None = None
+        self._servers: list[Server] = []
+        self._pending: weakref.WeakKeyDictionary[ServerConnection, Connection] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    # ---- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        common: dict[str, Any] = {
+            "process_request": self._process_request,
+            "select_subprotocol": self._select_subprotocol,
+            "max_size": MAX_FRAME_BYTES,
+            "compression": None,
+            "server_header": "realtime-mock",
+            "ping_interval": None,
+        }
+        plain = await serve(self._handle, self.host, self.port, **common)
+        self._servers.append(plain)
+        self.port = plain.sockets[0].getsockname()[1]
+        if self.tls:
+            context = self._make_tls_context()
+            secure = await serve(self._handle, self.host, self.tls_port or 0, ssl=context, **common)
+            self._servers.append(secure)
+            self.tls_port = secure.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Close every connection with 1001 (going away) and stop listening."""
+        for server in self._servers:
+            server.close(close_connections=True)
+        for server in self._servers:
+            await server.wait_closed()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=5)
+        self._servers.clear()
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+            self._tls_dir = None
+
+    async def __aenter__(self) -> MockServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def serve_forever(self) -> None:
+        await asyncio.gather(*(s.serve_forever() for s in self._servers))
+
+    def _make_tls_context(self) -> ssl.SSLContext:
+        import trustme
+
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert.configure_cert(context)
+        self._tls_dir = tempfile.TemporaryDirectory(prefix="realtime-mock-tls-")
+        self.ca_path = Path(self._tls_dir.name) / "ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_path))
+        return context
+
+    # ---- addresses -------------------------------------------------------------------------
+
+    def _host_for_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"[{host}]" if ":" in host else host
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self._host_for_url()}:{self.port}/v1/realtime"
+
+    @property
+    def wss_url(self) -> str | None:
+        if self.tls_port is None:
+            return None
+        return f"wss://{self._host_for_url()}:{self.tls_port}/v1/realtime"
+
+    @property
+    def base_url(self) -> str:
+        """What to hand an SDK as ``base_url`` / ``OPENAI_BASE_URL``."""
+        return f"http://{self._host_for_url()}:{self.port}/v1"
+
+    @property
+    def https_base_url(self) -> str | None:
+        if self.tls_port is None:
+            return None
+        return f"https://{self._host_for_url()}:{self.tls_port}/v1"
+
+    def mount(self, mount: Mount) -> Mount:
+        """Serve ``mount`` under its prefix (replacing any mount there)."""
+        self.mounts[mount.prefix.rstrip("/")] = mount
+        return mount
+
+    def unmount(self, prefix: str) -> None:
+        self.mounts.pop(prefix.rstrip("/"), None)
+
+    # ---- handshake -------------------------------------------------------------------------
+
+    @staticmethod
+    def _select_subprotocol(
+        connection: ServerConnection, subprotocols: Iterable[Subprotocol]
+    ) -> Subprotocol | None:
+        return Subprotocol("realtime") if "realtime" in subprotocols else None
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        url = urlsplit(request.path)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        if url.path.rstrip("/") == "/healthz":
+            return _json_response(200, {"status": "ok", "mounts": sorted(self.mounts)})
+        where = split_realtime_path(url.path)
+        if where is None or where[0] not in self.mounts:
+            return openai_error(404, f"Invalid URL (GET {url.path})")
+        prefix, suffix = where
+        mount = self.mounts[prefix]
+        headers = request.headers
+        if "websocket" not in headers.get("Upgrade", "").lower():
+            return openai_error(
+                426,
+                "This is the Realtime API's WebSocket endpoint: connect with a WebSocket client "
+                f"to ws://{self._host_for_url()}:{self.port}{url.path}?model=gpt-realtime "
+                "(the openai SDKs do this from base_url). Plain HTTP requests are not served here.",
+                code="upgrade_required",
+            )
+        subprotocols = [
+            p.strip() for p in ",".join(headers.get_all("Sec-WebSocket-Protocol")).split(",") if p
+        ]
+        refusal = self._check_key(mount, headers, subprotocols, query)
+        if refusal is not None:
+            return refusal
+        if suffix == "/openai/realtime" and "api-version" not in query:
+            return openai_error(
+                400,
+                "Missing required query parameter 'api-version' (Azure OpenAI realtime URLs look "
+                "like /openai/realtime?api-version=2025-04-01-preview&deployment=NAME).",
+                code="missing_required_parameter",
+                param="api-version",
+            )
+        asked_beta = headers.get("OpenAI-Beta", "").replace(" ", "") == "realtime=v1" or (
+            BETA_SUBPROTOCOL in subprotocols
+        )
+        if mount.dialect == "auto":
+            dialect = Dialect.BETA if asked_beta else Dialect.GA
+        else:
+            dialect = Dialect(mount.dialect)
+        model = query.get("model") or query.get("deployment") or ""
+        api_key = self._presented_key(headers, subprotocols)
+        transcript = Transcript()
+        transcript.handshake = Handshake.redacted(
+            path=url.path,
+            query=query,
+            headers=list(headers.raw_items()),
+            subprotocols=subprotocols,
+            dialect=dialect.value,
+            model=model or None,
+            mount=prefix,
+        )
+        conn = Connection(
+            mount=mount,
+            dialect=dialect,
+            model=model,
+            intent=query.get("intent"),
+            api_key=api_key,
+            transcript=transcript,
+        )
+        conn.refusal = self._in_band_refusal(conn, suffix, query)
+        if not model and conn.refusal is None:
+            conn.model = "gpt-realtime"
+        self._pending[connection] = conn
+        return None
+
+    @staticmethod
+    def _presented_key(headers: Headers, subprotocols: list[str]) -> str | None:
+        authorization = headers.get("Authorization", "")
+        if authorization.lower().startswith("bearer "):
+            return authorization[7:].strip() or None
+        if headers.get("api-key"):
+            return headers["api-key"].strip() or None
+        for protocol in subprotocols:
+            if protocol.startswith(KEY_SUBPROTOCOL):
+                return protocol[len(KEY_SUBPROTOCOL) :] or None
+        return None
+
+    def _check_key(
+        self, mount: Mount, headers: Headers, subprotocols: list[str], query: dict[str, str]
+    ) -> Response | None:
+        key = self._presented_key(headers, subprotocols)
+        if key is None:
+            if query.get("api_key") or query.get("api-key"):
+                return openai_error(
+                    401,
+                    "You passed your API key as a query parameter (?api_key=...), which the "
+                    "Realtime API does not read. Send it in a header: 'Authorization: Bearer "
+                    "YOUR_KEY' (Azure: 'api-key: YOUR_KEY'), or in a browser as the WebSocket "
+                    "subprotocol 'openai-insecure-api-key.YOUR_KEY'.",
+                    code="missing_api_key",
+                )
+            return openai_error(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                code="missing_api_key",
+            )
+        if mount.api_keys and key not in mount.api_keys:
+            return openai_error(
+                401,
+                f"Incorrect API key provided: {_mask_key(key)}. This mock accepts only the keys "
+                "given with --api-key.",
+                code="invalid_api_key",
+            )
+        return None
+
+    def _in_band_refusal(
+        self, conn: Connection, suffix: str, query: dict[str, str]
+    ) -> tuple[str, str] | None:
+        """Refusals the live service makes after the upgrade: an error event, then close 4000."""
+        if conn.dialect is Dialect.BETA and conn.mount.beta == "retired":
+            return "beta_api_shape_disabled", BETA_RETIRED_MESSAGE
+        if suffix == "/openai/realtime" or conn.mount.any_model:
+            return None
+        if conn.dialect is Dialect.GA and (query.get("call_id") or conn.intent == "transcription"):
+            return None
+        if not conn.model:
+            if conn.dialect is Dialect.BETA:
+                return "missing_model", "You must provide a model parameter (?model=...)."
+            return None
+        if not KNOWN_MODELS.match(conn.model):
+            return (
+                "missing_model",
+                f"The model '{conn.model}' does not exist or you do not have access to it. "
+                "(realtime-mock: start it with --any-model to accept any model name.)",
+            )
+        return None
+
+    # ---- one connection --------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        conn = self._pending.pop(ws, None)
+        if conn is None:  # pragma: no cover - process_request always registers the connection
+            await ws.close(1011, "realtime-mock: no handshake state")
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        conn.number = len(self.connections) + 1
+        self.connections.append(conn)
+        try:
+            await self._run(ws, conn)
+        finally:
+            self._handlers.discard(task)
+
+    async def _run(self, ws: ServerConnection, conn: Connection) -> None:
+        loop = asyncio.get_running_loop()
+        mount = conn.mount
+        session = Session(
+            SessionOptions(
+                dialect=conn.dialect,
+                model=conn.model,
+                seed=mount.seed,
+                pace=mount.pace,
+                intent=conn.intent,
+                max_duration_s=mount.max_duration_s,
+                session_overrides=mount.session_overrides,
+                transcriber=mount.transcriber,
+            ),
+            responder=mount.responder_factory() if mount.responder_factory else None,
+            transcript=conn.transcript,
+        )
+        conn.session = session
+        if conn.refusal is not None:
+            session.refuse(*conn.refusal, now=loop.time())
+        else:
+            session.open(loop.time())
+        receiving: asyncio.Task[str | bytes] | None = None
+        try:
+            while True:
+                for output in session.due(loop.time()):
+                    if isinstance(output, ServerEvent):
+                        await ws.send(output.text)
+                    elif isinstance(output, Close):
+                        conn.transcript.closed = (output.code, output.reason)
+                        await ws.close(output.code, output.reason)
+                        return
+                    elif isinstance(output, Drop):
+                        ws.transport.abort()
+                        return
+                    elif isinstance(output, RawFrame):
+                        await ws.send(output.data)
+                deadline = session.next_deadline()
+                if receiving is None:
+                    receiving = asyncio.ensure_future(ws.recv())
+                timeout = None if deadline is None else max(0.0, deadline - loop.time())
+                done, _ = await asyncio.wait({receiving}, timeout=timeout)
+                if receiving in done:
+                    frame = receiving.result()
+                    receiving = None
+                    session.receive(frame, loop.time())
+        except ConnectionClosed as closed:
+            if conn.transcript.closed is None:
+                rcvd = closed.rcvd
+                conn.transcript.closed = (
+                    (rcvd.code, rcvd.reason) if rcvd is not None else (1006, "connection lost")
+                )
+        finally:
+            if receiving is not None and not receiving.done():
+                receiving.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await receiving
+            session.abandon()
+
+
+class ThreadedMockServer:
+    """A :class:`MockServer` running in a background thread, for sync code and pytest fixtures.
+
+    >>> with ThreadedMockServer(port=0) as server:                    # doctest: +SKIP
+    ...     print(server.base_url)
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.server = MockServer(**kwargs)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def start(self, timeout: float = 10) -> MockServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout)
+        return self.server
+
+    def stop(self, timeout: float = 10) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout)
+        self._loop.close()
+
+    def call(self, fn: Callable[[], Any], timeout: float = 10) -> Any:
+        """Run ``fn`` on the server's loop (mounts and connections belong to it)."""
+
+        async def run() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
+
+    def __enter__(self) -> MockServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def describe(server: MockServer, *, any_key: bool) -> str:
+    """The lines ``realtime-mock serve`` prints: URLs and what to hand the SDKs."""
+    lines = [
+        f"realtime-mock listening on {server.ws_url}",
+    ]
+    if server.wss_url:
+        lines.append(f"                      and {server.wss_url}")
+    lines += [
+        "",
+        "Point the openai SDKs at it:",
+        f"  OPENAI_BASE_URL={server.base_url}",
+        "  OPENAI_API_KEY="
+        + ("sk-mock (any non-empty key is accepted)" if any_key else "<one of --api-key>"),
+    ]
+    if server.ca_path is not None:
+        lines += [
+            "",
+            "TLS (trust this CA; some SDKs only connect over wss://):",
+            f"  OPENAI_BASE_URL={server.https_base_url}",
+            f"  SSL_CERT_FILE={server.ca_path}",
+            f"  NODE_EXTRA_CA_CERTS={server.ca_path}",
+        ]
+    lines += [
+        "",
+        f"Health check: http://{server._host_for_url()}:{server.port}/healthz",
+        "Stop with Ctrl-C.",
+    ]
+    if server.host not in ("127.0.0.1", "localhost", "::1"):
+        lines.insert(1, f"WARNING: listening on {server.host}, reachable from other machines.")
+    return "\n".join(lines)

@@ -1,0 +1,1148 @@
+"""One Realtime session as a state machine that never touches a socket.
+
+The driver (the websockets server, a test, the proxy) feeds it client frames with
+:meth:`Session.receive` and asks, with :meth:`Session.due`, for the server output whose time
+has come; :meth:`Session.next_deadline` says when to ask next. Time is a parameter: every method
+that can produce output takes ``now``, and responses are paced by ``pace`` (1.0 = real time,
+0 = as fast as possible), so a test can run an hour of session in a millisecond.
+
+The session keeps the protocol state of the live service (configuration, conversation items,
+the input audio buffer, active responses, ids) and emits each turn's full canonical event
+sequence (PROTOCOL.md section 6) under GA names; at the edge :meth:`_emit` renames for the
+connection's dialect, stamps the ``event_id``, writes the transcript and hands the event out.
+Bad client input never raises: it becomes an ``error`` event naming the client's ``event_id``,
+and the session goes on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import math
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mock_server.ids import IdFactory
+from mock_server.protocol import items as item_codec
+from mock_server.protocol import session_config
+from mock_server.protocol.errors import RealtimeError
+from mock_server.protocol.events import Dialect, wire_name
+from mock_server.responder import (
+    CannedResponder,
+    FunctionCallOutput,
+    MessageOutput,
+    Responder,
+    ResponsePlan,
+    ResponseRequest,
+    placeholder_speech,
+)
+from mock_server.transcript import Transcript
+
+# Pauses a response generator yields are seconds of real time, scaled by the session's pace.
+Pause = float
+
+BYTES_PER_MS = {"pcm16": 48, "g711_ulaw": 8, "g711_alaw": 8}
+MIN_COMMIT_MS = 100
+AUDIO_CHUNK_MS = 100
+TEXT_DELTA_S = 0.02
+MAX_APPEND_BYTES = 15 * 1024 * 1024
+DEFAULT_MAX_DURATION_S = 60 * 60
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """A JSON event ready for the wire: ``text`` is its encoding."""
+
+    event: dict[str, Any]
+    text: str
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close the WebSocket with this code and reason."""
+
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Cut the TCP connection without a close frame."""
+
+
+@dataclass(frozen=True)
+class RawFrame:
+    """A frame sent as is (malformed traffic on purpose)."""
+
+    data: str | bytes
+
+
+Output = ServerEvent | Close | Drop | RawFrame
+OutboundCheck = Callable[[dict[str, Any], Dialect], None]
+
+# Hooks run on every event any session emits (the test suite's conformance check uses this).
+outbound_checks: list[OutboundCheck] = []
+
+
+@dataclass
+class SessionOptions:
+    """How a session behaves; the server fills it from the CLI, a mount or a scenario."""
+
+    dialect: Dialect = Dialect.GA
+    model: str = "gpt-realtime"
+    seed: int | str | None = None
+    pace: float = 1.0
+    intent: str | None = None
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S
+    session_overrides: dict[str, Any] = field(default_factory=dict)
+    send_conversation_created: bool | None = None
+    transcriber: Callable[[bytes], str | None] | None = None
+
+
+@dataclass
+class _ResponseRun:
+    """An active response: its plan, its state so far, and the generator that streams it."""
+
+    id: str
+    plan: ResponsePlan
+    in_conversation: bool
+    modalities: list[str]
+    output_format: str
+    voice: Any
+    metadata: dict[str, Any] | None
+    max_output_tokens: Any
+    output: list[dict[str, Any]] = field(default_factory=list)
+    current: dict[str, Any] | None = None
+    current_kind: str | None = None
+    wake_at: float = 0.0
+    stream: Generator[Pause, None, None] | None = None
+
+
+def _estimate_tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4)) if text else 0
+
+
+class Session:
+    """The state of one Realtime connection.
+
+    >>> s = Session(SessionOptions(pace=0, seed=1))
+    >>> s.open(now=0.0)
+    >>> [o.event["type"] for o in s.due(0.0)]
+    ['session.created']
+    >>> s.receive('{"type": "response.cancel", "event_id": "e1"}', now=0.0)
+    >>> err = s.due(0.0)[0].event
+    >>> err["error"]["code"], err["error"]["event_id"]
+    ('response_cancel_not_active', 'e1')
+    """
+
+    def __init__(
+        self,
+        options: SessionOptions | None = None,
+        *,
+        responder: Responder | None = None,
+        transcript: Transcript | None = None,
+    ) -> None:
+        self.options = options or SessionOptions()
+        self.dialect = self.options.dialect
+        self.ids = IdFactory(self.options.seed)
+        self.responder: Responder = responder or CannedResponder()
+        self.transcript = transcript if transcript is not None else Transcript()
+        self.config: dict[str, Any] = {}
+        self.conversation_id = ""
+        self.items: list[dict[str, Any]] = []
+        self._item_audio: dict[str, bytearray] = {}
+        self.input_buffer = bytearray()
+        self._ready: list[Output] = []
+        self._runs: list[_ResponseRun] = []
+        self._started_at = 0.0
+        self._now = 0.0
+        self._expires_at: float | None = None
+        self.closed: Close | Drop | None = None
+        self._rate_remaining = {"requests": 5000, "tokens": 40000}
+        self.audio_written_ms = 0.0
+        self._vad: Any = None
+        self._vad_item_id: str | None = None
+
+    # ---- driving -------------------------------------------------------------------------
+
+    def open(self, now: float) -> None:
+        """Start the session: ``session.created`` (and ``conversation.created`` for beta)."""
+        self._started_at = self._now = now
+        session_id = self.ids.new("sess")
+        self.conversation_id = self.ids.new("conv")
+        if self.options.intent == "transcription" and self.dialect is Dialect.GA:
+            self.config = session_config.transcription_session(session_id, now)
+        else:
+            self.config = session_config.default_session(
+                self.dialect, self.options.model, session_id, now
+            )
+        if self.options.session_overrides:
+            self.config = session_config.apply_update(
+                self.config, self.options.session_overrides, Dialect.GA
+            )
+        self._configure_vad()
+        if self.options.max_duration_s is not None:
+            self._expires_at = now + self.options.max_duration_s
+        self._emit(
+            {"type": "session.created", "session": session_config.encode(self.config, self.dialect)}
+        )
+        send_conversation = self.options.send_conversation_created
+        if send_conversation is None:
+            send_conversation = self.dialect is Dialect.BETA
+        if send_conversation:
+            self._emit(
+                {
+                    "type": "conversation.created",
+                    "conversation": {"id": self.conversation_id, "object": "realtime.conversation"},
+                }
+            )
+
+    def receive(self, frame: str | bytes, now: float) -> None:
+        """Feed one client frame; the output it causes is collected by :meth:`due`."""
+        self._now = now
+        if self.closed is not None:
+            return
+        if isinstance(frame, bytes):
+            self.transcript.add(self._t(), "client", "<binary>", raw=f"<{len(frame)} bytes>")
+            self._error(
+                RealtimeError(
+                    "Binary frames are not supported: send each event as a JSON text frame.",
+                    "invalid_event",
+                )
+            )
+            return
+        try:
+            event = json.loads(frame)
+        except json.JSONDecodeError as exc:
+            self.transcript.add(self._t(), "client", "<invalid json>", raw=frame[:2000])
+            self._error(
+                RealtimeError(
+                    f"We could not parse the JSON body of your request. ({exc.msg} at line "
+                    f"{exc.lineno} column {exc.colno})",
+                    "invalid_json",
+                )
+            )
+            return
+        if not isinstance(event, dict):
+            self.transcript.add(self._t(), "client", "<not an object>", raw=frame[:2000])
+            self._error(
+                RealtimeError(
+                    f"Each event must be a JSON object, got {type(event).__name__}.",
+                    "invalid_event",
+                )
+            )
+            return
+        client_event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+        type_ = event.get("type")
+        self.transcript.add(
+            self._t(), "client", type_ if isinstance(type_, str) else "<no type>", event=event
+        )
+        try:
+            if type_ is None:
+                raise RealtimeError("The 'type' field is missing.", "invalid_event", "type")
+            if not isinstance(type_, str):
+                raise RealtimeError(
+                    f"Invalid type for 'type': expected a string, but got {type(type_).__name__}.",
+                    "invalid_type",
+                    "type",
+                )
+            self._validate(event)
+            self._dispatch(type_, event)
+        except RealtimeError as error:
+            self._error(error.for_event(client_event_id))
+
+    def due(self, now: float) -> list[Output]:
+        """All output whose time has come, in order."""
+        self._now = now
+        if self._expires_at is not None and now >= self._expires_at and self.closed is None:
+            self._expire()
+        for run in list(self._runs):
+            self._advance(run, now)
+        out, self._ready = self._ready, []
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`due` will next have something (None: only a client frame can cause it)."""
+        if self._ready:
+            return self._now
+        times = [run.wake_at for run in self._runs]
+        if self._expires_at is not None and self.closed is None:
+            times.append(self._expires_at)
+        return min(times) if times else None
+
+    def refuse(self, code: str, message: str, now: float) -> None:
+        """Refuse the session after the upgrade, as the live service does for a retired dialect
+        or an unknown model: an ``error`` event, then close 4000 ``<type>.<code>``."""
+        self._started_at = self._now = now
+        self._error(RealtimeError(message, code))
+        self.close(4000, f"invalid_request_error.{code}")
+
+    def abandon(self) -> None:
+        """The connection is gone: stop every response without emitting anything."""
+        self._cancel_all("client_cancelled", emit=False)
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask the driver to close the connection (after what is already queued)."""
+        self._cancel_all("client_cancelled", emit=False)
+        self.closed = Close(code, reason)
+        self._ready.append(self.closed)
+
+    # ---- output --------------------------------------------------------------------------
+
+    def _t(self) -> float:
+        return self._now - self._started_at
+
+    def _emit(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Stamp, rename for the dialect, record and queue one server event."""
+        wire = {"event_id": self.ids.new("event"), **event}
+        wire["type"] = wire_name(event["type"], self.dialect)
+        for check in outbound_checks:
+            check(wire, self.dialect)
+        self.transcript.add(self._t(), "server", wire["type"], event=wire)
+        self._ready.append(ServerEvent(wire, json.dumps(wire, separators=(",", ":"))))
+        return wire
+
+    def _error(self, error: RealtimeError) -> None:
+        self._emit({"type": "error", "error": error.payload()})
+
+    def _expire(self) -> None:
+        minutes = round((self.options.max_duration_s or 0) / 60)
+        message = f"Your session hit the maximum duration of {minutes} minutes."
+        self._cancel_all("client_cancelled", emit=False)
+        self._error(RealtimeError(message, "session_expired"))
+        self.closed = Close(1001, message)
+        self._ready.append(self.closed)
+
+    # ---- validation and dispatch ----------------------------------------------------------
+
+    def _validate(self, event: dict[str, Any]) -> None:
+        from mock_server.protocol.validation import validate_client_event
+
+        error = validate_client_event(event, self.dialect)
+        if error is not None:
+            raise error
+
+    def _dispatch(self, type_: str, event: dict[str, Any]) -> None:
+        handler = _HANDLERS.get(type_)
+        if handler is None:  # validated types without behaviour of their own
+            return
+        handler(self, event)
+
+    def _on_session_update(self, event: dict[str, Any]) -> None:
+        update = event["session"]
+        if self.dialect is Dialect.GA and update.get("type") != self.config.get("type"):
+            raise RealtimeError(
+                f"Cannot update a session of type '{self.config.get('type')}' to type "
+                f"'{update.get('type')}'.",
+                "invalid_value",
+                "session.type",
+            )
+        model = update.get("model")
+        if model is not None and model != self.config.get("model"):
+            raise RealtimeError(
+                "The model of a session cannot be changed once it has started.",
+                "invalid_value",
+                "session.model",
+            )
+        self.config = session_config.apply_update(self.config, update, self.dialect)
+        self._configure_vad()
+        self._emit(
+            {"type": "session.updated", "session": session_config.encode(self.config, self.dialect)}
+        )
+
+    def _on_transcription_session_update(self, event: dict[str, Any]) -> None:
+        session = copy.deepcopy(event["session"])
+        session.setdefault("id", self.config.get("id"))
+        session.setdefault("object", "realtime.transcription_session")
+        self._emit({"type": "transcription_session.updated", "session": session})
+
+    # ---- input audio buffer ---------------------------------------------------------------
+
+    def _input_format(self) -> str:
+        return session_config.format_name(self.config["audio"]["input"].get("format"))
+
+    def _on_append(self, event: dict[str, Any]) -> None:
+        try:
+            chunk = base64.b64decode(event["audio"], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise RealtimeError(
+                f"Invalid 'audio': expected base64-encoded audio bytes ({exc}).",
+                "invalid_value",
+                "audio",
+            ) from exc
+        if len(chunk) > MAX_APPEND_BYTES:
+            raise RealtimeError(
+                f"Invalid 'audio': {len(chunk)} bytes is over the limit of "
+                f"{MAX_APPEND_BYTES} bytes (15 MiB) per event.",
+                "invalid_value",
+                "audio",
+            )
+        self.input_buffer.extend(chunk)
+        self.audio_written_ms += len(chunk) / BYTES_PER_MS[self._input_format()]
+        if self._vad is not None:
+            self._feed_vad(chunk)
+
+    def _on_commit(self, event: dict[str, Any]) -> None:
+        fmt = self._input_format()
+        buffered_ms = len(self.input_buffer) / BYTES_PER_MS[fmt]
+        if buffered_ms < MIN_COMMIT_MS:
+            raise RealtimeError(
+                "Error committing input audio buffer: buffer too small. Expected at least "
+                f"{MIN_COMMIT_MS}ms of audio, but buffer only has {buffered_ms:.2f}ms of audio.",
+                "input_audio_buffer_commit_empty",
+            )
+        self._commit_buffer(self.ids.new("item"))
+
+    def _commit_buffer(self, item_id: str) -> dict[str, Any]:
+        audio = bytes(self.input_buffer)
+        self.input_buffer.clear()
+        if self._vad is not None:
+            self._vad.reset()
+        previous = self.items[-1]["id"] if self.items else None
+        self._emit(
+            {
+                "type": "input_audio_buffer.committed",
+                "previous_item_id": previous,
+                "item_id": item_id,
+            }
+        )
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": "completed",
+            "role": "user",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        self._item_audio[item_id] = bytearray(audio)
+        self._insert_item(item, previous)
+        if self.config["audio"]["input"].get("transcription"):
+            self._transcribe(item, audio)
+        return item
+
+    def _transcribe(self, item: dict[str, Any], audio: bytes) -> None:
+        transcriber = self.options.transcriber
+        text = transcriber(audio) if transcriber is not None else None
+        if text is None:
+            ms = len(audio) / BYTES_PER_MS[self._input_format()]
+            text = f"[realtime-mock: untranscribed audio, {ms / 1000:.1f} s]"
+        item["content"][0]["transcript"] = text
+        self._emit(
+            {
+                "type": "conversation.item.input_audio_transcription.delta",
+                "item_id": item["id"],
+                "content_index": 0,
+                "delta": text,
+            }
+        )
+        self._emit(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": item["id"],
+                "content_index": 0,
+                "transcript": text,
+                "usage": {
+                    "type": "duration",
+                    "seconds": round(len(audio) / BYTES_PER_MS[self._input_format()] / 1000, 3),
+                },
+            }
+        )
+
+    def _on_clear(self, event: dict[str, Any]) -> None:
+        self.input_buffer.clear()
+        if self._vad is not None:
+            self._vad.reset()
+        self._emit({"type": "input_audio_buffer.cleared"})
+
+    def _on_output_clear(self, event: dict[str, Any]) -> None:
+        # Only WebRTC/SIP have a server-side output buffer; over WebSocket the live service
+        # accepts the event and has nothing to clear.
+        return
+
+    # ---- server VAD -----------------------------------------------------------------------
+
+    def _configure_vad(self) -> None:
+        turn = session_config.turn_detection(self.config)
+        if turn is None:
+            self._vad = None
+            return
+        try:
+            from mock_server import vad as vad_module
+        except ImportError:  # pragma: no cover - vad.py ships with the package
+            self._vad = None
+            return
+        if turn.get("type") == "semantic_vad":
+            cfg = vad_module.ServerVad.for_semantic(str(turn.get("eagerness", "auto")))
+        else:
+            cfg = vad_module.VadConfig(
+                threshold=float(turn.get("threshold", 0.5)),
+                prefix_padding_ms=int(turn.get("prefix_padding_ms", 300)),
+                silence_duration_ms=int(turn.get("silence_duration_ms", 500)),
+            )
+        offset = round(self.audio_written_ms)
+        if self._vad is not None and self._vad.config == cfg:
+            return
+        self._vad = vad_module.ServerVad(cfg, offset_ms=offset)
+        self._vad_item_id = None
+
+    def _feed_vad(self, chunk: bytes) -> None:
+        from mock_server import audio as audio_module
+        from mock_server import vad as vad_module
+
+        fmt = self._input_format()
+        pcm = chunk if fmt == "pcm16" else audio_module.from_format(chunk, fmt)
+        turn = session_config.turn_detection(self.config) or {}
+        for vad_event in self._vad.feed(pcm):
+            if isinstance(vad_event, vad_module.SpeechStarted):
+                self._vad_item_id = self.ids.new("item")
+                self._emit(
+                    {
+                        "type": "input_audio_buffer.speech_started",
+                        "audio_start_ms": vad_event.audio_start_ms,
+                        "item_id": self._vad_item_id,
+                    }
+                )
+                if turn.get("interrupt_response", True):
+                    self._cancel_all("turn_detected", in_conversation_only=True)
+            else:
+                item_id = self._vad_item_id or self.ids.new("item")
+                self._vad_item_id = None
+                self._emit(
+                    {
+                        "type": "input_audio_buffer.speech_stopped",
+                        "audio_end_ms": vad_event.audio_end_ms,
+                        "item_id": item_id,
+                    }
+                )
+                self._commit_buffer(item_id)
+                if turn.get("create_response", True) and self.config.get("type") == "realtime":
+                    self._start_response({}, event_id=None)
+
+    # ---- conversation items ---------------------------------------------------------------
+
+    def _find(self, item_id: str) -> int | None:
+        return next((i for i, item in enumerate(self.items) if item["id"] == item_id), None)
+
+    def _insert_item(self, item: dict[str, Any], previous_id: str | None) -> None:
+        if previous_id is None:
+            position = len(self.items)
+        elif previous_id == "root":
+            position = 0
+        else:
+            found = self._find(previous_id)
+            position = len(self.items) if found is None else found + 1
+        self.items.insert(position, item)
+        previous = self.items[position - 1]["id"] if position > 0 else None
+        encoded = item_codec.encode(item, self.dialect)
+        if self.dialect is Dialect.GA:
+            self._emit(
+                {"type": "conversation.item.added", "previous_item_id": previous, "item": encoded}
+            )
+            self._emit(
+                {"type": "conversation.item.done", "previous_item_id": previous, "item": encoded}
+            )
+        else:
+            self._emit(
+                {"type": "conversation.item.created", "previous_item_id": previous, "item": encoded}
+            )
+
+    def _on_item_create(self, event: dict[str, Any]) -> None:
+        previous = event.get("previous_item_id")
+        if previous is not None and previous != "root" and self._find(previous) is None:
+            raise RealtimeError(
+                f"Error adding item: the previous item with id '{previous}' does not exist.",
+                "invalid_value",
+                "previous_item_id",
+            )
+        item = item_codec.from_client(event["item"], self.dialect, self.ids)
+        if self._find(item["id"]) is not None:
+            raise RealtimeError(
+                f"Error adding item: an item with id '{item['id']}' already exists.",
+                "invalid_value",
+                "item.id",
+            )
+        if item.get("type") == "message" and item.get("role") == "assistant":
+            for part in item.get("content") or []:
+                if part.get("type") == "output_audio" and part.get("audio"):
+                    raise RealtimeError(
+                        "Assistant messages cannot carry audio: use a text part.",
+                        "invalid_value",
+                        "item.content",
+                    )
+        for part in item.get("content") or []:
+            if part.get("type") == "input_audio" and isinstance(part.get("audio"), str):
+                try:
+                    raw = base64.b64decode(part["audio"], validate=True)
+                except (binascii.Error, ValueError) as exc:
+                    raise RealtimeError(
+                        "Invalid 'item.content.audio': expected base64-encoded audio bytes.",
+                        "invalid_value",
+                        "item.content.audio",
+                    ) from exc
+                self._item_audio.setdefault(item["id"], bytearray()).extend(raw)
+                part["audio"] = None
+        self._insert_item(item, previous)
+
+    def _require_item(self, item_id: str, action: str) -> int:
+        index = self._find(item_id)
+        if index is None:
+            raise RealtimeError(
+                f"Error {action} item: the item with id '{item_id}' does not exist.",
+                f"item_{_ACTION_CODES[action]}_invalid_item_id",
+                "item_id",
+            )
+        return index
+
+    def _on_item_retrieve(self, event: dict[str, Any]) -> None:
+        item = self.items[self._require_item(event["item_id"], "retrieving")]
+        encoded = item_codec.encode(item, self.dialect, with_audio=True)
+        audio = self._item_audio.get(item["id"])
+        if audio:
+            for part in encoded.get("content") or []:
+                if part.get("type") in ("input_audio", "output_audio", "audio"):
+                    part["audio"] = base64.b64encode(bytes(audio)).decode("ascii")
+        self._emit({"type": "conversation.item.retrieved", "item": encoded})
+
+    def _on_item_delete(self, event: dict[str, Any]) -> None:
+        index = self._require_item(event["item_id"], "deleting")
+        item = self.items.pop(index)
+        self._item_audio.pop(item["id"], None)
+        self._emit({"type": "conversation.item.deleted", "item_id": item["id"]})
+
+    def _on_item_truncate(self, event: dict[str, Any]) -> None:
+        item = self.items[self._require_item(event["item_id"], "truncating")]
+        if item.get("role") != "assistant" or item.get("type") != "message":
+            raise RealtimeError(
+                "Only assistant messages can be truncated.", "invalid_value", "item_id"
+            )
+        content_index = event["content_index"]
+        content = item.get("content") or []
+        if not (0 <= content_index < len(content)) or content[content_index].get("type") not in (
+            "output_audio",
+        ):
+            raise RealtimeError(
+                f"Content index {content_index} of item '{item['id']}' is not audio.",
+                "invalid_value",
+                "content_index",
+            )
+        audio = self._item_audio.get(item["id"], bytearray())
+        fmt = session_config.format_name(self.config["audio"].get("output", {}).get("format"))
+        duration_ms = len(audio) / BYTES_PER_MS[fmt]
+        end_ms = event["audio_end_ms"]
+        if end_ms > duration_ms:
+            raise RealtimeError(
+                f"Audio content of {duration_ms:.0f}ms is already shorter than {end_ms}ms",
+                "invalid_value",
+                "audio_end_ms",
+            )
+        del audio[int(end_ms * BYTES_PER_MS[fmt]) :]
+        # Truncating removes the server-side transcript, so that the model's context holds no
+        # text the user never heard.
+        content[content_index]["transcript"] = None
+        self._emit(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": item["id"],
+                "content_index": content_index,
+                "audio_end_ms": end_ms,
+            }
+        )
+
+    # ---- responses -------------------------------------------------------------------------
+
+    def _on_response_create(self, event: dict[str, Any]) -> None:
+        self._start_response(event.get("response") or {}, event_id=event.get("event_id"))
+
+    def _on_response_cancel(self, event: dict[str, Any]) -> None:
+        wanted = event.get("response_id")
+        runs = [r for r in self._runs if wanted is None or r.id == wanted]
+        if wanted is None:
+            runs = [r for r in runs if r.in_conversation] or runs
+        if not runs:
+            raise RealtimeError(
+                "Cancellation failed: no active response found", "response_cancel_not_active"
+            )
+        self._cancel(runs[0], "client_cancelled")
+
+    def active_response_id(self) -> str | None:
+        return next((r.id for r in self._runs if r.in_conversation), None)
+
+    def _start_response(self, overrides: dict[str, Any], event_id: str | None) -> None:
+        if self.config.get("type") == "transcription":
+            raise RealtimeError(
+                "Responses cannot be created in a transcription session.",
+                "invalid_value",
+                "type",
+            )
+        in_conversation = overrides.get("conversation", "auto") != "none"
+        active = self.active_response_id()
+        if in_conversation and active is not None:
+            raise RealtimeError(
+                f"Conversation already has an active response in progress: {active}. Wait "
+                "until the response is finished before creating a new one.",
+                "conversation_already_has_active_response",
+            )
+        cfg = self.config
+        if self.dialect is Dialect.GA:
+            modalities = overrides.get("output_modalities") or cfg.get("output_modalities")
+            audio_out = (overrides.get("audio") or {}).get("output") or {}
+            output_format = session_config.format_name(
+                audio_out.get("format") or cfg["audio"]["output"].get("format")
+            )
+            voice = audio_out.get("voice") or cfg["audio"]["output"].get("voice")
+            max_tokens = overrides.get("max_output_tokens", cfg.get("max_output_tokens", "inf"))
+        else:
+            beta_modalities = overrides.get("modalities")
+            modalities = (
+                session_config.ga_modalities(beta_modalities)
+                if beta_modalities
+                else cfg.get("output_modalities")
+            )
+            output_format = overrides.get("output_audio_format") or session_config.format_name(
+                cfg["audio"]["output"].get("format")
+            )
+            voice = overrides.get("voice") or cfg["audio"]["output"].get("voice")
+            max_tokens = overrides.get(
+                "max_response_output_tokens", cfg.get("max_output_tokens", "inf")
+            )
+        context = copy.deepcopy(self.items)
+        if isinstance(overrides.get("input"), list):
+            context = [
+                item_codec.from_client(i, self.dialect, self.ids) for i in overrides["input"]
+            ]
+        request = ResponseRequest(
+            context=context,
+            tools=overrides.get("tools", cfg.get("tools") or []),
+            tool_choice=overrides.get("tool_choice", cfg.get("tool_choice", "auto")),
+            output_modalities=list(modalities or ["audio"]),
+            instructions=overrides.get("instructions", cfg.get("instructions", "")),
+        )
+        plan = self.responder.respond(request)
+        run = _ResponseRun(
+            id=self.ids.new("resp"),
+            plan=plan,
+            in_conversation=in_conversation,
+            modalities=list(modalities or ["audio"]),
+            output_format=output_format,
+            voice=voice,
+            metadata=overrides.get("metadata"),
+            max_output_tokens=max_tokens,
+            wake_at=self._now,
+        )
+        run.stream = self._stream_response(run)
+        self._runs.append(run)
+        # Emit what is due now, so that response.created precedes anything a later client
+        # event causes.
+        self._advance(run, self._now)
+
+    def _advance(self, run: _ResponseRun, now: float) -> None:
+        assert run.stream is not None
+        while run in self._runs and run.wake_at <= now:
+            try:
+                pause = next(run.stream)
+            except StopIteration:
+                if run in self._runs:
+                    self._runs.remove(run)
+                return
+            if pause > 0:
+                run.wake_at += pause
+
+    def _pause(self, seconds: float) -> float:
+        return seconds * self.options.pace
+
+    def _response_object(self, run: _ResponseRun, status: str) -> dict[str, Any]:
+        response: dict[str, Any] = {
+            "id": run.id,
+            "object": "realtime.response",
+            "status": status,
+            "status_details": None,
+            "output": [],
+            "conversation_id": self.conversation_id if run.in_conversation else None,
+            "max_output_tokens": run.max_output_tokens,
+            "metadata": run.metadata,
+            "usage": None,
+        }
+        if self.dialect is Dialect.GA:
+            response["output_modalities"] = run.modalities
+            response["audio"] = {
+                "output": {
+                    "format": session_config.ga_format(run.output_format),
+                    "voice": run.voice,
+                }
+            }
+        else:
+            response["modalities"] = session_config.beta_modalities(run.modalities)
+            response["voice"] = run.voice
+            response["output_audio_format"] = run.output_format
+            response["temperature"] = self.config.get("temperature", 0.8)
+        return response
+
+    def _stream_response(self, run: _ResponseRun) -> Generator[Pause, None, None]:
+        self._emit(
+            {"type": "response.created", "response": self._response_object(run, "in_progress")}
+        )
+        self._emit_rate_limits()
+        for index, output in enumerate(run.plan.outputs):
+            if isinstance(output, FunctionCallOutput):
+                yield from self._stream_function_call(run, index, output)
+            else:
+                yield from self._stream_message(run, index, output)
+        status = run.plan.status
+        details: dict[str, Any] | None = None
+        if status != "completed" or run.plan.reason:
+            details = {"type": status}
+            if run.plan.reason:
+                details["reason"] = run.plan.reason
+            if run.plan.error:
+                details["error"] = run.plan.error
+        self._finish(run, status, details)
+
+    def _open_item(self, run: _ResponseRun, index: int, item: dict[str, Any]) -> None:
+        run.current = item
+        self._emit(
+            {
+                "type": "response.output_item.added",
+                "response_id": run.id,
+                "output_index": index,
+                "item": item_codec.encode(item, self.dialect),
+            }
+        )
+        if run.in_conversation:
+            previous = self.items[-1]["id"] if self.items else None
+            self.items.append(item)
+            encoded = item_codec.encode(item, self.dialect)
+            name = (
+                "conversation.item.added"
+                if self.dialect is Dialect.GA
+                else ("conversation.item.created")
+            )
+            self._emit({"type": name, "previous_item_id": previous, "item": encoded})
+
+    def _close_item(self, run: _ResponseRun, index: int, status: str) -> None:
+        item = run.current
+        assert item is not None
+        item["status"] = status
+        run.output.append(item)
+        encoded = item_codec.encode(item, self.dialect)
+        self._emit(
+            {
+                "type": "response.output_item.done",
+                "response_id": run.id,
+                "output_index": index,
+                "item": encoded,
+            }
+        )
+        if run.in_conversation and self.dialect is Dialect.GA:
+            position = self._find(item["id"])
+            previous = self.items[position - 1]["id"] if position else None
+            self._emit(
+                {"type": "conversation.item.done", "previous_item_id": previous, "item": encoded}
+            )
+        run.current = None
+        run.current_kind = None
+
+    def _stream_message(
+        self, run: _ResponseRun, index: int, output: MessageOutput
+    ) -> Generator[Pause, None, None]:
+        with_audio = "audio" in run.modalities
+        text = output.text
+        if (
+            isinstance(run.max_output_tokens, int)
+            and _estimate_tokens(text) > run.max_output_tokens
+        ):
+            text = text[: run.max_output_tokens * 4]
+            run.plan.status = "incomplete"
+            run.plan.reason = "max_output_tokens"
+        item_id = self.ids.new("item")
+        item: dict[str, Any] = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        self._open_item(run, index, item)
+        part_key = "transcript" if with_audio else "text"
+        content = {"type": "output_audio" if with_audio else "output_text", part_key: ""}
+        item["content"].append(content)
+        run.current_kind = "audio" if with_audio else "text"
+        where = {
+            "response_id": run.id,
+            "item_id": item_id,
+            "output_index": index,
+            "content_index": 0,
+        }
+        part_type = "audio" if with_audio else "text"
+        self._emit(
+            {
+                "type": "response.content_part.added",
+                **where,
+                "part": {"type": part_type, part_key: ""},
+            }
+        )
+        words = _split_words(text)
+        if with_audio:
+            pcm = output.audio if output.audio is not None else placeholder_speech(text)
+            data = self._encode_output_audio(pcm, run.output_format)
+            store = self._item_audio.setdefault(item_id, bytearray())
+            chunk_bytes = AUDIO_CHUNK_MS * BYTES_PER_MS[run.output_format]
+            chunks = [data[i : i + chunk_bytes] for i in range(0, len(data), chunk_bytes)] or [b""]
+            # Transcript deltas interleave with the audio, spread evenly over its chunks.
+            per_chunk = math.ceil(len(words) / len(chunks)) if words else 0
+            for n, chunk in enumerate(chunks):
+                for word in words[n * per_chunk : (n + 1) * per_chunk]:
+                    content["transcript"] += word
+                    self._emit(
+                        {"type": "response.output_audio_transcript.delta", **where, "delta": word}
+                    )
+                store.extend(chunk)
+                self._emit(
+                    {
+                        "type": "response.output_audio.delta",
+                        **where,
+                        "delta": base64.b64encode(chunk).decode("ascii"),
+                    }
+                )
+                pause = self._pause(len(chunk) / BYTES_PER_MS[run.output_format] / 1000)
+                if pause > 0:
+                    yield pause
+            self._emit({"type": "response.output_audio.done", **where})
+            self._emit(
+                {
+                    "type": "response.output_audio_transcript.done",
+                    **where,
+                    "transcript": content["transcript"],
+                }
+            )
+        else:
+            for word in words:
+                content["text"] += word
+                self._emit({"type": "response.output_text.delta", **where, "delta": word})
+                pause = self._pause(TEXT_DELTA_S)
+                if pause > 0:
+                    yield pause
+            self._emit({"type": "response.output_text.done", **where, "text": content["text"]})
+        self._emit(
+            {
+                "type": "response.content_part.done",
+                **where,
+                "part": {"type": part_type, part_key: content[part_key]},
+            }
+        )
+        done_status = "incomplete" if run.plan.status == "incomplete" else "completed"
+        self._close_item(run, index, done_status)
+
+    def _stream_function_call(
+        self, run: _ResponseRun, index: int, output: FunctionCallOutput
+    ) -> Generator[Pause, None, None]:
+        item_id = self.ids.new("item")
+        call_id = output.call_id or self.ids.new("call")
+        item: dict[str, Any] = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": output.name,
+            "call_id": call_id,
+            "arguments": "",
+        }
+        self._open_item(run, index, item)
+        run.current_kind = "function_call"
+        where = {
+            "response_id": run.id,
+            "item_id": item_id,
+            "output_index": index,
+            "call_id": call_id,
+        }
+        for piece in _split_arguments(output.arguments):
+            item["arguments"] += piece
+            self._emit({"type": "response.function_call_arguments.delta", **where, "delta": piece})
+            pause = self._pause(TEXT_DELTA_S)
+            if pause > 0:
+                yield pause
+        done: dict[str, Any] = {
+            "type": "response.function_call_arguments.done",
+            **where,
+            "arguments": item["arguments"],
+        }
+        if self.dialect is Dialect.GA:
+            done["name"] = output.name
+        self._emit(done)
+        self._close_item(run, index, "completed")
+
+    def _encode_output_audio(self, pcm: bytes, output_format: str) -> bytes:
+        if output_format == "pcm16":
+            return pcm
+        from mock_server import audio as audio_module
+
+        return audio_module.to_format(pcm, output_format)
+
+    def _emit_rate_limits(self) -> None:
+        self._rate_remaining["requests"] = max(0, self._rate_remaining["requests"] - 1)
+        self._rate_remaining["tokens"] = max(0, self._rate_remaining["tokens"] - 4096)
+        self._emit(
+            {
+                "type": "rate_limits.updated",
+                "rate_limits": [
+                    {
+                        "name": "requests",
+                        "limit": 5000,
+                        "remaining": self._rate_remaining["requests"],
+                        "reset_seconds": 0.012,
+                    },
+                    {
+                        "name": "tokens",
+                        "limit": 40000,
+                        "remaining": self._rate_remaining["tokens"],
+                        "reset_seconds": 6.144,
+                    },
+                ],
+            }
+        )
+        # The reservation is given back when the response ends.
+        self._rate_remaining["tokens"] = min(40000, self._rate_remaining["tokens"] + 4096)
+
+    def _usage(self, run: _ResponseRun) -> dict[str, Any]:
+        if run.plan.usage is not None:
+            return run.plan.usage
+        context_text = " ".join(item_codec.text_of(i) for i in self.items)
+        input_audio_tokens = sum(
+            math.ceil(len(self._item_audio.get(i["id"], b"")) / 4800)
+            for i in self.items
+            if i.get("role") == "user"
+        )
+        input_text = _estimate_tokens(context_text) + 120
+        output_text = sum(_estimate_tokens(item_codec.text_of(i)) for i in run.output)
+        output_audio = sum(
+            math.ceil(len(self._item_audio.get(i["id"], b"")) / 2400) for i in run.output
+        )
+        input_details: dict[str, Any] = {
+            "text_tokens": input_text,
+            "audio_tokens": input_audio_tokens,
+            "cached_tokens": 0,
+        }
+        if self.dialect is Dialect.GA:
+            input_details["image_tokens"] = 0
+            input_details["cached_tokens_details"] = {
+                "text_tokens": 0,
+                "audio_tokens": 0,
+                "image_tokens": 0,
+            }
+        inputs = input_text + input_audio_tokens
+        outputs = output_text + output_audio
+        return {
+            "total_tokens": inputs + outputs,
+            "input_tokens": inputs,
+            "output_tokens": outputs,
+            "input_token_details": input_details,
+            "output_token_details": {"text_tokens": output_text, "audio_tokens": output_audio},
+        }
+
+    def _finish(self, run: _ResponseRun, status: str, details: dict[str, Any] | None) -> None:
+        response = self._response_object(run, status)
+        response["status_details"] = details
+        response["output"] = [item_codec.encode(i, self.dialect) for i in run.output]
+        response["usage"] = self._usage(run)
+        if run in self._runs:
+            self._runs.remove(run)
+        self._emit({"type": "response.done", "response": response})
+
+    def _cancel(self, run: _ResponseRun, reason: str) -> None:
+        """Stop a streaming response and close what it had open, as the live service does."""
+        if run.stream is not None:
+            run.stream.close()
+        if run.current is not None:
+            index = len(run.output)
+            item = run.current
+            where = {
+                "response_id": run.id,
+                "item_id": item["id"],
+                "output_index": index,
+                "content_index": 0,
+            }
+            if run.current_kind == "audio":
+                transcript = item["content"][0].get("transcript", "")
+                self._emit({"type": "response.output_audio.done", **where})
+                self._emit(
+                    {
+                        "type": "response.output_audio_transcript.done",
+                        **where,
+                        "transcript": transcript,
+                    }
+                )
+                self._emit(
+                    {
+                        "type": "response.content_part.done",
+                        **where,
+                        "part": {"type": "audio", "transcript": transcript},
+                    }
+                )
+            elif run.current_kind == "text":
+                text = item["content"][0].get("text", "")
+                self._emit({"type": "response.output_text.done", **where, "text": text})
+                self._emit(
+                    {
+                        "type": "response.content_part.done",
+                        **where,
+                        "part": {"type": "text", "text": text},
+                    }
+                )
+            self._close_item(run, index, "incomplete")
+        self._finish(run, "cancelled", {"type": "cancelled", "reason": reason})
+
+    def _cancel_all(
+        self, reason: str, *, emit: bool = True, in_conversation_only: bool = False
+    ) -> None:
+        for run in list(self._runs):
+            if in_conversation_only and not run.in_conversation:
+                continue
+            if emit:
+                self._cancel(run, reason)
+            else:
+                if run.stream is not None:
+                    run.stream.close()
+                self._runs.remove(run)
+
+    # ---- introspection for harnesses ---------------------------------------------------------
+
+    def item_audio(self, item_id: str) -> bytes:
+        """The audio bytes an item holds (client audio in, model audio out)."""
+        return bytes(self._item_audio.get(item_id, b""))
+
+    def client_events(self, type_: str | None = None) -> Iterable[dict[str, Any]]:
+        return self.transcript.client_events(type_)
+
+
+_ACTION_CODES = {"retrieving": "retrieve", "deleting": "delete", "truncating": "truncate"}
+
+
+def _split_words(text: str) -> list[str]:
+    """Deltas as the live service sends them: words with their leading space."""
+    words: list[str] = []
+    for n, word in enumerate(text.split(" ")):
+        words.append(word if n == 0 else " " + word)
+    return [w for w in words if w]
+
+
+def _split_arguments(arguments: str, size: int = 16) -> list[str]:
+    return [arguments[i : i + size] for i in range(0, len(arguments), size)] or [""]
+
+
+_HANDLERS: dict[str, Callable[[Session, dict[str, Any]], None]] = {
+    "session.update": Session._on_session_update,
+    "transcription_session.update": Session._on_transcription_session_update,
+    "input_audio_buffer.append": Session._on_append,
+    "input_audio_buffer.commit": Session._on_commit,
+    "input_audio_buffer.clear": Session._on_clear,
+    "output_audio_buffer.clear": Session._on_output_clear,
+    "conversation.item.create": Session._on_item_create,
+    "conversation.item.retrieve": Session._on_item_retrieve,
+    "conversation.item.delete": Session._on_item_delete,
+    "conversation.item.truncate": Session._on_item_truncate,
+    "response.create": Session._on_response_create,
+    "response.cancel": Session._on_response_cancel,
+}

@@ -1,0 +1,138 @@
+"""The transcript: the one record of a connection.
+
+Both directions, in order, with monotonic timestamps relative to the connection's start, plus the
+handshake (path, query, headers and subprotocols with secrets redacted). Assertions, failure
+timelines, verdicts, reports and the recorder all read it; nothing else keeps its own copy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Direction = Literal["client", "server", "note"]
+
+SECRET_HEADERS = frozenset({"authorization", "api-key", "cookie", "openai-api-key", "x-api-key"})
+SECRET_QUERY = frozenset({"api_key", "api-key", "key", "client_secret"})
+_SUBPROTOCOL_KEY = "openai-insecure-api-key."
+REDACTED = "<redacted>"
+_KEY_PATTERN = re.compile(r"\b(sk|ek|rk)-?_?[A-Za-z0-9_\-]{8,}")
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every known secret and anything shaped like an OpenAI key replaced.
+
+    >>> redact_text("Bearer sk-test-SECRET123", ["sk-test-SECRET123"])
+    'Bearer <redacted>'
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return _KEY_PATTERN.sub(REDACTED, text)
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    out = []
+    for name, value in headers:
+        if name.lower() in SECRET_HEADERS:
+            value = f"{value.split(' ', 1)[0]} {REDACTED}" if " " in value else REDACTED
+        elif name.lower() == "sec-websocket-protocol":
+            value = ", ".join(redact_subprotocol(p.strip()) for p in value.split(","))
+        out.append((name, value))
+    return out
+
+
+def redact_subprotocol(protocol: str) -> str:
+    if protocol.startswith(_SUBPROTOCOL_KEY):
+        return _SUBPROTOCOL_KEY + REDACTED
+    return protocol
+
+
+@dataclass
+class Handshake:
+    """What the client asked for when it connected (secrets already removed)."""
+
+    path: str
+    query: dict[str, str]
+    headers: list[tuple[str, str]]
+    subprotocols: list[str]
+    dialect: str
+    model: str | None = None
+    mount: str = ""
+
+    @classmethod
+    def redacted(
+        cls,
+        *,
+        path: str,
+        query: Mapping[str, str],
+        headers: Iterable[tuple[str, str]],
+        subprotocols: Iterable[str],
+        dialect: str,
+        model: str | None,
+        mount: str = "",
+    ) -> Handshake:
+        return cls(
+            path=path,
+            query={k: (REDACTED if k.lower() in SECRET_QUERY else v) for k, v in query.items()},
+            headers=redact_headers(headers),
+            subprotocols=[redact_subprotocol(p) for p in subprotocols],
+            dialect=dialect,
+            model=model,
+            mount=mount,
+        )
+
+
+@dataclass
+class Entry:
+    """One thing that happened on the connection."""
+
+    t: float
+    direction: Direction
+    type: str
+    event: dict[str, Any] | None = None
+    raw: str | None = None
+    note: str | None = None
+
+
+@dataclass
+class Transcript:
+    """Everything a connection did, in order."""
+
+    handshake: Handshake | None = None
+    entries: list[Entry] = field(default_factory=list)
+    closed: tuple[int, str] | None = None
+
+    def add(
+        self,
+        t: float,
+        direction: Direction,
+        type_: str,
+        *,
+        event: dict[str, Any] | None = None,
+        raw: str | None = None,
+        note: str | None = None,
+    ) -> Entry:
+        entry = Entry(t, direction, type_, event, raw, note)
+        self.entries.append(entry)
+        return entry
+
+    def events(self, direction: Direction, type_: str | None = None) -> Iterator[dict[str, Any]]:
+        """The events of one direction (and one type), oldest first."""
+        for entry in self.entries:
+            wanted = entry.direction == direction and entry.event is not None
+            if wanted and (type_ is None or entry.type == type_):
+                assert entry.event is not None
+                yield entry.event
+
+    def client_events(self, type_: str | None = None) -> list[dict[str, Any]]:
+        return list(self.events("client", type_))
+
+    def server_events(self, type_: str | None = None) -> list[dict[str, Any]]:
+        return list(self.events("server", type_))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
