@@ -23,7 +23,7 @@ import ssl
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -176,12 +176,12 @@ class MockServer:
         }
         plain = await serve(self._handle, self.host, self.port, **common)
         self._servers.append(plain)
-        self.port = plain.sockets[0].getsockname()[1]
+        self.port = next(iter(plain.sockets)).getsockname()[1]
         if self.tls:
             context = self._make_tls_context()
             secure = await serve(self._handle, self.host, self.tls_port or 0, ssl=context, **common)
             self._servers.append(secure)
-            self.tls_port = secure.sockets[0].getsockname()[1]
+            self.tls_port = next(iter(secure.sockets)).getsockname()[1]
 
     async def stop(self) -> None:
         """Close every connection with 1001 (going away) and stop listening."""
@@ -257,7 +257,7 @@ class MockServer:
 
     @staticmethod
     def _select_subprotocol(
-        connection: ServerConnection, subprotocols: Iterable[Subprotocol]
+        connection: ServerConnection, subprotocols: Sequence[Subprotocol]
     ) -> Subprotocol | None:
         return Subprotocol("realtime") if "realtime" in subprotocols else None
 

@@ -20,6 +20,7 @@ import base64
 import binascii
 import copy
 import json
+import logging
 import math
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from mock_server.responder import (
     placeholder_speech,
 )
 from mock_server.transcript import Transcript
+
+log = logging.getLogger("realtime_mock")
 
 # Pauses a response generator yields are seconds of real time, scaled by the session's pace.
 Pause = float
@@ -253,6 +256,17 @@ class Session:
             self._dispatch(type_, event)
         except RealtimeError as error:
             self._error(error.for_event(client_event_id))
+        except Exception as exc:  # a bug of ours must not cost the client its session
+            log.exception("realtime-mock: internal error handling %s", type_)
+            self._error(
+                RealtimeError(
+                    f"realtime-mock internal error while handling '{type_}': "
+                    f"{type(exc).__name__}: {exc}. Please report it with the transcript.",
+                    None,
+                    type="server_error",
+                    event_id=client_event_id,
+                )
+            )
 
     def due(self, now: float) -> list[Output]:
         """All output whose time has come, in order."""

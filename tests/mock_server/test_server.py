@@ -1,0 +1,259 @@
+"""The websockets server over loopback: handshake policy, the HTTP side, dialects, TLS, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from mock_server.server import MockServer, Mount
+
+KEY = {"Authorization": "Bearer sk-test"}
+WAIT = 5.0
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[MockServer]:
+    async with MockServer(port=0, default_mount=Mount(pace=0.0, seed=1)) as running:
+        yield running
+
+
+async def recv(ws: ClientConnection) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+    return event
+
+
+async def refused(url: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+    with pytest.raises(InvalidStatus) as caught:
+        async with connect(url, open_timeout=WAIT, **kwargs):
+            pass
+    response = caught.value.response
+    return response.status_code, json.loads(response.body)
+
+
+def http_get(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=WAIT) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+# ---- refusals at the HTTP level -------------------------------------------------------------
+
+
+async def test_missing_key_is_401_with_an_openai_error_body(server: MockServer) -> None:
+    status, body = await refused(server.ws_url)
+    assert status == 401
+    assert body["error"]["type"] == "invalid_request_error"
+    assert body["error"]["code"] == "missing_api_key"
+    assert "Authorization" in body["error"]["message"]
+
+
+async def test_key_in_the_query_string_is_refused_with_advice(server: MockServer) -> None:
+    status, body = await refused(server.ws_url + "?model=gpt-realtime&api_key=sk-test")
+    assert status == 401
+    assert "query parameter" in body["error"]["message"]
+    assert "Authorization: Bearer" in body["error"]["message"]
+
+
+async def test_only_the_configured_keys_are_accepted() -> None:
+    mount = Mount(pace=0.0, api_keys=frozenset({"sk-good"}))
+    async with MockServer(port=0, default_mount=mount) as server:
+        status, body = await refused(
+            server.ws_url, additional_headers={"Authorization": "Bearer sk-wrong-123456"}
+        )
+        assert status == 401
+        assert body["error"]["code"] == "invalid_api_key"
+        assert "sk-wrong-123456" not in body["error"]["message"]
+        async with connect(
+            server.ws_url, additional_headers={"Authorization": "Bearer sk-good"}
+        ) as ws:
+            assert (await recv(ws))["type"] == "session.created"
+
+
+async def test_unknown_path_is_404(server: MockServer) -> None:
+    status, body = await refused(
+        server.ws_url.replace("/v1/realtime", "/v1/chat"), additional_headers=KEY
+    )
+    assert status == 404
+    assert body["error"]["message"] == "Invalid URL (GET /v1/chat)"
+
+
+async def test_healthz_answers_200(server: MockServer) -> None:
+    status, body = await asyncio.to_thread(http_get, f"http://127.0.0.1:{server.port}/healthz")
+    assert (status, body["status"]) == (200, "ok")
+
+
+async def test_plain_http_on_the_realtime_path_gets_a_helpful_error(server: MockServer) -> None:
+    url = f"http://127.0.0.1:{server.port}/v1/realtime?model=gpt-realtime"
+    status, body = await asyncio.to_thread(http_get, url)
+    assert status == 426
+    assert "WebSocket" in body["error"]["message"]
+    assert f"ws://127.0.0.1:{server.port}/v1/realtime" in body["error"]["message"]
+
+
+# ---- accepted connections ---------------------------------------------------------------------
+
+
+async def test_ga_by_default(server: MockServer) -> None:
+    async with connect(server.ws_url + "?model=gpt-realtime", additional_headers=KEY) as ws:
+        created = await recv(ws)
+        assert created["type"] == "session.created"
+        assert created["session"]["type"] == "realtime"
+        assert created["session"]["model"] == "gpt-realtime"
+
+
+async def test_beta_header_selects_the_beta_dialect(server: MockServer) -> None:
+    headers = {**KEY, "OpenAI-Beta": "realtime=v1"}
+    async with connect(
+        server.ws_url + "?model=gpt-4o-realtime-preview", additional_headers=headers
+    ) as ws:
+        created = await recv(ws)
+        assert "modalities" in created["session"]
+        assert (await recv(ws))["type"] == "conversation.created"
+
+
+async def test_browser_subprotocols_carry_key_and_dialect(server: MockServer) -> None:
+    protocols = ["realtime", "openai-insecure-api-key.sk-browser", "openai-beta.realtime-v1"]
+    async with connect(
+        server.ws_url + "?model=gpt-4o-realtime-preview",
+        subprotocols=protocols,  # type: ignore[arg-type]
+    ) as ws:
+        assert ws.subprotocol == "realtime"
+        assert "modalities" in (await recv(ws))["session"]
+    handshake = server.connections[-1].transcript.handshake
+    assert handshake is not None
+    assert "sk-browser" not in json.dumps(handshake.__dict__)
+
+
+async def test_forced_dialect_ignores_the_header() -> None:
+    async with MockServer(port=0, default_mount=Mount(pace=0.0, dialect="ga")) as server:
+        headers = {**KEY, "OpenAI-Beta": "realtime=v1"}
+        async with connect(server.ws_url, additional_headers=headers) as ws:
+            assert (await recv(ws))["session"]["type"] == "realtime"
+
+
+async def test_azure_path_with_api_key_header(server: MockServer) -> None:
+    base = f"ws://127.0.0.1:{server.port}/openai/realtime"
+    url = base + "?api-version=2025-04-01-preview&deployment=my-voice-bot"
+    async with connect(url, additional_headers={"api-key": "azure-key"}) as ws:
+        created = await recv(ws)
+        assert created["session"]["model"] == "my-voice-bot"
+    status, body = await refused(base + "?deployment=x", additional_headers={"api-key": "k"})
+    assert (status, body["error"]["param"]) == (400, "api-version")
+
+
+async def test_ga_intent_transcription_starts_a_transcription_session(server: MockServer) -> None:
+    async with connect(server.ws_url + "?intent=transcription", additional_headers=KEY) as ws:
+        assert (await recv(ws))["session"]["type"] == "transcription"
+
+
+async def test_ga_call_id_attaches_without_a_model(server: MockServer) -> None:
+    async with connect(server.ws_url + "?call_id=rtc_123", additional_headers=KEY) as ws:
+        assert (await recv(ws))["type"] == "session.created"
+
+
+async def test_beta_retired_reproduces_the_live_service() -> None:
+    async with MockServer(port=0, default_mount=Mount(pace=0.0, beta="retired")) as server:
+        headers = {**KEY, "OpenAI-Beta": "realtime=v1"}
+        url = server.ws_url + "?model=gpt-4o-realtime-preview"
+        async with connect(url, additional_headers=headers) as ws:
+            error = await recv(ws)
+            assert error["type"] == "error"
+            assert error["error"]["code"] == "beta_api_shape_disabled"
+            assert error["error"]["message"].startswith("The Realtime Beta API is no longer")
+            with pytest.raises(ConnectionClosed) as closed:
+                await recv(ws)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 4000
+        assert closed.value.rcvd.reason == "invalid_request_error.beta_api_shape_disabled"
+        # GA clients are unaffected.
+        async with connect(
+            url.replace("4o-realtime-preview", "realtime"), additional_headers=KEY
+        ) as ws:
+            assert (await recv(ws))["type"] == "session.created"
+
+
+async def test_unknown_model_is_missing_model_then_close_4000(server: MockServer) -> None:
+    async with connect(server.ws_url + "?model=gpt-5-turbo", additional_headers=KEY) as ws:
+        error = await recv(ws)
+        assert error["error"]["code"] == "missing_model"
+        with pytest.raises(ConnectionClosed) as closed:
+            await recv(ws)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+        4000,
+        "invalid_request_error.missing_model",
+    )
+
+
+async def test_a_bad_frame_does_not_hurt_the_connection_or_others(server: MockServer) -> None:
+    async with (
+        connect(server.ws_url, additional_headers=KEY) as a,
+        connect(server.ws_url, additional_headers=KEY) as b,
+    ):
+        await recv(a), await recv(b)
+        await a.send(b"\x00\xff")
+        await a.send("{nope")
+        assert (await recv(a))["error"]["code"] == "invalid_event"
+        assert (await recv(a))["error"]["code"] == "invalid_json"
+        for ws in (a, b):
+            await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+            assert (await recv(ws))["type"] == "input_audio_buffer.cleared"
+
+
+async def test_transcript_keeps_the_handshake_without_secrets(server: MockServer) -> None:
+    url = server.ws_url + "?model=gpt-realtime"
+    async with connect(url, additional_headers={"Authorization": "Bearer sk-test-SECRET123"}) as ws:
+        await recv(ws)
+    handshake = server.connections[-1].transcript.handshake
+    assert handshake is not None
+    assert handshake.query == {"model": "gpt-realtime"}
+    dumped = server.connections[-1].transcript.to_json()
+    assert "SECRET123" not in dumped
+    assert "Bearer <redacted>" in dumped
+
+
+async def test_stop_closes_every_connection_with_1001() -> None:
+    server = MockServer(port=0, default_mount=Mount(pace=0.0))
+    await server.start()
+    async with connect(server.ws_url, additional_headers=KEY) as ws:
+        await recv(ws)
+        await server.stop()
+        with pytest.raises(ConnectionClosed) as closed:
+            await recv(ws)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1001
+
+
+async def test_mounts_serve_different_configurations(server: MockServer) -> None:
+    server.mount(Mount(prefix="/t/beta-only", dialect="beta", pace=0.0))
+    url = f"ws://127.0.0.1:{server.port}/t/beta-only/v1/realtime?model=gpt-4o-realtime-preview"
+    async with connect(url, additional_headers=KEY) as ws:
+        assert "modalities" in (await recv(ws))["session"]
+    status, _ = await refused(
+        f"ws://127.0.0.1:{server.port}/t/other/v1/realtime", additional_headers=KEY
+    )
+    assert status == 404
+
+
+async def test_tls_serves_wss_with_the_printed_ca() -> None:
+    async with MockServer(port=0, tls=True, default_mount=Mount(pace=0.0)) as server:
+        assert server.wss_url is not None and server.ca_path is not None
+        context = ssl.create_default_context(cafile=str(server.ca_path))
+        async with connect(server.wss_url, ssl=context, additional_headers=KEY) as ws:
+            assert (await recv(ws))["type"] == "session.created"
+        async with connect(server.ws_url, additional_headers=KEY) as ws:
+            assert (await recv(ws))["type"] == "session.created"
+        host_url = server.wss_url.replace("127.0.0.1", "localhost")
+        async with connect(host_url, ssl=context, additional_headers=KEY) as ws:
+            assert (await recv(ws))["type"] == "session.created"

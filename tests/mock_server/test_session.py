@@ -1,0 +1,634 @@
+"""The session state machine, driven directly: no socket, a virtual clock."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from mock_server.protocol.events import Dialect
+from mock_server.session import Close, ServerEvent, Session, SessionOptions
+
+USER_HELLO = {
+    "type": "message",
+    "role": "user",
+    "content": [{"type": "input_text", "text": "Hello"}],
+}
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather in a city",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "unit": {"type": "string", "enum": ["c", "f"]},
+        },
+        "required": ["city", "unit"],
+    },
+}
+
+
+class Driver:
+    """Feeds a session and collects what it emits, on a clock the test moves."""
+
+    def __init__(self, dialect: Dialect = Dialect.GA, **options: Any) -> None:
+        options.setdefault("pace", 0.0)
+        options.setdefault("seed", 7)
+        self.session = Session(SessionOptions(dialect=dialect, **options))
+        self.now = 0.0
+        self.session.open(self.now)
+        self.opening = self.take()
+
+    def send(self, event: dict[str, Any] | str | bytes) -> list[dict[str, Any]]:
+        frame = event if isinstance(event, str | bytes) else json.dumps(event)
+        self.session.receive(frame, self.now)
+        return self.take()
+
+    def take(self) -> list[dict[str, Any]]:
+        return [o.event for o in self.session.due(self.now) if isinstance(o, ServerEvent)]
+
+    def advance(self, seconds: float) -> list[dict[str, Any]]:
+        self.now += seconds
+        return self.take()
+
+    def session_update(self, **fields: Any) -> list[dict[str, Any]]:
+        if self.session.dialect is Dialect.GA:
+            fields.setdefault("type", "realtime")
+        return self.send({"type": "session.update", "session": fields})
+
+
+def types(events: list[dict[str, Any]]) -> list[str]:
+    return [e["type"] for e in events]
+
+
+def only_error(events: list[dict[str, Any]]) -> dict[str, Any]:
+    assert types(events) == ["error"], types(events)
+    error: dict[str, Any] = events[0]["error"]
+    return error
+
+
+# ---- opening -------------------------------------------------------------------------------
+
+
+def test_ga_session_starts_with_session_created_only() -> None:
+    d = Driver(Dialect.GA)
+    assert types(d.opening) == ["session.created"]
+    session = d.opening[0]["session"]
+    assert session["type"] == "realtime"
+    assert session["id"].startswith("sess_")
+    assert session["audio"]["input"]["format"] == {"type": "audio/pcm", "rate": 24000}
+
+
+def test_beta_session_starts_with_session_then_conversation_created() -> None:
+    d = Driver(Dialect.BETA, model="gpt-4o-realtime-preview")
+    assert types(d.opening) == ["session.created", "conversation.created"]
+    session = d.opening[0]["session"]
+    assert session["modalities"] == ["text", "audio"]
+    assert session["input_audio_format"] == "pcm16"
+    assert "type" not in session
+
+
+def test_ids_are_deterministic_under_a_seed() -> None:
+    def run() -> list[str]:
+        d = Driver(seed="same")
+        d.send({"type": "conversation.item.create", "item": USER_HELLO})
+        events = d.send({"type": "response.create"})
+        return [e["event_id"] for e in d.opening + events]
+
+    first, second = run(), run()
+    assert first == second
+    assert all(i.startswith("event_") and len(i) == len("event_") + 21 for i in first)
+
+
+# ---- frames that are not events ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_invalid_json_gets_an_error_and_the_session_goes_on(dialect: Dialect) -> None:
+    d = Driver(dialect)
+    error = only_error(d.send('{"type": "response.create",'))
+    assert (error["type"], error["code"]) == ("invalid_request_error", "invalid_json")
+    assert "line 1" in error["message"]
+    assert types(d.send({"type": "input_audio_buffer.clear"})) == ["input_audio_buffer.cleared"]
+
+
+def test_binary_frame_gets_invalid_event() -> None:
+    error = only_error(Driver().send(b"\x00\x01"))
+    assert error["code"] == "invalid_event"
+    assert "JSON text frame" in error["message"]
+
+
+def test_missing_type_gets_invalid_event_naming_the_event_id() -> None:
+    error = only_error(Driver().send({"event_id": "evt_1", "session": {}}))
+    assert (error["code"], error["param"], error["event_id"]) == ("invalid_event", "type", "evt_1")
+    assert error["message"] == "The 'type' field is missing."
+
+
+def test_non_string_type_gets_invalid_type() -> None:
+    error = only_error(Driver().send({"type": 5}))
+    assert (error["code"], error["param"]) == ("invalid_type", "type")
+
+
+def test_json_that_is_not_an_object_gets_invalid_event() -> None:
+    error = only_error(Driver().send("[1, 2]"))
+    assert error["code"] == "invalid_event"
+    assert "list" in error["message"]
+
+
+def test_unknown_type_gets_invalid_value_on_type() -> None:
+    error = only_error(Driver().send({"type": "response.create_now", "event_id": "e9"}))
+    assert (error["code"], error["param"], error["event_id"]) == ("invalid_value", "type", "e9")
+    assert "response.create" in error["message"]
+
+
+def test_beta_only_event_is_unknown_in_ga() -> None:
+    event = {"type": "transcription_session.update", "session": {}}
+    error = only_error(Driver(Dialect.GA).send(event))
+    assert (error["code"], error["param"]) == ("invalid_value", "type")
+
+
+# ---- session.update --------------------------------------------------------------------------
+
+
+def test_ga_session_update_merges_into_the_effective_config() -> None:
+    d = Driver()
+    events = d.session_update(
+        instructions="Be brief.", audio={"output": {"voice": "cedar"}}, output_modalities=["text"]
+    )
+    assert types(events) == ["session.updated"]
+    session = events[0]["session"]
+    assert session["instructions"] == "Be brief."
+    assert session["audio"]["output"]["voice"] == "cedar"
+    assert session["audio"]["output"]["format"] == {"type": "audio/pcm", "rate": 24000}
+    assert session["output_modalities"] == ["text"]
+
+
+def test_beta_session_update_speaks_the_flat_shape() -> None:
+    d = Driver(Dialect.BETA)
+    events = d.session_update(
+        modalities=["text"], voice="verse", turn_detection=None, input_audio_format="g711_ulaw"
+    )
+    session = events[0]["session"]
+    assert session["modalities"] == ["text"]
+    assert session["voice"] == "verse"
+    assert session["turn_detection"] is None
+    assert session["input_audio_format"] == "g711_ulaw"
+
+
+def test_ga_session_update_without_type_is_missing_required_parameter() -> None:
+    error = only_error(Driver().send({"type": "session.update", "session": {"instructions": "x"}}))
+    assert (error["type"], error["code"], error["param"]) == (
+        "invalid_request_error",
+        "missing_required_parameter",
+        "session.type",
+    )
+
+
+def test_beta_field_in_ga_session_is_unknown_parameter() -> None:
+    error = only_error(Driver().session_update(modalities=["text"]))
+    assert (error["code"], error["param"]) == ("unknown_parameter", "session.modalities")
+
+
+def test_ga_field_in_beta_session_is_unknown_parameter() -> None:
+    error = only_error(Driver(Dialect.BETA).session_update(output_modalities=["text"]))
+    assert (error["code"], error["param"]) == ("unknown_parameter", "session.output_modalities")
+
+
+def test_bad_enum_value_is_invalid_value_with_a_dotted_param() -> None:
+    error = only_error(Driver().session_update(output_modalities=["video"]))
+    assert error["code"] == "invalid_value"
+    assert error["param"].startswith("session.output_modalities")
+
+
+def test_model_cannot_change_mid_session() -> None:
+    error = only_error(Driver().session_update(model="gpt-realtime-mini"))
+    assert (error["code"], error["param"]) == ("invalid_value", "session.model")
+
+
+# ---- conversation items ---------------------------------------------------------------------
+
+
+def test_ga_item_create_emits_added_then_done() -> None:
+    events = Driver().send({"type": "conversation.item.create", "item": USER_HELLO})
+    assert types(events) == ["conversation.item.added", "conversation.item.done"]
+    assert events[0]["previous_item_id"] is None
+    assert events[0]["item"]["id"].startswith("item_")
+
+
+def test_beta_item_create_emits_created() -> None:
+    events = Driver(Dialect.BETA).send({"type": "conversation.item.create", "item": USER_HELLO})
+    assert types(events) == ["conversation.item.created"]
+
+
+def test_previous_item_id_root_inserts_at_the_beginning() -> None:
+    d = Driver()
+    first = d.send({"type": "conversation.item.create", "item": {**USER_HELLO, "id": "item_a"}})
+    assert first[0]["item"]["id"] == "item_a"
+    d.send(
+        {
+            "type": "conversation.item.create",
+            "previous_item_id": "root",
+            "item": {**USER_HELLO, "id": "item_b"},
+        }
+    )
+    assert [i["id"] for i in d.session.items] == ["item_b", "item_a"]
+    events = d.send(
+        {
+            "type": "conversation.item.create",
+            "previous_item_id": "item_b",
+            "item": {**USER_HELLO, "id": "item_c"},
+        }
+    )
+    assert events[0]["previous_item_id"] == "item_b"
+    assert [i["id"] for i in d.session.items] == ["item_b", "item_c", "item_a"]
+
+
+def test_unknown_previous_item_id_is_an_error() -> None:
+    event = {
+        "type": "conversation.item.create",
+        "previous_item_id": "item_nope",
+        "item": USER_HELLO,
+        "event_id": "e3",
+    }
+    error = only_error(Driver().send(event))
+    assert (error["code"], error["param"], error["event_id"]) == (
+        "invalid_value",
+        "previous_item_id",
+        "e3",
+    )
+
+
+@pytest.mark.parametrize(
+    ("event_type", "code"),
+    [
+        ("conversation.item.retrieve", "item_retrieve_invalid_item_id"),
+        ("conversation.item.delete", "item_delete_invalid_item_id"),
+    ],
+)
+def test_unknown_item_ids_are_errors(event_type: str, code: str) -> None:
+    error = only_error(Driver().send({"type": event_type, "item_id": "item_nope"}))
+    assert (error["type"], error["code"], error["param"]) == (
+        "invalid_request_error",
+        code,
+        "item_id",
+    )
+    assert "item_nope" in error["message"]
+
+
+def test_retrieve_returns_the_item_and_delete_removes_it() -> None:
+    d = Driver()
+    d.send({"type": "conversation.item.create", "item": {**USER_HELLO, "id": "item_x"}})
+    retrieved = d.send({"type": "conversation.item.retrieve", "item_id": "item_x"})
+    assert types(retrieved) == ["conversation.item.retrieved"]
+    assert retrieved[0]["item"]["content"][0]["text"] == "Hello"
+    deleted = d.send({"type": "conversation.item.delete", "item_id": "item_x"})
+    assert deleted[0] == {**deleted[0], "type": "conversation.item.deleted", "item_id": "item_x"}
+    assert d.session.items == []
+
+
+def _audio_reply(d: Driver) -> tuple[str, int]:
+    d.send({"type": "conversation.item.create", "item": USER_HELLO})
+    events = d.send({"type": "response.create"})
+    done = next(e for e in events if e["type"] == "response.output_item.done")
+    pcm = sum(
+        len(base64.b64decode(e["delta"]))
+        for e in events
+        if e["type"] == "response.output_audio.delta"
+    )
+    return done["item"]["id"], pcm
+
+
+def test_truncate_cuts_the_audio_and_drops_the_transcript() -> None:
+    d = Driver()
+    item_id, nbytes = _audio_reply(d)
+    events = d.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": 500,
+        }
+    )
+    assert events[0] == {
+        "event_id": events[0]["event_id"],
+        "type": "conversation.item.truncated",
+        "item_id": item_id,
+        "content_index": 0,
+        "audio_end_ms": 500,
+    }
+    assert len(d.session.item_audio(item_id)) == 500 * 48 < nbytes
+
+
+def test_truncate_past_the_end_is_invalid_value() -> None:
+    d = Driver()
+    item_id, nbytes = _audio_reply(d)
+    too_far = nbytes // 48 + 1000
+    event = {
+        "type": "conversation.item.truncate",
+        "item_id": item_id,
+        "content_index": 0,
+        "audio_end_ms": too_far,
+    }
+    error = only_error(d.send(event))
+    assert (error["code"], error["param"]) == ("invalid_value", "audio_end_ms")
+    assert f"shorter than {too_far}ms" in error["message"]
+
+
+def test_truncate_unknown_item() -> None:
+    event = {
+        "type": "conversation.item.truncate",
+        "item_id": "item_nope",
+        "content_index": 0,
+        "audio_end_ms": 10,
+    }
+    error = only_error(Driver().send(event))
+    assert (error["code"], error["param"]) == ("item_truncate_invalid_item_id", "item_id")
+
+
+# ---- input audio buffer ---------------------------------------------------------------------
+
+
+def _append(ms: int) -> dict[str, Any]:
+    return {
+        "type": "input_audio_buffer.append",
+        "audio": base64.b64encode(b"\0\0" * 24 * ms).decode(),
+    }
+
+
+def test_append_has_no_ack_and_commit_creates_a_user_item() -> None:
+    d = Driver()
+    d.session_update(audio={"input": {"turn_detection": None}})
+    assert d.send(_append(150)) == []
+    events = d.send({"type": "input_audio_buffer.commit"})
+    assert types(events) == [
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+        "conversation.item.done",
+    ]
+    item = events[1]["item"]
+    assert item["role"] == "user"
+    assert item["content"] == [{"type": "input_audio", "transcript": None}]
+    assert events[0]["item_id"] == item["id"]
+
+
+def test_commit_under_100ms_is_commit_empty() -> None:
+    d = Driver()
+    d.session_update(audio={"input": {"turn_detection": None}})
+    d.send(_append(40))
+    error = only_error(d.send({"type": "input_audio_buffer.commit", "event_id": "c1"}))
+    assert (error["code"], error["event_id"]) == ("input_audio_buffer_commit_empty", "c1")
+    assert error["message"].startswith("Error committing input audio buffer: buffer too small.")
+    assert "40.00ms" in error["message"]
+
+
+def test_invalid_base64_is_invalid_value_on_audio() -> None:
+    event = {"type": "input_audio_buffer.append", "audio": "not base64!!", "event_id": "a1"}
+    error = only_error(Driver().send(event))
+    assert (error["code"], error["param"], error["event_id"]) == ("invalid_value", "audio", "a1")
+
+
+def test_clear_empties_the_buffer() -> None:
+    d = Driver()
+    d.session_update(audio={"input": {"turn_detection": None}})
+    d.send(_append(200))
+    assert types(d.send({"type": "input_audio_buffer.clear"})) == ["input_audio_buffer.cleared"]
+    assert only_error(d.send({"type": "input_audio_buffer.commit"}))["code"] == (
+        "input_audio_buffer_commit_empty"
+    )
+
+
+def test_g711_buffer_durations_count_8_bytes_per_ms() -> None:
+    d = Driver(Dialect.BETA)
+    d.session_update(turn_detection=None, input_audio_format="g711_ulaw")
+    d.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\xff" * 880).decode()})
+    assert types(d.send({"type": "input_audio_buffer.commit"}))[0] == "input_audio_buffer.committed"
+
+
+# ---- responses ------------------------------------------------------------------------------
+
+GA_TEXT_TURN = [
+    "response.created",
+    "rate_limits.updated",
+    "response.output_item.added",
+    "conversation.item.added",
+    "response.content_part.added",
+    "response.output_text.delta",
+    "response.output_text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "conversation.item.done",
+    "response.done",
+]
+
+
+def _squash_deltas(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        if not (out and out[-1] == name and name.endswith(".delta")):
+            out.append(name)
+    return out
+
+
+def test_ga_text_turn_has_the_canonical_order() -> None:
+    d = Driver()
+    d.session_update(output_modalities=["text"])
+    d.send({"type": "conversation.item.create", "item": USER_HELLO})
+    events = d.send({"type": "response.create"})
+    assert _squash_deltas(types(events)) == GA_TEXT_TURN
+    done = events[-1]["response"]
+    assert done["status"] == "completed"
+    assert done["output"][0]["content"][0] == {"type": "output_text", "text": 'You said: "Hello".'}
+    assert (
+        done["usage"]["total_tokens"]
+        == done["usage"]["input_tokens"] + (done["usage"]["output_tokens"])
+    )
+
+
+def test_beta_text_turn_uses_beta_names() -> None:
+    d = Driver(Dialect.BETA)
+    d.session_update(modalities=["text"])
+    d.send({"type": "conversation.item.create", "item": USER_HELLO})
+    names = _squash_deltas(types(d.send({"type": "response.create"})))
+    assert names == [
+        "response.created",
+        "rate_limits.updated",
+        "response.output_item.added",
+        "conversation.item.created",
+        "response.content_part.added",
+        "response.text.delta",
+        "response.text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.done",
+    ]
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_audio_turn_interleaves_audio_and_transcript(dialect: Dialect) -> None:
+    d = Driver(dialect)
+    d.send({"type": "conversation.item.create", "item": USER_HELLO})
+    events = d.send({"type": "response.create"})
+    audio_name = "response.output_audio.delta" if dialect is Dialect.GA else "response.audio.delta"
+    names = types(events)
+    first_audio = names.index(audio_name)
+    assert names[first_audio - 1].endswith("transcript.delta")
+    assert names[-1] == "response.done"
+    parts = [e for e in events if e["type"] == "response.content_part.added"]
+    assert parts[0]["part"] == {"type": "audio", "transcript": ""}
+    pcm = b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == audio_name)
+    assert len(pcm) > 0 and len(pcm) % 2 == 0
+    transcript = "".join(e["delta"] for e in events if e["type"].endswith("transcript.delta"))
+    assert transcript == 'You said: "Hello".'
+
+
+def test_text_only_session_gets_no_audio_deltas() -> None:
+    d = Driver()
+    d.session_update(output_modalities=["text"])
+    events = d.send({"type": "response.create"})
+    assert not [e for e in events if "audio" in e["type"]]
+
+
+def test_audio_is_paced_in_real_time() -> None:
+    d = Driver(pace=1.0)
+    d.send({"type": "conversation.item.create", "item": USER_HELLO})
+    events = d.send({"type": "response.create"})
+    first_batch = [e for e in events if e["type"] == "response.output_audio.delta"]
+    assert len(first_batch) == 1
+    deadline = d.session.next_deadline()
+    assert deadline == pytest.approx(0.1)
+    later = d.advance(0.1)
+    assert len([e for e in later if e["type"] == "response.output_audio.delta"]) == 1
+    rest = d.advance(60.0)
+    assert types(rest)[-1] == "response.done"
+
+
+def test_second_response_while_one_is_active_is_an_error() -> None:
+    d = Driver(pace=1.0)
+    first = d.send({"type": "response.create"})
+    active = first[0]["response"]["id"]
+    error = only_error(d.send({"type": "response.create", "event_id": "r2"}))
+    assert (error["code"], error["event_id"]) == ("conversation_already_has_active_response", "r2")
+    assert active in error["message"]
+
+
+def test_out_of_band_response_stays_out_of_the_conversation() -> None:
+    d = Driver(pace=1.0)
+    d.send({"type": "response.create"})
+    events = d.send(
+        {
+            "type": "response.create",
+            "response": {
+                "conversation": "none",
+                "output_modalities": ["text"],
+                "metadata": {"topic": "classify"},
+            },
+        }
+    )
+    assert "error" not in types(events)
+    events += d.advance(30.0)
+    oob = [e for e in events if e["type"] == "response.done" and e["response"]["metadata"]]
+    assert oob[0]["response"]["metadata"] == {"topic": "classify"}
+    assert oob[0]["response"]["conversation_id"] is None
+    oob_item = oob[0]["response"]["output"][0]["id"]
+    assert oob_item not in [i["id"] for i in d.session.items]
+
+
+def test_cancel_stops_the_response_with_client_cancelled() -> None:
+    d = Driver(pace=1.0)
+    d.send({"type": "conversation.item.create", "item": USER_HELLO})
+    d.send({"type": "response.create"})
+    d.advance(0.1)
+    events = d.send({"type": "response.cancel"})
+    assert types(events)[-1] == "response.done"
+    response = events[-1]["response"]
+    assert response["status"] == "cancelled"
+    assert response["status_details"] == {"type": "cancelled", "reason": "client_cancelled"}
+    assert response["output"][0]["status"] == "incomplete"
+    assert d.advance(60.0) == []
+
+
+def test_cancel_with_nothing_active() -> None:
+    error = only_error(Driver().send({"type": "response.cancel", "event_id": "c9"}))
+    assert (error["code"], error["event_id"]) == ("response_cancel_not_active", "c9")
+    assert "no active response" in error["message"]
+
+
+def test_max_output_tokens_makes_the_response_incomplete() -> None:
+    d = Driver()
+    d.session_update(output_modalities=["text"])
+    d.send({"type": "conversation.item.create", "item": USER_HELLO})
+    events = d.send({"type": "response.create", "response": {"max_output_tokens": 2}})
+    response = events[-1]["response"]
+    assert response["status"] == "incomplete"
+    assert response["status_details"] == {"type": "incomplete", "reason": "max_output_tokens"}
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_forced_tool_choice_calls_the_tool_with_schema_valid_arguments(dialect: Dialect) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    d = Driver(dialect)
+    choice: Any = (
+        {"type": "function", "name": "get_weather"} if dialect is Dialect.GA else "get_weather"
+    )
+    d.session_update(tools=[WEATHER_TOOL], tool_choice=choice)
+    d.send({"type": "conversation.item.create", "item": USER_HELLO})
+    events = d.send({"type": "response.create"})
+    done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+    assert done["call_id"].startswith("call_")
+    assert ("name" in done) is (dialect is Dialect.GA)
+    jsonschema.validate(json.loads(done["arguments"]), WEATHER_TOOL["parameters"])
+    deltas = "".join(
+        e["delta"] for e in events if e["type"] == "response.function_call_arguments.delta"
+    )
+    assert deltas == done["arguments"]
+    # The round trip: the output comes back, and the model answers in words.
+    d.send(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "function_call_output", "call_id": done["call_id"], "output": "22C"},
+        }
+    )
+    answer = d.send({"type": "response.create"})[-1]["response"]
+    assert answer["output"][0]["type"] == "message"
+    assert "22C" in json.dumps(answer["output"][0])
+
+
+def test_required_tool_choice_picks_the_first_function() -> None:
+    d = Driver()
+    d.session_update(tools=[WEATHER_TOOL], tool_choice="required", output_modalities=["text"])
+    events = d.send({"type": "response.create"})
+    added = next(e for e in events if e["type"] == "response.output_item.added")
+    assert added["item"]["type"] == "function_call"
+    assert added["item"]["name"] == "get_weather"
+
+
+# ---- limits and the transcript ----------------------------------------------------------------
+
+
+def test_session_expires_with_error_then_close_1001() -> None:
+    d = Driver(max_duration_s=3600.0)
+    assert d.session.next_deadline() == 3600.0
+    d.now = 3600.0
+    outputs = d.session.due(d.now)
+    error = outputs[0]
+    assert isinstance(error, ServerEvent)
+    assert error.event["error"]["code"] == "session_expired"
+    assert outputs[1] == Close(1001, "Your session hit the maximum duration of 60 minutes.")
+
+
+def test_transcript_records_both_directions_in_order() -> None:
+    d = Driver()
+    d.send({"type": "input_audio_buffer.clear", "event_id": "x1"})
+    d.send("garbage")
+    entries = [(e.direction, e.type) for e in d.session.transcript.entries]
+    assert entries == [
+        ("server", "session.created"),
+        ("client", "input_audio_buffer.clear"),
+        ("server", "input_audio_buffer.cleared"),
+        ("client", "<invalid json>"),
+        ("server", "error"),
+    ]
+    assert d.session.transcript.entries[3].raw == "garbage"
