@@ -1,0 +1,146 @@
+"""``realtime-mock`` as a user runs it: a real process, real signals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from harness.cli import build_parser, main
+
+WAIT = 15.0
+
+
+def start_serve(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start ``realtime-mock serve`` on a free port; returns the process and its ws URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()  # blocks until the server listens (bounded by pytest-timeout)
+    match = re.search(r"(ws://127\.0\.0\.1:\d+/v1/realtime)", first)
+    assert match, f"unexpected first line: {first!r}"
+    return process, match.group(1)
+
+
+def test_serve_prints_urls_answers_health_and_stops_on_sigterm() -> None:
+    process, ws_url = start_serve("--pace", "fast")
+    try:
+        port = int(ws_url.split(":")[2].split("/")[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=WAIT) as r:
+            assert r.status == 200
+
+        async def converse_then_get_closed() -> int:
+            async with connect(ws_url, additional_headers={"Authorization": "Bearer sk-x"}) as ws:
+                created = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+                assert created["type"] == "session.created"
+                process.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(ws.recv(), WAIT)
+                except ConnectionClosed as closed:
+                    assert closed.rcvd is not None
+                    return closed.rcvd.code
+            raise AssertionError("the server did not close the connection")
+
+        assert asyncio.run(converse_then_get_closed()) == 1001
+        assert process.wait(WAIT) == 0
+        out = process.stdout.read() if process.stdout else ""
+        assert f"OPENAI_BASE_URL=http://127.0.0.1:{port}/v1" in out
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(WAIT)
+
+
+def test_serve_tls_prints_the_ca_for_sdks() -> None:
+    process, _ = start_serve("--tls")
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(12)]
+        text = "".join(lines)
+        ca = re.search(r"SSL_CERT_FILE=(\S+)", text)
+        assert ca, text
+        assert Path(ca.group(1)).read_text().startswith("-----BEGIN CERTIFICATE-----")
+        assert re.search(r"wss://127\.0\.0\.1:\d+/v1/realtime", text)
+        assert "NODE_EXTRA_CA_CERTS=" in text
+        process.send_signal(signal.SIGINT)
+        assert process.wait(WAIT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(WAIT)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "--pace", "slow"], "invalid pace 'slow': use realtime, fast, or xN"),
+        (["serve", "--port", "99999"], "invalid port 99999"),
+        (["serve", "--max-duration", "forever"], "invalid duration 'forever'"),
+        (["serve", "--dialect", "v2"], "invalid choice: 'v2'"),
+    ],
+)
+def test_bad_arguments_say_what_was_wrong(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_serve_help_shows_examples() -> None:
+    serve = build_parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    text = serve.format_help()
+    assert "realtime-mock serve --tls" in text
+    assert "OPENAI_BASE_URL=http://127.0.0.1:8765/v1" in text
+    assert "websocket_base_url" in text
+
+
+def test_port_in_use_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err
+    assert "--port 0" in err
+
+
+def test_demo_runs_a_conversation_and_passes(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "demo", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed, 0 failed" in result.stdout or "5 passed, 0 failed" in result.stdout
+    assert (tmp_path / "reply.wav").stat().st_size > 1000
+
+
+def test_demo_in_beta(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "demo", "--dialect", "beta", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
