@@ -84,6 +84,24 @@ class RawFrame:
 
 
 Output = ServerEvent | Close | Drop | RawFrame
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A protocol mistake the client made (the verdict reports these).
+
+    ``kind`` is a stable name tests can match (``unknown_call_id``, ``pending_function_call``,
+    ``response_while_active``, ``audio_in_text_only_session``, ``rejected_event``).
+    """
+
+    kind: str
+    message: str
+    t: float
+    event_id: str | None = None
+    severity: str = "error"
+    code: str | None = None
+
+
 OutboundCheck = Callable[[dict[str, Any], Dialect], None]
 
 # Hooks run on every event any session emits (the test suite's conformance check uses this).
@@ -168,6 +186,9 @@ class Session:
         self.audio_written_ms = 0.0
         self._vad: Any = None
         self._vad_item_id: str | None = None
+        self.findings: list[Finding] = []
+        self._issued_calls: set[str] = set()
+        self._pending_calls: dict[str, str] = {}
 
     # ---- driving -------------------------------------------------------------------------
 
@@ -210,6 +231,7 @@ class Session:
             return
         if isinstance(frame, bytes):
             self.transcript.add(self._t(), "client", "<binary>", raw=f"<{len(frame)} bytes>")
+            self._find_mistake("malformed_frame", f"binary frame of {len(frame)} bytes")
             self._error(
                 RealtimeError(
                     "Binary frames are not supported: send each event as a JSON text frame.",
@@ -221,6 +243,7 @@ class Session:
             event = json.loads(frame)
         except json.JSONDecodeError as exc:
             self.transcript.add(self._t(), "client", "<invalid json>", raw=frame[:2000])
+            self._find_mistake("malformed_frame", f"invalid JSON: {exc.msg}")
             self._error(
                 RealtimeError(
                     f"We could not parse the JSON body of your request. ({exc.msg} at line "
@@ -231,6 +254,7 @@ class Session:
             return
         if not isinstance(event, dict):
             self.transcript.add(self._t(), "client", "<not an object>", raw=frame[:2000])
+            self._find_mistake("malformed_frame", f"JSON {type(event).__name__}, not an object")
             self._error(
                 RealtimeError(
                     f"Each event must be a JSON object, got {type(event).__name__}.",
@@ -255,6 +279,12 @@ class Session:
             self._validate(event)
             self._dispatch(type_, event)
         except RealtimeError as error:
+            self._find_mistake(
+                "rejected_event",
+                f"{type_ if isinstance(type_, str) else 'event'} rejected: {error}",
+                client_event_id,
+                code=error.code,
+            )
             self._error(error.for_event(client_event_id))
         except Exception as exc:  # a bug of ours must not cost the client its session
             log.exception("realtime-mock: internal error handling %s", type_)
@@ -321,6 +351,16 @@ class Session:
 
     def _error(self, error: RealtimeError) -> None:
         self._emit({"type": "error", "error": error.payload()})
+
+    def _find_mistake(
+        self,
+        kind: str,
+        message: str,
+        event_id: str | None = None,
+        severity: str = "error",
+        code: str | None = None,
+    ) -> None:
+        self.findings.append(Finding(kind, message, self._t(), event_id, severity, code))
 
     def _expire(self) -> None:
         minutes = round((self.options.max_duration_s or 0) / 60)
@@ -393,6 +433,15 @@ class Session:
                 f"{MAX_APPEND_BYTES} bytes (15 MiB) per event.",
                 "invalid_value",
                 "audio",
+            )
+        if session_config.output_modalities(self.config) == ["text"] and not any(
+            f.kind == "audio_in_text_only_session" for f in self.findings
+        ):
+            self._find_mistake(
+                "audio_in_text_only_session",
+                "input audio appended in a session whose output_modalities is ['text']",
+                event.get("event_id"),
+                severity="warning",
             )
         self.input_buffer.extend(chunk)
         self.audio_written_ms += len(chunk) / BYTES_PER_MS[self._input_format()]
@@ -572,6 +621,16 @@ class Session:
                 "previous_item_id",
             )
         item = item_codec.from_client(event["item"], self.dialect, self.ids)
+        if item.get("type") == "function_call_output":
+            call_id = item.get("call_id", "")
+            if call_id not in self._issued_calls:
+                self._find_mistake(
+                    "unknown_call_id",
+                    f"function_call_output for call_id {call_id!r}, which the model never "
+                    f"issued (issued: {sorted(self._issued_calls) or 'none'})",
+                    event.get("event_id"),
+                )
+            self._pending_calls.pop(call_id, None)
         if self._find(item["id"]) is not None:
             raise RealtimeError(
                 f"Error adding item: an item with id '{item['id']}' already exists.",
@@ -668,7 +727,15 @@ class Session:
     # ---- responses -------------------------------------------------------------------------
 
     def _on_response_create(self, event: dict[str, Any]) -> None:
-        self._start_response(event.get("response") or {}, event_id=event.get("event_id"))
+        overrides = event.get("response") or {}
+        if self._pending_calls and overrides.get("conversation", "auto") != "none":
+            pending = ", ".join(f"{name} ({cid})" for cid, name in self._pending_calls.items())
+            self._find_mistake(
+                "pending_function_call",
+                f"response.create while function calls await their output: {pending}",
+                event.get("event_id"),
+            )
+        self._start_response(overrides, event_id=event.get("event_id"))
 
     def _on_response_cancel(self, event: dict[str, Any]) -> None:
         wanted = event.get("response_id")
@@ -955,6 +1022,8 @@ class Session:
     ) -> Generator[Pause, None, None]:
         item_id = self.ids.new("item")
         call_id = output.call_id or self.ids.new("call")
+        self._issued_calls.add(call_id)
+        self._pending_calls[call_id] = output.name
         item: dict[str, Any] = {
             "id": item_id,
             "object": "realtime.item",

@@ -632,3 +632,70 @@ def test_transcript_records_both_directions_in_order() -> None:
         ("server", "error"),
     ]
     assert d.session.transcript.entries[3].raw == "garbage"
+
+
+# ---- the client's mistakes, for the verdict ---------------------------------------------------
+
+
+def _kinds(d: Driver) -> list[str]:
+    return [f.kind for f in d.session.findings]
+
+
+def test_function_call_output_for_an_unissued_call_id_is_a_finding() -> None:
+    d = Driver()
+    d.send(
+        {
+            "type": "conversation.item.create",
+            "event_id": "o1",
+            "item": {"type": "function_call_output", "call_id": "call_made_up", "output": "x"},
+        }
+    )
+    finding = d.session.findings[0]
+    assert (finding.kind, finding.event_id) == ("unknown_call_id", "o1")
+    assert "call_made_up" in finding.message
+
+
+def test_response_create_before_the_tool_output_is_a_finding() -> None:
+    d = Driver()
+    d.session_update(tools=[WEATHER_TOOL], tool_choice="required", output_modalities=["text"])
+    d.send({"type": "response.create"})
+    d.send({"type": "response.create", "event_id": "r2"})
+    assert _kinds(d) == ["pending_function_call"]
+    assert "get_weather" in d.session.findings[0].message
+
+
+def test_a_correct_round_trip_has_no_findings() -> None:
+    d = Driver()
+    d.session_update(tools=[WEATHER_TOOL], tool_choice="required", output_modalities=["text"])
+    events = d.send({"type": "response.create"})
+    call = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+    d.send(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "function_call_output", "call_id": call["call_id"], "output": "ok"},
+        }
+    )
+    d.send({"type": "response.create"})
+    assert d.session.findings == []
+
+
+def test_rejected_events_and_malformed_frames_are_findings() -> None:
+    d = Driver(pace=1.0)
+    d.send({"type": "response.create"})
+    d.send({"type": "response.create", "event_id": "dup"})
+    d.send("{oops")
+    kinds = [(f.kind, f.code) for f in d.session.findings]
+    assert kinds == [
+        ("rejected_event", "conversation_already_has_active_response"),
+        ("malformed_frame", None),
+    ]
+
+
+def test_audio_in_a_text_only_session_is_a_warning_once() -> None:
+    d = Driver()
+    d.session_update(output_modalities=["text"], audio={"input": {"turn_detection": None}})
+    d.send(_append(20))
+    d.send(_append(20))
+    assert [(f.kind, f.severity) for f in d.session.findings] == [
+        ("audio_in_text_only_session", "warning")
+    ]
