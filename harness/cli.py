@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DURATION",
         help="session maximum duration before error session_expired + close 1001 (default 60m)",
     )
+    serve.add_argument(
+        "--max-sessions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse connections beyond N concurrent sessions with HTTP 503 (default: no cap)",
+    )
     serve.add_argument("--seed", default=None, help="seed for ids (same seed, same ids)")
     serve.add_argument("--any-model", action="store_true", help="accept any ?model= name")
     serve.add_argument(
@@ -157,7 +164,12 @@ async def _serve(args: argparse.Namespace) -> int:
         max_duration_s=args.max_duration,
     )
     server = MockServer(
-        host=args.host, port=args.port, tls=args.tls, tls_port=args.tls_port, default_mount=mount
+        host=args.host,
+        port=args.port,
+        tls=args.tls,
+        tls_port=args.tls_port,
+        default_mount=mount,
+        max_sessions=args.max_sessions,
     )
     try:
         await server.start()

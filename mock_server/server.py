@@ -148,8 +148,10 @@ class MockServer:
         tls: bool = False,
         tls_port: int | None = None,
         default_mount: Mount | None = None,
+        max_sessions: int | None = None,
     ) -> None:
         self.host = host
+        self.max_sessions = max_sessions
         self.port = port
         self.tls = tls
         self.tls_port = tls_port
@@ -162,6 +164,8 @@ class MockServer:
         )
         self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._open_sessions = 0
+        self._sessions_changed: asyncio.Condition | None = None
 
     # ---- life cycle ------------------------------------------------------------------------
 
@@ -286,6 +290,14 @@ class MockServer:
         refusal = self._check_key(mount, headers, subprotocols, query)
         if refusal is not None:
             return refusal
+        if self.max_sessions is not None and self._open_sessions >= self.max_sessions:
+            return openai_error(
+                503,
+                f"realtime-mock is serving its maximum of {self.max_sessions} concurrent "
+                "sessions (--max-sessions); retry when one has ended.",
+                code="too_many_sessions",
+                type_="server_error",
+            )
         if suffix == "/openai/realtime" and "api-version" not in query:
             return openai_error(
                 400,
@@ -402,10 +414,34 @@ class MockServer:
         self._handlers.add(task)
         conn.number = len(self.connections) + 1
         self.connections.append(conn)
+        await self._count_session(+1)
         try:
             await self._run(ws, conn)
         finally:
+            await self._count_session(-1)
             self._handlers.discard(task)
+
+    def _condition(self) -> asyncio.Condition:
+        if self._sessions_changed is None:
+            self._sessions_changed = asyncio.Condition()
+        return self._sessions_changed
+
+    async def _count_session(self, delta: int) -> None:
+        async with self._condition():
+            self._open_sessions += delta
+            self._condition().notify_all()
+
+    @property
+    def open_sessions(self) -> int:
+        """How many sessions are connected right now."""
+        return self._open_sessions
+
+    async def wait_for_sessions(self, at_most: int, timeout: float = 10.0) -> None:
+        """Wait until no more than ``at_most`` sessions are open (their handlers have ended)."""
+        async with self._condition():
+            await asyncio.wait_for(
+                self._condition().wait_for(lambda: self._open_sessions <= at_most), timeout
+            )
 
     async def _run(self, ws: ServerConnection, conn: Connection) -> None:
         loop = asyncio.get_running_loop()

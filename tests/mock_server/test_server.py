@@ -257,3 +257,39 @@ async def test_tls_serves_wss_with_the_printed_ca() -> None:
         host_url = server.wss_url.replace("127.0.0.1", "localhost")
         async with connect(host_url, ssl=context, additional_headers=KEY) as ws:
             assert (await recv(ws))["type"] == "session.created"
+
+
+async def test_a_frame_over_the_size_limit_closes_with_1009(server: MockServer) -> None:
+    from mock_server.server import MAX_FRAME_BYTES
+
+    async with connect(server.ws_url, additional_headers=KEY, max_size=None) as ws:
+        await recv(ws)
+        await ws.send("x" * (MAX_FRAME_BYTES + 1))
+        with pytest.raises(ConnectionClosed) as closed:
+            await recv(ws)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009
+
+
+async def test_a_15_mib_append_fits_in_one_frame(server: MockServer) -> None:
+    import base64
+
+    audio = base64.b64encode(bytes(15 * 1024 * 1024)).decode()
+    async with connect(server.ws_url, additional_headers=KEY, max_size=None) as ws:
+        await recv(ws)
+        await ws.send(json.dumps({"type": "input_audio_buffer.append", "audio": audio}))
+        await ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+        assert (await recv(ws))["type"] == "input_audio_buffer.cleared"
+
+
+async def test_concurrent_sessions_over_the_cap_get_503() -> None:
+    async with MockServer(port=0, max_sessions=1, default_mount=Mount(pace=0.0)) as server:
+        async with connect(server.ws_url, additional_headers=KEY) as first:
+            await recv(first)
+            status, body = await refused(server.ws_url, additional_headers=KEY)
+            assert status == 503
+            assert body["error"]["code"] == "too_many_sessions"
+        # Once the first session has ended, a new one is accepted.
+        await server.wait_for_sessions(at_most=0)
+        async with connect(server.ws_url, additional_headers=KEY) as second:
+            assert (await recv(second))["type"] == "session.created"
