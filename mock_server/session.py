@@ -24,7 +24,7 @@ import logging
 import math
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from mock_server.ids import IdFactory
 from mock_server.protocol import items as item_codec
@@ -108,6 +108,31 @@ OutboundCheck = Callable[[dict[str, Any], Dialect], None]
 outbound_checks: list[OutboundCheck] = []
 
 
+class Script(Protocol):
+    """What drives a session beyond the emulator (the scenario runner implements it).
+
+    The session shows the script every valid client event before handling it, asks it for the
+    plan of every response, and polls it at the deadlines it names; the script acts through the
+    session's public actions (:meth:`Session.inject`, :meth:`Session.send_error`,
+    :meth:`Session.close`, :meth:`Session.drop`, :meth:`Session.send_raw`,
+    :meth:`Session.stall`, :meth:`Session.expire`, :meth:`Session.create_response`).
+    """
+
+    def attach(self, session: Session, now: float) -> None: ...
+
+    def on_client_event(self, event: dict[str, Any], now: float) -> bool:
+        """Return True when the script has handled the event (the emulator then does nothing)."""
+        ...
+
+    def plan_response(self, request: ResponseRequest) -> ResponsePlan | None:
+        """The plan of the next response, or None to let the emulator's responder answer."""
+        ...
+
+    def poll(self, now: float) -> None: ...
+
+    def next_deadline(self) -> float | None: ...
+
+
 @dataclass
 class SessionOptions:
     """How a session behaves; the server fills it from the CLI, a mount or a scenario."""
@@ -165,8 +190,10 @@ class Session:
         *,
         responder: Responder | None = None,
         transcript: Transcript | None = None,
+        script: Script | None = None,
     ) -> None:
         self.options = options or SessionOptions()
+        self.script = script
         self.dialect = self.options.dialect
         self.ids = IdFactory(self.options.seed)
         self.responder: Responder = responder or CannedResponder()
@@ -188,6 +215,7 @@ class Session:
         self._vad_item_id: str | None = None
         self.findings: list[Finding] = []
         self._issued_calls: set[str] = set()
+        self._stalled_until: float | None = None
         self._pending_calls: dict[str, str] = {}
 
     # ---- driving -------------------------------------------------------------------------
@@ -223,6 +251,8 @@ class Session:
                     "conversation": {"id": self.conversation_id, "object": "realtime.conversation"},
                 }
             )
+        if self.script is not None:
+            self.script.attach(self, now)
 
     def receive(self, frame: str | bytes, now: float) -> None:
         """Feed one client frame; the output it causes is collected by :meth:`due`."""
@@ -301,8 +331,14 @@ class Session:
     def due(self, now: float) -> list[Output]:
         """All output whose time has come, in order."""
         self._now = now
+        if self._stalled_until is not None:
+            if now < self._stalled_until:
+                return []
+            self._stalled_until = None
         if self._expires_at is not None and now >= self._expires_at and self.closed is None:
-            self._expire()
+            self.expire()
+        if self.script is not None and self.closed is None:
+            self.script.poll(now)
         for run in list(self._runs):
             self._advance(run, now)
         out, self._ready = self._ready, []
@@ -310,11 +346,17 @@ class Session:
 
     def next_deadline(self) -> float | None:
         """When :meth:`due` will next have something (None: only a client frame can cause it)."""
+        if self._stalled_until is not None:
+            return self._stalled_until
         if self._ready:
             return self._now
         times = [run.wake_at for run in self._runs]
         if self._expires_at is not None and self.closed is None:
             times.append(self._expires_at)
+        if self.script is not None and self.closed is None:
+            deadline = self.script.next_deadline()
+            if deadline is not None:
+                times.append(deadline)
         return min(times) if times else None
 
     def refuse(self, code: str, message: str, now: float) -> None:
@@ -335,6 +377,50 @@ class Session:
         self._ready.append(self.closed)
 
     # ---- output --------------------------------------------------------------------------
+
+    # ---- actions for scripts ------------------------------------------------------------
+
+    def inject(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Send a server event as given (an ``event_id`` is added when it has none)."""
+        wire = dict(event)
+        given_id = wire.pop("event_id", None)
+        sent = self._emit(wire)
+        if given_id is not None:
+            sent["event_id"] = given_id
+            self._ready[-1] = ServerEvent(sent, json.dumps(sent, separators=(",", ":")))
+        return sent
+
+    def send_error(
+        self,
+        message: str,
+        code: str | None = None,
+        *,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        """Send an ``error`` event; the session goes on, as after most live errors."""
+        self._error(RealtimeError(message, code, param, type_, event_id))
+
+    def drop(self) -> None:
+        """Cut the connection without a close frame, after what is already queued."""
+        self._cancel_all("client_cancelled", emit=False)
+        self.closed = Drop()
+        self._ready.append(self.closed)
+
+    def send_raw(self, data: str | bytes) -> None:
+        """Send a frame as is: malformed or truncated traffic on purpose."""
+        shown = data if isinstance(data, str) else f"<{len(data)} bytes>"
+        self.transcript.add(self._t(), "server", "<raw>", raw=shown[:2000])
+        self._ready.append(RawFrame(data))
+
+    def stall(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (client events are still taken in and answered later)."""
+        self._stalled_until = self._now + seconds
+
+    def create_response(self, plan: ResponsePlan, overrides: dict[str, Any] | None = None) -> str:
+        """Start a response the client did not ask for (server-initiated); returns its id."""
+        return self._start_response(overrides or {}, event_id=None, plan=plan)
 
     def _t(self) -> float:
         return self._now - self._started_at
@@ -362,7 +448,8 @@ class Session:
     ) -> None:
         self.findings.append(Finding(kind, message, self._t(), event_id, severity, code))
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
+        """The session's maximum duration is reached: ``session_expired``, then close 1001."""
         minutes = round((self.options.max_duration_s or 0) / 60)
         message = f"Your session hit the maximum duration of {minutes} minutes."
         self._cancel_all("client_cancelled", emit=False)
@@ -380,6 +467,8 @@ class Session:
             raise error
 
     def _dispatch(self, type_: str, event: dict[str, Any]) -> None:
+        if self.script is not None and self.script.on_client_event(event, self._now):
+            return
         handler = _HANDLERS.get(type_)
         if handler is None:  # validated types without behaviour of their own
             return
@@ -751,7 +840,12 @@ class Session:
     def active_response_id(self) -> str | None:
         return next((r.id for r in self._runs if r.in_conversation), None)
 
-    def _start_response(self, overrides: dict[str, Any], event_id: str | None) -> None:
+    def _start_response(
+        self,
+        overrides: dict[str, Any],
+        event_id: str | None,
+        plan: ResponsePlan | None = None,
+    ) -> str:
         if self.config.get("type") == "transcription":
             raise RealtimeError(
                 "Responses cannot be created in a transcription session.",
@@ -801,7 +895,10 @@ class Session:
             output_modalities=list(modalities or ["audio"]),
             instructions=overrides.get("instructions", cfg.get("instructions", "")),
         )
-        plan = self.responder.respond(request)
+        if plan is None and self.script is not None:
+            plan = self.script.plan_response(request)
+        if plan is None:
+            plan = self.responder.respond(request)
         run = _ResponseRun(
             id=self.ids.new("resp"),
             plan=plan,
@@ -818,6 +915,7 @@ class Session:
         # Emit what is due now, so that response.created precedes anything a later client
         # event causes.
         self._advance(run, self._now)
+        return run.id
 
     def _advance(self, run: _ResponseRun, now: float) -> None:
         assert run.stream is not None
