@@ -37,7 +37,15 @@ from websockets.typing import Subprotocol
 
 from mock_server.protocol.events import Dialect
 from mock_server.responder import Responder
-from mock_server.session import Close, Drop, RawFrame, ServerEvent, Session, SessionOptions
+from mock_server.session import (
+    Close,
+    Drop,
+    RawFrame,
+    Script,
+    ServerEvent,
+    Session,
+    SessionOptions,
+)
 from mock_server.transcript import Handshake, Transcript
 
 log = logging.getLogger("realtime_mock")
@@ -70,6 +78,8 @@ class Mount:
     max_duration_s: float | None = 60 * 60
     session_overrides: dict[str, Any] = field(default_factory=dict)
     responder_factory: Callable[[], Responder] | None = None
+    # A new script (the scenario runner) per connection; it gets the connection's number.
+    script_factory: Callable[[int], Script] | None = None
     transcriber: Callable[[bytes], str | None] | None = None
 
 
@@ -459,6 +469,7 @@ class MockServer:
             ),
             responder=mount.responder_factory() if mount.responder_factory else None,
             transcript=conn.transcript,
+            script=mount.script_factory(conn.number) if mount.script_factory else None,
         )
         conn.session = session
         if conn.refusal is not None:
