@@ -201,6 +201,7 @@ class Session:
         self.config: dict[str, Any] = {}
         self.conversation_id = ""
         self.items: list[dict[str, Any]] = []
+        self._item_ids: set[str] = set()
         self._item_audio: dict[str, bytearray] = {}
         self.input_buffer = bytearray()
         self._ready: list[Output] = []
@@ -676,7 +677,13 @@ class Session:
     # ---- conversation items ---------------------------------------------------------------
 
     def _find(self, item_id: str) -> int | None:
-        return next((i for i, item in enumerate(self.items) if item["id"] == item_id), None)
+        """The position of an item; searched from the end, where new items are."""
+        if item_id not in self._item_ids:
+            return None
+        for position in range(len(self.items) - 1, -1, -1):
+            if self.items[position]["id"] == item_id:
+                return position
+        return None  # pragma: no cover - the index and the list move together
 
     def _insert_item(self, item: dict[str, Any], previous_id: str | None) -> None:
         if previous_id is None:
@@ -687,6 +694,7 @@ class Session:
             found = self._find(previous_id)
             position = len(self.items) if found is None else found + 1
         self.items.insert(position, item)
+        self._item_ids.add(item["id"])
         previous = self.items[position - 1]["id"] if position > 0 else None
         encoded = item_codec.encode(item, self.dialect)
         if self.dialect is Dialect.GA:
@@ -771,6 +779,7 @@ class Session:
     def _on_item_delete(self, event: dict[str, Any]) -> None:
         index = self._require_item(event["item_id"], "deleting")
         item = self.items.pop(index)
+        self._item_ids.discard(item["id"])
         self._item_audio.pop(item["id"], None)
         self._emit({"type": "conversation.item.deleted", "item_id": item["id"]})
 
@@ -883,7 +892,7 @@ class Session:
             max_tokens = overrides.get(
                 "max_response_output_tokens", cfg.get("max_output_tokens", "inf")
             )
-        context = copy.deepcopy(self.items)
+        context = list(self.items)  # read-only for responders
         if isinstance(overrides.get("input"), list):
             context = [
                 item_codec.from_client(i, self.dialect, self.ids) for i in overrides["input"]
@@ -992,6 +1001,7 @@ class Session:
         if run.in_conversation:
             previous = self.items[-1]["id"] if self.items else None
             self.items.append(item)
+            self._item_ids.add(item["id"])
             encoded = item_codec.encode(item, self.dialect)
             name = (
                 "conversation.item.added"

@@ -37,7 +37,11 @@ def from_client(item: dict[str, Any], dialect: Dialect, ids: IdFactory) -> dict[
 
 def encode(item: dict[str, Any], dialect: Dialect, *, with_audio: bool = False) -> dict[str, Any]:
     """``item`` as a server event of ``dialect`` carries it."""
-    out = copy.deepcopy(item)
+    # A shallow copy down to the content parts: the only level this function changes. Deeper
+    # values (tool arguments, transcripts) are strings, shared safely.
+    out = dict(item)
+    if isinstance(out.get("content"), list):
+        out["content"] = [dict(part) for part in out["content"]]
     for part in out.get("content") or []:
         if not with_audio and "audio" in part:
             part["audio"] = None
