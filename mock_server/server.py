@@ -78,6 +78,10 @@ class Mount:
     max_duration_s: float | None = 60 * 60
     session_overrides: dict[str, Any] = field(default_factory=dict)
     responder_factory: Callable[[], Responder] | None = None
+    # Decides each handshake before the key check: given the attempt's number (1, 2, ...) and
+    # the request, it may refuse (e.g. 429 then success, to test a client's backoff).
+    handshake_policy: Callable[[int, Request], Response | None] | None = None
+    attempts: int = 0
     # A new script (the scenario runner) per connection; it gets the connection's number.
     script_factory: Callable[[int], Script] | None = None
     transcriber: Callable[[bytes], str | None] | None = None
@@ -115,10 +119,11 @@ def openai_error(
     code: str | None = None,
     type_: str = "invalid_request_error",
     param: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
 ) -> Response:
     """An HTTP refusal with the body the OpenAI API sends."""
     body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return _json_response(status, body)
+    return _json_response(status, body, headers)
 
 
 def _mask_key(key: str) -> str:
@@ -297,6 +302,11 @@ class MockServer:
         subprotocols = [
             p.strip() for p in ",".join(headers.get_all("Sec-WebSocket-Protocol")).split(",") if p
         ]
+        mount.attempts += 1
+        if mount.handshake_policy is not None:
+            policy_refusal = mount.handshake_policy(mount.attempts, request)
+            if policy_refusal is not None:
+                return policy_refusal
         refusal = self._check_key(mount, headers, subprotocols, query)
         if refusal is not None:
             return refusal
@@ -507,7 +517,7 @@ class MockServer:
                     (rcvd.code, rcvd.reason) if rcvd is not None else (1006, "connection lost")
                 )
         finally:
-            if receiving is not None and not receiving.done():
+            if receiving is not None:
                 receiving.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await receiving

@@ -451,8 +451,12 @@ class Session:
 
     def expire(self) -> None:
         """The session's maximum duration is reached: ``session_expired``, then close 1001."""
-        minutes = round((self.options.max_duration_s or 0) / 60)
-        message = f"Your session hit the maximum duration of {minutes} minutes."
+        limit = self.options.max_duration_s or 0
+        # The live service's wording; a limit shorter than whole minutes (tests) says seconds.
+        if limit >= 60 and limit % 60 == 0:
+            message = f"Your session hit the maximum duration of {round(limit / 60)} minutes."
+        else:
+            message = f"Your session hit the maximum duration of {limit:g} seconds."
         self._cancel_all("client_cancelled", emit=False)
         self._error(RealtimeError(message, "session_expired"))
         self.closed = Close(1001, message)
