@@ -137,13 +137,12 @@ def _beta_session(ga: dict[str, Any]) -> dict[str, Any]:
 
 
 class RealtimeClient:
-    """An async Realtime client.
+    """An async Realtime client::
 
-    >>> async def main():                                              # doctest: +SKIP
-    ...     config = ClientConfig(url="ws://127.0.0.1:8765/v1/realtime", api_key="sk-x")
-    ...     async with RealtimeClient(config) as client:
-    ...         turn = await client.say("Hello")
-    ...         print(turn.text)
+    config = ClientConfig(url="ws://127.0.0.1:8765/v1/realtime", api_key="sk-x")
+    async with RealtimeClient(config) as client:
+        turn = await client.say("Hello")
+        print(turn.text)
     """
 
     def __init__(self, config: ClientConfig) -> None:

@@ -148,11 +148,10 @@ def split_realtime_path(path: str) -> tuple[str, str] | None:
 
 
 class MockServer:
-    """The realtime-mock server; use as an async context manager.
+    """The realtime-mock server; use as an async context manager::
 
-    >>> async def main():                                              # doctest: +SKIP
-    ...     async with MockServer(port=0) as server:
-    ...         print(server.ws_url)
+    async with MockServer(port=0, default_mount=Mount(pace=0.0)) as server:
+        client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url)
     """
 
     def __init__(
@@ -525,10 +524,10 @@ class MockServer:
 
 
 class ThreadedMockServer:
-    """A :class:`MockServer` running in a background thread, for sync code and pytest fixtures.
+    """A :class:`MockServer` running in a background thread, for sync code and pytest fixtures::
 
-    >>> with ThreadedMockServer(port=0) as server:                    # doctest: +SKIP
-    ...     print(server.base_url)
+    with ThreadedMockServer(port=0) as server:
+        client = OpenAI(api_key="sk-test", base_url=server.base_url)
     """
 
     def __init__(self, **kwargs: Any) -> None:

@@ -14,6 +14,7 @@ import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
+import jsonschema
 import pytest
 from openai import AsyncOpenAI
 
@@ -104,7 +105,6 @@ async def test_ga_audio_turn_decodes_to_pcm16_of_the_streamed_length(server: Moc
 
 
 async def test_ga_function_call_round_trip(server: MockServer) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     async with ga_client(server).realtime.connect(model="gpt-realtime") as conn:
         await conn.session.update(
             session={

@@ -6,6 +6,7 @@ import base64
 import json
 from typing import Any
 
+import jsonschema
 import pytest
 
 from mock_server.protocol.events import Dialect
@@ -568,7 +569,6 @@ def test_max_output_tokens_makes_the_response_incomplete() -> None:
 
 @pytest.mark.parametrize("dialect", list(Dialect))
 def test_forced_tool_choice_calls_the_tool_with_schema_valid_arguments(dialect: Dialect) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     d = Driver(dialect)
     choice: Any = (
         {"type": "function", "name": "get_weather"} if dialect is Dialect.GA else "get_weather"

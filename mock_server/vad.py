@@ -1,0 +1,131 @@
+"""Deterministic server-VAD emulation on the PCM16 24 kHz audio a client streams.
+
+The signal is cut into 10 ms frames at absolute positions (so how the client chunks its audio
+never matters: the same bytes give the same events at the same offsets), and a frame is voiced
+when its RMS level is above the threshold's level. ``threshold`` (0..1, as in the API) maps
+linearly to a level in dBFS: 0 -> -70 dBFS, 0.5 -> -40 dBFS, 1 -> -10 dBFS.
+
+- Speech starts after :data:`MIN_SPEECH_MS` of consecutive voiced frames (a click is not
+  speech); ``audio_start_ms`` is the start of the first of them.
+- Speech stops once ``silence_duration_ms`` of unvoiced frames follow it; ``audio_end_ms`` is
+  the end of the last voiced frame. The event is due when the silence has been heard, so a
+  client sees ``speech_stopped`` ``silence_duration_ms`` after the speech ended, as live.
+
+Offsets count all audio written in the session (``offset_ms`` carries them across resets).
+``semantic_vad`` is emulated as server VAD with the silence its ``eagerness`` implies:
+high 250 ms, medium/auto 500 ms, low 1000 ms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE_RATE = 24000
+FRAME_MS = 10
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
+FRAME_BYTES = FRAME_SAMPLES * 2
+MIN_SPEECH_MS = 30
+SEMANTIC_SILENCE_MS = {"high": 250, "medium": 500, "auto": 500, "low": 1000}
+
+
+@dataclass(frozen=True)
+class VadConfig:
+    threshold: float = 0.5
+    prefix_padding_ms: int = 300
+    silence_duration_ms: int = 500
+
+    @property
+    def level_dbfs(self) -> float:
+        return -70.0 + 60.0 * min(max(self.threshold, 0.0), 1.0)
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    audio_start_ms: int
+
+
+@dataclass(frozen=True)
+class SpeechStopped:
+    audio_end_ms: int
+
+
+VadEvent = SpeechStarted | SpeechStopped
+
+
+class ServerVad:
+    """Feed it PCM16 bytes in any chunks; it returns speech start and stop events.
+
+    >>> vad = ServerVad(VadConfig(silence_duration_ms=200))
+    >>> tone = (np.sin(np.arange(24000) / 5) * 8000).astype("<i2").tobytes()
+    >>> vad.feed(bytes(4800) + tone + bytes(24000))
+    [SpeechStarted(audio_start_ms=100), SpeechStopped(audio_end_ms=1100)]
+    """
+
+    def __init__(self, config: VadConfig, *, offset_ms: int = 0) -> None:
+        self.config = config
+        self._pending = bytearray()
+        self._frames_done = 0
+        self._offset_ms = offset_ms
+        # Squared-amplitude level a frame's mean must exceed to be voiced.
+        self._power_threshold = (32768.0 * 10 ** (config.level_dbfs / 20)) ** 2
+        self._voiced_run = 0
+        self._silent_run = 0
+        self._in_speech = False
+        self._last_voiced_end = 0
+
+    @staticmethod
+    def for_semantic(eagerness: str = "auto") -> VadConfig:
+        """The server-VAD configuration that emulates ``semantic_vad`` with ``eagerness``."""
+        return VadConfig(silence_duration_ms=SEMANTIC_SILENCE_MS.get(eagerness, 500))
+
+    @property
+    def position_ms(self) -> float:
+        return self._offset_ms + (self._frames_done * FRAME_BYTES + len(self._pending)) / 48
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    def reset(self) -> None:
+        """Forget the speech state (the buffer was committed or cleared); keep the position."""
+        self._voiced_run = 0
+        self._silent_run = 0
+        self._in_speech = False
+
+    def feed(self, pcm16: bytes) -> list[VadEvent]:
+        self._pending.extend(pcm16)
+        count = len(self._pending) // FRAME_BYTES
+        if count == 0:
+            return []
+        block = bytes(self._pending[: count * FRAME_BYTES])
+        del self._pending[: count * FRAME_BYTES]
+        samples = np.frombuffer(block, dtype="<i2").astype(np.float64).reshape(count, -1)
+        voiced = np.mean(samples * samples, axis=1) > self._power_threshold
+        events: list[VadEvent] = []
+        min_frames = MIN_SPEECH_MS // FRAME_MS
+        silence_frames = max(1, self.config.silence_duration_ms // FRAME_MS)
+        for flag in voiced.tolist():
+            index = self._frames_done
+            self._frames_done += 1
+            if flag:
+                self._voiced_run += 1
+                self._silent_run = 0
+                self._last_voiced_end = self._frame_ms(index + 1)
+                if not self._in_speech and self._voiced_run >= min_frames:
+                    self._in_speech = True
+                    start = self._frame_ms(index + 1 - self._voiced_run)
+                    events.append(SpeechStarted(start))
+            else:
+                self._voiced_run = 0
+                if self._in_speech:
+                    self._silent_run += 1
+                    if self._silent_run >= silence_frames:
+                        self._in_speech = False
+                        self._silent_run = 0
+                        events.append(SpeechStopped(self._last_voiced_end))
+        return events
+
+    def _frame_ms(self, frame_index: int) -> int:
+        return self._offset_ms + frame_index * FRAME_MS
