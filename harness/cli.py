@@ -181,11 +181,12 @@ async def _serve(args: argparse.Namespace) -> int:
         if args.port:
             print("  try another --port, or --port 0 for any free port", file=sys.stderr)
         return 2
-    print(describe(server, any_key=not args.api_key), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Announce only once a signal would be handled: a supervisor may stop us right away.
+    print(describe(server, any_key=not args.api_key), flush=True)
     await stop.wait()
     print("realtime-mock: stopping (closing connections with 1001)", file=sys.stderr, flush=True)
     await server.stop()
