@@ -699,3 +699,67 @@ def test_audio_in_a_text_only_session_is_a_warning_once() -> None:
     assert [(f.kind, f.severity) for f in d.session.findings] == [
         ("audio_in_text_only_session", "warning")
     ]
+
+
+# ---- server VAD in the session ----------------------------------------------------------------
+
+
+def _voice(ms: int) -> bytes:
+    import numpy as np
+
+    t = np.arange(ms * 24) / 24000
+    return (np.sin(2 * np.pi * 150 * t) * 8000).astype("<i2").tobytes()
+
+
+def _append_bytes(data: bytes) -> dict[str, Any]:
+    return {"type": "input_audio_buffer.append", "audio": base64.b64encode(data).decode()}
+
+
+@pytest.mark.parametrize("dialect", list(Dialect))
+def test_server_vad_commits_the_turn_and_answers(dialect: Dialect) -> None:
+    d = Driver(dialect)
+    events = d.send(_append_bytes(bytes(300 * 48) + _voice(800) + bytes(1000 * 48)))
+    names = types(events)
+    assert names[:2] == ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped"]
+    assert events[0]["audio_start_ms"] == 300
+    assert events[1]["audio_end_ms"] == 1100
+    assert events[0]["item_id"] == events[1]["item_id"] == events[2]["item_id"]
+    assert names[2] == "input_audio_buffer.committed"
+    assert "response.created" in names and names[-1] == "response.done"
+
+
+def test_speech_during_a_response_cancels_it_with_turn_detected() -> None:
+    d = Driver(pace=1.0)
+    d.send({"type": "conversation.item.create", "item": USER_HELLO})
+    d.send({"type": "response.create"})
+    d.advance(0.2)
+    events = d.send(_append_bytes(_voice(200)))
+    names = types(events)
+    assert names[0] == "input_audio_buffer.speech_started"
+    done = next(e for e in events if e["type"] == "response.done")
+    assert done["response"]["status_details"] == {"type": "cancelled", "reason": "turn_detected"}
+
+
+def test_create_response_false_commits_without_answering() -> None:
+    d = Driver()
+    d.session_update(
+        audio={"input": {"turn_detection": {"type": "server_vad", "create_response": False}}}
+    )
+    names = types(d.send(_append_bytes(_voice(300) + bytes(1000 * 48))))
+    assert "input_audio_buffer.committed" in names
+    assert "response.created" not in names
+
+
+def test_input_transcription_uses_the_transcriber_or_says_it_has_none() -> None:
+    d = Driver(transcriber=lambda pcm: "what's the weather in Paris?" if len(pcm) > 9600 else None)
+    d.session_update(
+        audio={"input": {"turn_detection": None, "transcription": {"model": "whisper-1"}}}
+    )
+    d.send(_append_bytes(_voice(400)))
+    events = d.send({"type": "input_audio_buffer.commit"})
+    completed = next(e for e in events if e["type"].endswith("transcription.completed"))
+    assert completed["transcript"] == "what's the weather in Paris?"
+    d.send(_append_bytes(_voice(150)))
+    events = d.send({"type": "input_audio_buffer.commit"})
+    completed = next(e for e in events if e["type"].endswith("transcription.completed"))
+    assert completed["transcript"].startswith("[realtime-mock: untranscribed audio, 0.1 s]")

@@ -1,0 +1,85 @@
+"""Server VAD emulation: thresholds, silence durations, offsets, chunking invariance."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mock_server.vad import ServerVad, SpeechStarted, SpeechStopped, VadConfig
+
+RATE = 24000
+
+
+def silence(ms: int) -> bytes:
+    return bytes(ms * 48)
+
+
+def voice(ms: int, level: float = 8000.0) -> bytes:
+    t = np.arange(ms * 24) / RATE
+    wave = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in (1, 2, 3)) * level
+    return wave.astype("<i2").tobytes()
+
+
+PAUSED_SENTENCE = silence(300) + voice(900) + silence(600) + voice(700) + silence(1200)
+
+
+def test_a_600ms_pause_splits_the_turn_at_500ms_but_not_at_800ms() -> None:
+    cut = ServerVad(VadConfig(silence_duration_ms=500)).feed(PAUSED_SENTENCE)
+    assert cut == [
+        SpeechStarted(300),
+        SpeechStopped(1200),
+        SpeechStarted(1800),
+        SpeechStopped(2500),
+    ]
+    whole = ServerVad(VadConfig(silence_duration_ms=800)).feed(PAUSED_SENTENCE)
+    assert whole == [SpeechStarted(300), SpeechStopped(2500)]
+
+
+def test_offsets_count_all_audio_written_in_the_session() -> None:
+    vad = ServerVad(VadConfig(silence_duration_ms=200), offset_ms=5000)
+    assert vad.feed(silence(100) + voice(300) + silence(300)) == [
+        SpeechStarted(5100),
+        SpeechStopped(5400),
+    ]
+    assert vad.position_ms == 5700
+
+
+def test_quiet_noise_is_not_speech_at_the_default_threshold() -> None:
+    rng = np.random.default_rng(0)
+    noise = (rng.standard_normal(RATE) * 100).astype("<i2").tobytes()  # about -50 dBFS
+    assert ServerVad(VadConfig()).feed(noise) == []
+    # The same noise counts as speech for a very sensitive threshold.
+    assert ServerVad(VadConfig(threshold=0.1)).feed(noise)[:1] == [SpeechStarted(0)]
+
+
+def test_a_click_is_not_speech() -> None:
+    assert ServerVad(VadConfig()).feed(silence(100) + voice(20) + silence(1000)) == []
+
+
+def test_semantic_eagerness_maps_to_silence_durations() -> None:
+    assert ServerVad.for_semantic("high").silence_duration_ms == 250
+    assert ServerVad.for_semantic("auto").silence_duration_ms == 500
+    assert ServerVad.for_semantic("low").silence_duration_ms == 1000
+
+
+def test_reset_forgets_speech_but_keeps_the_position() -> None:
+    vad = ServerVad(VadConfig())
+    assert vad.feed(voice(200)) == [SpeechStarted(0)]
+    vad.reset()
+    assert not vad.in_speech
+    assert vad.feed(silence(1000)) == []
+    assert vad.position_ms == 1200
+
+
+@given(st.lists(st.integers(min_value=1, max_value=len(PAUSED_SENTENCE) - 1), max_size=40))
+def test_events_do_not_depend_on_how_the_audio_is_chunked(cut_points: list[int]) -> None:
+    expected = ServerVad(VadConfig(silence_duration_ms=500)).feed(PAUSED_SENTENCE)
+    vad = ServerVad(VadConfig(silence_duration_ms=500))
+    events = []
+    start = 0
+    for cut in sorted(set(cut_points)):
+        events += vad.feed(PAUSED_SENTENCE[start:cut])  # odd byte counts included
+        start = cut
+    events += vad.feed(PAUSED_SENTENCE[start:])
+    assert events == expected
