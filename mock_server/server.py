@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import http
 import json
 import logging
@@ -474,7 +475,7 @@ class MockServer:
                 intent=conn.intent,
                 max_duration_s=mount.max_duration_s,
                 session_overrides=mount.session_overrides,
-                transcriber=mount.transcriber,
+                transcriber=mount.transcriber or default_transcriber(),
             ),
             responder=mount.responder_factory() if mount.responder_factory else None,
             transcript=conn.transcript,
@@ -521,6 +522,14 @@ class MockServer:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await receiving
             session.abandon()
+
+
+@functools.cache
+def default_transcriber() -> Callable[[bytes], str | None]:
+    """Input transcription by recognising the fixtures a client streams (see fingerprint)."""
+    from mock_server.fingerprint import FingerprintIndex
+
+    return FingerprintIndex.from_manifest().transcribe
 
 
 class ThreadedMockServer:

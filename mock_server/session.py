@@ -582,7 +582,16 @@ class Session:
 
     def _transcribe(self, item: dict[str, Any], audio: bytes) -> None:
         transcriber = self.options.transcriber
-        text = transcriber(audio) if transcriber is not None else None
+        text = None
+        if transcriber is not None:
+            fmt = self._input_format()
+            if fmt != "pcm16":
+                from mock_server import audio as audio_module
+
+                pcm = audio_module.from_format(audio, fmt)
+            else:
+                pcm = audio[: len(audio) // 2 * 2]
+            text = transcriber(pcm)
         if text is None:
             ms = len(audio) / BYTES_PER_MS[self._input_format()]
             text = f"[realtime-mock: untranscribed audio, {ms / 1000:.1f} s]"
