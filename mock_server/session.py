@@ -26,6 +26,7 @@ from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from mock_server.diagnostics import InputAudioDiagnostics
 from mock_server.ids import IdFactory
 from mock_server.protocol import items as item_codec
 from mock_server.protocol import session_config
@@ -217,6 +218,8 @@ class Session:
         self.findings: list[Finding] = []
         self._issued_calls: set[str] = set()
         self._stalled_until: float | None = None
+        self._idle_deadline: float | None = None
+        self.audio_diagnostics = InputAudioDiagnostics()
         self._pending_calls: dict[str, str] = {}
 
     # ---- driving -------------------------------------------------------------------------
@@ -338,6 +341,8 @@ class Session:
             self._stalled_until = None
         if self._expires_at is not None and now >= self._expires_at and self.closed is None:
             self.expire()
+        if self._idle_deadline is not None and now >= self._idle_deadline and self.closed is None:
+            self._idle_timeout()
         if self.script is not None and self.closed is None:
             self.script.poll(now)
         for run in list(self._runs):
@@ -354,6 +359,8 @@ class Session:
         times = [run.wake_at for run in self._runs]
         if self._expires_at is not None and self.closed is None:
             times.append(self._expires_at)
+        if self._idle_deadline is not None and self.closed is None:
+            times.append(self._idle_deadline)
         if self.script is not None and self.closed is None:
             deadline = self.script.next_deadline()
             if deadline is not None:
@@ -438,6 +445,11 @@ class Session:
 
     def _error(self, error: RealtimeError) -> None:
         self._emit({"type": "error", "error": error.payload()})
+
+    def _audio_warnings(self, warnings: list[tuple[str, str]], event_id: str | None) -> None:
+        for kind, message in warnings:
+            self._find_mistake(kind, message, event_id, severity="warning")
+            self.transcript.add(self._t(), "note", kind, note=message)
 
     def _find_mistake(
         self,
@@ -537,6 +549,10 @@ class Session:
                 event.get("event_id"),
                 severity="warning",
             )
+        self._audio_warnings(
+            self.audio_diagnostics.on_append(chunk, self._input_format(), self._now),
+            event.get("event_id"),
+        )
         self.input_buffer.extend(chunk)
         self.audio_written_ms += len(chunk) / BYTES_PER_MS[self._input_format()]
         if self._vad is not None:
@@ -556,6 +572,7 @@ class Session:
     def _commit_buffer(self, item_id: str) -> dict[str, Any]:
         audio = bytes(self.input_buffer)
         self.input_buffer.clear()
+        self._audio_warnings(self.audio_diagnostics.on_commit(audio, self._input_format()), None)
         if self._vad is not None:
             self._vad.reset()
         previous = self.items[-1]["id"] if self.items else None
@@ -663,6 +680,7 @@ class Session:
         turn = session_config.turn_detection(self.config) or {}
         for vad_event in self._vad.feed(pcm):
             if isinstance(vad_event, vad_module.SpeechStarted):
+                self._idle_deadline = None
                 self._vad_item_id = self.ids.new("item")
                 self._emit(
                     {
@@ -686,6 +704,23 @@ class Session:
                 self._commit_buffer(item_id)
                 if turn.get("create_response", True) and self.config.get("type") == "realtime":
                     self._start_response({}, event_id=None)
+
+    def _idle_timeout(self) -> None:
+        """``idle_timeout_ms`` passed without speech: commit (empty) audio and respond."""
+        self._idle_deadline = None
+        item_id = self.ids.new("item")
+        position = round(self.audio_written_ms)
+        self._emit(
+            {
+                "type": "input_audio_buffer.timeout_triggered",
+                "item_id": item_id,
+                "audio_start_ms": position,
+                "audio_end_ms": position,
+            }
+        )
+        self._commit_buffer(item_id)
+        if self.active_response_id() is None:
+            self._start_response({}, event_id=None)
 
     # ---- conversation items ---------------------------------------------------------------
 
@@ -917,6 +952,8 @@ class Session:
             output_modalities=list(modalities or ["audio"]),
             instructions=overrides.get("instructions", cfg.get("instructions", "")),
         )
+        if in_conversation:
+            self._idle_deadline = None
         if plan is None and self.script is not None:
             plan = self.script.plan_response(request)
         if plan is None:
@@ -1254,6 +1291,17 @@ class Session:
         if run in self._runs:
             self._runs.remove(run)
         self._emit({"type": "response.done", "response": response})
+        turn = session_config.turn_detection(self.config) or {}
+        idle_ms = turn.get("idle_timeout_ms")
+        if run.in_conversation and isinstance(idle_ms, int) and self.dialect is Dialect.GA:
+            # The live service counts from when the reply's audio has finished playing.
+            played_s = (
+                sum(len(self._item_audio.get(i["id"], b"")) for i in run.output)
+                / BYTES_PER_MS[run.output_format]
+                / 1000
+            )
+            remaining = played_s * (1 - self.options.pace)
+            self._idle_deadline = self._now + remaining + idle_ms / 1000
 
     def _cancel(self, run: _ResponseRun, reason: str) -> None:
         """Stop a streaming response and close what it had open, as the live service does."""

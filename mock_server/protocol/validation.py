@@ -136,7 +136,7 @@ def _check_append(event: Mapping[str, Any]) -> RealtimeError | None:
         return errors.missing_required_parameter("audio")
     if not isinstance(event["audio"], str):
         return errors.invalid_type("audio", "a base64-encoded string", event["audio"])
-    if "event_id" in event and not isinstance(event["event_id"], str):
+    if event.get("event_id") is not None and not isinstance(event["event_id"], str):
         return errors.invalid_type("event_id", "a string", event["event_id"])
     for key in event:
         if key not in _APPEND_KEYS:
