@@ -20,6 +20,7 @@ def _serve_start() -> float:
     process = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "serve", "--port", "0"],
         stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
     assert process.stdout is not None

@@ -10,8 +10,7 @@ as findings and notes them in the transcript):
 - ``silent_audio`` / ``clipped_audio``: a committed turn that is all silence (under -60 dBFS)
   or has over 1% of its samples at full scale;
 - ``format_mismatch``: bytes whose statistics say they are PCM16 in a G.711 session, or G.711
-  in a PCM16 session (in PCM16 speech the high byte of each sample stays near 0x00/0xFF while
-  the low byte varies; G.711 bytes have no such pattern).
+  in a PCM16 session (see :func:`byte_smoothness`).
 """
 
 from __future__ import annotations
@@ -28,13 +27,19 @@ RATE_TOLERANCE = 0.15
 Warning_ = tuple[str, str]
 
 
-def _high_byte_concentration(data: bytes) -> tuple[float, float]:
-    """Shares of the odd (high) and even (low) bytes that are near zero (0x00-0x03, 0xFC-0xFF)."""
+def byte_smoothness(data: bytes) -> tuple[float, float]:
+    """Mean step between consecutive odd (high) bytes, read as signed, and even (low) bytes.
+
+    In PCM16 audio the high byte of each sample follows the waveform and moves a little from
+    sample to sample, while the low byte jumps around: the first figure is far smaller than the
+    second. G.711 codes (or any other byte stream) show no such split.
+    """
     raw = np.frombuffer(data[: len(data) // 2 * 2], dtype=np.uint8)
-    if len(raw) < 2:
+    if len(raw) < 8:
         return 0.0, 0.0
-    near_zero = (raw <= 0x03) | (raw >= 0xFC)
-    return float(near_zero[1::2].mean()), float(near_zero[0::2].mean())
+    high = raw[1::2].astype(np.int8).astype(np.int32)
+    low = raw[0::2].astype(np.int32)
+    return float(np.abs(np.diff(high)).mean()), float(np.abs(np.diff(low)).mean())
 
 
 @dataclass
@@ -101,14 +106,16 @@ class InputAudioDiagnostics:
                 f"{clipped:.1%} of a committed turn's samples are at full scale: the input gain "
                 "is too high",
             )
-        high, low = _high_byte_concentration(data)
-        if fmt != "pcm16" and high > 0.6 and low < 0.3:
+        high_step, low_step = byte_smoothness(data)
+        looks_pcm16 = low_step > 20 and high_step * 4 < low_step
+        if fmt != "pcm16" and looks_pcm16:
             found += self._once(
                 "format_mismatch",
-                f"the session's input format is {fmt} but the audio looks like PCM16 "
-                f"({high:.0%} of odd bytes are near zero, as PCM16's high bytes are)",
+                f"the session's input format is {fmt} but the audio looks like PCM16 (its odd "
+                f"bytes move {high_step:.1f} a sample, its even bytes {low_step:.1f}: the "
+                "signature of 16-bit samples)",
             )
-        if fmt == "pcm16" and high < 0.2 and level > -10:
+        if fmt == "pcm16" and not looks_pcm16 and level > -20:
             found += self._once(
                 "format_mismatch",
                 f"the session's input format is pcm16 but the audio decodes to {level:.0f} dBFS "

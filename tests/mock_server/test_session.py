@@ -763,3 +763,116 @@ def test_input_transcription_uses_the_transcriber_or_says_it_has_none() -> None:
     events = d.send({"type": "input_audio_buffer.commit"})
     completed = next(e for e in events if e["type"].endswith("transcription.completed"))
     assert completed["transcript"].startswith("[realtime-mock: untranscribed audio, 0.1 s]")
+
+
+# ---- diagnostics of the client's audio, idle timeout ----------------------------------------
+
+
+def _warnings(d: Driver) -> dict[str, str]:
+    return {f.kind: f.message for f in d.session.findings if f.severity == "warning"}
+
+
+def test_16khz_audio_streamed_live_as_24khz_is_reported_with_numbers() -> None:
+    d = Driver()
+    d.session_update(audio={"input": {"turn_detection": None}})
+    for _ in range(150):  # 3 s of wall time, 20 ms a chunk, 16 kHz worth of bytes
+        d.send(_append_bytes(bytes(640)))
+        d.now += 0.02
+    message = _warnings(d)["audio_rate_mismatch"]
+    assert "32,000 B/s" in message and "48,000 B/s" in message
+    assert "16 kHz audio sent as 24 kHz" in message
+    notes = [e for e in d.session.transcript.entries if e.direction == "note"]
+    assert notes and notes[0].type == "audio_rate_mismatch"
+
+
+def test_audio_sent_faster_than_real_time_is_not_a_rate_problem() -> None:
+    d = Driver()
+    for _ in range(50):
+        d.send(_append_bytes(bytes(48000)))
+    assert "audio_rate_mismatch" not in _warnings(d)
+
+
+def test_odd_pcm16_chunks_silence_and_clipping_are_reported() -> None:
+    d = Driver()
+    d.session_update(audio={"input": {"turn_detection": None}})
+    d.send(_append_bytes(bytes(4801)))
+    d.send({"type": "input_audio_buffer.commit"})
+    d.send(_append_bytes(b"\xff\x7f" * 4800))
+    d.send({"type": "input_audio_buffer.commit"})
+    found = _warnings(d)
+    assert "4801 bytes" in found["odd_pcm16_length"]
+    assert "is silence" in found["silent_audio"]
+    assert "100.0% of a committed turn's samples" in found["clipped_audio"]
+
+
+def test_pcm16_in_a_g711_session_is_reported() -> None:
+    d = Driver(Dialect.BETA)
+    d.session_update(turn_detection=None, input_audio_format="g711_ulaw")
+    d.send(_append_bytes(_voice(300)))
+    d.send({"type": "input_audio_buffer.commit"})
+    assert "looks like PCM16" in _warnings(d)["format_mismatch"]
+
+
+def test_idle_timeout_triggers_a_response_after_the_reply_has_played() -> None:
+    d = Driver(pace=0.0)
+    d.session_update(
+        output_modalities=["text"],
+        audio={"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 5000}}},
+    )
+    d.send({"type": "conversation.item.create", "item": USER_HELLO})
+    d.send({"type": "response.create"})
+    assert d.session.next_deadline() == pytest.approx(5.0)
+    assert d.advance(4.9) == []
+    events = d.advance(0.2)
+    names = types(events)
+    assert names[:2] == ["input_audio_buffer.timeout_triggered", "input_audio_buffer.committed"]
+    assert "response.created" in names
+
+
+def test_speech_cancels_the_idle_timeout() -> None:
+    d = Driver(pace=0.0)
+    d.session_update(
+        output_modalities=["text"],
+        audio={
+            "input": {
+                "turn_detection": {
+                    "type": "server_vad",
+                    "idle_timeout_ms": 5000,
+                    "create_response": False,
+                }
+            }
+        },
+    )
+    d.send({"type": "response.create"})
+    d.send(_append_bytes(_voice(300)))
+    assert all(e["type"] != "input_audio_buffer.timeout_triggered" for e in d.advance(10.0))
+
+
+def test_g711_in_a_pcm16_session_is_reported() -> None:
+    from mock_server import audio
+
+    d = Driver()
+    d.session_update(audio={"input": {"turn_detection": None}})
+    d.send(_append_bytes(audio.to_format(_voice(1500), "g711_ulaw")))
+    d.send({"type": "input_audio_buffer.commit"})
+    assert "is it G.711" in _warnings(d)["format_mismatch"]
+
+
+def test_real_speech_raises_no_audio_warnings() -> None:
+    from pathlib import Path
+
+    from mock_server import audio
+
+    fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
+    d = Driver()
+    d.session_update(audio={"input": {"turn_detection": None}})
+    question = audio.load_wav(fixtures / "question.wav").tobytes()
+    for piece in audio.chunk(question, 20):
+        d.send(_append_bytes(piece))
+        d.now += 0.02
+    d.send({"type": "input_audio_buffer.commit"})
+    ulaw = Driver(Dialect.BETA)
+    ulaw.session_update(turn_detection=None, input_audio_format="g711_ulaw")
+    ulaw.send(_append_bytes((fixtures / "question.ulaw").read_bytes()))
+    ulaw.send({"type": "input_audio_buffer.commit"})
+    assert _warnings(d) == {} and _warnings(ulaw) == {}
