@@ -35,19 +35,33 @@ _APPEND_KEYS = frozenset({"type", "event_id", "audio"})
 # ---- the SDK's models, by event type ----------------------------------------------------------
 
 
+_MEMBERS: dict[int, tuple[Any, list[Any]]] = {}
+
+
 def _union_members(annotation: Any) -> list[Any]:
-    """The members of a (possibly Annotated, possibly Optional) union annotation."""
+    """The members of a (possibly Annotated, possibly Optional) union annotation (cached: the
+    SDK's annotations live as long as the process)."""
+    cached = _MEMBERS.get(id(annotation))
+    if cached is not None and cached[0] is annotation:
+        return cached[1]
+    members = _members(annotation)
+    _MEMBERS[id(annotation)] = (annotation, members)
+    return members
+
+
+def _members(annotation: Any) -> list[Any]:
     origin = get_origin(annotation)
     if origin is typing.Annotated:
-        return _union_members(get_args(annotation)[0])
+        return _members(get_args(annotation)[0])
     if origin is Union or origin is types.UnionType:
         members: list[Any] = []
         for arg in get_args(annotation):
-            members.extend(_union_members(arg))
+            members.extend(_members(arg))
         return members
     return [annotation]
 
 
+@cache
 def _literal_values(model: type[BaseModel], field: str) -> tuple[Any, ...]:
     info = model.model_fields.get(field)
     if info is None:
@@ -224,6 +238,7 @@ def _to_error(exc: ValidationError, data: Any) -> RealtimeError:
 # ---- unknown parameters ------------------------------------------------------------------------
 
 
+@cache
 def _field_names(model: type[BaseModel]) -> dict[str, Any]:
     names: dict[str, Any] = {}
     for name, info in model.model_fields.items():
