@@ -41,7 +41,7 @@ from mock_server.responder import (
     ResponseRequest,
     placeholder_speech,
 )
-from mock_server.transcript import Transcript
+from mock_server.transcript import Finding, Transcript
 
 log = logging.getLogger("realtime_mock")
 
@@ -85,22 +85,6 @@ class RawFrame:
 
 
 Output = ServerEvent | Close | Drop | RawFrame
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A protocol mistake the client made (the verdict reports these).
-
-    ``kind`` is a stable name tests can match (``unknown_call_id``, ``pending_function_call``,
-    ``response_while_active``, ``audio_in_text_only_session``, ``rejected_event``).
-    """
-
-    kind: str
-    message: str
-    t: float
-    event_id: str | None = None
-    severity: str = "error"
-    code: str | None = None
 
 
 OutboundCheck = Callable[[dict[str, Any], Dialect], None]
@@ -215,7 +199,6 @@ class Session:
         self.audio_written_ms = 0.0
         self._vad: Any = None
         self._vad_item_id: str | None = None
-        self.findings: list[Finding] = []
         self._issued_calls: set[str] = set()
         self._stalled_until: float | None = None
         self._idle_deadline: float | None = None
@@ -449,7 +432,6 @@ class Session:
     def _audio_warnings(self, warnings: list[tuple[str, str]], event_id: str | None) -> None:
         for kind, message in warnings:
             self._find_mistake(kind, message, event_id, severity="warning")
-            self.transcript.add(self._t(), "note", kind, note=message)
 
     def _find_mistake(
         self,
@@ -459,7 +441,8 @@ class Session:
         severity: str = "error",
         code: str | None = None,
     ) -> None:
-        self.findings.append(Finding(kind, message, self._t(), event_id, severity, code))
+        finding = Finding(kind, message, self._t(), event_id, severity, code)
+        self.transcript.add(self._t(), "note", kind, note=message, finding=finding)
 
     def expire(self) -> None:
         """The session's maximum duration is reached: ``session_expired``, then close 1001."""
@@ -1360,6 +1343,11 @@ class Session:
                 self._runs.remove(run)
 
     # ---- introspection for harnesses ---------------------------------------------------------
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The client's protocol mistakes and audio warnings so far (from the transcript)."""
+        return self.transcript.findings()
 
     def item_audio(self, item_id: str) -> bytes:
         """The audio bytes an item holds (client audio in, model audio out)."""

@@ -86,6 +86,24 @@ class Handshake:
         )
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A mistake the client made, noted in the transcript (the verdict reports these).
+
+    ``kind`` is a stable name tests can match: errors ``malformed_frame``, ``rejected_event``
+    (with the error ``code``), ``unknown_call_id``, ``pending_function_call``; warnings
+    ``audio_in_text_only_session`` and the audio diagnostics (``audio_rate_mismatch``,
+    ``odd_pcm16_length``, ``silent_audio``, ``clipped_audio``, ``format_mismatch``).
+    """
+
+    kind: str
+    message: str
+    t: float
+    event_id: str | None = None
+    severity: str = "error"
+    code: str | None = None
+
+
 @dataclass
 class Entry:
     """One thing that happened on the connection."""
@@ -96,6 +114,7 @@ class Entry:
     event: dict[str, Any] | None = None
     raw: str | None = None
     note: str | None = None
+    finding: Finding | None = None
 
 
 @dataclass
@@ -115,8 +134,9 @@ class Transcript:
         event: dict[str, Any] | None = None,
         raw: str | None = None,
         note: str | None = None,
+        finding: Finding | None = None,
     ) -> Entry:
-        entry = Entry(t, direction, type_, event, raw, note)
+        entry = Entry(t, direction, type_, event, raw, note, finding)
         self.entries.append(entry)
         return entry
 
@@ -133,6 +153,10 @@ class Transcript:
 
     def server_events(self, type_: str | None = None) -> list[dict[str, Any]]:
         return list(self.events("server", type_))
+
+    def findings(self) -> list[Finding]:
+        """The client's mistakes and audio warnings the session noted, in order."""
+        return [e.finding for e in self.entries if e.finding is not None]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -629,6 +629,7 @@ def test_transcript_records_both_directions_in_order() -> None:
         ("client", "input_audio_buffer.clear"),
         ("server", "input_audio_buffer.cleared"),
         ("client", "<invalid json>"),
+        ("note", "malformed_frame"),
         ("server", "error"),
     ]
     assert d.session.transcript.entries[3].raw == "garbage"
