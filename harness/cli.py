@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -75,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=SERVE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    serve.add_argument(
+        "--scenario",
+        default=None,
+        metavar="NAME|PATH",
+        help="play this scenario (a library name such as function_call, or a YAML file); the "
+        "verdict of each connection is printed on stderr as JSON",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument(
         "--port", type=_port, default=8765, help="ws port (default 8765; 0 = any free)"
@@ -135,6 +143,25 @@ def build_parser() -> argparse.ArgumentParser:
         "do not conform on stderr (also REALTIME_MOCK_STRICT=1)",
     )
 
+    lint = commands.add_parser(
+        "lint",
+        help="check scenario files",
+        description="Check scenario files and folders; prints file:line:column: problem, and "
+        "exits 1 if there is any.",
+        epilog="example:\n  realtime-mock lint scenarios/ my_scenarios/refund.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    lint.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    schema = commands.add_parser(
+        "schema",
+        help="write the JSON Schema of the scenario format",
+        description="Write the JSON Schema of scenario files, for editors with a YAML language "
+        "server (add '# yaml-language-server: $schema=realtime-mock.schema.json' to a file).",
+        epilog="example:\n  realtime-mock schema --out realtime-mock.schema.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    schema.add_argument("--out", default=None, help="file to write (default: stdout)")
+
     demo = commands.add_parser(
         "demo",
         help="start a mock and run a short conversation against it",
@@ -154,14 +181,28 @@ async def _serve(args: argparse.Namespace) -> int:
         from mock_server.conformance import install_stderr_check
 
         install_stderr_check()
-    mount = Mount(
-        dialect=args.dialect,
-        beta=args.beta,
-        api_keys=frozenset(args.api_key),
-        any_model=args.any_model,
-        pace=args.pace,
-        seed=args.seed,
-        max_duration_s=args.max_duration,
+    play = None
+    if args.scenario is not None:
+        from mock_server.scenario.loader import ScenarioError, load_scenario, resolve_scenario
+        from mock_server.scenario.play import ScenarioPlay
+
+        try:
+            play = ScenarioPlay(load_scenario(resolve_scenario(args.scenario)))
+        except ScenarioError as error:
+            print(f"realtime-mock: cannot use the scenario:\n{error}", file=sys.stderr)
+            return 2
+    mount = (
+        play.mount()
+        if play is not None
+        else Mount(
+            dialect=args.dialect,
+            beta=args.beta,
+            api_keys=frozenset(args.api_key),
+            any_model=args.any_model,
+            pace=args.pace,
+            seed=args.seed,
+            max_duration_s=args.max_duration,
+        )
     )
     server = MockServer(
         host=args.host,
@@ -190,6 +231,8 @@ async def _serve(args: argparse.Namespace) -> int:
     await stop.wait()
     print("realtime-mock: stopping (closing connections with 1001)", file=sys.stderr, flush=True)
     await server.stop()
+    if play is not None:
+        print(json.dumps(play.verdict(), indent=2), file=sys.stderr)
     return 0
 
 
@@ -197,6 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return asyncio.run(_serve(args))
+    if args.command == "lint":
+        from mock_server.scenario.lint import lint_main
+
+        return lint_main(args.paths)
+    if args.command == "schema":
+        from mock_server.scenario.lint import schema_main
+
+        return schema_main(args.out)
     if args.command == "demo":
         from harness.demo import run_demo
 

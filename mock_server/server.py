@@ -82,6 +82,8 @@ class Mount:
     # Decides each handshake before the key check: given the attempt's number (1, 2, ...) and
     # the request, it may refuse (e.g. 429 then success, to test a client's backoff).
     handshake_policy: Callable[[int, Request], Response | None] | None = None
+    # Seconds to wait before answering attempt N (a slow service).
+    handshake_delay: Callable[[int], float] | None = None
     attempts: int = 0
     # A new script (the scenario runner) per connection; it gets the connection's number.
     script_factory: Callable[[int], Script] | None = None
@@ -280,7 +282,9 @@ class MockServer:
     ) -> Subprotocol | None:
         return Subprotocol("realtime") if "realtime" in subprotocols else None
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
         url = urlsplit(request.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         if url.path.rstrip("/") == "/healthz":
@@ -303,6 +307,10 @@ class MockServer:
             p.strip() for p in ",".join(headers.get_all("Sec-WebSocket-Protocol")).split(",") if p
         ]
         mount.attempts += 1
+        if mount.handshake_delay is not None:
+            delay = mount.handshake_delay(mount.attempts)
+            if delay > 0:
+                await asyncio.sleep(delay)
         if mount.handshake_policy is not None:
             policy_refusal = mount.handshake_policy(mount.attempts, request)
             if policy_refusal is not None:

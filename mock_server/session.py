@@ -330,6 +330,8 @@ class Session:
             self.script.poll(now)
         for run in list(self._runs):
             self._advance(run, now)
+        if self.script is not None and self.closed is None:
+            self.script.poll(now)  # steps waiting for a response that has just finished
         out, self._ready = self._ready, []
         return out
 

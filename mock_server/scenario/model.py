@@ -1,0 +1,277 @@
+"""The scenario format: what the model says, which tools it calls, which faults happen.
+
+A scenario scripts the content; the session emulates the protocol. Every model forbids unknown
+fields, so a typo is an error with its line (see :mod:`mock_server.scenario.loader`). The JSON
+Schema of the format (``realtime-mock schema``) is made from these models; their descriptions
+are what an editor shows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds in ``500ms``, ``2s``, ``1.5``, ``60m``, ``1h`` (a bare number is seconds).
+
+    >>> parse_duration("250ms"), parse_duration(2), parse_duration("1m")
+    (0.25, 2.0, 60.0)
+    """
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or a string such as 500ms or 2s")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNITS[match.group(2)]
+    raise ValueError(f"invalid duration {value!r}: use a number with ms, s, m or h, e.g. 500ms")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- the handshake --------------------------------------------------------------------------
+
+
+class Handshake(_Strict):
+    """How the mock answers a connection attempt before any event."""
+
+    status: int | None = Field(
+        None, description="Refuse with this HTTP status (401, 403, 404, 429, 500, 503...)."
+    )
+    message: str | None = Field(None, description="The error message of the refusal's body.")
+    code: str | None = Field(None, description="The error code of the refusal's body.")
+    type: str | None = Field(None, description="The error type (default by status).")
+    retry_after: float | None = Field(None, description="Seconds for the retry-after header.")
+    require_key: str | list[str] | None = Field(
+        None, description="Accept only this key (or these keys); others get 401."
+    )
+    delay: Duration = Field(0.0, description="Wait this long before answering the handshake.")
+
+
+class Connection(Handshake):
+    """One connection attempt's handshake, and optionally its own steps."""
+
+    steps: list[Step] | None = Field(
+        None, description="Steps for this connection (default: the scenario's steps)."
+    )
+
+
+# ---- what the model says --------------------------------------------------------------------
+
+
+class FunctionCall(_Strict):
+    name: str
+    arguments: dict[str, Any] | str = Field(
+        default_factory=dict, description="The arguments (an object, or the JSON string)."
+    )
+    call_id: str | None = Field(None, description="Fix the call_id (default: generated).")
+
+
+class OutputItem(_Strict):
+    """One item of a response: a message (text, audio) or a function call."""
+
+    text: str | None = None
+    audio: str | None = Field(
+        None, description="A WAV fixture: a path next to the scenario, or fixture:audio/x.wav."
+    )
+    transcript: str | None = Field(None, description="What the audio says (default: text).")
+    function_call: FunctionCall | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> OutputItem:
+        if self.function_call is not None and (self.text or self.audio):
+            raise ValueError("an item is either a message (text/audio) or a function_call")
+        if self.function_call is None and self.text is None and self.audio is None:
+            raise ValueError("an item needs text, audio or a function_call")
+        return self
+
+
+class Respond(OutputItem):
+    """The model's next response, in high-level terms."""
+
+    function_calls: list[FunctionCall] | None = Field(
+        None, description="Several function calls in one response (parallel calls)."
+    )
+    items: list[OutputItem] | None = Field(None, description="Several output items, in order.")
+    status: Literal["completed", "incomplete", "failed", "cancelled"] = "completed"
+    reason: str | None = Field(None, description="status_details.reason, e.g. max_output_tokens.")
+    error: dict[str, Any] | None = Field(None, description="status_details.error when failed.")
+    usage: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Respond:
+        kinds = [
+            self.text is not None or self.audio is not None,
+            self.function_call is not None,
+            bool(self.function_calls),
+            bool(self.items),
+        ]
+        if sum(kinds) > 1 and not (kinds[0] and kinds[1]):
+            raise ValueError("use one of text/audio, function_call, function_calls or items")
+        if not any(kinds) and self.status == "completed":
+            raise ValueError("a response needs text, audio, function_call(s) or items")
+        return self
+
+
+# ---- steps ----------------------------------------------------------------------------------
+
+
+class Expect(_Strict):
+    """The next relevant client event: its type and a partial match of its fields."""
+
+    type: str
+    match: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Fields to match: exact values, {regex: ...}, any, absent, "
+        "{gte/gt/lte/lt: n}, {contains: x}.",
+    )
+    within: Duration | None = Field(None, description="Fail if it has not come by then.")
+    capture: dict[str, str] = Field(
+        default_factory=dict, description="name: dotted.path of the event, for later steps."
+    )
+
+
+def _expect_shorthand(value: Any) -> Any:
+    """``expect: response.create`` or ``expect: {type: ..., item: {...}}`` (fields inline)."""
+    if isinstance(value, str):
+        return {"type": value}
+    if isinstance(value, dict):
+        known = {"type", "match", "within", "capture"}
+        inline = {k: v for k, v in value.items() if k not in known}
+        if inline:
+            out = {k: v for k, v in value.items() if k in known}
+            out["match"] = {**value.get("match", {}), **inline}
+            return out
+    return value
+
+
+ExpectSpec = Annotated[Expect, BeforeValidator(_expect_shorthand)]
+
+
+class ErrorFault(_Strict):
+    type: str = "invalid_request_error"
+    code: str | None = None
+    message: str = "An error occurred."
+    param: str | None = None
+    event_id: str | None = None
+
+
+class CloseFault(_Strict):
+    code: int = 1000
+    reason: str = ""
+
+
+class WaitUntil(_Strict):
+    until: str = Field(description="A client event type.")
+    within: Duration | None = None
+
+
+class Repeat(_Strict):
+    times: int = Field(ge=1)
+    steps: list[Step]
+
+
+class Step(_Strict):
+    """One step; exactly one of its fields is set."""
+
+    expect: ExpectSpec | None = None
+    respond: Respond | None = None
+    send: dict[str, Any] | None = Field(None, description="A raw server event, templated.")
+    error: ErrorFault | None = None
+    close: CloseFault | None = None
+    drop: bool | None = Field(None, description="Cut the TCP connection, no close frame.")
+    stall: Duration | None = Field(None, description="Send nothing for this long.")
+    garbage: str | bool | None = Field(None, description="A non-JSON frame (text, or default).")
+    expire: bool | None = Field(None, description="The session's maximum duration is reached.")
+    wait: Duration | WaitUntil | None = None
+    any_order: list[Step] | None = None
+    repeat: Repeat | None = None
+    optional: list[Step] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _exactly_one(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            given = [k for k in value if k in cls.model_fields]
+            if len(given) > 1:
+                raise ValueError(f"a step does one thing; this one has {', '.join(given)}")
+        return value
+
+    @property
+    def kind(self) -> str:
+        for name in type(self).model_fields:
+            if getattr(self, name) is not None:
+                return name
+        return "empty"
+
+
+class When(Expect):
+    """A rule's trigger: an expect-style match, and which occurrences count."""
+
+    after: int = Field(0, description="Only occurrences after the first N.")
+    count: int | None = Field(None, description="At most this many times.")
+
+
+def _when_shorthand(value: Any) -> Any:
+    if isinstance(value, dict):
+        known = {"type", "match", "within", "capture", "after", "count"}
+        inline = {k: v for k, v in value.items() if k not in known}
+        if inline:
+            out = {k: v for k, v in value.items() if k in known}
+            out["match"] = {**value.get("match", {}), **inline}
+            return out
+    return _expect_shorthand(value)
+
+
+class Rule(_Strict):
+    """Whenever the client sends what ``when`` says, do the steps in ``do``."""
+
+    when: Annotated[When, BeforeValidator(_when_shorthand)]
+    do: list[Step]
+    instead: bool = Field(
+        True, description="The rule replaces the emulator's own handling of the event."
+    )
+
+
+class Scenario(_Strict):
+    """A scenario file."""
+
+    name: str
+    description: str = Field(description="What happens, and what a correct client does.")
+    tags: list[str] = Field(default_factory=list)
+    dialect: Literal["ga", "beta", "any"] = "any"
+    pace: str = Field("fast", description="realtime, fast, or xN such as x10.")
+    unexpected: Literal["ignore", "record", "fail"] = "ignore"
+    seed: int | str | None = None
+    session: dict[str, Any] = Field(
+        default_factory=dict, description="GA-shaped defaults that session.created reports."
+    )
+    handshake: Handshake = Field(default_factory=lambda: Handshake())
+    attempts: int | None = Field(
+        None, description="How many connection attempts a correct client makes (refused ones too)."
+    )
+    connections: list[Connection] | None = Field(
+        None, description="Per-attempt handshakes (and steps); the last one repeats."
+    )
+    steps: list[Step] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    passthrough: bool = Field(False, description="Reserved for the recorder.")
+
+
+Connection.model_rebuild()
+Repeat.model_rebuild()
+Step.model_rebuild()

@@ -1,0 +1,225 @@
+"""A scenario served: the mount that plays it on every connection, and the overall verdict.
+
+The scenario's ``dialect`` decides the mount's policy: ``any`` serves both dialects (each
+connection in its own), ``ga`` answers beta clients as the live service does since 2026-05
+(``beta_api_shape_disabled``), ``beta`` refuses clients without ``OpenAI-Beta: realtime=v1``
+as the beta-era service did. ``handshake`` and ``connections`` decide each attempt.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Any
+
+from websockets.http11 import Request, Response
+
+from mock_server.scenario.loader import LoadedScenario
+from mock_server.scenario.model import Handshake
+from mock_server.scenario.runner import ScenarioRunner
+from mock_server.server import BETA_SUBPROTOCOL, KEY_SUBPROTOCOL, Mount, openai_error
+
+_DEFAULT_MESSAGES = {
+    401: "Incorrect API key provided.",
+    403: "You do not have access to the Realtime API.",
+    404: "The model does not exist or you do not have access to it.",
+    429: "Rate limit reached for requests. Please try again later.",
+    500: "The server had an error while processing your request.",
+    503: "The engine is currently overloaded, please try again later.",
+}
+_DEFAULT_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
+
+
+def _pace(text: str) -> float:
+    from harness.options import parse_pace
+
+    return parse_pace(text)
+
+
+def _key(request: Request) -> str | None:
+    headers = request.headers
+    auth = headers.get("Authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    if headers.get("api-key"):
+        return str(headers["api-key"])
+    for protocol in ",".join(headers.get_all("Sec-WebSocket-Protocol")).split(","):
+        protocol = protocol.strip()
+        if protocol.startswith(KEY_SUBPROTOCOL):
+            return protocol[len(KEY_SUBPROTOCOL) :]
+    return None
+
+
+class ScenarioPlay:
+    """A scenario mounted on a server: its runners, one per connection, and its verdict."""
+
+    def __init__(self, loaded: LoadedScenario, prefix: str = "") -> None:
+        self.loaded = loaded
+        self.scenario = loaded.scenario
+        self.prefix = prefix
+        self.runners: list[ScenarioRunner] = []
+        self.refusals: list[dict[str, Any]] = []
+        self.accepted_at: list[float] = []
+        self._lock = threading.Lock()
+
+    def _spec(self, attempt: int) -> Handshake:
+        connections = self.scenario.connections
+        if connections:
+            return connections[min(attempt, len(connections)) - 1]
+        return self.scenario.handshake
+
+    def _policy(self, attempt: int, request: Request) -> Response | None:
+        spec = self._spec(attempt)
+        headers = request.headers
+        beta = headers.get("OpenAI-Beta", "").replace(" ", "") == "realtime=v1" or (
+            BETA_SUBPROTOCOL in ",".join(headers.get_all("Sec-WebSocket-Protocol"))
+        )
+        if self.scenario.dialect == "beta" and not beta:
+            return self._refuse(
+                attempt,
+                400,
+                "This endpoint speaks the Realtime beta: send the header 'OpenAI-Beta: "
+                "realtime=v1' (browsers: the subprotocol 'openai-beta.realtime-v1').",
+                "missing_beta_header",
+            )
+        keys = spec.require_key or self.scenario.handshake.require_key
+        presented = _key(request)
+        if keys is not None and presented is not None:  # a missing key: the server's own 401
+            allowed = [keys] if isinstance(keys, str) else keys
+            if presented not in allowed:
+                return self._refuse(attempt, 401, "Incorrect API key provided.", "invalid_api_key")
+        if spec.status is not None and spec.status >= 300:
+            message = spec.message or _DEFAULT_MESSAGES.get(spec.status, "Request refused.")
+            extra = []
+            if spec.retry_after is not None:
+                extra.append(("retry-after", f"{spec.retry_after:g}"))
+            return self._refuse(
+                attempt,
+                spec.status,
+                message,
+                spec.code or _DEFAULT_CODES.get(spec.status),
+                spec.type,
+                extra,
+            )
+        return None
+
+    def _refuse(
+        self,
+        attempt: int,
+        status: int,
+        message: str,
+        code: str | None,
+        type_: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> Response:
+        with self._lock:
+            self.refusals.append(
+                {"attempt": attempt, "status": status, "code": code, "t": time.monotonic()}
+            )
+        kind = type_ or (
+            "requests"
+            if status == 429
+            else "server_error"
+            if status >= 500
+            else "invalid_request_error"
+        )
+        return openai_error(status, message, code=code, type_=kind, headers=headers or [])
+
+    def _runner(self, number: int) -> ScenarioRunner:
+        attempt_steps = None
+        if self.scenario.connections:
+            accepted = [c for c in self.scenario.connections if not (c.status and c.status >= 300)]
+            index = min(number, len(accepted)) - 1 if accepted else -1
+            if index >= 0:
+                attempt_steps = accepted[index].steps
+        steps = attempt_steps if attempt_steps is not None else self.scenario.steps
+        runner = ScenarioRunner(self.loaded, steps, number)
+        with self._lock:
+            self.runners.append(runner)
+            self.accepted_at.append(time.monotonic())
+        return runner
+
+    def mount(self) -> Mount:
+        dialect = self.scenario.dialect
+        return Mount(
+            prefix=self.prefix,
+            dialect="beta" if dialect == "beta" else "auto",
+            beta="retired" if dialect == "ga" else "served",
+            pace=_pace(self.scenario.pace),
+            seed=self.scenario.seed,
+            session_overrides=dict(self.scenario.session),
+            handshake_policy=self._policy,
+            handshake_delay=lambda attempt: self._spec(attempt).delay,
+            script_factory=self._runner,
+            any_model=True,
+        )
+
+    def verdict(self) -> dict[str, Any]:
+        """The scenario's result over every connection, as data (JSON-ready)."""
+        with self._lock:
+            connections = [r.verdict() for r in self.runners]
+            refusals = list(self.refusals)
+            accepted_at = list(self.accepted_at)
+        expected = 1
+        if self.scenario.connections:
+            expected = sum(
+                1 for c in self.scenario.connections if not (c.status and c.status >= 300)
+            )
+        findings: list[str] = []
+        attempts = len(connections) + len(refusals)
+        wanted = self.scenario.attempts
+        if wanted is not None and attempts != wanted:
+            findings.append(
+                f"a correct client makes {wanted} connection attempt(s) here; this one made "
+                f"{attempts}"
+                + (" (it retried a refusal that retrying cannot fix)" if attempts > wanted else "")
+            )
+        timeline: list[tuple[float, dict[str, Any] | None]] = sorted(
+            [(r["t"], r) for r in refusals] + [(t, None) for t in accepted_at],
+            key=lambda entry: entry[0],
+        )
+        for (_, earlier), (t_later, _) in itertools.pairwise(timeline):
+            if earlier is None:
+                continue
+            retry_after = self._spec(earlier["attempt"]).retry_after
+            waited = t_later - earlier["t"]
+            if retry_after is not None and waited + 0.05 < retry_after:
+                findings.append(
+                    f"the client came back {waited:.2f}s after a {earlier['status']} with "
+                    f"retry-after {retry_after:g}s"
+                )
+        if len(connections) < expected and wanted is None:
+            findings.append(
+                f"expected {expected} accepted connection(s), the client made {len(connections)}"
+                + (f" after {len(refusals)} refusal(s)" if refusals else "")
+            )
+        for verdict in connections:
+            for unmet in verdict["unmet"]:
+                came = ", ".join(unmet["came_instead"]) or "nothing"
+                where = f"connection {verdict['connection']}"
+                findings.append(f"{where}: {unmet['step']}: {unmet['why']} (came instead: {came})")
+            for mistake in verdict["mistakes"]:
+                if mistake["severity"] == "error":
+                    where = f"connection {verdict['connection']}"
+                    findings.append(f"{where}: {mistake['kind']}: {mistake['message']}")
+            if self.scenario.unexpected == "fail":
+                for event in verdict["unexpected"]:
+                    findings.append(
+                        f"connection {verdict['connection']}: unexpected {event['type']}"
+                    )
+            findings += [f"connection {verdict['connection']}: {p}" for p in verdict["problems"]]
+        warnings = [
+            f"connection {v['connection']}: {m['kind']}: {m['message']}"
+            for v in connections
+            for m in v["mistakes"]
+            if m["severity"] == "warning"
+        ]
+        return {
+            "scenario": self.scenario.name,
+            "ok": not findings,
+            "findings": findings,
+            "warnings": warnings,
+            "refusals": refusals,
+            "connections": connections,
+        }

@@ -1,0 +1,428 @@
+"""Playing a scenario on a session: the step runner (a :class:`~mock_server.session.Script`).
+
+Steps run in order. An ``expect`` waits for the next client event of its type whose fields
+match (events of other types pass by, and are recorded when the scenario's ``unexpected`` says
+so); a ``respond`` is the plan of the next response the session makes, whoever asked for it;
+after a ``respond`` the following steps wait until that response is done. Faults and raw sends
+run at once; ``wait`` holds the script. Rules react to any matching client event at any time.
+
+Groups: ``repeat`` is unrolled; ``optional`` holds expects that may be skipped (the event is
+then tried on the step after the group); ``any_order`` holds expects satisfied in any order.
+
+When the connection ends, :meth:`ScenarioRunner.verdict` says which steps were satisfied, which
+expectations were not met (and what came instead), what came unexpected, and the client's
+protocol mistakes that the session noted.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from mock_server import audio
+from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan, ResponseRequest
+from mock_server.scenario.loader import LoadedScenario
+from mock_server.scenario.matchers import get_path, match
+from mock_server.scenario.model import Expect, FunctionCall, OutputItem, Respond, Rule, Step
+from mock_server.scenario.templating import TemplateError, render
+from mock_server.session import Session
+
+GARBAGE = '{"type": "response.output_text.delta", "delta": "trunc'
+NOISE = frozenset({"input_audio_buffer.append"})
+
+
+@dataclass
+class _Node:
+    kind: str  # expect | any_order | respond | action | wait
+    label: str
+    step: Step | None = None
+    expects: list[Expect] = field(default_factory=list)
+    optional: bool = False
+    seconds: float = 0.0
+
+
+def _describe(step: Step) -> str:
+    kind = step.kind
+    value = getattr(step, kind)
+    if kind == "expect":
+        assert isinstance(value, Expect)
+        fields = f" {json.dumps(value.match)}" if value.match else ""
+        return f"expect {value.type}{fields}"
+    if kind == "respond":
+        assert isinstance(value, Respond)
+        shown = value.model_dump(exclude_defaults=True, exclude_none=True)
+        return f"respond {json.dumps(shown)[:80]}"
+    return kind
+
+
+def compile_steps(steps: list[Step]) -> list[_Node]:
+    """Steps as a flat list of nodes (groups unrolled)."""
+    nodes: list[_Node] = []
+    for step in steps:
+        kind = step.kind
+        if step.expect is not None:
+            nodes.append(_Node("expect", _describe(step), step, [step.expect]))
+        elif step.respond is not None:
+            nodes.append(_Node("respond", _describe(step), step))
+        elif step.repeat is not None:
+            for _ in range(step.repeat.times):
+                nodes += compile_steps(step.repeat.steps)
+        elif step.optional is not None:
+            for node in compile_steps(step.optional):
+                node.optional = node.kind == "expect"
+                nodes.append(node)
+        elif step.any_order is not None:
+            expects = [s.expect for s in step.any_order if s.expect is not None]
+            label = "any order: " + ", ".join(e.type for e in expects)
+            nodes.append(_Node("any_order", label, step, expects))
+        elif step.wait is not None:
+            if isinstance(step.wait, float | int):
+                nodes.append(_Node("wait", f"wait {step.wait:g}s", step, seconds=float(step.wait)))
+            else:
+                expect = Expect(type=step.wait.until, within=step.wait.within)
+                nodes.append(_Node("expect", f"wait until {step.wait.until}", step, [expect]))
+        else:
+            nodes.append(_Node("action", kind, step))
+    return nodes
+
+
+class ScenarioRunner:
+    """One connection's run of a scenario."""
+
+    def __init__(self, loaded: LoadedScenario, steps: list[Step], connection: int = 1) -> None:
+        self.loaded = loaded
+        self.scenario = loaded.scenario
+        self.connection = connection
+        self.nodes = compile_steps(steps)
+        self.cursor = 0
+        self.captures: dict[str, Any] = {}
+        self.satisfied: list[str] = []
+        self.unmet: list[dict[str, Any]] = []
+        self.unexpected: list[dict[str, Any]] = []
+        self.problems: list[str] = []
+        self.session: Session | None = None
+        self._now = 0.0
+        self._started: float | None = None  # when the current node began waiting
+        self._seen_since: list[str] = []
+        self._remaining: list[Expect] = []
+        self._after_response = False
+        self._wait_until: float | None = None
+        self._rule_counts = [0] * len(self.scenario.rules)
+        self._rule_fired = [0] * len(self.scenario.rules)
+        self._audio: dict[str, bytes] = {}
+        self.stopped = False
+
+    # ---- Script --------------------------------------------------------------------------
+
+    def attach(self, session: Session, now: float) -> None:
+        self.session = session
+        self._now = now
+        self._run(now)
+
+    def on_client_event(self, event: dict[str, Any], now: float) -> bool:
+        self._now = now
+        handled = self._apply_rules(event)
+        if self.stopped or self.cursor >= len(self.nodes):
+            self._note_unexpected(event, handled)
+            return handled
+        if self._consume(event):
+            self._run(now)
+        else:
+            self._seen_since.append(str(event.get("type")))
+            self._note_unexpected(event, handled)
+        return handled
+
+    def plan_response(self, request: ResponseRequest) -> ResponsePlan | None:
+        node = self._current()
+        if node is None or node.kind != "respond" or self._after_response:
+            return None
+        assert node.step is not None and node.step.respond is not None
+        plan = self._plan(node.step.respond)
+        self.satisfied.append(node.label)
+        self.cursor += 1
+        self._after_response = True
+        return plan
+
+    def poll(self, now: float) -> None:
+        self._now = now
+        node = self._current()
+        if node is None or self.stopped:
+            return
+        if node.kind in ("expect", "any_order") and self._started is not None:
+            within = self._within(node)
+            if within is not None and now - self._started >= within:
+                self._fail_expectation(node, f"not within {within:g}s")
+                return
+        self._run(now)
+
+    def next_deadline(self) -> float | None:
+        node = self._current()
+        if node is None or self.stopped:
+            return None
+        if self._after_response:
+            return None if self._responding() else self._now
+        if node.kind == "wait" and self._wait_until is not None:
+            return self._wait_until
+        if node.kind in ("expect", "any_order") and self._started is not None:
+            within = self._within(node)
+            if within is not None:
+                return self._started + within
+        return None
+
+    # ---- stepping ------------------------------------------------------------------------
+
+    def _current(self) -> _Node | None:
+        return self.nodes[self.cursor] if self.cursor < len(self.nodes) else None
+
+    def _responding(self) -> bool:
+        return self.session is not None and self.session.active_response_id() is not None
+
+    def _within(self, node: _Node) -> float | None:
+        limits = [e.within for e in (node.expects or []) if e.within is not None]
+        return min(limits) if limits else None
+
+    def _run(self, now: float) -> None:
+        """Run steps from the cursor until one has to wait."""
+        while not self.stopped:
+            if self._after_response:
+                if self._responding():
+                    return
+                self._after_response = False
+            node = self._current()
+            if node is None:
+                return
+            if node.kind in ("expect", "any_order", "respond"):
+                if self._started is None:
+                    self._started = now
+                    self._seen_since = []
+                    self._remaining = list(node.expects)
+                return
+            if node.kind == "wait":
+                if self._wait_until is None:
+                    self._wait_until = now + node.seconds
+                if now < self._wait_until:
+                    return
+                self._wait_until = None
+                self._advance(node)
+                continue
+            self._advance(node)
+            assert node.step is not None
+            self._act(node.step)
+
+    def _advance(self, node: _Node) -> None:
+        self.satisfied.append(node.label)
+        self.cursor += 1
+        self._started = None
+
+    def _consume(self, event: dict[str, Any]) -> bool:
+        """Does ``event`` satisfy the current step (or the one after skippable ones)?"""
+        index = self.cursor
+        while index < len(self.nodes):
+            node = self.nodes[index]
+            if node.kind == "any_order":
+                for expect in list(self._remaining or node.expects):
+                    if self._matches(expect, event):
+                        remaining = self._remaining or list(node.expects)
+                        remaining.remove(expect)
+                        self._remaining = remaining
+                        self._capture(expect, event)
+                        if not remaining:
+                            self.cursor = index
+                            self._advance(node)
+                        return True
+                return False
+            if node.kind != "expect":
+                return False
+            expect = node.expects[0]
+            if self._matches(expect, event):
+                self._capture(expect, event)
+                self.cursor = index
+                self._advance(node)
+                return True
+            if not node.optional:
+                return False
+            index += 1
+        return False
+
+    def _matches(self, expect: Expect, event: dict[str, Any]) -> bool:
+        if event.get("type") != expect.type:
+            return False
+        try:
+            spec = render(expect.match, self.captures, self._new_id)
+        except TemplateError as exc:
+            self.problems.append(f"{expect.type}: {exc}")
+            return False
+        return not match(spec, event)
+
+    def _capture(self, expect: Expect, event: dict[str, Any]) -> None:
+        for name, path in expect.capture.items():
+            self.captures[name] = get_path(event, path)
+
+    def _new_id(self, kind: str) -> str:
+        assert self.session is not None
+        return self.session.ids.new(kind)  # type: ignore[arg-type]
+
+    def _fail_expectation(self, node: _Node, why: str) -> None:
+        self.unmet.append(
+            {
+                "step": node.label,
+                "why": why,
+                "came_instead": self._seen_since[-10:],
+                "connection": self.connection,
+            }
+        )
+        self.stopped = True
+
+    def _note_unexpected(self, event: dict[str, Any], handled: bool) -> None:
+        if self.scenario.unexpected == "ignore" or handled or event.get("type") in NOISE:
+            return
+        self.unexpected.append(
+            {"type": event.get("type"), "event_id": event.get("event_id"), "t": self._t()}
+        )
+
+    def _t(self) -> float:
+        return round(self._now - (self.session._started_at if self.session else 0.0), 3)
+
+    # ---- rules ---------------------------------------------------------------------------
+
+    def _apply_rules(self, event: dict[str, Any]) -> bool:
+        handled = False
+        for index, rule in enumerate(self.scenario.rules):
+            if not self._matches(rule.when, event):
+                continue
+            self._rule_counts[index] += 1
+            if self._rule_counts[index] <= rule.when.after:
+                continue
+            if rule.when.count is not None and self._rule_fired[index] >= rule.when.count:
+                continue
+            self._rule_fired[index] += 1
+            self._fire(rule)
+            handled = handled or rule.instead
+        return handled
+
+    def _fire(self, rule: Rule) -> None:
+        assert self.session is not None
+        for step in rule.do:
+            if step.respond is not None:
+                self.session.create_response(self._plan(step.respond))
+            else:
+                self._act(step)
+
+    # ---- actions -------------------------------------------------------------------------
+
+    def _act(self, step: Step) -> None:
+        session = self.session
+        assert session is not None
+        if step.send is not None:
+            try:
+                session.inject(render(step.send, self.captures, self._new_id))
+            except TemplateError as exc:
+                self.problems.append(f"send: {exc}")
+        elif step.error is not None:
+            fault = step.error
+            session.send_error(
+                fault.message,
+                fault.code,
+                type_=fault.type,
+                param=fault.param,
+                event_id=fault.event_id,
+            )
+        elif step.close is not None:
+            session.close(step.close.code, step.close.reason)
+        elif step.drop:
+            session.drop()
+        elif step.stall is not None:
+            session.stall(step.stall)
+        elif step.garbage is not None and step.garbage is not False:
+            session.send_raw(step.garbage if isinstance(step.garbage, str) else GARBAGE)
+        elif step.expire:
+            session.expire()
+
+    # ---- plans ---------------------------------------------------------------------------
+
+    def _pcm(self, reference: str) -> bytes:
+        if reference not in self._audio:
+            path = self.loaded.fixture(reference)
+            self._audio[reference] = audio.load_wav(path).tobytes()
+        return self._audio[reference]
+
+    def _call(self, call: FunctionCall) -> FunctionCallOutput:
+        arguments = (
+            call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
+        )
+        rendered = render(arguments, self.captures, self._new_id)
+        return FunctionCallOutput(call.name, str(rendered), call.call_id)
+
+    def _item(self, item: OutputItem) -> MessageOutput | FunctionCallOutput:
+        if item.function_call is not None:
+            return self._call(item.function_call)
+        text = item.transcript or item.text or ""
+        return MessageOutput(
+            str(render(text, self.captures, self._new_id)),
+            self._pcm(item.audio) if item.audio else None,
+        )
+
+    def _plan(self, respond: Respond) -> ResponsePlan:
+        outputs: list[MessageOutput | FunctionCallOutput] = []
+        if respond.items:
+            outputs = [self._item(i) for i in respond.items]
+        elif respond.function_calls:
+            outputs = [self._call(c) for c in respond.function_calls]
+        else:
+            if respond.text is not None or respond.audio is not None:
+                outputs.append(
+                    self._item(
+                        OutputItem(
+                            text=respond.text, audio=respond.audio, transcript=respond.transcript
+                        )
+                    )
+                )
+            if respond.function_call is not None:
+                outputs.append(self._call(respond.function_call))
+        return ResponsePlan(outputs, respond.status, respond.reason, respond.error, respond.usage)
+
+    # ---- the verdict ---------------------------------------------------------------------
+
+    def verdict(self) -> dict[str, Any]:
+        """This connection's result, as data."""
+        unmet = list(self.unmet)
+        if not self.stopped:
+            for node in self.nodes[self.cursor :]:
+                if node.kind in ("expect", "any_order", "respond") and not node.optional:
+                    why = "the connection ended first"
+                    if node.kind == "respond":
+                        why = "the client never asked for this response"
+                    unmet.append(
+                        {
+                            "step": node.label,
+                            "why": why,
+                            "came_instead": self._seen_since[-10:],
+                            "connection": self.connection,
+                        }
+                    )
+                    break
+        mistakes = []
+        if self.session is not None:
+            for finding in self.session.findings:
+                mistakes.append(
+                    {
+                        "kind": finding.kind,
+                        "severity": finding.severity,
+                        "message": finding.message,
+                        "code": finding.code,
+                        "event_id": finding.event_id,
+                        "t": round(finding.t, 3),
+                    }
+                )
+        errors = [m for m in mistakes if m["severity"] == "error"]
+        fail_unexpected = self.scenario.unexpected == "fail" and self.unexpected
+        return {
+            "connection": self.connection,
+            "ok": not unmet and not errors and not fail_unexpected and not self.problems,
+            "satisfied": list(self.satisfied),
+            "unmet": unmet,
+            "unexpected": list(self.unexpected),
+            "mistakes": mistakes,
+            "problems": list(self.problems),
+        }
