@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -36,7 +36,14 @@ def parse_duration(value: Any) -> float:
     raise ValueError(f"invalid duration {value!r}: use a number with ms, s, m or h, e.g. 500ms")
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+_DURATION_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "description": "seconds"},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"},
+    ],
+    "description": "A duration: seconds, or a string such as 500ms, 2s, 60m.",
+}
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
 
 
 class _Strict(BaseModel):
@@ -159,7 +166,26 @@ def _expect_shorthand(value: Any) -> Any:
     return value
 
 
-ExpectSpec = Annotated[Expect, BeforeValidator(_expect_shorthand)]
+_EXPECT_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "description": "A client event type, e.g. response.create."},
+        {
+            "type": "object",
+            "required": ["type"],
+            "properties": {
+                "type": {"type": "string"},
+                "match": {"type": "object"},
+                "within": _DURATION_SCHEMA,
+                "capture": {"type": "object", "additionalProperties": {"type": "string"}},
+                "after": {"type": "integer", "minimum": 0},
+                "count": {"type": "integer", "minimum": 1},
+            },
+            "additionalProperties": True,
+            "description": "type, and fields of the event to match (inline or under match).",
+        },
+    ]
+}
+ExpectSpec = Annotated[Expect, BeforeValidator(_expect_shorthand), WithJsonSchema(_EXPECT_SCHEMA)]
 
 
 class ErrorFault(_Strict):
@@ -240,7 +266,7 @@ def _when_shorthand(value: Any) -> Any:
 class Rule(_Strict):
     """Whenever the client sends what ``when`` says, do the steps in ``do``."""
 
-    when: Annotated[When, BeforeValidator(_when_shorthand)]
+    when: Annotated[When, BeforeValidator(_when_shorthand), WithJsonSchema(_EXPECT_SCHEMA)]
     do: list[Step]
     instead: bool = Field(
         True, description="The rule replaces the emulator's own handling of the event."
