@@ -34,6 +34,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from mock_server.protocol.events import Dialect
@@ -498,6 +499,11 @@ class MockServer:
         try:
             while True:
                 for output in session.due(loop.time()):
+                    if ws.state is not State.OPEN:
+                        # The client is closing: nothing more can reach it (a send would wait
+                        # for the closing handshake), but the frames it sent before its close
+                        # are still read below, so that none is lost.
+                        break
                     if isinstance(output, ServerEvent):
                         await ws.send(output.text)
                     elif isinstance(output, Close):
@@ -525,6 +531,8 @@ class MockServer:
                     (rcvd.code, rcvd.reason) if rcvd is not None else (1006, "connection lost")
                 )
         finally:
+            if conn.transcript.closed is None and ws.close_code is not None:
+                conn.transcript.closed = (ws.close_code, ws.close_reason or "")
             if receiving is not None:
                 receiving.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):

@@ -61,6 +61,7 @@ class ScenarioPlay:
         self.runners: list[ScenarioRunner] = []
         self.refusals: list[dict[str, Any]] = []
         self.accepted_at: list[float] = []
+        self._mount: Mount | None = None
         self._lock = threading.Lock()
 
     def _spec(self, attempt: int) -> Handshake:
@@ -142,7 +143,7 @@ class ScenarioPlay:
 
     def mount(self) -> Mount:
         dialect = self.scenario.dialect
-        return Mount(
+        self._mount = Mount(
             prefix=self.prefix,
             dialect="beta" if dialect == "beta" else "auto",
             beta="retired" if dialect == "ga" else "served",
@@ -154,6 +155,7 @@ class ScenarioPlay:
             script_factory=self._runner,
             any_model=True,
         )
+        return self._mount
 
     def verdict(self) -> dict[str, Any]:
         """The scenario's result over every connection, as data (JSON-ready)."""
@@ -167,7 +169,7 @@ class ScenarioPlay:
                 1 for c in self.scenario.connections if not (c.status and c.status >= 300)
             )
         findings: list[str] = []
-        attempts = len(connections) + len(refusals)
+        attempts = self._mount.attempts if self._mount is not None else len(connections)
         wanted = self.scenario.attempts
         if wanted is not None and attempts != wanted:
             findings.append(
