@@ -78,6 +78,9 @@ class Mount:
     pace: float = 1.0
     seed: int | str | None = None
     max_duration_s: float | None = 60 * 60
+    # Virtual seconds per real second for everything the session times (the maximum duration,
+    # idle timeouts, pacing, a scenario's waits): 3600 runs a 60-minute limit in a second.
+    time_scale: float = 1.0
     session_overrides: dict[str, Any] = field(default_factory=dict)
     responder_factory: Callable[[], Responder] | None = None
     # Decides each handshake before the key check: given the attempt's number (1, 2, ...) and
@@ -475,6 +478,12 @@ class MockServer:
     async def _run(self, ws: ServerConnection, conn: Connection) -> None:
         loop = asyncio.get_running_loop()
         mount = conn.mount
+        origin = loop.time()
+        scale = mount.time_scale
+
+        def clock() -> float:
+            return origin + (loop.time() - origin) * scale
+
         session = Session(
             SessionOptions(
                 dialect=conn.dialect,
@@ -492,13 +501,13 @@ class MockServer:
         )
         conn.session = session
         if conn.refusal is not None:
-            session.refuse(*conn.refusal, now=loop.time())
+            session.refuse(*conn.refusal, now=clock())
         else:
-            session.open(loop.time())
+            session.open(clock())
         receiving: asyncio.Task[str | bytes] | None = None
         try:
             while True:
-                for output in session.due(loop.time()):
+                for output in session.due(clock()):
                     if ws.state is not State.OPEN:
                         # The client is closing: nothing more can reach it (a send would wait
                         # for the closing handshake), but the frames it sent before its close
@@ -518,12 +527,12 @@ class MockServer:
                 deadline = session.next_deadline()
                 if receiving is None:
                     receiving = asyncio.ensure_future(ws.recv())
-                timeout = None if deadline is None else max(0.0, deadline - loop.time())
+                timeout = None if deadline is None else max(0.0, (deadline - clock()) / scale)
                 done, _ = await asyncio.wait({receiving}, timeout=timeout)
                 if receiving in done:
                     frame = receiving.result()
                     receiving = None
-                    session.receive(frame, loop.time())
+                    session.receive(frame, clock())
         except ConnectionClosed as closed:
             if conn.transcript.closed is None:
                 rcvd = closed.rcvd

@@ -25,6 +25,7 @@ FIXTURES = PROJECT / "fixtures"
 FIXTURE_PREFIX = "fixture:"
 
 Path_ = tuple[str | int, ...]
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,24 @@ def _compose(text: str, source: str) -> tuple[Any, dict[Path_, tuple[int, int]]]
     where: dict[Path_, tuple[int, int]] = {}
     constructor = yaml.SafeLoader("")
 
+    def refuse_tag(node: yaml.Node) -> ScenarioError:
+        line, column = node.start_mark.line + 1, node.start_mark.column + 1
+        return ScenarioError(
+            [
+                Problem(
+                    source,
+                    line,
+                    column,
+                    f"YAML tag {node.tag!r} is not allowed",
+                    hint="scenarios are plain data: strings, numbers, lists and mappings",
+                )
+            ]
+        )
+
     def build(node: yaml.Node, path: Path_) -> Any:
         where[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+            raise refuse_tag(node)
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -95,18 +112,7 @@ def _compose(text: str, source: str) -> tuple[Any, dict[Path_, tuple[int, int]]]
         try:
             return constructor.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
-            line, column = where[path]
-            raise ScenarioError(
-                [
-                    Problem(
-                        source,
-                        line,
-                        column,
-                        f"YAML tag {node.tag!r} is not allowed",
-                        hint="scenarios are plain data: strings, numbers, lists and mappings",
-                    )
-                ]
-            ) from exc
+            raise refuse_tag(node) from exc
 
     if node is None:
         return {}, where

@@ -253,6 +253,8 @@ class When(Expect):
 
 
 def _when_shorthand(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"type": value}
     if isinstance(value, dict):
         known = {"type", "match", "within", "capture", "after", "count"}
         inline = {k: v for k, v in value.items() if k not in known}
@@ -260,7 +262,7 @@ def _when_shorthand(value: Any) -> Any:
             out = {k: v for k, v in value.items() if k in known}
             out["match"] = {**value.get("match", {}), **inline}
             return out
-    return _expect_shorthand(value)
+    return value
 
 
 class Rule(_Strict):
@@ -283,6 +285,15 @@ class Scenario(_Strict):
     pace: str = Field("fast", description="realtime, fast, or xN such as x10.")
     unexpected: Literal["ignore", "record", "fail"] = "ignore"
     seed: int | str | None = None
+    max_duration: Duration | None = Field(
+        3600.0, description="The session's maximum duration (error session_expired, close 1001)."
+    )
+    time_scale: float = Field(
+        1.0,
+        gt=0,
+        description="Virtual seconds per real second: 3600 makes a 60-minute limit or a long "
+        "wait pass in a second of real time.",
+    )
     session: dict[str, Any] = Field(
         default_factory=dict, description="GA-shaped defaults that session.created reports."
     )

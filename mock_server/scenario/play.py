@@ -149,6 +149,8 @@ class ScenarioPlay:
             beta="retired" if dialect == "ga" else "served",
             pace=_pace(self.scenario.pace),
             seed=self.scenario.seed,
+            max_duration_s=self.scenario.max_duration,
+            time_scale=self.scenario.time_scale,
             session_overrides=dict(self.scenario.session),
             handshake_policy=self._policy,
             handshake_delay=lambda attempt: self._spec(attempt).delay,

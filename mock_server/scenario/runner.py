@@ -17,6 +17,7 @@ protocol mistakes that the session noted.
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ class _Node:
     expects: list[Expect] = field(default_factory=list)
     optional: bool = False
     seconds: float = 0.0
+    remaining: list[Expect] | None = None  # any_order: the expects still to come
 
 
 def _describe(step: Step) -> str:
@@ -105,13 +107,14 @@ class ScenarioRunner:
         self._now = 0.0
         self._started: float | None = None  # when the current node began waiting
         self._seen_since: list[str] = []
-        self._remaining: list[Expect] = []
         self._after_response = False
         self._wait_until: float | None = None
         self._rule_counts = [0] * len(self.scenario.rules)
         self._rule_fired = [0] * len(self.scenario.rules)
         self._audio: dict[str, bytes] = {}
         self.stopped = False
+        # Set when the run gives up on an expectation (what tests and harnesses wait on).
+        self.finished = threading.Event()
 
     # ---- Script --------------------------------------------------------------------------
 
@@ -127,7 +130,9 @@ class ScenarioRunner:
             self._note_unexpected(event, handled)
             return handled
         if self._consume(event):
-            self._run(now)
+            # The steps that follow run at the next poll: after the emulator's own answer to
+            # this event, as they would follow it on the live service.
+            pass
         else:
             self._seen_since.append(str(event.get("type")))
             self._note_unexpected(event, handled)
@@ -162,6 +167,8 @@ class ScenarioRunner:
             return None
         if self._after_response:
             return None if self._responding() else self._now
+        if node.kind == "action" or (node.kind == "wait" and self._wait_until is None):
+            return self._now
         if node.kind == "wait" and self._wait_until is not None:
             return self._wait_until
         if node.kind in ("expect", "any_order") and self._started is not None:
@@ -196,7 +203,6 @@ class ScenarioRunner:
                 if self._started is None:
                     self._started = now
                     self._seen_since = []
-                    self._remaining = list(node.expects)
                 return
             if node.kind == "wait":
                 if self._wait_until is None:
@@ -221,11 +227,12 @@ class ScenarioRunner:
         while index < len(self.nodes):
             node = self.nodes[index]
             if node.kind == "any_order":
-                for expect in list(self._remaining or node.expects):
+                if node.remaining is None:
+                    node.remaining = list(node.expects)
+                for expect in list(node.remaining):
                     if self._matches(expect, event):
-                        remaining = self._remaining or list(node.expects)
-                        remaining.remove(expect)
-                        self._remaining = remaining
+                        node.remaining.remove(expect)
+                        remaining = node.remaining
                         self._capture(expect, event)
                         if not remaining:
                             self.cursor = index
@@ -273,6 +280,7 @@ class ScenarioRunner:
             }
         )
         self.stopped = True
+        self.finished.set()
 
     def _note_unexpected(self, event: dict[str, Any], handled: bool) -> None:
         if self.scenario.unexpected == "ignore" or handled or event.get("type") in NOISE:

@@ -1,0 +1,240 @@
+"""The step runner on a real server: rules, templated sends, faults, waits, groups, the clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from mock_server.scenario.loader import load_scenario_text
+from mock_server.scenario.play import ScenarioPlay
+from mock_server.server import MockServer
+
+WAIT = 10.0
+HEAD = "name: t\ndescription: a test scenario\n"
+
+
+@asynccontextmanager
+async def served(text: str) -> AsyncIterator[tuple[MockServer, ScenarioPlay]]:
+    play = ScenarioPlay(load_scenario_text(HEAD + text, "t.yaml"))
+    async with MockServer(port=0, default_mount=play.mount()) as server:
+        yield server, play
+
+
+@asynccontextmanager
+async def client(server: MockServer) -> AsyncIterator[ClientConnection]:
+    url = server.ws_url + "?model=gpt-realtime"
+    async with connect(url, additional_headers={"Authorization": "Bearer sk-t"}) as ws:
+        assert (await recv(ws))["type"] == "session.created"
+        yield ws
+
+
+async def recv(ws: ClientConnection) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+    return event
+
+
+async def until(ws: ClientConnection, type_: str) -> dict[str, Any]:
+    while True:
+        event = await recv(ws)
+        if event["type"] == type_:
+            return event
+
+
+async def send(ws: ClientConnection, event: dict[str, Any]) -> None:
+    await ws.send(json.dumps(event))
+
+
+async def verdict_after(server: MockServer, play: ScenarioPlay) -> dict[str, Any]:
+    await server.wait_for_sessions(at_most=0)
+    return play.verdict()
+
+
+async def test_rule_answers_every_response_create_after_the_third_with_an_error() -> None:
+    text = """
+session: {output_modalities: [text]}
+rules:
+  - when: {type: response.create, after: 3}
+    do:
+      - error: {code: rate_limit_exceeded, type: tokens, message: "Rate limit reached."}
+"""
+    async with served(text) as (server, play), client(server) as ws:  # noqa: RUF059
+        for _ in range(3):
+            await send(ws, {"type": "response.create"})
+            assert (await until(ws, "response.done"))["response"]["status"] == "completed"
+        await send(ws, {"type": "response.create"})
+        error = await until(ws, "error")
+        assert error["error"]["code"] == "rate_limit_exceeded"
+
+
+async def test_send_is_templated_with_captures_and_new_ids() -> None:
+    text = """
+steps:
+  - expect:
+      type: conversation.item.create
+      capture: {said: "item.content[0].text"}
+  - send:
+      type: conversation.item.added
+      previous_item_id: null
+      item:
+        id: "{{ new.item_id }}"
+        type: message
+        role: assistant
+        content: [{type: output_text, text: "echo {{ said }}"}]
+"""
+    async with served(text) as (server, play), client(server) as ws:  # noqa: RUF059
+        await send(
+            ws,
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "ping"}],
+                },
+            },
+        )
+        await until(ws, "conversation.item.done")
+        added = await until(ws, "conversation.item.added")
+        assert added["item"]["content"][0]["text"] == "echo ping"
+        assert added["item"]["id"].startswith("item_")
+
+
+async def test_garbage_then_drop() -> None:
+    text = "steps:\n  - garbage: true\n  - drop: true\n"
+    async with served(text) as (server, play), client(server) as ws:  # noqa: RUF059
+        raw = await asyncio.wait_for(ws.recv(), WAIT)
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(raw)
+        with pytest.raises(ConnectionClosed) as closed:
+            await recv(ws)
+        assert closed.value.rcvd is None  # no close frame: the TCP connection was cut
+
+
+async def test_close_with_code_and_reason() -> None:
+    text = "steps:\n  - close: {code: 4000, reason: invalid_request_error.missing_model}\n"
+    async with served(text) as (server, play), client(server) as ws:  # noqa: RUF059
+        with pytest.raises(ConnectionClosed) as closed:
+            await recv(ws)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+        4000,
+        "invalid_request_error.missing_model",
+    )
+
+
+async def test_expire_after_60_virtual_minutes_takes_a_fraction_of_a_second() -> None:
+    text = "time_scale: 36000\nmax_duration: 60m\nsteps:\n  - expect: response.create\n"
+    async with served(text) as (server, play), client(server) as ws:  # noqa: RUF059
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        error = await until(ws, "error")
+        assert error["error"]["code"] == "session_expired"
+        assert "60 minutes" in error["error"]["message"]
+        with pytest.raises(ConnectionClosed) as closed:
+            await recv(ws)
+        assert loop.time() - start < 2.0
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+async def test_an_unmet_expectation_within_its_time_names_what_came_instead() -> None:
+    text = """
+time_scale: 100
+steps:
+  - expect: {type: response.create, within: 30s}
+"""
+    async with served(text) as (server, play), client(server) as ws:
+        await send(ws, {"type": "input_audio_buffer.clear"})
+        await until(ws, "input_audio_buffer.cleared")
+        # 30 virtual seconds are 0.3 s here: wait (bounded) for the runner to give up.
+        assert await asyncio.to_thread(play.runners[0].finished.wait, WAIT)
+        await ws.close()
+    verdict = play.verdict()
+    assert not verdict["ok"]
+    assert "not within 30s (came instead: input_audio_buffer.clear)" in "\n".join(
+        verdict["findings"]
+    )
+
+
+async def test_wait_holds_the_script() -> None:
+    text = """
+time_scale: 1000
+steps:
+  - wait: 5s
+  - error: {code: after_the_wait, message: waited}
+"""
+    async with served(text) as (server, play), client(server) as ws:  # noqa: RUF059
+        error = await until(ws, "error")
+        assert error["error"]["code"] == "after_the_wait"
+
+
+async def test_stall_delays_output_without_losing_it() -> None:
+    text = """
+time_scale: 100
+steps:
+  - stall: 20s
+  - error: {code: after_the_stall, message: late}
+"""
+    async with served(text) as (server, play), client(server) as ws:  # noqa: RUF059
+        await send(ws, {"type": "input_audio_buffer.clear", "event_id": "c1"})
+        first = await recv(ws)
+        second = await recv(ws)
+        assert {first["type"], second["type"]} == {"input_audio_buffer.cleared", "error"}
+
+
+async def test_any_order_optional_and_repeat() -> None:
+    text = """
+steps:
+  - optional:
+      - expect: session.update
+  - any_order:
+      - expect: input_audio_buffer.clear
+      - expect: conversation.item.delete
+  - repeat:
+      times: 2
+      steps:
+        - expect: response.cancel
+"""
+    async with served(text) as (server, play), client(server) as ws:
+        await send(ws, {"type": "conversation.item.delete", "item_id": "item_x"})
+        await send(ws, {"type": "input_audio_buffer.clear"})
+        await send(ws, {"type": "response.cancel"})
+        await send(ws, {"type": "response.cancel"})
+        await until(ws, "input_audio_buffer.cleared")
+        await until(ws, "error")
+        await until(ws, "error")
+    verdict = await verdict_after(server, play)
+    satisfied = verdict["connections"][0]["satisfied"]
+    assert satisfied == [
+        "any order: input_audio_buffer.clear, conversation.item.delete",
+        "expect response.cancel",
+        "expect response.cancel",
+    ]
+    assert verdict["connections"][0]["unmet"] == []
+
+
+@pytest.mark.parametrize(("policy", "ok"), [("ignore", True), ("record", True), ("fail", False)])
+async def test_unexpected_events_follow_the_policy(policy: str, ok: bool) -> None:
+    text = f"unexpected: {policy}\nsteps:\n  - expect: input_audio_buffer.clear\n"
+    async with served(text) as (server, play), client(server) as ws:
+        await send(ws, {"type": "input_audio_buffer.commit"})
+        await until(ws, "error")
+        await send(ws, {"type": "input_audio_buffer.clear"})
+        await until(ws, "input_audio_buffer.cleared")
+    verdict = await verdict_after(server, play)
+    unexpected = verdict["connections"][0]["unexpected"]
+    assert [e["type"] for e in unexpected] == (
+        [] if policy == "ignore" else ["input_audio_buffer.commit"]
+    )
+    # The commit was also a rejected event (an empty buffer): that is a mistake in any policy.
+    assert any(
+        m["code"] == "input_audio_buffer_commit_empty"
+        for m in verdict["connections"][0]["mistakes"]
+    )
+    assert ok or "unexpected input_audio_buffer.commit" in "\n".join(verdict["findings"])
