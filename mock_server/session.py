@@ -117,6 +117,10 @@ class Script(Protocol):
 
     def next_deadline(self) -> float | None: ...
 
+    def transcribe(self, audio: bytes) -> str | RealtimeError | None:
+        """The input transcription of a committed turn: text, a failure, or None (default)."""
+        ...
+
 
 @dataclass
 class SessionOptions:
@@ -585,7 +589,25 @@ class Session:
     def _transcribe(self, item: dict[str, Any], audio: bytes) -> None:
         transcriber = self.options.transcriber
         text = None
-        if transcriber is not None:
+        given = self.script.transcribe(audio) if self.script is not None else None
+        if isinstance(given, RealtimeError):
+            self._emit(
+                {
+                    "type": "conversation.item.input_audio_transcription.failed",
+                    "item_id": item["id"],
+                    "content_index": 0,
+                    "error": {
+                        "type": given.type,
+                        "code": given.code,
+                        "message": given.message,
+                        "param": given.param,
+                    },
+                }
+            )
+            return
+        if isinstance(given, str):
+            text = given
+        elif transcriber is not None:
             fmt = self._input_format()
             if fmt != "pcm16":
                 from mock_server import audio as audio_module

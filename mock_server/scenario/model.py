@@ -275,6 +275,19 @@ class Rule(_Strict):
     )
 
 
+class Transcription(_Strict):
+    """What input transcription reports for one committed user turn."""
+
+    text: str | None = Field(None, description="The transcript (completed).")
+    error: ErrorFault | None = Field(None, description="Report a failure instead (failed).")
+
+    @model_validator(mode="after")
+    def _one(self) -> Transcription:
+        if (self.text is None) == (self.error is None):
+            raise ValueError("a transcription has either text or error")
+        return self
+
+
 class Scenario(_Strict):
     """A scenario file."""
 
@@ -303,6 +316,11 @@ class Scenario(_Strict):
     )
     connections: list[Connection] | None = Field(
         None, description="Per-attempt handshakes (and steps); the last one repeats."
+    )
+    transcriptions: list[Transcription] = Field(
+        default_factory=list,
+        description="Input transcription of the user's committed turns, in order (when the "
+        "session enables it); afterwards the fixtures are recognised by fingerprint.",
     )
     steps: list[Step] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mock_server import audio
+from mock_server.protocol.errors import RealtimeError
 from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan, ResponseRequest
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.matchers import get_path, match
@@ -112,6 +113,7 @@ class ScenarioRunner:
         self._rule_counts = [0] * len(self.scenario.rules)
         self._rule_fired = [0] * len(self.scenario.rules)
         self._audio: dict[str, bytes] = {}
+        self._transcriptions = 0
         self.stopped = False
         # Set when the run gives up on an expectation (what tests and harnesses wait on).
         self.finished = threading.Event()
@@ -176,6 +178,17 @@ class ScenarioRunner:
             if within is not None:
                 return self._started + within
         return None
+
+    def transcribe(self, pcm16: bytes) -> str | RealtimeError | None:
+        """The scenario's transcription of the next committed turn, if it gives one."""
+        if self._transcriptions >= len(self.scenario.transcriptions):
+            return None
+        given = self.scenario.transcriptions[self._transcriptions]
+        self._transcriptions += 1
+        if given.error is not None:
+            fault = given.error
+            return RealtimeError(fault.message, fault.code, fault.param, fault.type)
+        return given.text
 
     # ---- stepping ------------------------------------------------------------------------
 

@@ -10,23 +10,18 @@ from typing import Any
 from openai import AsyncOpenAI
 
 from mock_server import audio
-from mock_server.responder import MessageOutput, ResponsePlan, ResponseRequest
-from mock_server.server import MockServer, Mount
+from mock_server.scenario.loader import load_scenario, load_scenario_text, resolve_scenario
+from mock_server.scenario.play import ScenarioPlay
+from mock_server.server import MockServer
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
 ANSWER = audio.load_wav(FIXTURES / "answer.wav").tobytes()
 
 
-class FixtureAnswer:
-    """A model that answers every turn with the answer fixture."""
-
-    def respond(self, request: ResponseRequest) -> ResponsePlan:
-        return ResponsePlan([MessageOutput("It is sunny in Paris, twenty two degrees.", ANSWER)])
-
-
 async def test_sdk_streams_a_fixture_with_server_vad_and_gets_transcript_and_answer() -> None:
-    mount = Mount(pace=0.0, seed="vad", responder_factory=FixtureAnswer)
-    async with MockServer(port=0, default_mount=mount) as server:
+    # The audio_vad library scenario answers with the answer fixture.
+    play = ScenarioPlay(load_scenario(resolve_scenario("audio_vad")))
+    async with MockServer(port=0, default_mount=play.mount()) as server:
         client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url)
         async with client.realtime.connect(model="gpt-realtime") as conn:
             await conn.session.update(
@@ -72,3 +67,41 @@ async def test_sdk_streams_a_fixture_with_server_vad_and_gets_transcript_and_ans
         base64.b64decode(e.delta) for e in events if e.type == "response.output_audio.delta"
     )
     assert reply == ANSWER
+    assert play.verdict()["ok"]
+
+
+async def stream_question(server: MockServer, turns: int) -> list[Any]:
+    client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url)
+    events: list[Any] = []
+    async with client.realtime.connect(model="gpt-realtime") as conn:
+        question = audio.load_wav(FIXTURES / "question.wav").tobytes() + bytes(48 * 800)
+        for _ in range(turns):
+            for piece in audio.chunk(question, 40):
+                await conn.input_audio_buffer.append(audio=base64.b64encode(piece).decode())
+
+            async def read() -> None:
+                async for event in conn:
+                    events.append(event)
+                    if event.type == "response.done":
+                        return
+
+            await asyncio.wait_for(read(), 10)
+    return events
+
+
+async def test_a_scenario_gives_the_transcript_or_a_failure() -> None:
+    text = """
+name: transcripts
+description: scripted input transcription, per connection in order
+session: {audio: {input: {transcription: {model: whisper-1}}}}
+transcriptions:
+  - text: "Quel temps fait-il à Paris ?"
+  - error: {type: server_error, code: transcription_failed, message: "Audio could not be read."}
+"""
+    play = ScenarioPlay(load_scenario_text(text, "transcripts.yaml"))
+    async with MockServer(port=0, default_mount=play.mount()) as server:
+        events = await stream_question(server, turns=2)
+    completed = [e for e in events if e.type.endswith("transcription.completed")]
+    assert [e.transcript for e in completed] == ["Quel temps fait-il à Paris ?"]
+    failed = next(e for e in events if e.type.endswith("transcription.failed"))
+    assert failed.error.code == "transcription_failed"
