@@ -143,6 +143,34 @@ def build_parser() -> argparse.ArgumentParser:
         "do not conform on stderr (also REALTIME_MOCK_STRICT=1)",
     )
 
+    run = commands.add_parser(
+        "run",
+        help="drive any client command through scenarios; verdicts and JUnit XML",
+        description="For each scenario, serve it and run CMD with OPENAI_BASE_URL, "
+        "OPENAI_WEBSOCKET_BASE_URL, OPENAI_API_KEY (a fake key), REALTIME_MOCK_URL and "
+        "REALTIME_MOCK_SCENARIO set. A scenario passes when CMD exits 0 and the verdict is ok. "
+        "Exits 1 if any failed.",
+        epilog="examples:\n"
+        "  realtime-mock run --scenario text_turn --scenario function_call -- node agent.js\n"
+        "  realtime-mock run --junit-xml realtime.xml --timeout 60 -- python my_agent.py\n"
+        "(without --scenario: every library scenario)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME|PATH",
+        help="a scenario to run (repeatable; default: the whole library)",
+    )
+    run.add_argument("--junit-xml", default=None, metavar="FILE", help="write JUnit XML here")
+    run.add_argument(
+        "--timeout", type=_duration, default=60.0, metavar="S", help="per scenario (default 60s)"
+    )
+    run.add_argument(
+        "command_line", nargs=argparse.REMAINDER, metavar="-- CMD", help="the client to run"
+    )
+
     lint = commands.add_parser(
         "lint",
         help="check scenario files",
@@ -238,8 +266,18 @@ async def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "run":
+        line = list(args.__dict__.pop("command_line", []))
+        args.command_args = line[1:] if line[:1] == ["--"] else line
     if args.command == "serve":
         return asyncio.run(_serve(args))
+    if args.command == "run":
+        command = args.command_args
+        if not command:
+            build_parser().error("run needs a command after --, e.g. run -- python agent.py")
+        from harness.runner import run_main
+
+        return asyncio.run(run_main(args.scenario, command, args.junit_xml, args.timeout))
     if args.command == "lint":
         from mock_server.scenario.lint import lint_main
 
