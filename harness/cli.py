@@ -192,15 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="start a mock and run a short conversation against it",
-        description="Start the mock in-process and talk to it with a plain websockets client: "
-        "a text turn, an audio turn (the reply is written to a WAV file), a function call round "
-        "trip and an error. Prints what happened.",
+        help="run the reference client through the scenario library",
+        description="Serve each library scenario in turn and run the reference client through "
+        "it (GA and beta): prints the verdict table and where the reply audio was written; "
+        "exits 0 when every scenario passed.",
         epilog="example:\n  realtime-mock demo --out /tmp/demo",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--out", default="realtime-mock-demo", help="folder for the reply audio")
-    demo.add_argument("--dialect", choices=["ga", "beta"], default="ga")
+    demo.add_argument(
+        "--dialect", choices=["ga", "beta"], default=None, help="only this dialect (default both)"
+    )
     return parser
 
 

@@ -38,6 +38,8 @@ AUDIO_DELTAS = ("response.output_audio.delta", "response.audio.delta")
 TEXT_DONE = ("response.output_text.done", "response.text.done")
 TRANSCRIPT_DONE = ("response.output_audio_transcript.done", "response.audio_transcript.done")
 BYTES_PER_MS = 48
+# Errors that end the session whoever caused them.
+FATAL_CODES = frozenset({"session_expired", "missing_model", "beta_api_shape_disabled"})
 
 
 class ClientError(Exception):
@@ -155,6 +157,8 @@ class RealtimeClient:
         self.reconnects = 0
         self.errors: list[dict[str, Any]] = []
         self._pending: list[dict[str, Any]] = []
+        self._sent = 0
+        self._mine: set[str] = set()
         self.played_ms: Callable[[Turn], int] | None = None
 
     async def __aenter__(self) -> RealtimeClient:
@@ -234,15 +238,30 @@ class RealtimeClient:
             await self.ws.close()
             self.ws = None
 
-    async def send(self, event: dict[str, Any]) -> None:
+    async def send(self, event: dict[str, Any]) -> str:
+        """Send an event with an ``event_id`` of ours (errors name it); returns the id."""
         assert self.ws is not None, "not connected"
-        await self.ws.send(json.dumps(event))
+        self._sent += 1
+        event_id = event.get("event_id") or f"evt_ref_{self._sent}"
+        try:
+            await self.ws.send(json.dumps({**event, "event_id": event_id}))
+        except ConnectionClosed as closed:
+            raise _closed_error(closed) from closed
+        self._mine.add(event_id)
+        return str(event_id)
+
+    async def cancel(self) -> None:
+        """Cancel the response in progress."""
+        await self.send({"type": "response.cancel"})
 
     async def _next_event(self) -> dict[str, Any]:
         if self._pending:
             return self._pending.pop(0)
         assert self.ws is not None, "not connected"
-        raw = await asyncio.wait_for(self.ws.recv(), self.config.timeout_s)
+        try:
+            raw = await asyncio.wait_for(self.ws.recv(), self.config.timeout_s)
+        except ConnectionClosed as closed:
+            raise _closed_error(closed) from closed
         event: dict[str, Any] = json.loads(raw)
         self.received.append(event)
         if event.get("type") == "error":
@@ -262,7 +281,10 @@ class RealtimeClient:
                 if event.get("type") in types:
                     return event
                 if event.get("type") == "error" and "error" not in types:
-                    raise SessionError(f"{event['error'].get('code')}: {event['error']}")
+                    error = event["error"]
+                    if error.get("event_id") in self._mine or error.get("code") in FATAL_CODES:
+                        raise SessionError(f"{error.get('code')}: {error}")
+                    continue
                 skipped.append(event)
         finally:
             self._pending[:0] = skipped
@@ -336,7 +358,10 @@ class RealtimeClient:
             turn.events.append(event)
             kind = event.get("type", "")
             if kind == "error":
-                raise SessionError(f"{event['error'].get('code')}: {event['error']['message']}")
+                error = event["error"]
+                if error.get("event_id") in self._mine or error.get("code") in FATAL_CODES:
+                    raise SessionError(f"{error.get('code')}: {error['message']}")
+                continue  # the server's own trouble, not about our request: noted, go on
             if kind == "response.created":
                 turn.response_id = event["response"]["id"]
             elif kind in AUDIO_DELTAS:
@@ -443,6 +468,16 @@ def _assistant_text_item(item: dict[str, Any]) -> dict[str, Any]:
         "role": "assistant",
         "content": [{"type": "output_text", "text": text}],
     }
+
+
+def _closed_error(closed: ConnectionClosed) -> Exception:
+    """1001 (the session's end) stays a ConnectionClosed, to reconnect; any other close is an
+    error that says what the server said."""
+    if closed.rcvd is not None and closed.rcvd.code == 1001:
+        return closed
+    if closed.rcvd is None:
+        return SessionError("the connection was cut without a close frame")
+    return SessionError(f"the server closed the session: {closed.rcvd.code} {closed.rcvd.reason}")
 
 
 def _session_ended(exc: Exception) -> bool:

@@ -132,8 +132,9 @@ def test_demo_runs_a_conversation_and_passes(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 passed, 0 failed" in result.stdout or "5 passed, 0 failed" in result.stdout
-    assert (tmp_path / "reply.wav").stat().st_size > 1000
+    assert "42 passed, 0 failed" in result.stdout
+    assert (tmp_path / "ga" / "audio_vad.wav").stat().st_size > 1000
+    assert "reply audio written to:" in result.stdout
 
 
 def test_demo_in_beta(tmp_path: Path) -> None:
@@ -144,3 +145,4 @@ def test_demo_in_beta(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "21 passed, 0 failed" in result.stdout
