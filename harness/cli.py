@@ -171,6 +171,29 @@ def build_parser() -> argparse.ArgumentParser:
         "command_line", nargs=argparse.REMAINDER, metavar="-- CMD", help="the client to run"
     )
 
+    client = commands.add_parser(
+        "client",
+        help="talk to a Realtime server with the reference client",
+        description="Connect with the reference client (backoff on 429/5xx, clear errors), say "
+        "each --say text and/or stream a WAV file, print the answers and write the reply audio.",
+        epilog="examples:\n"
+        "  realtime-mock client --say 'What is the weather in Paris?'\n"
+        "  realtime-mock client --audio fixtures/audio/question.wav --out reply.wav --realtime\n"
+        "  realtime-mock client --dialect beta --url ws://127.0.0.1:8765/v1/realtime --say hi\n"
+        "(the URL defaults to $REALTIME_MOCK_URL, then ws://127.0.0.1:8765/v1/realtime; the key "
+        "to $OPENAI_API_KEY)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    client.add_argument("--url", default=None, help="the ws:// or wss:// realtime URL")
+    client.add_argument("--key", default=None, help="API key (default $OPENAI_API_KEY)")
+    client.add_argument("--dialect", choices=["ga", "beta"], default="ga")
+    client.add_argument("--model", default=None)
+    client.add_argument("--say", action="append", default=[], metavar="TEXT")
+    client.add_argument("--audio", default=None, metavar="WAV", help="speech to stream")
+    client.add_argument("--realtime", action="store_true", help="stream the WAV in real time")
+    client.add_argument("--out", default=None, metavar="WAV", help="write the reply audio here")
+    client.add_argument("--text-only", action="store_true", help="ask for text answers only")
+
     lint = commands.add_parser(
         "lint",
         help="check scenario files",
@@ -280,6 +303,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         from harness.runner import run_main
 
         return asyncio.run(run_main(args.scenario, command, args.junit_xml, args.timeout))
+    if args.command == "client":
+        from harness.client_cli import client_main
+
+        return asyncio.run(
+            client_main(
+                args.url,
+                args.key,
+                args.dialect,
+                args.model,
+                args.say,
+                args.audio,
+                args.realtime,
+                args.out,
+                args.text_only,
+            )
+        )
     if args.command == "lint":
         from mock_server.scenario.lint import lint_main
 

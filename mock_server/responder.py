@@ -106,15 +106,16 @@ class CannedResponder:
             return ResponsePlan([FunctionCallOutput(tool["name"], json.dumps(arguments))])
         if last is not None and last.get("type") == "function_call_output":
             return ResponsePlan([MessageOutput(f"The tool returned: {last.get('output', '')}")])
-        said = next(
-            (
-                text_of(item)
-                for item in reversed(request.context)
-                if item.get("role") == "user" and text_of(item)
-            ),
-            "",
+        user = next((i for i in reversed(request.context) if i.get("role") == "user"), None)
+        if user is None:
+            return ResponsePlan([MessageOutput(self.greeting)])
+        said = text_of(user)
+        if said:
+            return ResponsePlan([MessageOutput(f'You said: "{said}".')])
+        # Audio without a transcript: input transcription is off for this session.
+        return ResponsePlan(
+            [MessageOutput("I heard you (turn on input transcription to see what I heard).")]
         )
-        return ResponsePlan([MessageOutput(f'You said: "{said}".' if said else self.greeting)])
 
 
 def placeholder_speech(text: str, rate: int = SAMPLE_RATE) -> bytes:

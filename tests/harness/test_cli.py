@@ -146,3 +146,46 @@ def test_demo_in_beta(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "21 passed, 0 failed" in result.stdout
+
+
+def test_client_command_talks_to_a_served_mock(tmp_path: Path) -> None:
+    process, ws_url = start_serve("--pace", "fast")
+    try:
+        reply = tmp_path / "reply.wav"
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "harness.cli",
+                "client",
+                "--url",
+                ws_url,
+                "--key",
+                "sk-x",
+                "--say",
+                "Hello there",
+                "--audio",
+                "fixtures/audio/question.wav",
+                "--out",
+                str(reply),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert 'model: You said: "Hello there".' in result.stdout
+        assert 'model: You said: "What\'s the weather in Paris?".' in result.stdout
+        assert reply.stat().st_size > 1000
+        refused = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "client", "--url", ws_url, "--say", "hi"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"},
+        )
+        assert refused.returncode == 2
+        assert "no API key" in refused.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(WAIT)
