@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--junit-xml", default=None, metavar="FILE", help="write JUnit XML here")
     run.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// and hand the client https:// URLs and the CA (SSL_CERT_FILE, "
+        "NODE_EXTRA_CA_CERTS): for SDKs that only connect over wss://, such as openai on npm",
+    )
+    run.add_argument(
         "--timeout", type=_duration, default=60.0, metavar="S", help="per scenario (default 60s)"
     )
     run.add_argument(
@@ -302,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_parser().error("run needs a command after --, e.g. run -- python agent.py")
         from harness.runner import run_main
 
-        return asyncio.run(run_main(args.scenario, command, args.junit_xml, args.timeout))
+        return asyncio.run(run_main(args.scenario, command, args.junit_xml, args.timeout, args.tls))
     if args.command == "client":
         from harness.client_cli import client_main
 

@@ -8,6 +8,10 @@ For each scenario the mock serves it under its own URL prefix and runs the comma
 - ``REALTIME_MOCK_URL``: the full ``ws://.../v1/realtime`` URL,
 - ``REALTIME_MOCK_SCENARIO``: the scenario's name (a client can choose what to do by it).
 
+With ``--tls`` the URLs are ``https://`` / ``wss://`` and ``SSL_CERT_FILE`` and
+``NODE_EXTRA_CA_CERTS`` name the CA of the mock's certificate: some SDKs (the openai npm
+package among them) only ever connect over ``wss://``.
+
 A scenario passes when the command exits 0 within the timeout and the scenario's verdict is
 ok. The results are printed as a table and, with ``--junit-xml``, written as JUnit XML (one
 test case a scenario, with the findings, the conversation timeline and the command's output
@@ -52,15 +56,19 @@ async def run_one(
     play = ScenarioPlay(load_scenario(path), prefix=f"/run/{index}")
     mount = play.mount()
     server.mount(mount)
-    host = f"127.0.0.1:{server.port}"
+    secure = server.tls_port is not None and server.ca_path is not None
+    host = f"127.0.0.1:{server.tls_port if secure else server.port}"
+    http, ws = ("https", "wss") if secure else ("http", "ws")
     env = {
         **os.environ,
-        "OPENAI_BASE_URL": f"http://{host}{mount.prefix}/v1",
-        "OPENAI_WEBSOCKET_BASE_URL": f"ws://{host}{mount.prefix}/v1",
+        "OPENAI_BASE_URL": f"{http}://{host}{mount.prefix}/v1",
+        "OPENAI_WEBSOCKET_BASE_URL": f"{ws}://{host}{mount.prefix}/v1",
         "OPENAI_API_KEY": FAKE_KEY,
-        "REALTIME_MOCK_URL": f"ws://{host}{mount.prefix}/v1/realtime",
+        "REALTIME_MOCK_URL": f"{ws}://{host}{mount.prefix}/v1/realtime",
         "REALTIME_MOCK_SCENARIO": play.scenario.name,
     }
+    if secure:
+        env["SSL_CERT_FILE"] = env["NODE_EXTRA_CA_CERTS"] = str(server.ca_path)
     start = time.monotonic()
     findings: list[str] = []
     try:
@@ -160,7 +168,7 @@ def junit_xml(results: list[Result], command: list[str]) -> str:
 
 
 async def run_main(
-    scenarios: list[str], command: list[str], junit: str | None, timeout: float
+    scenarios: list[str], command: list[str], junit: str | None, timeout: float, tls: bool = False
 ) -> int:
     names = scenarios or library()
     try:
@@ -170,7 +178,7 @@ async def run_main(
         print(f"realtime-mock run: cannot use a scenario:\n{error}")
         return 2
     results: list[Result] = []
-    async with MockServer(port=0, default_mount=Mount(pace=0.0)) as server:
+    async with MockServer(port=0, tls=tls, default_mount=Mount(pace=0.0)) as server:
         for index, name in enumerate(names, start=1):
             result = await run_one(server, name, command, timeout, index)
             mark = "pass" if result.passed else "FAIL"
