@@ -154,6 +154,31 @@ def split_realtime_path(path: str) -> tuple[str, str] | None:
     return None
 
 
+def offered_subprotocols(headers: Headers) -> list[str]:
+    """The subprotocols a client offered (browsers carry the key and the dialect there)."""
+    offered = ",".join(headers.get_all("Sec-WebSocket-Protocol")).split(",")
+    return [p.strip() for p in offered if p.strip()]
+
+
+def presented_key(headers: Headers) -> str | None:
+    """The API key a handshake carries: Bearer, Azure's api-key, or the browser subprotocol."""
+    authorization = headers.get("Authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    if headers.get("api-key"):
+        return headers["api-key"].strip() or None
+    for protocol in offered_subprotocols(headers):
+        if protocol.startswith(KEY_SUBPROTOCOL):
+            return protocol[len(KEY_SUBPROTOCOL) :] or None
+    return None
+
+
+def asks_for_beta(headers: Headers) -> bool:
+    """Whether a handshake asks for the beta dialect (header or browser subprotocol)."""
+    beta_header = headers.get("OpenAI-Beta", "").replace(" ", "") == "realtime=v1"
+    return beta_header or BETA_SUBPROTOCOL in offered_subprotocols(headers)
+
+
 class MockServer:
     """The realtime-mock server; use as an async context manager::
 
@@ -307,9 +332,7 @@ class MockServer:
                 "(the openai SDKs do this from base_url). Plain HTTP requests are not served here.",
                 code="upgrade_required",
             )
-        subprotocols = [
-            p.strip() for p in ",".join(headers.get_all("Sec-WebSocket-Protocol")).split(",") if p
-        ]
+        subprotocols = offered_subprotocols(headers)
         mount.attempts += 1
         if mount.handshake_delay is not None:
             delay = mount.handshake_delay(mount.attempts)
@@ -319,7 +342,7 @@ class MockServer:
             policy_refusal = mount.handshake_policy(mount.attempts, request)
             if policy_refusal is not None:
                 return policy_refusal
-        refusal = self._check_key(mount, headers, subprotocols, query)
+        refusal = self._check_key(mount, headers, query)
         if refusal is not None:
             return refusal
         if self.max_sessions is not None and self._open_sessions >= self.max_sessions:
@@ -338,15 +361,12 @@ class MockServer:
                 code="missing_required_parameter",
                 param="api-version",
             )
-        asked_beta = headers.get("OpenAI-Beta", "").replace(" ", "") == "realtime=v1" or (
-            BETA_SUBPROTOCOL in subprotocols
-        )
         if mount.dialect == "auto":
-            dialect = Dialect.BETA if asked_beta else Dialect.GA
+            dialect = Dialect.BETA if asks_for_beta(headers) else Dialect.GA
         else:
             dialect = Dialect(mount.dialect)
         model = query.get("model") or query.get("deployment") or ""
-        api_key = self._presented_key(headers, subprotocols)
+        api_key = presented_key(headers)
         transcript = Transcript()
         transcript.handshake = Handshake.redacted(
             path=url.path,
@@ -371,22 +391,8 @@ class MockServer:
         self._pending[connection] = conn
         return None
 
-    @staticmethod
-    def _presented_key(headers: Headers, subprotocols: list[str]) -> str | None:
-        authorization = headers.get("Authorization", "")
-        if authorization.lower().startswith("bearer "):
-            return authorization[7:].strip() or None
-        if headers.get("api-key"):
-            return headers["api-key"].strip() or None
-        for protocol in subprotocols:
-            if protocol.startswith(KEY_SUBPROTOCOL):
-                return protocol[len(KEY_SUBPROTOCOL) :] or None
-        return None
-
-    def _check_key(
-        self, mount: Mount, headers: Headers, subprotocols: list[str], query: dict[str, str]
-    ) -> Response | None:
-        key = self._presented_key(headers, subprotocols)
+    def _check_key(self, mount: Mount, headers: Headers, query: dict[str, str]) -> Response | None:
+        key = presented_key(headers)
         if key is None:
             if query.get("api_key") or query.get("api-key"):
                 return openai_error(

@@ -152,18 +152,26 @@ class Expect(_Strict):
     )
 
 
-def _expect_shorthand(value: Any) -> Any:
-    """``expect: response.create`` or ``expect: {type: ..., item: {...}}`` (fields inline)."""
+_EXPECT_KEYS = frozenset({"type", "match", "within", "capture"})
+_WHEN_KEYS = _EXPECT_KEYS | {"after", "count"}
+
+
+def _fold_inline(value: Any, known: frozenset[str]) -> Any:
+    """``TYPE`` -> ``{type: TYPE}``; fields beside the known keys go under ``match``."""
     if isinstance(value, str):
         return {"type": value}
     if isinstance(value, dict):
-        known = {"type", "match", "within", "capture"}
         inline = {k: v for k, v in value.items() if k not in known}
         if inline:
             out = {k: v for k, v in value.items() if k in known}
             out["match"] = {**value.get("match", {}), **inline}
             return out
     return value
+
+
+def _expect_shorthand(value: Any) -> Any:
+    """``expect: response.create`` or ``expect: {type: ..., item: {...}}`` (fields inline)."""
+    return _fold_inline(value, _EXPECT_KEYS)
 
 
 _EXPECT_SCHEMA: dict[str, Any] = {
@@ -253,16 +261,7 @@ class When(Expect):
 
 
 def _when_shorthand(value: Any) -> Any:
-    if isinstance(value, str):
-        return {"type": value}
-    if isinstance(value, dict):
-        known = {"type", "match", "within", "capture", "after", "count"}
-        inline = {k: v for k, v in value.items() if k not in known}
-        if inline:
-            out = {k: v for k, v in value.items() if k in known}
-            out["match"] = {**value.get("match", {}), **inline}
-            return out
-    return value
+    return _fold_inline(value, _WHEN_KEYS)
 
 
 class Rule(_Strict):

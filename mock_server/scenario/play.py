@@ -18,7 +18,7 @@ from websockets.http11 import Request, Response
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.model import Handshake
 from mock_server.scenario.runner import ScenarioRunner
-from mock_server.server import BETA_SUBPROTOCOL, KEY_SUBPROTOCOL, Mount, openai_error
+from mock_server.server import Mount, asks_for_beta, openai_error, presented_key
 
 _DEFAULT_MESSAGES = {
     401: "Incorrect API key provided.",
@@ -35,20 +35,6 @@ def _pace(text: str) -> float:
     from harness.options import parse_pace
 
     return parse_pace(text)
-
-
-def _key(request: Request) -> str | None:
-    headers = request.headers
-    auth = headers.get("Authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    if headers.get("api-key"):
-        return str(headers["api-key"])
-    for protocol in ",".join(headers.get_all("Sec-WebSocket-Protocol")).split(","):
-        protocol = protocol.strip()
-        if protocol.startswith(KEY_SUBPROTOCOL):
-            return protocol[len(KEY_SUBPROTOCOL) :]
-    return None
 
 
 class ScenarioPlay:
@@ -72,11 +58,7 @@ class ScenarioPlay:
 
     def _policy(self, attempt: int, request: Request) -> Response | None:
         spec = self._spec(attempt)
-        headers = request.headers
-        beta = headers.get("OpenAI-Beta", "").replace(" ", "") == "realtime=v1" or (
-            BETA_SUBPROTOCOL in ",".join(headers.get_all("Sec-WebSocket-Protocol"))
-        )
-        if self.scenario.dialect == "beta" and not beta:
+        if self.scenario.dialect == "beta" and not asks_for_beta(request.headers):
             return self._refuse(
                 attempt,
                 400,
@@ -85,7 +67,7 @@ class ScenarioPlay:
                 "missing_beta_header",
             )
         keys = spec.require_key or self.scenario.handshake.require_key
-        presented = _key(request)
+        presented = presented_key(request.headers)
         if keys is not None and presented is not None:  # a missing key: the server's own 401
             allowed = [keys] if isinstance(keys, str) else keys
             if presented not in allowed:
