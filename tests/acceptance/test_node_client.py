@@ -1,6 +1,6 @@
 """A Node client on the official openai npm package, driven by ``realtime-mock run --tls``.
 
-The test needs ``node`` and the example's npm packages (``npm install --prefix examples/node``);
+The test needs ``node`` and the example's npm packages (``npm ci --prefix examples/node``);
 it is skipped, saying which is missing, otherwise (the test suite itself never downloads).
 """
 
@@ -20,7 +20,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
     pytest.mark.skipif(
         not (NODE_EXAMPLE / "node_modules" / "openai").is_dir(),
-        reason="the example's npm packages are not installed: npm install --prefix examples/node",
+        reason="the example's npm packages are not installed: npm ci --prefix examples/node",
     ),
 ]
 

@@ -88,7 +88,7 @@ def user_text(text: str) -> dict[str, Any]:
 
 
 def findings(verdict: dict[str, Any]) -> str:
-    return "\n".join(verdict["findings"])
+    return "\n".join(verdict["findings"] + verdict["warnings"])
 
 
 def test_every_library_scenario_is_exercised_here() -> None:
@@ -441,7 +441,7 @@ CASES: list[tuple[str, Client, tuple[Client, str]]] = [
     (
         "text_only_session",
         good_text_only,
-        (bad_appends_audio_to_text_only, "response_cancel_not_active"),
+        (bad_appends_audio_to_text_only, "audio_in_text_only_session"),
     ),
     ("barge_in", good_barge_in, (bad_no_truncate, "conversation.item.truncate")),
     ("response_cancel", good_cancel, (bad_cancel_too_late, "response_cancel_not_active")),
