@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from harness.client import (
@@ -47,10 +48,18 @@ async def client_main(
     pcm = b""
     if wav:
         try:
-            pcm = audio.load_wav(wav).tobytes()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                pcm = audio.load_wav(wav).tobytes()
         except (OSError, RuntimeError) as exc:
-            print(f"realtime-mock client: cannot read {wav}: {exc}", file=sys.stderr)
+            print(
+                f"realtime-mock client: cannot read {wav}: {exc} (give a WAV file; the API "
+                "takes 24 kHz 16-bit mono PCM, other rates are resampled)",
+                file=sys.stderr,
+            )
             return 2
+        for warning in caught:
+            print(f"realtime-mock client: warning: {warning.message}", file=sys.stderr)
     modality = "text" if text_only else "audio"
     config = ClientConfig(
         url=url,
