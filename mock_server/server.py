@@ -54,6 +54,13 @@ log = logging.getLogger("realtime_mock")
 
 # 15 MiB of audio per append, base64-encoded (x4/3), plus room for the JSON around it.
 MAX_FRAME_BYTES = 21 * 1024 * 1024
+# What one connection may buffer, so that a client that stops reading cannot grow the server's
+# memory: outgoing, a send waits while more than WRITE_LIMIT bytes are queued for the socket
+# (the session then produces nothing more until the client reads); incoming, reading from the
+# socket pauses once MAX_QUEUE frames wait for the session. Besides these, a connection holds
+# the events of its current response, whose size the scenario (or the responder) decides.
+WRITE_LIMIT = 64 * 1024
+MAX_QUEUE = 16
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 REALTIME_SUFFIXES = ("/v1/realtime", "/openai/realtime")
@@ -78,6 +85,9 @@ class Mount:
     pace: float = 1.0
     seed: int | str | None = None
     max_duration_s: float | None = 60 * 60
+    # Close a connection (1001) after this long without a client frame while no response
+    # streams; None keeps idle connections open, as the live service does until max_duration.
+    close_idle_after_s: float | None = None
     # Virtual seconds per real second for everything the session times (the maximum duration,
     # idle timeouts, pacing, a scenario's waits): 3600 runs a 60-minute limit in a second.
     time_scale: float = 1.0
@@ -195,9 +205,12 @@ class MockServer:
         tls_port: int | None = None,
         default_mount: Mount | None = None,
         max_sessions: int | None = None,
+        on_connection_end: Callable[[Connection], None] | None = None,
     ) -> None:
         self.host = host
         self.max_sessions = max_sessions
+        # Called with each connection once it has ended (also those that stop() closes).
+        self.on_connection_end = on_connection_end
         self.port = port
         self.tls = tls
         self.tls_port = tls_port
@@ -220,6 +233,8 @@ class MockServer:
             "process_request": self._process_request,
             "select_subprotocol": self._select_subprotocol,
             "max_size": MAX_FRAME_BYTES,
+            "write_limit": WRITE_LIMIT,
+            "max_queue": MAX_QUEUE,
             "compression": None,
             "server_header": "realtime-mock",
             "ping_interval": None,
@@ -456,6 +471,11 @@ class MockServer:
         try:
             await self._run(ws, conn)
         finally:
+            if self.on_connection_end is not None:
+                try:
+                    self.on_connection_end(conn)
+                except Exception:  # a failing observer must not break the server
+                    log.exception("realtime-mock: on_connection_end failed")
             await self._count_session(-1)
             self._handlers.discard(task)
 
@@ -498,6 +518,7 @@ class MockServer:
                 pace=mount.pace,
                 intent=conn.intent,
                 max_duration_s=mount.max_duration_s,
+                close_idle_after_s=mount.close_idle_after_s,
                 session_overrides=mount.session_overrides,
                 transcriber=mount.transcriber or default_transcriber(),
             ),
