@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -277,4 +277,6 @@ steps:
             assert (await until(ws, "input_audio_buffer.cleared"))["type"]
         verdict = await verdict_after(server, play)
     assert problem in verdict["findings"][-1], verdict["findings"]
-    assert os.environ.get("HOME", "/") not in json.dumps(server.connections[-1].transcript.to_json())
+    assert os.environ.get("HOME", "/") not in json.dumps(
+        server.connections[-1].transcript.to_json()
+    )
