@@ -117,6 +117,7 @@ class Connection:
     session: Session | None = None
     refusal: tuple[str, str] | None = None  # (code, message) of an in-band refusal
     number: int = 0
+    ended: bool = False
 
 
 def _json_response(
@@ -206,11 +207,17 @@ class MockServer:
         default_mount: Mount | None = None,
         max_sessions: int | None = None,
         on_connection_end: Callable[[Connection], None] | None = None,
+        keep_ended: int | None = None,
     ) -> None:
         self.host = host
         self.max_sessions = max_sessions
         # Called with each connection once it has ended (also those that stop() closes).
         self.on_connection_end = on_connection_end
+        # How many ended connections (with their transcripts) stay in `connections`: None keeps
+        # them all (tests read them); a long-running `serve` keeps none, or memory would grow
+        # with every session it ever served.
+        self.keep_ended = keep_ended
+        self._accepted = 0
         self.port = port
         self.tls = tls
         self.tls_port = tls_port
@@ -465,7 +472,8 @@ class MockServer:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
-        conn.number = len(self.connections) + 1
+        self._accepted += 1
+        conn.number = self._accepted
         self.connections.append(conn)
         await self._count_session(+1)
         try:
@@ -476,8 +484,17 @@ class MockServer:
                     self.on_connection_end(conn)
                 except Exception:  # a failing observer must not break the server
                     log.exception("realtime-mock: on_connection_end failed")
+            conn.ended = True
+            self._forget_ended()
             await self._count_session(-1)
             self._handlers.discard(task)
+
+    def _forget_ended(self) -> None:
+        if self.keep_ended is None:
+            return
+        ended = [c for c in self.connections if c.ended]
+        for conn in ended[: max(0, len(ended) - self.keep_ended)]:
+            self.connections.remove(conn)
 
     def _condition(self) -> asyncio.Condition:
         if self._sessions_changed is None:

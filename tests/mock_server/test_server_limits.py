@@ -206,3 +206,16 @@ async def test_a_client_gone_mid_response_leaves_no_task_or_fd(how: str) -> None
         assert [c.transcript.closed for c in server.connections] == [
             (1006, "connection lost") if how == "abort" else (1000, "")
         ] * 5
+
+
+async def test_a_long_running_server_forgets_ended_connections() -> None:
+    # `serve` keeps none (keep_ended=0): memory does not grow with every session ever served.
+    async with MockServer(port=0, default_mount=Mount(pace=0.0), keep_ended=1) as server:
+        for _ in range(3):
+            async with connect(server.ws_url, additional_headers=KEY) as ws:
+                await recv(ws)
+            await server.wait_for_sessions(at_most=0)
+        assert [c.number for c in server.connections] == [3]
+        async with connect(server.ws_url, additional_headers=KEY) as ws:
+            await recv(ws)
+            assert [c.number for c in server.connections] == [3, 4]
