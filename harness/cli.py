@@ -303,7 +303,7 @@ async def _serve(args: argparse.Namespace) -> int:
         tls_port=args.tls_port,
         default_mount=mount,
         max_sessions=args.max_sessions,
-        keep_ended=0,  # a long run would otherwise keep every transcript (--transcript-dir)
+        keep_ended=0,  # or memory grows with every session; --transcript-dir keeps them on disk
         on_connection_end=(
             _transcript_writer(Path(args.transcript_dir)) if args.transcript_dir else None
         ),
