@@ -12,11 +12,13 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from harness.options import parse_duration, parse_pace
 from mock_server import __version__
-from mock_server.server import MockServer, Mount, describe
+from mock_server.server import Connection, MockServer, Mount, describe
+from mock_server.transcript import redact_text
 
 SERVE_EXAMPLES = """\
 examples:
@@ -25,6 +27,8 @@ examples:
   realtime-mock serve --tls                    # also wss:// with a CA printed for SSL_CERT_FILE
   realtime-mock serve --beta retired           # beta clients get beta_api_shape_disabled (2026-05)
   realtime-mock serve --api-key sk-test-1      # only this key; others get HTTP 401
+  realtime-mock serve --transcript-dir out/    # each connection's transcript, as JSON
+  realtime-mock serve --max-sessions 50 --close-idle-after 30s
 
 then, for the openai Python SDK:
   OPENAI_BASE_URL=http://127.0.0.1:8765/v1 OPENAI_API_KEY=sk-mock python my_agent.py
@@ -133,6 +137,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="refuse connections beyond N concurrent sessions with HTTP 503 (default: no cap)",
     )
+    serve.add_argument(
+        "--close-idle-after",
+        type=_duration,
+        default=None,
+        metavar="DURATION",
+        help="close a connection with 1001 after this long without a client event while no "
+        "response streams (default: never, as the live service until --max-duration)",
+    )
+    serve.add_argument(
+        "--transcript-dir",
+        default=None,
+        metavar="DIR",
+        help="write each connection's transcript (both directions, handshake, secrets redacted) "
+        "to DIR/connection-NNNN.json when it ends; on Ctrl-C/SIGTERM the open ones are closed "
+        "and written before exit",
+    )
     serve.add_argument("--seed", default=None, help="seed for ids (same seed, same ids)")
     serve.add_argument("--any-model", action="store_true", help="accept any ?model= name")
     serve.add_argument(
@@ -235,6 +255,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _transcript_writer(folder: Path) -> Callable[[Connection], None]:
+    """Write each ended connection's transcript to ``folder`` (keys redacted)."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def write(conn: Connection) -> None:
+        secrets = [conn.api_key] if conn.api_key else []
+        text = redact_text(conn.transcript.to_json(), secrets)
+        (folder / f"connection-{conn.number:04d}.json").write_text(text + "\n")
+
+    return write
+
+
 async def _serve(args: argparse.Namespace) -> int:
     if args.strict:
         from mock_server.conformance import install_stderr_check
@@ -261,6 +293,7 @@ async def _serve(args: argparse.Namespace) -> int:
             pace=args.pace,
             seed=args.seed,
             max_duration_s=args.max_duration,
+            close_idle_after_s=args.close_idle_after,
         )
     )
     server = MockServer(
@@ -270,6 +303,10 @@ async def _serve(args: argparse.Namespace) -> int:
         tls_port=args.tls_port,
         default_mount=mount,
         max_sessions=args.max_sessions,
+        keep_ended=0,  # or memory grows with every session; --transcript-dir keeps them on disk
+        on_connection_end=(
+            _transcript_writer(Path(args.transcript_dir)) if args.transcript_dir else None
+        ),
     )
     try:
         await server.start()

@@ -54,6 +54,13 @@ log = logging.getLogger("realtime_mock")
 
 # 15 MiB of audio per append, base64-encoded (x4/3), plus room for the JSON around it.
 MAX_FRAME_BYTES = 21 * 1024 * 1024
+# What one connection may buffer, so that a client that stops reading cannot grow the server's
+# memory: outgoing, a send waits while more than WRITE_LIMIT bytes are queued for the socket
+# (the session then produces nothing more until the client reads); incoming, reading from the
+# socket pauses once MAX_QUEUE frames wait for the session. Besides these, a connection holds
+# the events of its current response, whose size the scenario (or the responder) decides.
+WRITE_LIMIT = 64 * 1024
+MAX_QUEUE = 16
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 REALTIME_SUFFIXES = ("/v1/realtime", "/openai/realtime")
@@ -78,6 +85,9 @@ class Mount:
     pace: float = 1.0
     seed: int | str | None = None
     max_duration_s: float | None = 60 * 60
+    # Close a connection (1001) after this long without a client frame while no response
+    # streams; None keeps idle connections open, as the live service does until max_duration.
+    close_idle_after_s: float | None = None
     # Virtual seconds per real second for everything the session times (the maximum duration,
     # idle timeouts, pacing, a scenario's waits): 3600 runs a 60-minute limit in a second.
     time_scale: float = 1.0
@@ -107,6 +117,7 @@ class Connection:
     session: Session | None = None
     refusal: tuple[str, str] | None = None  # (code, message) of an in-band refusal
     number: int = 0
+    ended: bool = False
 
 
 def _json_response(
@@ -195,9 +206,18 @@ class MockServer:
         tls_port: int | None = None,
         default_mount: Mount | None = None,
         max_sessions: int | None = None,
+        on_connection_end: Callable[[Connection], None] | None = None,
+        keep_ended: int | None = None,
     ) -> None:
         self.host = host
         self.max_sessions = max_sessions
+        # Called with each connection once it has ended (also those that stop() closes).
+        self.on_connection_end = on_connection_end
+        # How many ended connections (with their transcripts) stay in `connections`: None keeps
+        # them all (tests read them); a long-running `serve` keeps none, or memory would grow
+        # with every session it ever served.
+        self.keep_ended = keep_ended
+        self._accepted = 0
         self.port = port
         self.tls = tls
         self.tls_port = tls_port
@@ -220,6 +240,8 @@ class MockServer:
             "process_request": self._process_request,
             "select_subprotocol": self._select_subprotocol,
             "max_size": MAX_FRAME_BYTES,
+            "write_limit": WRITE_LIMIT,
+            "max_queue": MAX_QUEUE,
             "compression": None,
             "server_header": "realtime-mock",
             "ping_interval": None,
@@ -450,14 +472,29 @@ class MockServer:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
-        conn.number = len(self.connections) + 1
+        self._accepted += 1
+        conn.number = self._accepted
         self.connections.append(conn)
         await self._count_session(+1)
         try:
             await self._run(ws, conn)
         finally:
+            if self.on_connection_end is not None:
+                try:
+                    self.on_connection_end(conn)
+                except Exception:  # a failing observer must not break the server
+                    log.exception("realtime-mock: on_connection_end failed")
+            conn.ended = True
+            self._forget_ended()
             await self._count_session(-1)
             self._handlers.discard(task)
+
+    def _forget_ended(self) -> None:
+        if self.keep_ended is None:
+            return
+        ended = [c for c in self.connections if c.ended]
+        for conn in ended[: max(0, len(ended) - self.keep_ended)]:
+            self.connections.remove(conn)
 
     def _condition(self) -> asyncio.Condition:
         if self._sessions_changed is None:
@@ -498,6 +535,7 @@ class MockServer:
                 pace=mount.pace,
                 intent=conn.intent,
                 max_duration_s=mount.max_duration_s,
+                close_idle_after_s=mount.close_idle_after_s,
                 session_overrides=mount.session_overrides,
                 transcriber=mount.transcriber or default_transcriber(),
             ),

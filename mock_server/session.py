@@ -53,6 +53,9 @@ MIN_COMMIT_MS = 100
 AUDIO_CHUNK_MS = 100
 TEXT_DELTA_S = 0.02
 MAX_APPEND_BYTES = 15 * 1024 * 1024
+# Deeper events are refused before anything walks them (the deepest real ones, tool parameter
+# schemas, nest a few tens of levels); Python's own recursion limit is about 1000.
+MAX_EVENT_DEPTH = 100
 DEFAULT_MAX_DURATION_S = 60 * 60
 
 
@@ -132,6 +135,8 @@ class SessionOptions:
     pace: float = 1.0
     intent: str | None = None
     max_duration_s: float | None = DEFAULT_MAX_DURATION_S
+    # Close (1001) after this long without a client frame while no response streams.
+    close_idle_after_s: float | None = None
     session_overrides: dict[str, Any] = field(default_factory=dict)
     send_conversation_created: bool | None = None
     transcriber: Callable[[bytes], str | None] | None = None
@@ -206,6 +211,7 @@ class Session:
         self._issued_calls: set[str] = set()
         self._stalled_until: float | None = None
         self._idle_deadline: float | None = None
+        self._last_activity = 0.0
         self.audio_diagnostics = InputAudioDiagnostics()
         self._pending_calls: dict[str, str] = {}
 
@@ -213,7 +219,7 @@ class Session:
 
     def open(self, now: float) -> None:
         """Start the session: ``session.created`` (and ``conversation.created`` for beta)."""
-        self._started_at = self._now = now
+        self._started_at = self._now = self._last_activity = now
         session_id = self.ids.new("sess")
         self.conversation_id = self.ids.new("conv")
         if self.options.intent == "transcription" and self.dialect is Dialect.GA:
@@ -247,7 +253,7 @@ class Session:
 
     def receive(self, frame: str | bytes, now: float) -> None:
         """Feed one client frame; the output it causes is collected by :meth:`due`."""
-        self._now = now
+        self._now = self._last_activity = now
         if self.closed is not None:
             return
         if isinstance(frame, bytes):
@@ -262,6 +268,9 @@ class Session:
             return
         try:
             event = json.loads(frame)
+            too_deep = _nesting_depth(event) > MAX_EVENT_DEPTH
+        except RecursionError:  # deeper than the parser goes: certainly too deep
+            event, too_deep = None, True
         except json.JSONDecodeError as exc:
             self.transcript.add(self._t(), "client", "<invalid json>", raw=frame[:2000])
             self._find_mistake("malformed_frame", f"invalid JSON: {exc.msg}")
@@ -270,6 +279,18 @@ class Session:
                     f"We could not parse the JSON body of your request. ({exc.msg} at line "
                     f"{exc.lineno} column {exc.colno})",
                     "invalid_json",
+                )
+            )
+            return
+        if too_deep:
+            self.transcript.add(self._t(), "client", "<too deep>", raw=frame[:2000])
+            self._find_mistake("malformed_frame", f"JSON nested over {MAX_EVENT_DEPTH} levels")
+            self._error(
+                RealtimeError(
+                    "We could not parse the JSON body of your request: it is nested more than "
+                    f"{MAX_EVENT_DEPTH} levels deep.",
+                    "invalid_json",
+                    event_id=_event_id_of(event),
                 )
             )
             return
@@ -283,7 +304,7 @@ class Session:
                 )
             )
             return
-        client_event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+        client_event_id = _event_id_of(event)
         type_ = event.get("type")
         self.transcript.add(
             self._t(), "client", type_ if isinstance(type_, str) else "<no type>", event=event
@@ -330,6 +351,13 @@ class Session:
             self.expire()
         if self._idle_deadline is not None and now >= self._idle_deadline and self.closed is None:
             self._idle_timeout()
+        idle_close = self._idle_close_at()
+        if idle_close is not None and now >= idle_close:
+            self.close(
+                1001,
+                f"realtime-mock: no client event for {self.options.close_idle_after_s:g}s "
+                "(close_idle_after)",
+            )
         if self.script is not None and self.closed is None:
             self.script.poll(now)
         for run in list(self._runs):
@@ -350,11 +378,21 @@ class Session:
             times.append(self._expires_at)
         if self._idle_deadline is not None and self.closed is None:
             times.append(self._idle_deadline)
+        idle_close = self._idle_close_at()
+        if idle_close is not None:
+            times.append(idle_close)
         if self.script is not None and self.closed is None:
             deadline = self.script.next_deadline()
             if deadline is not None:
                 times.append(deadline)
         return min(times) if times else None
+
+    def _idle_close_at(self) -> float | None:
+        """When the connection counts as idle (None: never, or a response is streaming)."""
+        idle = self.options.close_idle_after_s
+        if idle is None or self._runs or self.closed is not None:
+            return None
+        return self._last_activity + idle
 
     def refuse(self, code: str, message: str, now: float) -> None:
         """Refuse the session after the upgrade, as the live service does for a retired dialect
@@ -1297,6 +1335,7 @@ class Session:
         response["usage"] = self._usage(run)
         if run in self._runs:
             self._runs.remove(run)
+        self._last_activity = self._now
         self._emit({"type": "response.done", "response": response})
         turn = session_config.turn_detection(self.config) or {}
         idle_ms = turn.get("idle_timeout_ms")
@@ -1382,6 +1421,29 @@ class Session:
 
 
 _ACTION_CODES = {"retrieving": "retrieve", "deleting": "delete", "truncating": "truncate"}
+
+
+def _nesting_depth(value: Any) -> int:
+    """How deeply JSON containers nest in ``value`` (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _event_id_of(event: Any) -> str | None:
+    """The client's ``event_id`` when it gave a usable one (errors name it)."""
+    event_id = event.get("event_id") if isinstance(event, dict) else None
+    return event_id if isinstance(event_id, str) else None
 
 
 def _split_words(text: str) -> list[str]:

@@ -11,6 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+# Messages quote the client's values (a type, an item id, a key); a client that sent megabytes
+# gets a readable error, not its megabytes back (which could also exceed its frame limit).
+MAX_MESSAGE_CHARS = 1000
+MAX_PARAM_CHARS = 200
+
+
+def elide(text: str, limit: int) -> str:
+    """``text`` cut in the middle when it is longer than ``limit`` characters.
+
+    >>> elide("Invalid value: '" + "x" * 50 + "'.", 40)
+    "Invalid value: 'xxxxxxxxxx […29 characters…] xxxxxxxxxxx'."
+    """
+    if len(text) <= limit:
+        return text
+    head, tail = limit * 2 // 3, limit // 3
+    return f"{text[:head]} […{len(text) - head - tail} characters…] {text[-tail:]}"
+
 
 @dataclass(frozen=True)
 class RealtimeError(Exception):
@@ -35,8 +52,9 @@ class RealtimeError(Exception):
         return {
             "type": self.type,
             "code": self.code,
-            "message": self.message,
-            "param": self.param,
+            "message": elide(self.message, MAX_MESSAGE_CHARS),
+            "param": None if self.param is None else elide(self.param, MAX_PARAM_CHARS),
+            # Echoed whole: clients match errors to their events by it.
             "event_id": self.event_id,
         }
 

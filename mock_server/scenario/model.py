@@ -300,6 +300,12 @@ class Scenario(_Strict):
     max_duration: Duration | None = Field(
         3600.0, description="The session's maximum duration (error session_expired, close 1001)."
     )
+    close_idle_after: Duration | None = Field(
+        None,
+        description="Close the connection (1001) after this long without a client event while "
+        "no response streams. The live service keeps idle sessions open until max_duration; "
+        "gateways and proxies often do not.",
+    )
     time_scale: float = Field(
         1.0,
         gt=0,

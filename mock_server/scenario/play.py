@@ -132,6 +132,7 @@ class ScenarioPlay:
             pace=_pace(self.scenario.pace),
             seed=self.scenario.seed,
             max_duration_s=self.scenario.max_duration,
+            close_idle_after_s=self.scenario.close_idle_after,
             time_scale=self.scenario.time_scale,
             session_overrides=dict(self.scenario.session),
             handshake_policy=self._policy,

@@ -145,7 +145,21 @@ class ScenarioRunner:
         if node is None or node.kind != "respond" or self._after_response:
             return None
         assert node.step is not None and node.step.respond is not None
-        plan = self._plan(node.step.respond)
+        try:
+            plan = self._plan(node.step.respond)
+        except TemplateError as exc:
+            # The scenario's fault, not the client's: a failed response (as the live service
+            # sends when it cannot answer), and the problem in the verdict.
+            self.problems.append(f"respond: {exc}")
+            plan = ResponsePlan(
+                [],
+                "failed",
+                error={
+                    "type": "server_error",
+                    "code": None,
+                    "message": f"realtime-mock: the scenario's response has a bad template: {exc}",
+                },
+            )
         self.satisfied.append(node.label)
         self.cursor += 1
         self._after_response = True

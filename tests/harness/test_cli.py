@@ -17,6 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from harness.cli import build_parser, main
+from mock_server.server import MockServer, describe
 
 WAIT = 15.0
 
@@ -201,3 +202,67 @@ def test_client_command_talks_to_a_served_mock(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(WAIT)
+
+
+# ---- shutdown and safety -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_closes_every_connection_with_1001_and_writes_the_transcripts(
+    sig: signal.Signals, tmp_path: Path
+) -> None:
+    folder = tmp_path / "transcripts"
+    process, ws_url = start_serve("--transcript-dir", str(folder))  # real-time pacing
+    secret = "sk-test-SECRET-0123456789"
+    try:
+
+        async def three_sessions_one_mid_reply() -> list[int]:
+            headers = {"Authorization": f"Bearer {secret}"}
+            sockets = [await connect(ws_url, additional_headers=headers) for _ in range(3)]
+            for ws in sockets:
+                assert json.loads(await asyncio.wait_for(ws.recv(), WAIT))["type"] == (
+                    "session.created"
+                )
+            talking = sockets[0]
+            await talking.send(json.dumps({"type": "response.create"}))
+            while json.loads(await asyncio.wait_for(talking.recv(), WAIT))["type"] != (
+                "response.output_audio.delta"
+            ):
+                pass
+            process.send_signal(sig)
+            codes = []
+            for ws in sockets:
+                with pytest.raises(ConnectionClosed) as closed:
+                    while True:
+                        await asyncio.wait_for(ws.recv(), WAIT)
+                assert closed.value.rcvd is not None
+                codes.append(closed.value.rcvd.code)
+            return codes
+
+        assert asyncio.run(three_sessions_one_mid_reply()) == [1001, 1001, 1001]
+        assert process.wait(WAIT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(WAIT)
+    written = sorted(p.name for p in folder.iterdir())
+    assert written == ["connection-0001.json", "connection-0002.json", "connection-0003.json"]
+    for path in folder.iterdir():
+        text = path.read_text()
+        assert secret not in text
+        transcript = json.loads(text)
+        assert transcript["closed"][0] == 1001
+        assert transcript["handshake"]["path"] == "/v1/realtime"
+    first = json.loads((folder / "connection-0001.json").read_text())
+    sent = [e["type"] for e in first["entries"] if e["direction"] == "server"]
+    assert "response.output_audio.delta" in sent and "response.done" not in sent
+
+
+def test_serve_binds_loopback_unless_told_and_warns_when_told() -> None:
+    assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
+    assert MockServer().host == "127.0.0.1"
+    quiet = describe(MockServer(port=8765), any_key=True).splitlines()
+    assert quiet[0] == "realtime-mock listening on ws://127.0.0.1:8765/v1/realtime"
+    assert not any("WARNING" in line for line in quiet)
+    loud = describe(MockServer(host="0.0.0.0", port=8765), any_key=True).splitlines()
+    assert loud[1] == "WARNING: listening on 0.0.0.0, reachable from other machines."

@@ -877,3 +877,62 @@ def test_real_speech_raises_no_audio_warnings() -> None:
     ulaw.send(_append_bytes((fixtures / "question.ulaw").read_bytes()))
     ulaw.send({"type": "input_audio_buffer.commit"})
     assert _warnings(d) == {} and _warnings(ulaw) == {}
+
+
+# ---- limits ----------------------------------------------------------------------------------
+
+ITEM_CREATE = {"type": "conversation.item.create", "item": USER_HELLO}
+
+
+def test_an_idle_session_closes_after_close_idle_after() -> None:
+    d = Driver(pace=1.0, close_idle_after_s=30.0, max_duration_s=None)
+    assert d.session.next_deadline() == 30.0
+    d.now = 20.0
+    d.send(ITEM_CREATE)  # a client frame restarts the clock
+    assert d.session.next_deadline() == 50.0
+    d.send({"type": "response.create"})
+    # While the reply streams (in real time), the connection is not idle.
+    d.now = 49.99
+    streamed = d.take()
+    assert "response.done" in types(streamed)
+    done_at = d.now
+    assert d.session.next_deadline() == done_at + 30.0
+    d.now = done_at + 29.0
+    assert d.session.due(d.now) == []
+    d.now = done_at + 30.0
+    assert d.session.due(d.now) == [
+        Close(1001, "realtime-mock: no client event for 30s (close_idle_after)")
+    ]
+
+
+def test_events_nested_too_deeply_are_invalid_json_naming_the_event() -> None:
+    d = Driver()
+    deep = (
+        '{"type":"response.create","event_id":"e_deep","response":{"metadata":'
+        + ("[" * 101 + "]" * 101)
+        + "}}"
+    )
+    error = only_error(d.send(deep))
+    assert error == {
+        "type": "invalid_request_error",
+        "code": "invalid_json",
+        "message": "We could not parse the JSON body of your request: it is nested more than "
+        "100 levels deep.",
+        "param": None,
+        "event_id": "e_deep",
+    }
+    # Deeper than Python's parser goes: the same answer, without the event's id.
+    assert only_error(d.send("[" * 100_000 + "]" * 100_000))["event_id"] is None
+    assert types(d.send(ITEM_CREATE)) == ["conversation.item.added", "conversation.item.done"]
+
+
+def test_errors_quote_at_most_a_kilobyte_of_what_the_client_sent() -> None:
+    d = Driver()
+    huge = "x" * 1_000_000
+    error = only_error(d.send({"type": huge, "event_id": "e_huge"}))
+    assert len(error["message"]) < 1100
+    assert error["message"].startswith("Invalid value: 'xxxx")
+    assert "characters…]" in error["message"]
+    assert error["event_id"] == "e_huge"  # echoed whole: clients match errors by it
+    error = only_error(d.send({"type": "response.cancel", huge: 1}))
+    assert error["code"] == "unknown_parameter" and len(error["param"]) < 250

@@ -210,3 +210,66 @@ def test_durations_parse(value: float, unit: str) -> None:
     factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
     text = f"{value:.3f}{unit}"
     assert parse_duration(text) == pytest.approx(float(f"{value:.3f}") * factor)
+
+
+# ---- safety: the exact messages ----------------------------------------------------------------
+
+
+def test_fixture_escapes_and_object_tags_get_exact_messages(tmp_path: Path) -> None:
+    folder = tmp_path / "inner"
+    folder.mkdir()
+    (tmp_path / "secret.wav").write_bytes(b"RIFF")
+    os.symlink(tmp_path / "secret.wav", folder / "link.wav")
+    scenario = folder / "s.yaml"
+    advice = "keep fixtures beside the scenario, or name project fixtures as fixture:audio/NAME.wav"
+    cases = {
+        "../secret.wav": f"{scenario}:4:15: fixture path '../secret.wav' leaves the scenario's "
+        f"folder {folder}: {advice} (at steps[0].respond.audio)",
+        f"{tmp_path}/secret.wav": f"{scenario}:4:15: absolute fixture path "
+        f"'{tmp_path}/secret.wav': use a path relative to the scenario "
+        "(at steps[0].respond.audio)",
+        "link.wav": f"{scenario}:4:15: fixture path 'link.wav' leaves the scenario's folder "
+        f"{folder}: {advice} (at steps[0].respond.audio)",
+    }
+    for reference, message in cases.items():
+        text = HEAD + f"steps:\n  - respond: {{audio: {reference}}}\n"
+        assert problems_of(folder, text) == [message]
+    for tag in ["!!python/object/apply:os.system [echo hi]", "!!python/name:os.system ''"]:
+        (found,) = problems_of(folder, f"name: {tag}\n")
+        full_tag = "tag:yaml.org,2002:" + tag[2:].split(" ")[0]
+        assert found == (
+            f"{scenario}:1:7: YAML tag '{full_tag}' is not allowed (scenarios are plain data: "
+            "strings, numbers, lists and mappings)"
+        )
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ env.HOME }}", "unknown name 'env.HOME' in template (known: cid)"),
+        ("{{ os.environ }}", "unknown name 'os.environ' in template (known: cid)"),
+        (
+            "{{ new.__class__ }}",
+            "unknown generator 'new.__class__': use new.item_id, "
+            "new.call_id, new.response_id, new.event_id",
+        ),
+        (
+            "{{ __import__('os') }}",
+            "'{{ __import__('os') }}' is not a placeholder: only names "
+            "like {{ call_id }} or {{ new.item_id }} are substituted (no expressions)",
+        ),
+    ],
+)
+def test_templates_never_read_the_environment(template: str, message: str) -> None:
+    with pytest.raises(TemplateError) as caught:
+        render(f"home: {template}", {"cid": "x"}, lambda kind: kind)
+    assert str(caught.value) == message
+
+
+def test_close_idle_after_reaches_the_mount(tmp_path: Path) -> None:
+    from mock_server.scenario.play import ScenarioPlay
+
+    path = tmp_path / "idle.yaml"
+    path.write_text(HEAD + "close_idle_after: 30s\n")
+    assert ScenarioPlay(load_scenario(path)).mount().close_idle_after_s == 30.0
+    assert "close_idle_after" in scenario_json_schema()["properties"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -238,3 +239,44 @@ async def test_unexpected_events_follow_the_policy(policy: str, ok: bool) -> Non
         for m in verdict["connections"][0]["mistakes"]
     )
     assert ok or "unexpected input_audio_buffer.commit" in "\n".join(verdict["findings"])
+
+
+@pytest.mark.parametrize(
+    ("step", "problem"),
+    [
+        (
+            "respond: {text: 'Home is {{ env.HOME }}'}",
+            "respond: unknown name 'env.HOME' in template (known: none captured yet)",
+        ),
+        (
+            """respond: {function_call: {name: f, arguments: "{{ __import__('os') }}"}}""",
+            "respond: '{{ __import__('os') }}' is not a placeholder: only names like "
+            "{{ call_id }} or {{ new.item_id }} are substituted (no expressions)",
+        ),
+        (
+            "send: {type: response.done, x: '{{ os.environ }}'}",
+            "send: unknown name 'os.environ' in template (known: none captured yet)",
+        ),
+    ],
+)
+async def test_templates_cannot_reach_the_environment_or_run_code(step: str, problem: str) -> None:
+    text = f"""
+steps:
+  - expect: response.create
+  - {step}
+"""
+    async with served(text) as (server, play):
+        async with client(server) as ws:
+            await send(ws, {"type": "response.create"})
+            if step.startswith("respond"):
+                done = await until(ws, "response.done")
+                assert done["response"]["status"] == "failed"
+                assert "bad template" in done["response"]["status_details"]["error"]["message"]
+            await send(ws, {"type": "input_audio_buffer.clear"})
+            # The connection goes on: the failed step is reported in the verdict, not played.
+            assert (await until(ws, "input_audio_buffer.cleared"))["type"]
+        verdict = await verdict_after(server, play)
+    assert problem in verdict["findings"][-1], verdict["findings"]
+    assert os.environ.get("HOME", "/") not in json.dumps(
+        server.connections[-1].transcript.to_json()
+    )
