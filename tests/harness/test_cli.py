@@ -188,8 +188,10 @@ def test_client_command_talks_to_a_served_mock(tmp_path: Path) -> None:
         assert refused.returncode == 2
         assert "no API key" in refused.stderr
         resampled = subprocess.run(
-            [sys.executable, "-m", "harness.cli", "client", "--url", ws_url, "--key", "sk-x"]
-            + ["--audio", "fixtures/audio/question_16k.wav", "--text-only"],
+            [
+                *(sys.executable, "-m", "harness.cli", "client", "--url", ws_url, "--key", "sk-x"),
+                *("--audio", "fixtures/audio/question_16k.wav", "--text-only"),
+            ],
             capture_output=True,
             text=True,
             timeout=60,
