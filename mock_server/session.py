@@ -510,7 +510,7 @@ class Session:
 
     # ---- input audio buffer ---------------------------------------------------------------
 
-    def _input_format(self) -> str:
+    def input_format(self) -> str:
         return session_config.format_name(self.config["audio"]["input"].get("format"))
 
     def _on_append(self, event: dict[str, Any]) -> None:
@@ -539,16 +539,16 @@ class Session:
                 severity="warning",
             )
         self._audio_warnings(
-            self.audio_diagnostics.on_append(chunk, self._input_format(), self._now),
+            self.audio_diagnostics.on_append(chunk, self.input_format(), self._now),
             event.get("event_id"),
         )
         self.input_buffer.extend(chunk)
-        self.audio_written_ms += len(chunk) / BYTES_PER_MS[self._input_format()]
+        self.audio_written_ms += len(chunk) / BYTES_PER_MS[self.input_format()]
         if self._vad is not None:
             self._feed_vad(chunk)
 
     def _on_commit(self, event: dict[str, Any]) -> None:
-        fmt = self._input_format()
+        fmt = self.input_format()
         buffered_ms = len(self.input_buffer) / BYTES_PER_MS[fmt]
         if buffered_ms < MIN_COMMIT_MS:
             raise RealtimeError(
@@ -561,7 +561,7 @@ class Session:
     def _commit_buffer(self, item_id: str) -> dict[str, Any]:
         audio = bytes(self.input_buffer)
         self.input_buffer.clear()
-        self._audio_warnings(self.audio_diagnostics.on_commit(audio, self._input_format()), None)
+        self._audio_warnings(self.audio_diagnostics.on_commit(audio, self.input_format()), None)
         if self._vad is not None:
             self._vad.reset()
         previous = self.items[-1]["id"] if self.items else None
@@ -608,7 +608,7 @@ class Session:
         if isinstance(given, str):
             text = given
         elif transcriber is not None:
-            fmt = self._input_format()
+            fmt = self.input_format()
             if fmt != "pcm16":
                 from mock_server import audio as audio_module
 
@@ -617,7 +617,7 @@ class Session:
                 pcm = audio[: len(audio) // 2 * 2]
             text = transcriber(pcm)
         if text is None:
-            ms = len(audio) / BYTES_PER_MS[self._input_format()]
+            ms = len(audio) / BYTES_PER_MS[self.input_format()]
             text = f"[realtime-mock: untranscribed audio, {ms / 1000:.1f} s]"
         item["content"][0]["transcript"] = text
         self._emit(
@@ -636,7 +636,7 @@ class Session:
                 "transcript": text,
                 "usage": {
                     "type": "duration",
-                    "seconds": round(len(audio) / BYTES_PER_MS[self._input_format()] / 1000, 3),
+                    "seconds": round(len(audio) / BYTES_PER_MS[self.input_format()] / 1000, 3),
                 },
             }
         )
@@ -682,7 +682,7 @@ class Session:
         from mock_server import audio as audio_module
         from mock_server import vad as vad_module
 
-        fmt = self._input_format()
+        fmt = self.input_format()
         pcm = chunk if fmt == "pcm16" else audio_module.from_format(chunk, fmt)
         turn = session_config.turn_detection(self.config) or {}
         for vad_event in self._vad.feed(pcm):
