@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,8 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from mock_server.transcript import SECRET_QUERY, Direction, Transcript
+
+log = logging.getLogger("realtime_mock")
 
 DEFAULT_UPSTREAM = "wss://api.openai.com/v1/realtime"
 # Headers of the client's handshake worth repeating upstream; the rest belong to this hop.
@@ -242,4 +245,7 @@ class Relay:
             with contextlib.suppress(ConnectionClosed):
                 await upstream.close()
             if self.recorder is not None:
-                self.recorder.add(self.transcript, self.secrets)
+                try:
+                    self.recorder.add(self.transcript, self.secrets)
+                except Exception:  # the relay itself went well; say loudly what did not
+                    log.exception("realtime-mock: could not record the connection")

@@ -109,6 +109,11 @@ class Script(Protocol):
         """Return True when the script has handled the event (the emulator then does nothing)."""
         ...
 
+    def on_rejected_event(self, event: dict[str, Any], now: float) -> bool:
+        """An event the emulator's validation refuses: True when the script answers it instead
+        (the emulator then sends no error of its own)."""
+        ...
+
     def plan_response(self, request: ResponseRequest) -> ResponsePlan | None:
         """The plan of the next response, or None to let the emulator's responder answer."""
         ...
@@ -297,7 +302,13 @@ class Session:
                     "invalid_type",
                     "type",
                 )
-            self._validate(event)
+            try:
+                self._validate(event)
+            except RealtimeError:
+                # A script may answer even an invalid event itself (a recorded refusal).
+                if self.script is not None and self.script.on_rejected_event(event, self._now):
+                    return
+                raise
             self._dispatch(type_, event)
         except RealtimeError as error:
             self._find_mistake(

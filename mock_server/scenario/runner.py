@@ -155,6 +155,19 @@ class ScenarioRunner:
             self._note_unexpected(event, handled)
         return handled
 
+    def on_rejected_event(self, event: dict[str, Any], now: float) -> bool:
+        """Only an expect with ``instead`` takes an event the emulator would refuse."""
+        self._now = now
+        node = self._current()
+        if self.stopped or node is None or node.kind != "expect":
+            return False
+        expect = node.expects[0]
+        if not expect.instead or expect.audio is not None or not self._matches(expect, event):
+            return False
+        self._capture(expect, event)
+        self._advance(node)
+        return True
+
     def plan_response(self, request: ResponseRequest) -> ResponsePlan | None:
         node = self._current()
         if self._hearing(node) and not self._after_response:
