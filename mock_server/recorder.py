@@ -200,6 +200,28 @@ class _ClientStep:
     answered: bool = False  # a server event came after it
 
 
+class _Flow(dict[str, Any]):
+    """A mapping written on one line (usage figures: long, and rarely edited)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(
+    _Flow, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, True)
+)
+
+
+def _compact(value: Any, key: str = "") -> Any:
+    if isinstance(value, dict):
+        inner = {k: _compact(v, k) for k, v in value.items()}
+        return _Flow(inner) if key == "usage" else inner
+    if isinstance(value, list):
+        return [_compact(v, key) for v in value]
+    return value
+
+
 @dataclass
 class Recording:
     """A scenario made from one connection: its data and its audio fixtures (PCM16 24 kHz)."""
@@ -214,7 +236,9 @@ class Recording:
         for name, pcm in self.audio.items():
             audio.write_wav(path.parent / name, pcm)
             written.append(path.parent / name)
-        text = yaml.safe_dump(self.data, sort_keys=False, allow_unicode=True, width=100)
+        text = yaml.dump(
+            _compact(self.data), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100
+        )
         path.write_text("# Recorded by realtime-mock record; see docs/recording.md.\n" + text)
         return [path, *written]
 

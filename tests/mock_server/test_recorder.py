@@ -315,3 +315,41 @@ def test_a_transcript_with_a_raw_response_keeps_every_event() -> None:
     steps = recording.data["steps"]
     assert steps[0] == {"expect": {"type": "response.create", "instead": True}}
     assert [s["send"]["type"] for s in steps[1:]] == ["response.created", "response.banana"]
+
+
+# ---- no secret survives -----------------------------------------------------------------------
+
+SECRET = "sk-test-SECRET123"
+
+
+async def test_no_key_reaches_a_written_file(upstream: MockServer, tmp_path: Path) -> None:
+    recorder = Recorder(tmp_path / "secret.yaml", upstream=upstream.ws_url)
+    mount = Mount(upstream=Upstream(url=upstream.ws_url, api_key=SECRET, recorder=recorder))
+    headers = {"Authorization": f"Bearer {SECRET}", "api-key": SECRET}
+    subprotocols = ["realtime", f"openai-insecure-api-key.{SECRET}"]
+    ephemeral = "ek_SECRET123ephemeral"
+    async with MockServer(port=0, default_mount=mount) as proxy:
+        url = f"{proxy.ws_url}?model=gpt-realtime&api_key={SECRET}"
+        async with connect(
+            url,
+            additional_headers=headers,
+            subprotocols=subprotocols,  # type: ignore[arg-type]
+        ) as ws:
+            client = Client(ws, Conversation())
+            await client.until("session.created")
+            session = {
+                "type": "realtime",
+                "output_modalities": ["text"],
+                "instructions": f"The key is {SECRET}; the secret {ephemeral}.",
+                "client_secret": {"value": ephemeral, "expires_at": 0},
+            }
+            await client.send({"type": "session.update", "session": session})
+            await client.until("error", "session.updated")
+            await client.turn_text(f"Please repeat {SECRET} and {ephemeral}")
+        await proxy.wait_for_sessions(0)
+    written = sorted(tmp_path.iterdir())
+    assert any(p.suffix == ".yaml" for p in written)
+    for path in written:
+        content = path.read_bytes()
+        assert b"SECRET123" not in content, f"{path.name} holds the key"
+    assert lint_paths([str(tmp_path)]) == []
