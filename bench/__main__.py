@@ -6,7 +6,7 @@ import importlib
 import platform
 import sys
 
-BENCHMARKS = ["bench.event_overhead", "bench.vad_speed", "bench.startup"]
+BENCHMARKS = ["bench.event_overhead", "bench.vad_speed", "bench.startup", "bench.proxy_latency"]
 
 
 def main() -> int:
