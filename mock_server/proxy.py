@@ -33,6 +33,11 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from mock_server.ids import IdFactory
+from mock_server.protocol.events import Dialect, wire_name
+from mock_server.scenario.model import EventMatch, Rule, Step
+from mock_server.scenario.runner import GARBAGE, RuleBook, event_matches
+from mock_server.scenario.templating import TemplateError, render
 from mock_server.transcript import SECRET_QUERY, Direction, Transcript
 
 log = logging.getLogger("realtime_mock")
@@ -45,7 +50,8 @@ REFUSAL_HEADERS = ("content-type", "retry-after", "x-request-id", "openai-proces
 REAL_KEY_PREFIXES = ("sk-", "ek_")
 REAL_KEY_MIN_LENGTH = 32
 REFUSED = "handshake.refused"
-CLOSED_BY_UPSTREAM = "upstream.closed"
+# Noted when the service's side closed (the upstream, or a passthrough scenario's rule).
+CLOSED_BY_SERVER = "server.closed"
 
 
 def is_real_key(key: str | None) -> bool:
@@ -124,6 +130,8 @@ class Upstream:
     # script (a recorded scenario) answer: record's new_episodes mode replays known episodes.
     relays: Callable[[int], bool] | None = None
     attempts: int = 0
+    # A passthrough scenario's rules: faults scripted on top of the live session.
+    rules: list[Rule] = field(default_factory=list)
 
     def headers_for(self, client: Headers, key: str | None) -> list[tuple[str, str]]:
         headers = [(k, v) for k, v in client.raw_items() if k.lower() in FORWARDED_HEADERS]
@@ -140,7 +148,12 @@ class Upstream:
         ``transcript`` already holds the redacted handshake; a refusal is noted in it (and
         handed to the recorder) before being returned.
         """
-        from mock_server.server import KEY_SUBPROTOCOL, openai_error, presented_key
+        from mock_server.server import (
+            KEY_SUBPROTOCOL,
+            asks_for_beta,
+            openai_error,
+            presented_key,
+        )
 
         url = urlsplit(request.path)
         query = parse_qsl(url.query, keep_blank_values=True)
@@ -175,7 +188,9 @@ class Upstream:
                 code="upstream_unreachable",
                 type_="server_error",
             )
-        return Relay(upstream, transcript, secrets, self.recorder)
+        dialect = Dialect.BETA if asks_for_beta(request.headers) else Dialect.GA
+        rules = RuleBook(self.rules) if self.rules else None
+        return Relay(upstream, transcript, secrets, self.recorder, rules, dialect)
 
 
 @dataclass
@@ -186,32 +201,98 @@ class Relay:
     transcript: Transcript
     secrets: list[str]
     recorder: RecordingSink | None = None
+    rules: RuleBook | None = None
+    dialect: Dialect = Dialect.GA
     _origin: float = field(default_factory=time.monotonic)
+    _ids: IdFactory = field(default_factory=IdFactory)
 
-    def _note(self, side: Direction, frame: str | bytes) -> None:
-        t = time.monotonic() - self._origin
+    def _t(self) -> float:
+        return time.monotonic() - self._origin
+
+    def _note(self, side: Direction, frame: str | bytes) -> dict[str, Any] | None:
+        t = self._t()
         if isinstance(frame, bytes):
             self.transcript.add(t, side, "<binary>", raw=f"<{len(frame)} bytes>")
-            return
+            return None
         try:
             event = json.loads(frame)
         except json.JSONDecodeError:
             self.transcript.add(t, side, "<invalid json>", raw=frame[:2000])
-            return
+            return None
         if not isinstance(event, dict):
             self.transcript.add(t, side, "<not an object>", raw=frame[:2000])
-            return
+            return None
         type_ = event.get("type")
         self.transcript.add(t, side, type_ if isinstance(type_, str) else "<no type>", event=event)
+        return event
 
     async def _pump(
         self, source: ServerConnection | ClientConnection, sink: Any, side: Direction
     ) -> None:
         async for frame in source:
             # Noted before it is passed on: the transcript orders each event before its answer.
-            self._note(side, frame)
+            event = self._note(side, frame)
+            scripted = side == "client" and event is not None and self.rules is not None
+            if scripted and await self._apply_rules(event or {}, client=source):
+                continue
             with contextlib.suppress(ConnectionClosed):
                 await sink.send(frame)
+
+    # ---- a passthrough scenario's faults ----------------------------------------------------
+
+    def _new_id(self, kind: str) -> str:
+        return self._ids.new(kind)  # type: ignore[arg-type]
+
+    def _matches(self, when: EventMatch, event: dict[str, Any]) -> bool:
+        try:
+            return event_matches(when, event, {}, self._new_id)
+        except TemplateError:
+            return False
+
+    async def _apply_rules(self, event: dict[str, Any], client: Any) -> bool:
+        """Run the rules the event fires; True when one of them takes the event's place."""
+        assert self.rules is not None
+        instead = False
+        for rule in self.rules.firing(event, self._matches):
+            for step in rule.do:
+                await self._act(step, client)
+            instead = instead or rule.instead
+        return instead
+
+    async def _inject(self, client: ServerConnection, event: dict[str, Any]) -> None:
+        wire = {"event_id": self._ids.new("event"), **event}
+        wire["type"] = wire_name(str(event.get("type")), self.dialect)
+        self.transcript.add(self._t(), "server", wire["type"], event=wire)
+        with contextlib.suppress(ConnectionClosed):
+            await client.send(json.dumps(wire, separators=(",", ":")))
+
+    async def _close(self, client: ServerConnection, code: int, reason: str) -> None:
+        self.transcript.add(self._t(), "note", CLOSED_BY_SERVER, note=f"{code} {reason}".strip())
+        self.transcript.closed = (code, reason)
+        await client.close(code, reason)
+
+    async def _act(self, step: Step, client: ServerConnection) -> None:
+        if step.error is not None:
+            fault = step.error.model_dump()
+            await self._inject(client, {"type": "error", "error": fault})
+        elif step.send is not None:
+            with contextlib.suppress(TemplateError):
+                await self._inject(client, render(step.send, {}, self._new_id))
+        elif step.close is not None:
+            await self._close(client, step.close.code, step.close.reason)
+        elif step.drop:
+            client.transport.abort()
+        elif step.stall is not None:
+            await asyncio.sleep(step.stall)
+        elif step.garbage:
+            text = step.garbage if isinstance(step.garbage, str) else GARBAGE
+            self.transcript.add(self._t(), "server", "<raw>", raw=text[:2000])
+            await client.send(text)
+        elif step.expire:
+            message = "Your session hit the maximum duration of 60 minutes."
+            error = {"type": "invalid_request_error", "code": "session_expired", "message": message}
+            await self._inject(client, {"type": "error", "error": {**error, "param": None}})
+            await self._close(client, 1001, message)
 
     async def run(self, client: ServerConnection) -> None:
         """Relay until either side closes; the other side gets the same close code."""
@@ -225,17 +306,11 @@ class Relay:
             if to_client in done:
                 # The upstream closed (or was lost): the client hears the same.
                 code, reason = upstream.close_code or 1006, upstream.close_reason or ""
-                self.transcript.add(
-                    time.monotonic() - self._origin,
-                    "note",
-                    CLOSED_BY_UPSTREAM,
-                    note=f"{code} {reason}".strip(),
-                )
-                self.transcript.closed = (code, reason)
-                await client.close(code if code != 1006 else 1011, reason)
+                await self._close(client, code if code != 1006 else 1011, reason)
             else:
                 code, reason = client.close_code or 1000, client.close_reason or ""
-                self.transcript.closed = (code, reason)
+                if self.transcript.closed is None:  # not a close a rule made
+                    self.transcript.closed = (code, reason)
                 await upstream.close(code if code not in (1005, 1006) else 1000, reason)
         finally:
             for task in (to_upstream, to_client):

@@ -37,7 +37,7 @@ import yaml
 from mock_server import audio
 from mock_server.protocol import session_config
 from mock_server.protocol.events import BETA_SERVER_NAMES, Dialect
-from mock_server.proxy import CLOSED_BY_UPSTREAM, REFUSED, RecordingSink
+from mock_server.proxy import CLOSED_BY_SERVER, REFUSED, RecordingSink
 from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
 from mock_server.session import ServerEvent, Session, SessionOptions
 from mock_server.transcript import REDACTED, Entry, Transcript, redact_text
@@ -262,7 +262,7 @@ class _Builder:
         self.segment: bytearray | None = None
         self.input_format = "pcm16"
         self.captures = 0
-        self.upstream_closed = False
+        self.server_closed = False
         self.groups, self.member = self._responses(transcript.entries)
 
     # ---- grouping ------------------------------------------------------------------------
@@ -302,14 +302,14 @@ class _Builder:
         entries = self.transcript.entries
         for index, entry in enumerate(entries):
             if entry.direction == "note":
-                if entry.type == CLOSED_BY_UPSTREAM:
-                    self.upstream_closed = True
+                if entry.type == CLOSED_BY_SERVER:
+                    self.server_closed = True
             elif entry.direction == "client":
                 self._client(entry)
             else:
                 self._server(index, entry)
         self._close_segment()
-        if self.upstream_closed and self.transcript.closed is not None:
+        if self.server_closed and self.transcript.closed is not None:
             code, reason = self.transcript.closed
             self.steps.append({"close": {"code": code, "reason": reason}})
         return self.steps

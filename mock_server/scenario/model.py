@@ -355,6 +355,26 @@ class Scenario(_Strict):
         "which answers the rest.",
     )
 
+    @model_validator(mode="after")
+    def _passthrough_scripts_faults_only(self) -> Scenario:
+        if not self.passthrough:
+            return self
+        if self.steps or any(c.steps for c in self.connections or []):
+            raise ValueError(
+                "a passthrough scenario has no steps: the live model answers; script its faults "
+                "with rules (and handshake / connections)"
+            )
+        for rule in self.rules:
+            for step in rule.do:
+                if step.kind not in PASSTHROUGH_ACTIONS:
+                    raise ValueError(
+                        f"a passthrough rule cannot {step.kind}: use "
+                        f"{', '.join(sorted(PASSTHROUGH_ACTIONS))}"
+                    )
+        return self
+
+
+PASSTHROUGH_ACTIONS = frozenset({"error", "send", "close", "drop", "stall", "garbage", "expire"})
 
 Connection.model_rebuild()
 Repeat.model_rebuild()

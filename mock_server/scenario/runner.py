@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +102,45 @@ def compile_steps(steps: list[Step]) -> list[_Node]:
     return nodes
 
 
+def event_matches(
+    spec: EventMatch,
+    event: dict[str, Any],
+    names: dict[str, Any],
+    new_id: Callable[[str], str],
+) -> bool:
+    """Whether ``event`` has the spec's type and fields (its templates rendered with
+    ``names``); raises :class:`TemplateError` for a bad placeholder."""
+    if event.get("type") != spec.type:
+        return False
+    return not match(render(spec.match, names, new_id), event)
+
+
+class RuleBook:
+    """Which rules fire for each client event, counting occurrences for ``after`` and
+    ``count`` (the scenario runner and the pass-through relay both use it)."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.rules = rules
+        self._seen = [0] * len(rules)
+        self._fired = [0] * len(rules)
+
+    def firing(
+        self, event: dict[str, Any], matches: Callable[[EventMatch, dict[str, Any]], bool]
+    ) -> list[Rule]:
+        fired = []
+        for index, rule in enumerate(self.rules):
+            if not matches(rule.when, event):
+                continue
+            self._seen[index] += 1
+            if self._seen[index] <= rule.when.after:
+                continue
+            if rule.when.count is not None and self._fired[index] >= rule.when.count:
+                continue
+            self._fired[index] += 1
+            fired.append(rule)
+        return fired
+
+
 class ScenarioRunner:
     """One connection's run of a scenario."""
 
@@ -121,8 +161,7 @@ class ScenarioRunner:
         self._seen_since: list[str] = []
         self._after_response = False
         self._wait_until: float | None = None
-        self._rule_counts = [0] * len(self.scenario.rules)
-        self._rule_fired = [0] * len(self.scenario.rules)
+        self.rules = RuleBook(self.scenario.rules)
         self._audio: dict[str, bytes] = {}
         self._transcriptions = 0
         # Audio an audio expect still waits for after a response began before it was complete
@@ -339,14 +378,11 @@ class ScenarioRunner:
         return expect
 
     def _matches(self, expect: EventMatch, event: dict[str, Any]) -> bool:
-        if event.get("type") != expect.type:
-            return False
         try:
-            spec = render(expect.match, self.captures, self._new_id)
+            return event_matches(expect, event, self.captures, self._new_id)
         except TemplateError as exc:
             self.problems.append(f"{expect.type}: {exc}")
             return False
-        return not match(spec, event)
 
     def _capture(self, expect: EventMatch, event: dict[str, Any]) -> None:
         for name, path in expect.capture.items():
@@ -382,15 +418,7 @@ class ScenarioRunner:
 
     def _apply_rules(self, event: dict[str, Any]) -> bool:
         handled = False
-        for index, rule in enumerate(self.scenario.rules):
-            if not self._matches(rule.when, event):
-                continue
-            self._rule_counts[index] += 1
-            if self._rule_counts[index] <= rule.when.after:
-                continue
-            if rule.when.count is not None and self._rule_fired[index] >= rule.when.count:
-                continue
-            self._rule_fired[index] += 1
+        for rule in self.rules.firing(event, self._matches):
             self._fire(rule)
             handled = handled or rule.instead
         return handled

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
@@ -15,6 +16,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request, Response
 
 from mock_server.proxy import Upstream, is_real_key, upstream_key
+from mock_server.scenario.loader import ScenarioError, load_scenario_text
+from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import MockServer, Mount, openai_error
 
 WAIT = 10.0
@@ -154,3 +157,68 @@ async def test_an_unreachable_upstream_is_a_502() -> None:
             await connect(proxy.ws_url, additional_headers={"Authorization": "Bearer sk-test"})
     assert refused.value.response.status_code == 502
     assert b"upstream_unreachable" in (refused.value.response.body or b"")
+
+
+# ---- passthrough scenarios --------------------------------------------------------------------
+
+PASSTHROUGH = """
+name: live_with_faults
+description: The live model answers; the second response.create meets a rate limit.
+passthrough: true
+connections:
+  - {status: 429, retry_after: 0, code: rate_limit_exceeded}
+  - {}
+rules:
+  - when: {type: response.create, after: 1}
+    do:
+      - error: {type: tokens, code: rate_limit_exceeded, message: Rate limit reached.}
+"""
+
+
+async def test_a_passthrough_scenario_scripts_faults_and_the_upstream_answers_the_rest(
+    upstream: MockServer,
+) -> None:
+    play = ScenarioPlay(load_scenario_text(PASSTHROUGH), upstream=upstream.ws_url)
+    async with MockServer(port=0, default_mount=play.mount()) as server:
+        headers = {"Authorization": "Bearer sk-test"}
+        url = f"{server.ws_url}?model=gpt-realtime"
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(url, additional_headers=headers)
+        assert refused.value.response.status_code == 429
+        async with connect(url, additional_headers=headers) as ws:
+
+            async def until(last: str) -> dict[str, Any]:
+                while True:
+                    event = json.loads(await ws.recv())
+                    if event["type"] == last:
+                        return event
+
+            await asyncio.wait_for(until("session.created"), WAIT)
+            await ws.send(json.dumps(ITEM))
+            await ws.send(json.dumps({"type": "response.create"}))
+            done = await asyncio.wait_for(until("response.done"), WAIT)
+            await ws.send(json.dumps({"type": "response.create"}))
+            error = await asyncio.wait_for(until("error"), WAIT)
+        await server.wait_for_sessions(0)
+        await upstream.wait_for_sessions(0)
+    assert done["response"]["status"] == "completed"  # the upstream's canned model answered
+    assert error["error"]["code"] == "rate_limit_exceeded"
+    # The scripted event took the request's place: the upstream saw one response.create only.
+    assert len(upstream.connections[0].transcript.client_events("response.create")) == 1
+    assert play.verdict()["ok"], play.verdict()["findings"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ("steps: [{expect: response.create}]", "a passthrough scenario has no steps"),
+        (
+            "rules: [{when: response.create, do: [{respond: {text: hi}}]}]",
+            "a passthrough rule cannot respond",
+        ),
+    ],
+)
+def test_passthrough_scenarios_script_faults_only(extra: str, says: str) -> None:
+    text = f"name: x\ndescription: y\npassthrough: true\n{extra}\n"
+    with pytest.raises(ScenarioError, match=says):
+        load_scenario_text(text)
