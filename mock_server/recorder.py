@@ -39,6 +39,7 @@ from mock_server.protocol import session_config
 from mock_server.protocol.events import BETA_SERVER_NAMES, Dialect
 from mock_server.proxy import CLOSED_BY_SERVER, REFUSED, RecordingSink
 from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
+from mock_server.scenario.templating import escape
 from mock_server.session import ServerEvent, Session, SessionOptions
 from mock_server.transcript import REDACTED, Entry, Transcript, redact_text
 
@@ -191,6 +192,23 @@ def _b64(text: Any) -> bytes:
 
 def _without_event_id(event: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in event.items() if k != "event_id"}
+
+
+class _Placeholder(str):
+    """A template placeholder the recorder writes itself (recorded text is escaped instead)."""
+
+
+def _escape_templates(value: Any) -> Any:
+    """Recorded strings as templates that render to themselves (``{{`` is not a placeholder)."""
+    if isinstance(value, dict):
+        return {k: _escape_templates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_templates(v) for v in value]
+    if isinstance(value, _Placeholder):
+        return str(value)
+    if isinstance(value, str):
+        return escape(value)
+    return value
 
 
 @dataclass
@@ -443,7 +461,7 @@ class _Builder:
         name = f"refused_{self.captures}"
         expect["capture"] = {name: "event_id"}
         sent = _without_event_id(event)
-        sent["error"] = {**error, "event_id": "{{ " + name + " }}"}
+        sent["error"] = {**error, "event_id": _Placeholder("{{ " + name + " }}")}
         self.steps.append({"send": sent})
 
     # ---- responses -----------------------------------------------------------------------
@@ -592,7 +610,7 @@ def scenario_from_transcript(
     key values the connection carried: they, and anything shaped like a key, are redacted.
     """
     builder = _Builder(transcript, name, secrets)
-    steps = builder.build()
+    steps = _escape_templates(builder.build())
     handshake = transcript.handshake
     counts = f"{len(transcript.client_events())} client events, {len(builder.groups)} responses"
     where = f" from {upstream}" if upstream else ""

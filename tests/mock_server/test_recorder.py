@@ -353,3 +353,8 @@ async def test_no_key_reaches_a_written_file(upstream: MockServer, tmp_path: Pat
         content = path.read_bytes()
         assert b"SECRET123" not in content, f"{path.name} holds the key"
     assert lint_paths([str(tmp_path)]) == []
+
+
+async def test_braces_in_recorded_text_replay_as_text(upstream: MockServer, tmp_path: Path) -> None:
+    conversation = Conversation(turns=[("text", "Fill {{ name }} in, {{ please")])
+    await round_trip(upstream, tmp_path, conversation)
