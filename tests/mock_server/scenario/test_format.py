@@ -210,3 +210,14 @@ def test_durations_parse(value: float, unit: str) -> None:
     factor = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
     text = f"{value:.3f}{unit}"
     assert parse_duration(text) == pytest.approx(float(f"{value:.3f}") * factor)
+
+
+def test_expected_client_audio_is_a_fixture_of_appends(tmp_path: Path) -> None:
+    (found,) = problems_of(
+        tmp_path, HEAD + "steps:\n  - expect: {type: input_audio_buffer.append, audio: me.wav}\n"
+    )
+    assert ":4:" in found and "fixture 'me.wav' not found" in found
+    (wrong,) = problems_of(
+        tmp_path, HEAD + "steps:\n  - expect: {type: response.create, audio: x}\n"
+    )
+    assert "audio: is for expect input_audio_buffer.append" in wrong
