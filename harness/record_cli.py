@@ -15,15 +15,16 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from websockets.http11 import Request, Response
 
 from mock_server.proxy import DEFAULT_UPSTREAM, Upstream
-from mock_server.recorder import Recorder, RecordMode, recorded_episodes
-from mock_server.scenario.loader import ScenarioError, load_scenario
-from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import MockServer, Mount, describe, openai_error
-from mock_server.session import Script
+
+if TYPE_CHECKING:  # loaded when recording or replaying, not to build the CLI's parser
+    from mock_server.recorder import RecordMode
+    from mock_server.session import Script
 
 
 class Episodes:
@@ -31,6 +32,10 @@ class Episodes:
     are relayed and recorded (``relay``) or refused."""
 
     def __init__(self, out: Path, mode: RecordMode, upstream: Upstream | None) -> None:
+        from mock_server.recorder import recorded_episodes
+        from mock_server.scenario.loader import load_scenario
+        from mock_server.scenario.play import ScenarioPlay
+
         self.out = out
         self.plays = [ScenarioPlay(load_scenario(path)) for path in recorded_episodes(out)]
         self.mounts = [play.mount() for play in self.plays]
@@ -84,6 +89,9 @@ async def record_main(
     port: int = 8765,
     tls: bool = False,
 ) -> int:
+    from mock_server.recorder import Recorder, RecordMode, recorded_episodes
+    from mock_server.scenario.loader import ScenarioError
+
     path = Path(out)
     record_mode = RecordMode(mode)
     existing = recorded_episodes(path)

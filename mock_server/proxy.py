@@ -23,7 +23,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -35,10 +35,11 @@ from websockets.typing import Subprotocol
 
 from mock_server.ids import IdFactory
 from mock_server.protocol.events import Dialect, wire_name
-from mock_server.scenario.model import EventMatch, Rule, Step
-from mock_server.scenario.runner import GARBAGE, RuleBook, event_matches
-from mock_server.scenario.templating import TemplateError, render
 from mock_server.transcript import SECRET_QUERY, Direction, Transcript
+
+if TYPE_CHECKING:  # the scenario format is loaded only when a passthrough scenario has rules
+    from mock_server.scenario.model import EventMatch, Rule, Step
+    from mock_server.scenario.runner import RuleBook
 
 log = logging.getLogger("realtime_mock")
 
@@ -189,7 +190,11 @@ class Upstream:
                 type_="server_error",
             )
         dialect = Dialect.BETA if asks_for_beta(request.headers) else Dialect.GA
-        rules = RuleBook(self.rules) if self.rules else None
+        rules = None
+        if self.rules:
+            from mock_server.scenario.runner import RuleBook
+
+            rules = RuleBook(self.rules)
         return Relay(upstream, transcript, secrets, self.recorder, rules, dialect)
 
 
@@ -244,6 +249,9 @@ class Relay:
         return self._ids.new(kind)  # type: ignore[arg-type]
 
     def _matches(self, when: EventMatch, event: dict[str, Any]) -> bool:
+        from mock_server.scenario.runner import event_matches
+        from mock_server.scenario.templating import TemplateError
+
         try:
             return event_matches(when, event, {}, self._new_id)
         except TemplateError:
@@ -272,6 +280,9 @@ class Relay:
         await client.close(code, reason)
 
     async def _act(self, step: Step, client: ServerConnection) -> None:
+        from mock_server.scenario.runner import GARBAGE
+        from mock_server.scenario.templating import TemplateError, render
+
         if step.error is not None:
             fault = step.error.model_dump()
             await self._inject(client, {"type": "error", "error": fault})
