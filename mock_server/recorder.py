@@ -37,7 +37,7 @@ import yaml
 from mock_server import audio
 from mock_server.protocol import session_config
 from mock_server.protocol.events import BETA_SERVER_NAMES, Dialect
-from mock_server.proxy import CLOSED_BY_SERVER, REFUSED, RecordingSink
+from mock_server.proxy import CLOSED_BY_SERVER, REFUSED
 from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
 from mock_server.scenario.templating import escape
 from mock_server.session import ServerEvent, Session, SessionOptions
@@ -644,7 +644,7 @@ def _refused_attempt(transcript: Transcript) -> dict[str, Any]:
     return {k: v for k, v in attempt.items() if v is not None}
 
 
-class Recorder(RecordingSink):
+class Recorder:
     """Writes each relayed connection as a scenario: the first to ``out``, the next ones to
     ``NAME-2.yaml``, ...; refused attempts go into the next connection's file.
 

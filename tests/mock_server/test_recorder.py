@@ -22,6 +22,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+from websockets.http11 import Request, Response
 
 from mock_server import audio
 from mock_server.proxy import Upstream
@@ -33,7 +35,7 @@ from mock_server.recorder import (
 from mock_server.scenario.lint import lint_paths
 from mock_server.scenario.loader import load_scenario
 from mock_server.scenario.play import ScenarioPlay
-from mock_server.server import MockServer, Mount
+from mock_server.server import MockServer, Mount, openai_error
 from mock_server.transcript import Transcript
 
 WAIT = 10.0
@@ -358,3 +360,43 @@ async def test_no_key_reaches_a_written_file(upstream: MockServer, tmp_path: Pat
 async def test_braces_in_recorded_text_replay_as_text(upstream: MockServer, tmp_path: Path) -> None:
     conversation = Conversation(turns=[("text", "Fill {{ name }} in, {{ please")])
     await round_trip(upstream, tmp_path, conversation)
+
+
+async def test_a_refused_attempt_is_kept_and_replayed(tmp_path: Path) -> None:
+    def busy_once(attempt: int, request: Request) -> Response | None:
+        if attempt > 1:
+            return None
+        return openai_error(
+            429, "Slow down.", code="rate_limit_exceeded", headers=[("retry-after", "0")]
+        )
+
+    async def attempts(url: str) -> tuple[int, Heard]:
+        with pytest.raises(InvalidStatus) as refused:
+            await converse(url, Conversation())
+        return refused.value.response.status_code, await converse(
+            url, Conversation(turns=[("text", "Hello")])
+        )
+
+    out = tmp_path / "busy.yaml"
+    recorder = Recorder(out)
+    async with MockServer(port=0, default_mount=Mount(pace=0.0, handshake_policy=busy_once)) as up:
+        relay = Mount(upstream=Upstream(url=up.ws_url, api_key=None, recorder=recorder))
+        async with MockServer(port=0, default_mount=relay) as proxy:
+            status, live = await attempts(proxy.ws_url)
+            await proxy.wait_for_sessions(0)
+    assert status == 429
+    data = yaml.safe_load(out.read_text())
+    assert data["connections"][0] == {
+        "status": 429,
+        "message": "Slow down.",
+        "code": "rate_limit_exceeded",
+        "type": "invalid_request_error",
+        "retry_after": 0.0,
+    }
+    play = ScenarioPlay(load_scenario(out))
+    async with MockServer(port=0, default_mount=play.mount()) as server:
+        status, replayed = await attempts(server.ws_url)
+        await server.wait_for_sessions(0)
+    assert status == 429
+    assert normalise(replayed.events) == normalise(live.events)
+    assert play.verdict()["ok"], play.verdict()["findings"]
