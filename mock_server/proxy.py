@@ -141,7 +141,7 @@ class Upstream:
         return headers
 
     async def open(
-        self, request: Request, subprotocols: list[str], transcript: Transcript
+        self, request: Request, dialect: Dialect, transcript: Transcript
     ) -> Relay | Response:
         """Connect upstream as the client asked; a :class:`Relay`, or the refusal to send back.
 
@@ -150,7 +150,7 @@ class Upstream:
         """
         from mock_server.server import (
             KEY_SUBPROTOCOL,
-            asks_for_beta,
+            offered_subprotocols,
             openai_error,
             presented_key,
         )
@@ -161,7 +161,11 @@ class Upstream:
         key = upstream_key(client_key, self.api_key)
         secrets = [s for s in (client_key, key, self.api_key) if s]
         secrets += [v for k, v in query if k.lower() in SECRET_QUERY and v]
-        offered = [Subprotocol(p) for p in subprotocols if not p.startswith(KEY_SUBPROTOCOL)]
+        offered = [
+            Subprotocol(p)
+            for p in offered_subprotocols(request.headers)
+            if not p.startswith(KEY_SUBPROTOCOL)
+        ]
         started = time.monotonic()
         try:
             upstream = await connect(
@@ -188,7 +192,6 @@ class Upstream:
                 code="upstream_unreachable",
                 type_="server_error",
             )
-        dialect = Dialect.BETA if asks_for_beta(request.headers) else Dialect.GA
         rules = None
         if self.rules:
             from mock_server.scenario.runner import RuleBook

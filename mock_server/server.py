@@ -403,8 +403,7 @@ class MockServer:
         """Open the pass-through upstream; its refusal, if any, is the client's answer."""
         dialect = Dialect.BETA if asks_for_beta(request.headers) else Dialect.GA
         transcript = _handshake_transcript(request, dialect, prefix)
-        subprotocols = offered_subprotocols(request.headers)
-        opened = await upstream.open(request, subprotocols, transcript)
+        opened = await upstream.open(request, dialect, transcript)
         if isinstance(opened, Response):
             return opened
         assert transcript.handshake is not None
