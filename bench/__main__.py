@@ -6,7 +6,13 @@ import importlib
 import platform
 import sys
 
-BENCHMARKS = ["bench.event_overhead", "bench.vad_speed", "bench.startup", "bench.soak"]
+BENCHMARKS = [
+    "bench.event_overhead",
+    "bench.vad_speed",
+    "bench.startup",
+    "bench.proxy_latency",
+    "bench.soak",
+]
 
 
 def main() -> int:

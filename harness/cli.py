@@ -239,6 +239,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.add_argument("--out", default=None, help="file to write (default: stdout)")
 
+    from harness.record_cli import RECORD_EXAMPLES
+
+    record = commands.add_parser(
+        "record",
+        help="relay clients to the live API and keep each session as a scenario",
+        description="Serve as a pass-through to a live Realtime endpoint: every connection is "
+        "relayed unchanged and, when it ends, written as a scenario with its audio (keys "
+        "redacted), which realtime-mock serve --scenario replays.",
+        epilog=RECORD_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    record.add_argument(
+        "--out", required=True, metavar="FILE", help="the scenario to write, e.g. NAME.yaml"
+    )
+    record.add_argument(
+        "--upstream",
+        default="wss://api.openai.com/v1/realtime",
+        metavar="URL",
+        help="the live endpoint (default wss://api.openai.com/v1/realtime)",
+    )
+    record.add_argument(
+        "--mode",
+        choices=["once", "new_episodes", "all", "none"],
+        default="once",
+        help="VCR.py record mode (default once; see below)",
+    )
+    record.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    record.add_argument("--port", type=_port, default=8765, help="ws port (default 8765)")
+    record.add_argument("--tls", action="store_true", help="also serve wss://")
+
     demo = commands.add_parser(
         "demo",
         help="run the reference client through the scenario library",
@@ -370,6 +400,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from mock_server.scenario.lint import schema_main
 
         return schema_main(args.out)
+    if args.command == "record":
+        from harness.record_cli import record_main
+
+        return asyncio.run(
+            record_main(args.out, args.upstream, args.mode, args.host, args.port, args.tls)
+        )
     if args.command == "demo":
         from harness.demo import run_demo
 

@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -49,6 +49,9 @@ from mock_server.session import (
     SessionOptions,
 )
 from mock_server.transcript import Handshake, Transcript
+
+if TYPE_CHECKING:
+    from mock_server.proxy import Relay, Upstream
 
 log = logging.getLogger("realtime_mock")
 
@@ -102,6 +105,8 @@ class Mount:
     # A new script (the scenario runner) per connection; it gets the connection's number.
     script_factory: Callable[[int], Script] | None = None
     transcriber: Callable[[bytes], str | None] | None = None
+    # Relay connections to a live Realtime endpoint instead of emulating (mock_server.proxy).
+    upstream: Upstream | None = None
 
 
 @dataclass
@@ -118,6 +123,7 @@ class Connection:
     refusal: tuple[str, str] | None = None  # (code, message) of an in-band refusal
     number: int = 0
     ended: bool = False
+    relay: Relay | None = None  # a pass-through connection (no session of ours)
 
 
 def _json_response(
@@ -354,7 +360,6 @@ class MockServer:
                 "(the openai SDKs do this from base_url). Plain HTTP requests are not served here.",
                 code="upgrade_required",
             )
-        subprotocols = offered_subprotocols(headers)
         mount.attempts += 1
         if mount.handshake_delay is not None:
             delay = mount.handshake_delay(mount.attempts)
@@ -364,6 +369,11 @@ class MockServer:
             policy_refusal = mount.handshake_policy(mount.attempts, request)
             if policy_refusal is not None:
                 return policy_refusal
+        upstream = mount.upstream
+        if upstream is not None:
+            upstream.attempts += 1
+            if upstream.relays is None or upstream.relays(upstream.attempts):
+                return await self._relay(connection, request, upstream, mount, prefix)
         refusal = self._check_key(mount, headers, query)
         if refusal is not None:
             return refusal
@@ -389,16 +399,7 @@ class MockServer:
             dialect = Dialect(mount.dialect)
         model = query.get("model") or query.get("deployment") or ""
         api_key = presented_key(headers)
-        transcript = Transcript()
-        transcript.handshake = Handshake.redacted(
-            path=url.path,
-            query=query,
-            headers=list(headers.raw_items()),
-            subprotocols=subprotocols,
-            dialect=dialect.value,
-            model=model or None,
-            mount=prefix,
-        )
+        transcript = _handshake_transcript(request, dialect, prefix)
         conn = Connection(
             mount=mount,
             dialect=dialect,
@@ -411,6 +412,32 @@ class MockServer:
         if not model and conn.refusal is None:
             conn.model = "gpt-realtime"
         self._pending[connection] = conn
+        return None
+
+    async def _relay(
+        self,
+        connection: ServerConnection,
+        request: Request,
+        upstream: Upstream,
+        mount: Mount,
+        prefix: str,
+    ) -> Response | None:
+        """Open the pass-through upstream; its refusal, if any, is the client's answer."""
+        dialect = Dialect.BETA if asks_for_beta(request.headers) else Dialect.GA
+        transcript = _handshake_transcript(request, dialect, prefix)
+        opened = await upstream.open(request, dialect, transcript)
+        if isinstance(opened, Response):
+            return opened
+        assert transcript.handshake is not None
+        self._pending[connection] = Connection(
+            mount=mount,
+            dialect=dialect,
+            model=transcript.handshake.model or "",
+            intent=None,
+            api_key=None,
+            transcript=transcript,
+            relay=opened,
+        )
         return None
 
     def _check_key(self, mount: Mount, headers: Headers, query: dict[str, str]) -> Response | None:
@@ -519,6 +546,9 @@ class MockServer:
             )
 
     async def _run(self, ws: ServerConnection, conn: Connection) -> None:
+        if conn.relay is not None:
+            await conn.relay.run(ws)
+            return
         loop = asyncio.get_running_loop()
         mount = conn.mount
         origin = loop.time()
@@ -591,6 +621,23 @@ class MockServer:
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await receiving
             session.abandon()
+
+
+def _handshake_transcript(request: Request, dialect: Dialect, prefix: str) -> Transcript:
+    """A connection's transcript, opened with its handshake (secrets already removed)."""
+    url = urlsplit(request.path)
+    query = dict(parse_qsl(url.query, keep_blank_values=True))
+    transcript = Transcript()
+    transcript.handshake = Handshake.redacted(
+        path=url.path,
+        query=query,
+        headers=list(request.headers.raw_items()),
+        subprotocols=offered_subprotocols(request.headers),
+        dialect=dialect.value,
+        model=query.get("model") or query.get("deployment") or None,
+        mount=prefix,
+    )
+    return transcript
 
 
 @functools.cache

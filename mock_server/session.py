@@ -112,6 +112,11 @@ class Script(Protocol):
         """Return True when the script has handled the event (the emulator then does nothing)."""
         ...
 
+    def on_rejected_event(self, event: dict[str, Any], now: float) -> bool:
+        """An event the emulator's validation refuses: True when the script answers it instead
+        (the emulator then sends no error of its own)."""
+        ...
+
     def plan_response(self, request: ResponseRequest) -> ResponsePlan | None:
         """The plan of the next response, or None to let the emulator's responder answer."""
         ...
@@ -318,7 +323,13 @@ class Session:
                     "invalid_type",
                     "type",
                 )
-            self._validate(event)
+            try:
+                self._validate(event)
+            except RealtimeError:
+                # A script may answer even an invalid event itself (a recorded refusal).
+                if self.script is not None and self.script.on_rejected_event(event, self._now):
+                    return
+                raise
             self._dispatch(type_, event)
         except RealtimeError as error:
             self._find_mistake(
@@ -548,7 +559,7 @@ class Session:
 
     # ---- input audio buffer ---------------------------------------------------------------
 
-    def _input_format(self) -> str:
+    def input_format(self) -> str:
         return session_config.format_name(self.config["audio"]["input"].get("format"))
 
     def _on_append(self, event: dict[str, Any]) -> None:
@@ -577,16 +588,16 @@ class Session:
                 severity="warning",
             )
         self._audio_warnings(
-            self.audio_diagnostics.on_append(chunk, self._input_format(), self._now),
+            self.audio_diagnostics.on_append(chunk, self.input_format(), self._now),
             event.get("event_id"),
         )
         self.input_buffer.extend(chunk)
-        self.audio_written_ms += len(chunk) / BYTES_PER_MS[self._input_format()]
+        self.audio_written_ms += len(chunk) / BYTES_PER_MS[self.input_format()]
         if self._vad is not None:
             self._feed_vad(chunk)
 
     def _on_commit(self, event: dict[str, Any]) -> None:
-        fmt = self._input_format()
+        fmt = self.input_format()
         buffered_ms = len(self.input_buffer) / BYTES_PER_MS[fmt]
         if buffered_ms < MIN_COMMIT_MS:
             raise RealtimeError(
@@ -599,7 +610,7 @@ class Session:
     def _commit_buffer(self, item_id: str) -> dict[str, Any]:
         audio = bytes(self.input_buffer)
         self.input_buffer.clear()
-        self._audio_warnings(self.audio_diagnostics.on_commit(audio, self._input_format()), None)
+        self._audio_warnings(self.audio_diagnostics.on_commit(audio, self.input_format()), None)
         if self._vad is not None:
             self._vad.reset()
         previous = self.items[-1]["id"] if self.items else None
@@ -646,7 +657,7 @@ class Session:
         if isinstance(given, str):
             text = given
         elif transcriber is not None:
-            fmt = self._input_format()
+            fmt = self.input_format()
             if fmt != "pcm16":
                 from mock_server import audio as audio_module
 
@@ -655,7 +666,7 @@ class Session:
                 pcm = audio[: len(audio) // 2 * 2]
             text = transcriber(pcm)
         if text is None:
-            ms = len(audio) / BYTES_PER_MS[self._input_format()]
+            ms = len(audio) / BYTES_PER_MS[self.input_format()]
             text = f"[realtime-mock: untranscribed audio, {ms / 1000:.1f} s]"
         item["content"][0]["transcript"] = text
         self._emit(
@@ -674,7 +685,7 @@ class Session:
                 "transcript": text,
                 "usage": {
                     "type": "duration",
-                    "seconds": round(len(audio) / BYTES_PER_MS[self._input_format()] / 1000, 3),
+                    "seconds": round(len(audio) / BYTES_PER_MS[self.input_format()] / 1000, 3),
                 },
             }
         )
@@ -720,7 +731,7 @@ class Session:
         from mock_server import audio as audio_module
         from mock_server import vad as vad_module
 
-        fmt = self._input_format()
+        fmt = self.input_format()
         pcm = chunk if fmt == "pcm16" else audio_module.from_format(chunk, fmt)
         turn = session_config.turn_detection(self.config) or {}
         for vad_event in self._vad.feed(pcm):

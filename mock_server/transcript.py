@@ -19,7 +19,8 @@ SECRET_HEADERS = frozenset({"authorization", "api-key", "cookie", "openai-api-ke
 SECRET_QUERY = frozenset({"api_key", "api-key", "key", "client_secret"})
 _SUBPROTOCOL_KEY = "openai-insecure-api-key."
 REDACTED = "<redacted>"
-_KEY_PATTERN = re.compile(r"\b(sk|ek|rk)-?_?[A-Za-z0-9_\-]{8,}")
+# sk-..., rk-..., sk_... and ek_... keys; not words that merely start with "sk" ("skateboard").
+_KEY_PATTERN = re.compile(r"\b(?:sk|rk)[-_][A-Za-z0-9_\-]{8,}|\bek_[A-Za-z0-9_\-]{8,}")
 
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
@@ -27,6 +28,8 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
 
     >>> redact_text("Bearer sk-test-SECRET123", ["sk-test-SECRET123"])
     'Bearer <redacted>'
+    >>> redact_text("skateboarding with ek_68a4ee1f0c5c")
+    'skateboarding with <redacted>'
     """
     for secret in secrets:
         if secret:

@@ -222,6 +222,8 @@ def _audio_references(steps: list[Step], path: Path_) -> list[tuple[str, Path_]]
     found: list[tuple[str, Path_]] = []
     for index, step in enumerate(steps):
         here = (*path, index)
+        if step.expect is not None and step.expect.audio:
+            found.append((step.expect.audio, (*here, "expect", "audio")))
         if step.respond is not None:
             if step.respond.audio:
                 found.append((step.respond.audio, (*here, "respond", "audio")))

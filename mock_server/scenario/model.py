@@ -137,8 +137,8 @@ class Respond(OutputItem):
 # ---- steps ----------------------------------------------------------------------------------
 
 
-class Expect(_Strict):
-    """The next relevant client event: its type and a partial match of its fields."""
+class EventMatch(_Strict):
+    """A client event by its type and a partial match of its fields."""
 
     type: str
     match: dict[str, Any] = Field(
@@ -152,8 +152,31 @@ class Expect(_Strict):
     )
 
 
-_EXPECT_KEYS = frozenset({"type", "match", "within", "capture"})
-_WHEN_KEYS = _EXPECT_KEYS | {"after", "count"}
+class Expect(EventMatch):
+    """The next relevant client event: its type and a partial match of its fields."""
+
+    audio: str | None = Field(
+        None,
+        description="With type input_audio_buffer.append: the client streams this WAV fixture "
+        "(any number of appends, until as much audio as the fixture holds has come). Recorded "
+        "sessions keep the user's speech this way, so that a replay's VAD hears the same turns.",
+    )
+    instead: bool = Field(
+        False,
+        description="The emulator does not handle the event itself: the steps that follow "
+        "answer it (a recorded refusal or an unusual response).",
+    )
+
+    @model_validator(mode="after")
+    def _audio_of_appends(self) -> Expect:
+        if self.audio is not None and self.type != "input_audio_buffer.append":
+            raise ValueError("audio: is for expect input_audio_buffer.append (the client's speech)")
+        return self
+
+
+_MATCH_KEYS = frozenset({"type", "match", "within", "capture"})
+_EXPECT_KEYS = _MATCH_KEYS | {"audio", "instead"}
+_WHEN_KEYS = _MATCH_KEYS | {"after", "count"}
 
 
 def _fold_inline(value: Any, known: frozenset[str]) -> Any:
@@ -185,6 +208,8 @@ _EXPECT_SCHEMA: dict[str, Any] = {
                 "match": {"type": "object"},
                 "within": _DURATION_SCHEMA,
                 "capture": {"type": "object", "additionalProperties": {"type": "string"}},
+                "audio": {"type": "string"},
+                "instead": {"type": "boolean"},
                 "after": {"type": "integer", "minimum": 0},
                 "count": {"type": "integer", "minimum": 1},
             },
@@ -253,7 +278,7 @@ class Step(_Strict):
         return "empty"
 
 
-class When(Expect):
+class When(EventMatch):
     """A rule's trigger: an expect-style match, and which occurrences count."""
 
     after: int = Field(0, description="Only occurrences after the first N.")
@@ -329,8 +354,33 @@ class Scenario(_Strict):
     )
     steps: list[Step] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
-    passthrough: bool = Field(False, description="Reserved for the recorder.")
+    passthrough: bool = Field(
+        False,
+        description="Served through a pass-through to a live endpoint (realtime-mock record "
+        "--upstream): the client's events the rules do not handle go to the live model, "
+        "which answers the rest.",
+    )
 
+    @model_validator(mode="after")
+    def _passthrough_scripts_faults_only(self) -> Scenario:
+        if not self.passthrough:
+            return self
+        if self.steps or any(c.steps for c in self.connections or []):
+            raise ValueError(
+                "a passthrough scenario has no steps: the live model answers; script its faults "
+                "with rules (and handshake / connections)"
+            )
+        for rule in self.rules:
+            for step in rule.do:
+                if step.kind not in PASSTHROUGH_ACTIONS:
+                    raise ValueError(
+                        f"a passthrough rule cannot {step.kind}: use "
+                        f"{', '.join(sorted(PASSTHROUGH_ACTIONS))}"
+                    )
+        return self
+
+
+PASSTHROUGH_ACTIONS = frozenset({"error", "send", "close", "drop", "stall", "garbage", "expire"})
 
 Connection.model_rebuild()
 Repeat.model_rebuild()

@@ -3,18 +3,22 @@
 The scenario's ``dialect`` decides the mount's policy: ``any`` serves both dialects (each
 connection in its own), ``ga`` answers beta clients as the live service does since 2026-05
 (``beta_api_shape_disabled``), ``beta`` refuses clients without ``OpenAI-Beta: realtime=v1``
-as the beta-era service did. ``handshake`` and ``connections`` decide each attempt.
+as the beta-era service did. ``handshake`` and ``connections`` decide each attempt. A
+``passthrough`` scenario relays accepted connections to a live endpoint, its rules scripting
+faults on top (:mod:`mock_server.proxy`).
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from typing import Any
 
 from websockets.http11 import Request, Response
 
+from mock_server.proxy import DEFAULT_UPSTREAM, Upstream
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.model import Handshake
 from mock_server.scenario.runner import ScenarioRunner
@@ -40,8 +44,13 @@ def _pace(text: str) -> float:
 class ScenarioPlay:
     """A scenario mounted on a server: its runners, one per connection, and its verdict."""
 
-    def __init__(self, loaded: LoadedScenario, prefix: str = "") -> None:
+    def __init__(
+        self, loaded: LoadedScenario, prefix: str = "", upstream: str | None = None
+    ) -> None:
         self.loaded = loaded
+        # Where a passthrough scenario's sessions go: the argument, $REALTIME_MOCK_UPSTREAM,
+        # or the live API.
+        self.upstream = upstream or os.environ.get("REALTIME_MOCK_UPSTREAM") or DEFAULT_UPSTREAM
         self.scenario = loaded.scenario
         self.prefix = prefix
         self.runners: list[ScenarioRunner] = []
@@ -140,6 +149,8 @@ class ScenarioPlay:
             script_factory=self._runner,
             any_model=True,
         )
+        if self.scenario.passthrough:
+            self._mount.upstream = Upstream(url=self.upstream, rules=self.scenario.rules)
         return self._mount
 
     def verdict(self) -> dict[str, Any]:
@@ -176,7 +187,7 @@ class ScenarioPlay:
                     f"the client came back {waited:.2f}s after a {earlier['status']} with "
                     f"retry-after {retry_after:g}s"
                 )
-        if len(connections) < expected and wanted is None:
+        if len(connections) < expected and wanted is None and not self.scenario.passthrough:
             findings.append(
                 f"expected {expected} accepted connection(s), the client made {len(connections)}"
                 + (f" after {len(refusals)} refusal(s)" if refusals else "")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,15 @@ from mock_server.protocol.errors import RealtimeError
 from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan, ResponseRequest
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.matchers import get_path, match
-from mock_server.scenario.model import Expect, FunctionCall, OutputItem, Respond, Rule, Step
+from mock_server.scenario.model import (
+    EventMatch,
+    Expect,
+    FunctionCall,
+    OutputItem,
+    Respond,
+    Rule,
+    Step,
+)
 from mock_server.scenario.templating import TemplateError, render
 from mock_server.session import Session
 
@@ -43,6 +52,7 @@ class _Node:
     optional: bool = False
     seconds: float = 0.0
     remaining: list[Expect] | None = None  # any_order: the expects still to come
+    heard_ms: float = 0.0  # an audio expect: how much of its speech has come
 
 
 def _describe(step: Step) -> str:
@@ -51,6 +61,8 @@ def _describe(step: Step) -> str:
     if kind == "expect":
         assert isinstance(value, Expect)
         fields = f" {json.dumps(value.match)}" if value.match else ""
+        if value.audio is not None:
+            fields = f" (the audio of {value.audio})"
         return f"expect {value.type}{fields}"
     if kind == "respond":
         assert isinstance(value, Respond)
@@ -90,6 +102,45 @@ def compile_steps(steps: list[Step]) -> list[_Node]:
     return nodes
 
 
+def event_matches(
+    spec: EventMatch,
+    event: dict[str, Any],
+    names: dict[str, Any],
+    new_id: Callable[[str], str],
+) -> bool:
+    """Whether ``event`` has the spec's type and fields (its templates rendered with
+    ``names``); raises :class:`TemplateError` for a bad placeholder."""
+    if event.get("type") != spec.type:
+        return False
+    return not match(render(spec.match, names, new_id), event)
+
+
+class RuleBook:
+    """Which rules fire for each client event, counting occurrences for ``after`` and
+    ``count`` (the scenario runner and the pass-through relay both use it)."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.rules = rules
+        self._seen = [0] * len(rules)
+        self._fired = [0] * len(rules)
+
+    def firing(
+        self, event: dict[str, Any], matches: Callable[[EventMatch, dict[str, Any]], bool]
+    ) -> list[Rule]:
+        fired = []
+        for index, rule in enumerate(self.rules):
+            if not matches(rule.when, event):
+                continue
+            self._seen[index] += 1
+            if self._seen[index] <= rule.when.after:
+                continue
+            if rule.when.count is not None and self._fired[index] >= rule.when.count:
+                continue
+            self._fired[index] += 1
+            fired.append(rule)
+        return fired
+
+
 class ScenarioRunner:
     """One connection's run of a scenario."""
 
@@ -110,10 +161,12 @@ class ScenarioRunner:
         self._seen_since: list[str] = []
         self._after_response = False
         self._wait_until: float | None = None
-        self._rule_counts = [0] * len(self.scenario.rules)
-        self._rule_fired = [0] * len(self.scenario.rules)
+        self.rules = RuleBook(self.scenario.rules)
         self._audio: dict[str, bytes] = {}
         self._transcriptions = 0
+        # Audio an audio expect still waits for after a response began before it was complete
+        # (the service answered mid-stream); the appends that follow pay it off first.
+        self._owed_ms = 0.0
         self.stopped = False
         # Set when the run gives up on an expectation (what tests and harnesses wait on).
         self.finished = threading.Event()
@@ -131,17 +184,40 @@ class ScenarioRunner:
         if self.stopped or self.cursor >= len(self.nodes):
             self._note_unexpected(event, handled)
             return handled
-        if self._consume(event):
+        consumed = self._consume(event)
+        if consumed is not None:
             # The steps that follow run at the next poll: after the emulator's own answer to
-            # this event, as they would follow it on the live service.
-            pass
+            # this event (unless the expect answers instead), as on the live service.
+            handled = handled or consumed.instead
         else:
             self._seen_since.append(str(event.get("type")))
             self._note_unexpected(event, handled)
         return handled
 
+    def on_rejected_event(self, event: dict[str, Any], now: float) -> bool:
+        """Only an expect with ``instead`` takes an event the emulator would refuse."""
+        self._now = now
+        node = self._current()
+        if self.stopped or node is None or node.kind != "expect":
+            return False
+        expect = node.expects[0]
+        if not expect.instead or expect.audio is not None or not self._matches(expect, event):
+            return False
+        self._capture(expect, event)
+        self._advance(node)
+        return True
+
     def plan_response(self, request: ResponseRequest) -> ResponsePlan | None:
         node = self._current()
+        if self._hearing(node) and not self._after_response:
+            # Server VAD answered before all of the turn's audio came (the recording closed
+            # the turn a few appends late): the rest of the audio is owed, the plan is next.
+            assert node is not None
+            following = self.nodes[self.cursor + 1] if self.cursor + 1 < len(self.nodes) else None
+            if following is not None and following.kind == "respond":
+                self._owed_ms = max(0.0, self._audio_ms(node.expects[0]) - node.heard_ms)
+                self._advance(node)
+                node = following
         if node is None or node.kind != "respond" or self._after_response:
             return None
         assert node.step is not None and node.step.respond is not None
@@ -248,8 +324,28 @@ class ScenarioRunner:
         self.cursor += 1
         self._started = None
 
-    def _consume(self, event: dict[str, Any]) -> bool:
-        """Does ``event`` satisfy the current step (or the one after skippable ones)?"""
+    def _hearing(self, node: _Node | None) -> bool:
+        return node is not None and node.kind == "expect" and node.expects[0].audio is not None
+
+    def _audio_ms(self, expect: Expect) -> float:
+        assert expect.audio is not None
+        return audio.duration_ms(len(self._pcm(expect.audio)))
+
+    def _heard(self, event: dict[str, Any]) -> float:
+        """Milliseconds of audio in an append, in the session's input format."""
+        assert self.session is not None
+        try:
+            chunk = audio.decode_b64(str(event.get("audio", "")))
+        except ValueError:
+            return 0.0
+        return audio.duration_ms(len(chunk), self.session.input_format())
+
+    def _consume(self, event: dict[str, Any]) -> Expect | None:
+        """The expect ``event`` satisfies at the cursor (or after skippable ones), if any."""
+        if event.get("type") == "input_audio_buffer.append":
+            heard = self._consume_audio(event)
+            if heard is not None:
+                return heard
         index = self.cursor
         while index < len(self.nodes):
             node = self.nodes[index]
@@ -264,32 +360,45 @@ class ScenarioRunner:
                         if not remaining:
                             self.cursor = index
                             self._advance(node)
-                        return True
-                return False
+                        return expect
+                return None
             if node.kind != "expect":
-                return False
+                return None
             expect = node.expects[0]
-            if self._matches(expect, event):
+            if expect.audio is None and self._matches(expect, event):
                 self._capture(expect, event)
                 self.cursor = index
                 self._advance(node)
-                return True
+                return expect
             if not node.optional:
-                return False
+                return None
             index += 1
-        return False
+        return None
 
-    def _matches(self, expect: Expect, event: dict[str, Any]) -> bool:
-        if event.get("type") != expect.type:
-            return False
+    def _consume_audio(self, event: dict[str, Any]) -> Expect | None:
+        """An append counted against the audio owed, or the audio expect at the cursor."""
+        if self._owed_ms > 0:
+            self._owed_ms = max(0.0, self._owed_ms - self._heard(event))
+            return Expect(type="input_audio_buffer.append")
+        node = self._current()
+        if not self._hearing(node):
+            return None
+        assert node is not None
+        expect = node.expects[0]
+        node.heard_ms += self._heard(event)
+        # Half a millisecond of slack: G.711 and odd chunk sizes round.
+        if node.heard_ms + 0.5 >= self._audio_ms(expect):
+            self._advance(node)
+        return expect
+
+    def _matches(self, expect: EventMatch, event: dict[str, Any]) -> bool:
         try:
-            spec = render(expect.match, self.captures, self._new_id)
+            return event_matches(expect, event, self.captures, self._new_id)
         except TemplateError as exc:
             self.problems.append(f"{expect.type}: {exc}")
             return False
-        return not match(spec, event)
 
-    def _capture(self, expect: Expect, event: dict[str, Any]) -> None:
+    def _capture(self, expect: EventMatch, event: dict[str, Any]) -> None:
         for name, path in expect.capture.items():
             self.captures[name] = get_path(event, path)
 
@@ -323,15 +432,7 @@ class ScenarioRunner:
 
     def _apply_rules(self, event: dict[str, Any]) -> bool:
         handled = False
-        for index, rule in enumerate(self.scenario.rules):
-            if not self._matches(rule.when, event):
-                continue
-            self._rule_counts[index] += 1
-            if self._rule_counts[index] <= rule.when.after:
-                continue
-            if rule.when.count is not None and self._rule_fired[index] >= rule.when.count:
-                continue
-            self._rule_fired[index] += 1
+        for rule in self.rules.firing(event, self._matches):
             self._fire(rule)
             handled = handled or rule.instead
         return handled

@@ -1,7 +1,8 @@
 """Templating of raw ``send`` events: substitution only, never evaluation.
 
 ``{{ name }}`` is replaced by a captured value; ``{{ new.item_id }}`` (and ``new.call_id``,
-``new.response_id``, ``new.event_id``) by a freshly generated id with the right prefix. A string
+``new.response_id``, ``new.event_id``) by a freshly generated id with the right prefix;
+``{{ braces }}`` is a literal ``{{`` (recorded text that holds one is written so). A string
 that is exactly one placeholder takes the value's own type. Nothing else is understood: no
 expressions, attributes, filters or environment; an unknown name is an error that names it.
 """
@@ -15,6 +16,18 @@ from typing import Any
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*\}\}")
 ANY_BRACES = re.compile(r"\{\{(.*?)\}\}")
 NEW_IDS = {"item_id": "item", "call_id": "call", "response_id": "resp", "event_id": "event"}
+LITERAL_BRACES = "braces"
+
+
+def escape(text: str) -> str:
+    """``text`` as a template that renders to itself.
+
+    >>> escape("a {{ b }}")
+    'a {{ braces }} b }}'
+    >>> render(escape("a {{ b }}"), {}, str)
+    'a {{ b }}'
+    """
+    return text.replace("{{", "{{ " + LITERAL_BRACES + " }}")
 
 
 class TemplateError(ValueError):
@@ -41,6 +54,8 @@ def render(value: Any, names: Mapping[str, Any], new_id: Callable[[str], str]) -
             )
 
     def lookup(name: str) -> Any:
+        if name == LITERAL_BRACES:
+            return "{{"
         if name.startswith("new."):
             kind = NEW_IDS.get(name[4:])
             if kind is None:

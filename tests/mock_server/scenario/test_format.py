@@ -273,3 +273,14 @@ def test_close_idle_after_reaches_the_mount(tmp_path: Path) -> None:
     path.write_text(HEAD + "close_idle_after: 30s\n")
     assert ScenarioPlay(load_scenario(path)).mount().close_idle_after_s == 30.0
     assert "close_idle_after" in scenario_json_schema()["properties"]
+
+
+def test_expected_client_audio_is_a_fixture_of_appends(tmp_path: Path) -> None:
+    (found,) = problems_of(
+        tmp_path, HEAD + "steps:\n  - expect: {type: input_audio_buffer.append, audio: me.wav}\n"
+    )
+    assert ":4:" in found and "fixture 'me.wav' not found" in found
+    (wrong,) = problems_of(
+        tmp_path, HEAD + "steps:\n  - expect: {type: response.create, audio: x}\n"
+    )
+    assert "audio: is for expect input_audio_buffer.append" in wrong

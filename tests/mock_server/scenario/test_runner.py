@@ -13,7 +13,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from mock_server.scenario.loader import load_scenario_text
+from mock_server import audio
+from mock_server.scenario.loader import FIXTURES, load_scenario_text
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import MockServer
 
@@ -280,3 +281,40 @@ steps:
     assert os.environ.get("HOME", "/") not in json.dumps(
         server.connections[-1].transcript.to_json()
     )
+
+
+async def test_an_audio_expect_takes_the_appends_of_its_fixture_then_the_next_step() -> None:
+    text = """
+session: {output_modalities: [text], audio: {input: {turn_detection: null}}}
+steps:
+  - expect: {type: input_audio_buffer.append, audio: fixture:audio/question.wav}
+  - expect: input_audio_buffer.commit
+  - expect: response.create
+  - respond: {text: "Heard you."}
+"""
+    pcm = audio.load_wav(FIXTURES / "audio" / "question.wav").tobytes()
+    async with served(text) as (server, play), client(server) as ws:
+        for piece in audio.chunk(pcm, 100):
+            await send(ws, {"type": "input_audio_buffer.append", "audio": audio.encode_b64(piece)})
+        await send(ws, {"type": "input_audio_buffer.commit"})
+        await send(ws, {"type": "response.create"})
+        done = await until(ws, "response.done")
+    assert done["response"]["output"][0]["content"][0]["text"] == "Heard you."
+    verdict = await verdict_after(server, play)
+    assert verdict["ok"], verdict["findings"]
+    assert "(the audio of fixture:audio/question.wav)" in verdict["connections"][0]["satisfied"][0]
+
+
+async def test_an_instead_expect_answers_even_an_event_the_emulator_would_refuse() -> None:
+    text = """
+steps:
+  - expect: {type: conversation.item.create, item: {type: bogus}, instead: true}
+  - error: {code: made_up, message: "Answered by the scenario."}
+"""
+    async with served(text) as (server, play), client(server) as ws:
+        await send(ws, {"type": "conversation.item.create", "item": {"type": "bogus"}})
+        error = await until(ws, "error")
+        await ws.close()
+    assert error["error"]["code"] == "made_up"  # not the emulator's validation error
+    verdict = await verdict_after(server, play)
+    assert verdict["ok"], verdict["findings"]

@@ -1,0 +1,224 @@
+"""Pass-through: frames unchanged both ways, upstream refusals as the same HTTP answer, keys.
+
+The upstream is a second realtime-mock on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.http11 import Request, Response
+
+from mock_server.proxy import Upstream, is_real_key, upstream_key
+from mock_server.scenario.loader import ScenarioError, load_scenario_text
+from mock_server.scenario.play import ScenarioPlay
+from mock_server.server import MockServer, Mount, openai_error
+
+WAIT = 10.0
+REAL_KEY = "sk-proj-" + "R" * 40
+ITEM = {
+    "type": "conversation.item.create",
+    "event_id": "evt_mine",
+    "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
+}
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[MockServer]:
+    async with MockServer(port=0, default_mount=Mount(pace=0.0, seed="up")) as server:
+        yield server
+
+
+def relaying(upstream: MockServer, api_key: str | None) -> MockServer:
+    return MockServer(port=0, default_mount=Mount(upstream=Upstream(upstream.ws_url, api_key)))
+
+
+async def test_frames_pass_unchanged_both_ways(upstream: MockServer) -> None:
+    async with relaying(upstream, api_key=None) as proxy:
+        headers = {"Authorization": "Bearer sk-test"}
+        async with connect(f"{proxy.ws_url}?model=gpt-realtime", additional_headers=headers) as ws:
+            received = [await asyncio.wait_for(ws.recv(), WAIT)]
+            await ws.send(json.dumps(ITEM))
+            for _ in range(2):
+                received.append(await asyncio.wait_for(ws.recv(), WAIT))
+        await proxy.wait_for_sessions(0)
+        await upstream.wait_for_sessions(0)
+        relayed = proxy.connections[0].transcript
+    upstream_transcript = upstream.connections[0].transcript
+    # The upstream got the client's event as sent (its own event_id too) ...
+    assert upstream_transcript.client_events() == [ITEM]
+    # ... and the client got the upstream's events as sent (ids and all).
+    assert [json.loads(frame) for frame in received] == upstream_transcript.server_events()
+    # The relay's transcript holds both directions.
+    assert relayed.client_events() == [ITEM]
+    assert relayed.server_events() == upstream_transcript.server_events()
+    assert relayed.handshake is not None and relayed.handshake.model == "gpt-realtime"
+
+
+async def test_an_upstream_refusal_reaches_the_client_as_the_same_http_answer() -> None:
+    def busy(attempt: int, request: Request) -> Response:
+        return openai_error(
+            429,
+            "Rate limit reached for requests.",
+            code="rate_limit_exceeded",
+            type_="requests",
+            headers=[("retry-after", "7")],
+        )
+
+    async with (
+        MockServer(port=0, default_mount=Mount(handshake_policy=busy)) as refusing,
+        relaying(refusing, api_key=None) as proxy,
+    ):
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(proxy.ws_url, additional_headers={"Authorization": "Bearer sk-test"})
+    response = refused.value.response
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "7"
+    body = json.loads(response.body or b"")
+    assert body["error"]["code"] == "rate_limit_exceeded"
+    assert body["error"]["message"] == "Rate limit reached for requests."
+
+
+async def test_a_wrong_key_upstream_is_a_401_for_the_client() -> None:
+    strict = Mount(api_keys=frozenset({REAL_KEY}))
+    async with (
+        MockServer(port=0, default_mount=strict) as guarded,
+        relaying(guarded, api_key="sk-wrong") as proxy,
+    ):
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(proxy.ws_url, additional_headers={"Authorization": "Bearer sk-mock"})
+    assert refused.value.response.status_code == 401
+    assert b"invalid_api_key" in (refused.value.response.body or b"")
+
+
+@pytest.mark.parametrize(
+    ("client_key", "configured", "used"),
+    [
+        ("sk-mock", REAL_KEY, REAL_KEY),  # a placeholder: the recording process's key
+        (REAL_KEY, "sk-other-configured", REAL_KEY),  # the client's own real key
+        (None, REAL_KEY, REAL_KEY),
+    ],
+)
+async def test_the_upstream_key(client_key: str | None, configured: str, used: str) -> None:
+    assert upstream_key(client_key, configured) == used
+    strict = Mount(api_keys=frozenset({REAL_KEY}))
+    async with (
+        MockServer(port=0, default_mount=strict) as guarded,
+        relaying(guarded, api_key=configured) as proxy,
+    ):
+        headers = {"Authorization": f"Bearer {client_key}"} if client_key else {}
+        url = f"{proxy.ws_url}?model=gpt-realtime&api_key=in-the-query"
+        async with connect(url, additional_headers=headers) as ws:
+            first = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+        await guarded.wait_for_sessions(0)
+    assert first["type"] == "session.created"
+    assert guarded.connections[0].api_key == used
+    handshake = guarded.connections[0].transcript.handshake
+    assert handshake is not None and "api_key" not in handshake.query  # never forwarded
+
+
+def test_real_keys_are_told_from_placeholders() -> None:
+    assert not is_real_key("sk-test-SECRET123")
+    assert is_real_key(REAL_KEY)
+    assert not is_real_key(None)
+
+
+async def test_an_upstream_close_reaches_the_client_with_its_code() -> None:
+    retired = Mount(beta="retired")
+    async with (
+        MockServer(port=0, default_mount=retired) as live,
+        relaying(live, api_key=None) as proxy,
+    ):
+        headers = {"Authorization": "Bearer sk-test", "OpenAI-Beta": "realtime=v1"}
+        async with connect(f"{proxy.ws_url}?model=gpt-realtime", additional_headers=headers) as ws:
+            error = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), WAIT)
+        assert error["error"]["code"] == "beta_api_shape_disabled"
+        assert ws.close_code == 4000
+        assert ws.close_reason == "invalid_request_error.beta_api_shape_disabled"
+        await proxy.wait_for_sessions(0)
+        assert proxy.connections[0].transcript.closed == (4000, ws.close_reason)
+
+
+async def test_an_unreachable_upstream_is_a_502() -> None:
+    async with MockServer(port=0) as placeholder:
+        url = placeholder.ws_url
+    # Nothing listens there any more.
+    mount = Mount(upstream=Upstream(url=url, api_key=None, open_timeout=5))
+    async with MockServer(port=0, default_mount=mount) as proxy:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(proxy.ws_url, additional_headers={"Authorization": "Bearer sk-test"})
+    assert refused.value.response.status_code == 502
+    assert b"upstream_unreachable" in (refused.value.response.body or b"")
+
+
+# ---- passthrough scenarios --------------------------------------------------------------------
+
+PASSTHROUGH = """
+name: live_with_faults
+description: The live model answers; the second response.create meets a rate limit.
+passthrough: true
+connections:
+  - {status: 429, retry_after: 0, code: rate_limit_exceeded}
+  - {}
+rules:
+  - when: {type: response.create, after: 1}
+    do:
+      - error: {type: tokens, code: rate_limit_exceeded, message: Rate limit reached.}
+"""
+
+
+async def test_a_passthrough_scenario_scripts_faults_and_the_upstream_answers_the_rest(
+    upstream: MockServer,
+) -> None:
+    play = ScenarioPlay(load_scenario_text(PASSTHROUGH), upstream=upstream.ws_url)
+    async with MockServer(port=0, default_mount=play.mount()) as server:
+        headers = {"Authorization": "Bearer sk-test"}
+        url = f"{server.ws_url}?model=gpt-realtime"
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(url, additional_headers=headers)
+        assert refused.value.response.status_code == 429
+        async with connect(url, additional_headers=headers) as ws:
+
+            async def until(last: str) -> dict[str, Any]:
+                while True:
+                    event = json.loads(await ws.recv())
+                    if event["type"] == last:
+                        return event
+
+            await asyncio.wait_for(until("session.created"), WAIT)
+            await ws.send(json.dumps(ITEM))
+            await ws.send(json.dumps({"type": "response.create"}))
+            done = await asyncio.wait_for(until("response.done"), WAIT)
+            await ws.send(json.dumps({"type": "response.create"}))
+            error = await asyncio.wait_for(until("error"), WAIT)
+        await server.wait_for_sessions(0)
+        await upstream.wait_for_sessions(0)
+    assert done["response"]["status"] == "completed"  # the upstream's canned model answered
+    assert error["error"]["code"] == "rate_limit_exceeded"
+    # The scripted event took the request's place: the upstream saw one response.create only.
+    assert len(upstream.connections[0].transcript.client_events("response.create")) == 1
+    assert play.verdict()["ok"], play.verdict()["findings"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ("steps: [{expect: response.create}]", "a passthrough scenario has no steps"),
+        (
+            "rules: [{when: response.create, do: [{respond: {text: hi}}]}]",
+            "a passthrough rule cannot respond",
+        ),
+    ],
+)
+def test_passthrough_scenarios_script_faults_only(extra: str, says: str) -> None:
+    text = f"name: x\ndescription: y\npassthrough: true\n{extra}\n"
+    with pytest.raises(ScenarioError, match=says):
+        load_scenario_text(text)
