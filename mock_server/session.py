@@ -123,6 +123,10 @@ class Script(Protocol):
 
     def poll(self, now: float) -> None: ...
 
+    def detach(self) -> None:
+        """The connection has ended: drop the session, keeping what the verdict needs."""
+        ...
+
     def next_deadline(self) -> float | None: ...
 
     def transcribe(self, audio: bytes) -> str | RealtimeError | None:
@@ -413,8 +417,12 @@ class Session:
         self.close(4000, f"invalid_request_error.{code}")
 
     def abandon(self) -> None:
-        """The connection is gone: stop every response without emitting anything."""
+        """The connection is gone: stop every response without emitting anything, and let the
+        script go (it keeps only what its verdict needs, so a long-running server does not
+        hold every ended session's audio through its scripts)."""
         self._cancel_all("client_cancelled", emit=False)
+        if self.script is not None:
+            self.script.detach()
 
     def close(self, code: int, reason: str) -> None:
         """Ask the driver to close the connection (after what is already queued)."""

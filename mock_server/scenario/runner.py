@@ -38,6 +38,7 @@ from mock_server.scenario.model import (
 )
 from mock_server.scenario.templating import TemplateError, render
 from mock_server.session import Session
+from mock_server.transcript import Finding
 
 GARBAGE = '{"type": "response.output_text.delta", "delta": "trunc'
 NOISE = frozenset({"input_audio_buffer.append"})
@@ -156,6 +157,7 @@ class ScenarioRunner:
         self.unexpected: list[dict[str, Any]] = []
         self.problems: list[str] = []
         self.session: Session | None = None
+        self._findings: list[Finding] = []  # the session's, kept when it is detached
         self._now = 0.0
         self._started: float | None = None  # when the current node began waiting
         self._seen_since: list[str] = []
@@ -193,6 +195,11 @@ class ScenarioRunner:
             self._seen_since.append(str(event.get("type")))
             self._note_unexpected(event, handled)
         return handled
+
+    def detach(self) -> None:
+        if self.session is not None:
+            self._findings = self.session.findings
+            self.session = None
 
     def on_rejected_event(self, event: dict[str, Any], now: float) -> bool:
         """Only an expect with ``instead`` takes an event the emulator would refuse."""
@@ -538,19 +545,18 @@ class ScenarioRunner:
                         }
                     )
                     break
-        mistakes = []
-        if self.session is not None:
-            for finding in self.session.findings:
-                mistakes.append(
-                    {
-                        "kind": finding.kind,
-                        "severity": finding.severity,
-                        "message": finding.message,
-                        "code": finding.code,
-                        "event_id": finding.event_id,
-                        "t": round(finding.t, 3),
-                    }
-                )
+        findings = self.session.findings if self.session is not None else self._findings
+        mistakes = [
+            {
+                "kind": finding.kind,
+                "severity": finding.severity,
+                "message": finding.message,
+                "code": finding.code,
+                "event_id": finding.event_id,
+                "t": round(finding.t, 3),
+            }
+            for finding in findings
+        ]
         errors = [m for m in mistakes if m["severity"] == "error"]
         fail_unexpected = self.scenario.unexpected == "fail" and self.unexpected
         return {

@@ -318,3 +318,23 @@ steps:
     assert error["error"]["code"] == "made_up"  # not the emulator's validation error
     verdict = await verdict_after(server, play)
     assert verdict["ok"], verdict["findings"]
+
+
+async def test_an_ended_connection_leaves_the_verdict_and_lets_the_session_go() -> None:
+    """``serve --scenario`` runs for hours: the runners keep each verdict, not each session."""
+    import gc
+    import weakref
+
+    play = ScenarioPlay(load_scenario_text(HEAD + "steps:\n  - expect: response.create\n", "t"))
+    async with MockServer(port=0, default_mount=play.mount(), keep_ended=0) as server:
+        async with client(server) as ws:
+            await send(ws, {"type": "response.cancel", "event_id": "evt_c"})  # a mistake
+            await until(ws, "error")
+            session = weakref.ref(server.connections[0].session)  # type: ignore[arg-type]
+        verdict = await verdict_after(server, play)
+    gc.collect()
+    assert session() is None
+    assert [m["code"] for m in verdict["connections"][0]["mistakes"]] == [
+        "response_cancel_not_active"
+    ]
+    assert "the connection ended first" in verdict["findings"][0]
