@@ -153,3 +153,32 @@ def test_record_help_shows_a_real_example(capsys: pytest.CaptureFixture[str]) ->
     shown = capsys.readouterr().out
     assert "realtime-mock record --out scenarios/recorded/" in shown
     assert "new_episodes" in shown
+
+
+def test_sigint_closes_open_connections_with_1001_and_writes_their_recordings(
+    upstream: MockServer, tmp_path: Path
+) -> None:
+    out = tmp_path / "open.yaml"
+    process, url = start_record("--out", str(out), "--upstream", upstream.ws_url, "--mode", "all")
+
+    async def run() -> int | None:
+        headers = {"Authorization": "Bearer sk-mock"}
+        async with connect(f"{url}?model=gpt-realtime", additional_headers=headers) as ws:
+            types: list[str] = []
+            while not types or types[-1] != "response.done":
+                if types[-1:] == ["session.created"]:
+                    await ws.send(json.dumps(ITEM))
+                    await ws.send(json.dumps({"type": "response.create"}))
+                types.append(json.loads(await asyncio.wait_for(ws.recv(), WAIT))["type"])
+            process.send_signal(signal.SIGINT)  # the connection is still open
+            await asyncio.wait_for(ws.wait_closed(), WAIT)
+            return ws.close_code
+
+    try:
+        assert asyncio.run(run()) == 1001
+    finally:
+        _, err = process.communicate(timeout=WAIT)
+    assert process.returncode == 0, err
+    assert f"recorded {out}" in err
+    assert lint_paths([str(tmp_path)]) == []
+    assert "response.create" in out.read_text()
