@@ -510,7 +510,6 @@ class MockServer:
             session.refuse(*conn.refusal, now=clock())
         else:
             session.open(clock())
-        receiving: asyncio.Task[str | bytes] | None = None
         try:
             while True:
                 for output in session.due(clock()):
@@ -531,14 +530,15 @@ class MockServer:
                     elif isinstance(output, RawFrame):
                         await ws.send(output.data)
                 deadline = session.next_deadline()
-                if receiving is None:
-                    receiving = asyncio.ensure_future(ws.recv())
                 timeout = None if deadline is None else max(0.0, (deadline - clock()) / scale)
-                done, _ = await asyncio.wait({receiving}, timeout=timeout)
-                if receiving in done:
-                    frame = receiving.result()
-                    receiving = None
-                    session.receive(frame, clock())
+                # A timer, not a task per frame: cancelling recv() loses no frame (websockets
+                # guarantees it), and a frame already queued is returned without waiting.
+                try:
+                    async with asyncio.timeout(timeout):
+                        frame = await ws.recv()
+                except TimeoutError:
+                    continue
+                session.receive(frame, clock())
         except ConnectionClosed as closed:
             if conn.transcript.closed is None:
                 rcvd = closed.rcvd
@@ -548,10 +548,6 @@ class MockServer:
         finally:
             if conn.transcript.closed is None and ws.close_code is not None:
                 conn.transcript.closed = (ws.close_code, ws.close_reason or "")
-            if receiving is not None:
-                receiving.cancel()
-                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                    await receiving
             session.abandon()
 
 

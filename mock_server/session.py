@@ -538,14 +538,14 @@ class Session:
                 event.get("event_id"),
                 severity="warning",
             )
+        fmt = self._input_format()
         self._audio_warnings(
-            self.audio_diagnostics.on_append(chunk, self._input_format(), self._now),
-            event.get("event_id"),
+            self.audio_diagnostics.on_append(chunk, fmt, self._now), event.get("event_id")
         )
         self.input_buffer.extend(chunk)
-        self.audio_written_ms += len(chunk) / BYTES_PER_MS[self._input_format()]
+        self.audio_written_ms += len(chunk) / BYTES_PER_MS[fmt]
         if self._vad is not None:
-            self._feed_vad(chunk)
+            self._feed_vad(chunk, fmt)
 
     def _on_commit(self, event: dict[str, Any]) -> None:
         fmt = self._input_format()
@@ -678,14 +678,20 @@ class Session:
         self._vad = vad_module.ServerVad(cfg, offset_ms=offset)
         self._vad_item_id = None
 
-    def _feed_vad(self, chunk: bytes) -> None:
-        from mock_server import audio as audio_module
+    def _feed_vad(self, chunk: bytes, fmt: str) -> None:
+        if fmt == "pcm16":
+            pcm = chunk
+        else:
+            from mock_server import audio as audio_module
+
+            pcm = audio_module.from_format(chunk, fmt)
+        vad_events = self._vad.feed(pcm)
+        if not vad_events:
+            return  # the usual case, on every append: nothing more to look up
         from mock_server import vad as vad_module
 
-        fmt = self._input_format()
-        pcm = chunk if fmt == "pcm16" else audio_module.from_format(chunk, fmt)
         turn = session_config.turn_detection(self.config) or {}
-        for vad_event in self._vad.feed(pcm):
+        for vad_event in vad_events:
             if isinstance(vad_event, vad_module.SpeechStarted):
                 self._idle_deadline = None
                 self._vad_item_id = self.ids.new("item")
