@@ -54,6 +54,8 @@ AUDIO_CHUNK_MS = 100
 TEXT_DELTA_S = 0.02
 MAX_APPEND_BYTES = 15 * 1024 * 1024
 DEFAULT_MAX_DURATION_S = 60 * 60
+# Compact JSON for every event sent; one encoder, not one built per json.dumps call.
+_WIRE_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -384,7 +386,7 @@ class Session:
         sent = self._emit(wire)
         if given_id is not None:
             sent["event_id"] = given_id
-            self._ready[-1] = ServerEvent(sent, json.dumps(sent, separators=(",", ":")))
+            self._ready[-1] = ServerEvent(sent, _WIRE_JSON.encode(sent))
         return sent
 
     def send_error(
@@ -429,7 +431,7 @@ class Session:
         for check in outbound_checks:
             check(wire, self.dialect)
         self.transcript.add(self._t(), "server", wire["type"], event=wire)
-        self._ready.append(ServerEvent(wire, json.dumps(wire, separators=(",", ":"))))
+        self._ready.append(ServerEvent(wire, _WIRE_JSON.encode(wire)))
         return wire
 
     def _error(self, error: RealtimeError) -> None:

@@ -246,9 +246,30 @@ def _field_names(model: type[BaseModel]) -> dict[str, Any]:
     return names
 
 
-def _pick_member(members: list[type[BaseModel]], value: Mapping[str, Any]) -> type[BaseModel]:
+def _pick_member(members: tuple[type[BaseModel], ...], value: Mapping[str, Any]) -> type[BaseModel]:
     """The union member a dict selects: by its ``type``/``role`` literals, then by its keys."""
+    if len(members) == 1:
+        return members[0]
+    selected = tuple(value.get(selector) for selector in _SELECTORS)
+    try:
+        key = (members, frozenset(value), selected)
+        hash(key)
+    except TypeError:  # an unhashable selector value: choose without the cache
+        return _choose_member(members, value)
+    chosen = _CHOSEN.get(key)
+    if chosen is None:
+        chosen = _CHOSEN[key] = _choose_member(members, value)
+    return chosen
 
+
+# The choice depends only on the members, the dict's keys and its selector values; clients
+# send the same shapes again and again. Bounded by the SDK's shapes times what clients send.
+_CHOSEN: dict[Any, type[BaseModel]] = {}
+
+
+def _choose_member(
+    members: tuple[type[BaseModel], ...], value: Mapping[str, Any]
+) -> type[BaseModel]:
     def selects(model: type[BaseModel]) -> bool:
         for selector in _SELECTORS:
             allowed = _literal_values(model, selector)
@@ -256,35 +277,54 @@ def _pick_member(members: list[type[BaseModel]], value: Mapping[str, Any]) -> ty
                 return False
         return True
 
-    candidates = [m for m in members if selects(m)] or members
+    candidates = [m for m in members if selects(m)] or list(members)
     return max(candidates, key=lambda m: len(set(value) & set(_field_names(m))))
+
+
+_SHAPES: dict[int, tuple[Any, tuple[type[BaseModel], ...], Any]] = {}
+_NO_LIST = object()
+
+
+def _shape(annotation: Any) -> tuple[tuple[type[BaseModel], ...], Any]:
+    """The models a dict under ``annotation`` may be, and the item annotation of a list under
+    it (``_NO_LIST`` when no list is allowed); cached like :func:`_union_members`."""
+    cached = _SHAPES.get(id(annotation))
+    if cached is not None and cached[0] is annotation:
+        return cached[1], cached[2]
+    members = _union_members(annotation)
+    models = tuple(m for m in members if isinstance(m, type) and issubclass(m, BaseModel))
+    inner: Any = _NO_LIST
+    for member in members:
+        if get_origin(member) in (list, typing.List):  # noqa: UP006 - the SDK uses List
+            (inner,) = get_args(member) or (Any,)
+            break
+    _SHAPES[id(annotation)] = (annotation, models, inner)
+    return models, inner
 
 
 def _first_unknown(value: Any, annotation: Any, path: Path) -> Path | None:
     """The path of the first key that the model (or its nested models) does not declare."""
-    members = _union_members(annotation)
     if isinstance(value, Mapping):
-        models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+        models, _ = _shape(annotation)
         if not models:
             return None  # a free-form dict (JSON Schema, metadata)
-        model = _pick_member(models, value)
-        fields = _field_names(model)
+        fields = _field_names(_pick_member(models, value))
         for key, item in value.items():
             if key not in fields:
                 return (*path, key)
-            found = _first_unknown(item, fields[key], (*path, key))
-            if found is not None:
-                return found
+            if isinstance(item, Mapping | list):  # scalars have no keys to check
+                found = _first_unknown(item, fields[key], (*path, key))
+                if found is not None:
+                    return found
         return None
     if isinstance(value, list):
-        for member in members:
-            if get_origin(member) in (list, typing.List):  # noqa: UP006 - the SDK uses List
-                (inner,) = get_args(member) or (Any,)
-                for index, item in enumerate(value):
-                    found = _first_unknown(item, inner, (*path, index))
-                    if found is not None:
-                        return found
-                return None
+        _, inner = _shape(annotation)
+        if inner is _NO_LIST:
+            return None
+        for index, item in enumerate(value):
+            found = _first_unknown(item, inner, (*path, index))
+            if found is not None:
+                return found
     return None
 
 
