@@ -35,7 +35,7 @@ def copy_json(value: Any) -> Any:
 
 def from_client(item: dict[str, Any], dialect: Dialect, ids: IdFactory) -> dict[str, Any]:
     """The neutral item for a (validated) ``conversation.item.create``'s ``item``."""
-    new = copy_json(item)
+    new: dict[str, Any] = copy_json(item)
     new.setdefault("id", ids.new("item"))
     new["object"] = "realtime.item"
     new["status"] = "completed"
