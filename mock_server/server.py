@@ -24,10 +24,10 @@ import ssl
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -64,6 +64,7 @@ BETA_RETIRED_MESSAGE = (
 )
 
 BetaPolicy = Literal["served", "retired"]
+T = TypeVar("T")
 
 
 @dataclass
@@ -510,6 +511,7 @@ class MockServer:
             session.refuse(*conn.refusal, now=clock())
         else:
             session.open(clock())
+        alarm = _Alarm(loop)
         try:
             while True:
                 for output in session.due(clock()):
@@ -530,13 +532,13 @@ class MockServer:
                     elif isinstance(output, RawFrame):
                         await ws.send(output.data)
                 deadline = session.next_deadline()
-                timeout = None if deadline is None else max(0.0, (deadline - clock()) / scale)
-                # A timer, not a task per frame: cancelling recv() loses no frame (websockets
-                # guarantees it), and a frame already queued is returned without waiting.
+                if deadline is None:
+                    alarm.clear()  # only a client frame can cause output now
+                elif deadline != alarm.deadline:
+                    alarm.set(deadline, loop.time() + max(0.0, (deadline - clock()) / scale))
                 try:
-                    async with asyncio.timeout(timeout):
-                        frame = await ws.recv()
-                except TimeoutError:
+                    frame = await alarm.guard(ws.recv())
+                except _AlarmRang:
                     continue
                 session.receive(frame, clock())
         except ConnectionClosed as closed:
@@ -548,7 +550,64 @@ class MockServer:
         finally:
             if conn.transcript.closed is None and ws.close_code is not None:
                 conn.transcript.closed = (ws.close_code, ws.close_reason or "")
+            alarm.clear()
             session.abandon()
+
+
+class _AlarmRang(Exception):
+    """The session's deadline came while the connection waited for a frame."""
+
+
+class _Alarm:
+    """Interrupts a connection's wait for a client frame when the session's deadline comes.
+
+    ``asyncio.timeout`` around every ``recv()`` would make and cancel a timer for every frame,
+    the server's most frequent operation (a client streams 50 appends a second); the deadline
+    seldom changes (the session's expiry, the next paced response event), so one timer stays
+    armed until it does. Cancelling ``recv()`` loses no frame (websockets guarantees it), and
+    a frame already queued is returned without waiting, so an alarm that rings while the
+    connection is busy only makes the loop look at the session again.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.deadline: float | None = None  # in session time, to compare with the next one
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting: asyncio.Task[Any] | None = None
+        self._rang = False
+
+    def set(self, deadline: float, at_loop_time: float) -> None:
+        self.clear()
+        self.deadline = deadline
+        self._timer = self.loop.call_at(at_loop_time, self._ring)
+
+    def clear(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self.deadline = None
+
+    def _ring(self) -> None:
+        self._timer = None
+        self.deadline = None  # rung: the next deadline, even the same, needs a new timer
+        if self._waiting is not None:
+            self._rang = True
+            self._waiting.cancel()
+
+    async def guard(self, waiting: Awaitable[T]) -> T:
+        """Await ``waiting``; raise :class:`_AlarmRang` if the alarm rings meanwhile."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting = task
+        try:
+            return await waiting
+        except asyncio.CancelledError:
+            if not self._rang or task.uncancel() > 0:
+                raise  # cancelled by someone else (the server stopping), not by the alarm
+            raise _AlarmRang from None
+        finally:
+            self._waiting = None
+            self._rang = False
 
 
 @functools.cache
