@@ -24,10 +24,10 @@ import ssl
 import tempfile
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -64,7 +64,6 @@ BETA_RETIRED_MESSAGE = (
 )
 
 BetaPolicy = Literal["served", "retired"]
-T = TypeVar("T")
 
 
 @dataclass
@@ -511,7 +510,9 @@ class MockServer:
             session.refuse(*conn.refusal, now=clock())
         else:
             session.open(clock())
-        alarm = _Alarm(loop)
+        current = asyncio.current_task()
+        assert current is not None
+        alarm = _Alarm(loop, current)
         try:
             while True:
                 for output in session.due(clock()):
@@ -536,10 +537,15 @@ class MockServer:
                     alarm.clear()  # only a client frame can cause output now
                 elif deadline != alarm.deadline:
                     alarm.set(deadline, loop.time() + max(0.0, (deadline - clock()) / scale))
+                alarm.waiting = True
                 try:
-                    frame = await alarm.guard(ws.recv())
-                except _AlarmRang:
-                    continue
+                    frame = await ws.recv()
+                except asyncio.CancelledError:
+                    if alarm.woke():
+                        continue
+                    raise  # cancelled by someone else: the server is stopping
+                finally:
+                    alarm.waiting = False
                 session.receive(frame, clock())
         except ConnectionClosed as closed:
             if conn.transcript.closed is None:
@@ -554,26 +560,24 @@ class MockServer:
             session.abandon()
 
 
-class _AlarmRang(Exception):
-    """The session's deadline came while the connection waited for a frame."""
-
-
 class _Alarm:
     """Interrupts a connection's wait for a client frame when the session's deadline comes.
 
     ``asyncio.timeout`` around every ``recv()`` would make and cancel a timer for every frame,
     the server's most frequent operation (a client streams 50 appends a second); the deadline
     seldom changes (the session's expiry, the next paced response event), so one timer stays
-    armed until it does. Cancelling ``recv()`` loses no frame (websockets guarantees it), and
-    a frame already queued is returned without waiting, so an alarm that rings while the
-    connection is busy only makes the loop look at the session again.
+    armed until it does. It cancels the task only while it waits in ``recv()`` (``waiting``):
+    cancelling ``recv()`` loses no frame (websockets guarantees it), and a frame already queued
+    is returned without waiting, so a ring while the connection is busy changes nothing but
+    that the loop looks at the session again.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
         self.loop = loop
+        self.task = task
         self.deadline: float | None = None  # in session time, to compare with the next one
+        self.waiting = False
         self._timer: asyncio.TimerHandle | None = None
-        self._waiting: asyncio.Task[Any] | None = None
         self._rang = False
 
     def set(self, deadline: float, at_loop_time: float) -> None:
@@ -590,24 +594,14 @@ class _Alarm:
     def _ring(self) -> None:
         self._timer = None
         self.deadline = None  # rung: the next deadline, even the same, needs a new timer
-        if self._waiting is not None:
+        if self.waiting:
             self._rang = True
-            self._waiting.cancel()
+            self.task.cancel()
 
-    async def guard(self, waiting: Awaitable[T]) -> T:
-        """Await ``waiting``; raise :class:`_AlarmRang` if the alarm rings meanwhile."""
-        task = asyncio.current_task()
-        assert task is not None
-        self._waiting = task
-        try:
-            return await waiting
-        except asyncio.CancelledError:
-            if not self._rang or task.uncancel() > 0:
-                raise  # cancelled by someone else (the server stopping), not by the alarm
-            raise _AlarmRang from None
-        finally:
-            self._waiting = None
-            self._rang = False
+    def woke(self) -> bool:
+        """Whether the cancellation just caught was the alarm's alone (then it is undone)."""
+        rang, self._rang = self._rang, False
+        return rang and self.task.uncancel() == 0
 
 
 @functools.cache

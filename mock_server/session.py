@@ -428,10 +428,24 @@ class Session:
         """Stamp, rename for the dialect, record and queue one server event."""
         wire = {"event_id": self.ids.new("event"), **event}
         wire["type"] = wire_name(event["type"], self.dialect)
+        return self._queue(wire, _WIRE_JSON.encode(wire))
+
+    def _emit_sibling(self, sent: dict[str, Any], type_: str) -> dict[str, Any]:
+        """:meth:`_emit` an event with the fields of ``sent`` (the event queued last) but its id
+        and type: its JSON reuses the encoding of those fields (an item, the costly part)."""
+        previous = self._ready[-1]
+        assert isinstance(previous, ServerEvent) and previous.event is sent
+        wire = {**sent, "event_id": self.ids.new("event"), "type": wire_name(type_, self.dialect)}
+        # Ids and event names are plain ASCII: their JSON is the text between quotes.
+        head = f'{{"event_id":"{sent["event_id"]}","type":"{sent["type"]}"'
+        text = f'{{"event_id":"{wire["event_id"]}","type":"{wire["type"]}"'
+        return self._queue(wire, text + previous.text[len(head) :])
+
+    def _queue(self, wire: dict[str, Any], text: str) -> dict[str, Any]:
         for check in outbound_checks:
             check(wire, self.dialect)
         self.transcript.add(self._t(), "server", wire["type"], event=wire)
-        self._ready.append(ServerEvent(wire, _WIRE_JSON.encode(wire)))
+        self._ready.append(ServerEvent(wire, text))
         return wire
 
     def _error(self, error: RealtimeError) -> None:
@@ -761,12 +775,10 @@ class Session:
         previous = self.items[position - 1]["id"] if position > 0 else None
         encoded = item_codec.encode(item, self.dialect)
         if self.dialect is Dialect.GA:
-            self._emit(
+            added = self._emit(
                 {"type": "conversation.item.added", "previous_item_id": previous, "item": encoded}
             )
-            self._emit(
-                {"type": "conversation.item.done", "previous_item_id": previous, "item": encoded}
-            )
+            self._emit_sibling(added, "conversation.item.done")
         else:
             self._emit(
                 {"type": "conversation.item.created", "previous_item_id": previous, "item": encoded}

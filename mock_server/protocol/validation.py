@@ -127,6 +127,15 @@ def validate_client_event(event: Mapping[str, Any], dialect: Dialect) -> Realtim
     type_ = event["type"]
     if type_ == "input_audio_buffer.append":
         return _check_append(event)
+    if type_ == "conversation.item.create" and is_user_text_item(event):
+        return None
+    return validate_with_models(event, dialect)
+
+
+def validate_with_models(event: Mapping[str, Any], dialect: Dialect) -> RealtimeError | None:
+    """:func:`validate_client_event` without its fast paths: the SDK's model, strictly, then
+    unknown parameters, then the service's own rules."""
+    type_ = event["type"]
     known = CLIENT_EVENT_TYPES[dialect]
     model = client_models(dialect).get(type_)
     if type_ not in known or model is None:
@@ -142,6 +151,37 @@ def validate_client_event(event: Mapping[str, Any], dialect: Dialect) -> Realtim
     if unknown is not None:
         return errors.unknown_parameter(_dotted(unknown))
     return _service_rules(event, dialect)
+
+
+_ITEM_CREATE_KEYS = frozenset({"type", "event_id", "item"})
+_USER_TEXT_ITEM_KEYS = {"type", "role", "content"}
+_TEXT_PART_KEYS = {"type", "text"}
+
+
+def is_user_text_item(event: Mapping[str, Any]) -> bool:
+    """Whether ``event`` is a ``conversation.item.create`` of a user message made of text parts
+    and nothing else (no optional field but a string ``event_id``): after appends, the event
+    clients send most. The SDK's models of both dialects accept every such event (the tests
+    check it), so the model check is skipped for it; any other shape takes the full path.
+    """
+    if not _ITEM_CREATE_KEYS.issuperset(event):
+        return False
+    if "event_id" in event and type(event["event_id"]) is not str:
+        return False
+    item = event.get("item")
+    if type(item) is not dict or item.keys() != _USER_TEXT_ITEM_KEYS:
+        return False
+    if item["type"] != "message" or item["role"] != "user":
+        return False
+    content = item["content"]
+    if type(content) is not list or not content:
+        return False
+    for part in content:
+        if type(part) is not dict or part.keys() != _TEXT_PART_KEYS:
+            return False
+        if part["type"] != "input_text" or type(part["text"]) is not str:
+            return False
+    return True
 
 
 def _check_append(event: Mapping[str, Any]) -> RealtimeError | None:
