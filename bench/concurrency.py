@@ -330,7 +330,8 @@ def run(
         rows.append(
             (
                 f"concurrency: server CPU per streaming session ({loaded.sessions} sessions)",
-                f"{mock_cpu * 100:.2f}% of a core (a core at {1 / mock_cpu:,.0f} sessions)",
+                f"{mock_cpu * 100:.2f}% of a core per session streaming (turns, answers and "
+                "handshakes included)",
                 f"{bare_cpu * 100:.2f}% bare websockets server reading the same frames",
                 f"{mock_cpu / bare_cpu:.2f}x the bare server's CPU",
             )
