@@ -241,8 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
         "their ratio: event overhead, streaming, concurrent sessions on one core, the pytest "
         "fixture's cost per test, start-up and scenario lint, VAD speed. See BENCHMARKS.md.",
         epilog="examples:\n"
-        "  realtime-mock bench                    # everything: about 4 minutes on 2 cores\n"
-        "  realtime-mock bench --quick            # smaller sizes: about 2 minutes\n"
+        "  realtime-mock bench                    # everything: 2 to 3 minutes on 2 cores\n"
+        "  realtime-mock bench --quick            # smaller sizes: about 1.5 minutes\n"
         "  realtime-mock bench --only vad_speed --only test_cost",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
