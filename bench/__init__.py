@@ -1,4 +1,42 @@
 """Benchmarks: each prints a ratio against a baseline measured in the same run.
 
-Run them all with ``python -m bench``. They are not tests: nothing here asserts a time.
+Run them all with ``python -m bench`` (or ``realtime-mock bench``). They are not tests:
+nothing here asserts a time. Each benchmark module has ``run(**sizes) -> list[Row]`` and two
+size presets, ``QUICK`` (``--quick``) and ``TINY`` (the smoke test, which only checks that the
+rows are well formed, so that bench code cannot rot).
 """
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+# (benchmark, measured, baseline measured in the same run, ratio and target)
+Row = tuple[str, str, str, str]
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "audio"
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment for a benchmark's child process: this checkout first on the path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+def python() -> str:
+    return sys.executable
+
+
+def best_of(fn: Callable[[], object], runs: int) -> float:
+    """The shortest of ``runs`` timings of ``fn`` in seconds (the least disturbed by noise)."""
+    times = []
+    for _ in range(max(1, runs)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)

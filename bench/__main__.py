@@ -1,38 +1,86 @@
-"""``python -m bench``: run every benchmark and print one table of ratios."""
+"""``python -m bench`` (or ``realtime-mock bench``): run every benchmark and print one table.
+
+Each row is a figure, the baseline measured in the same run on the same machine, and their
+ratio with the target. ``--quick`` runs smaller sizes; ``--only`` picks benchmarks by name.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
+from bench import Row
+
+# Modules with run(**sizes) -> rows.
 BENCHMARKS = [
     "bench.event_overhead",
-    "bench.vad_speed",
+    "bench.streaming",
+    "bench.concurrency",
+    "bench.test_cost",
     "bench.startup",
+    "bench.vad_speed",
     "bench.proxy_latency",
     "bench.soak",
 ]
 
 
-def main() -> int:
-    rows: list[tuple[str, str, str, str]] = []
-    for name in BENCHMARKS:
+def machine() -> str:
+    """nproc, the CPU model and the Python version: what a figure was measured on."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} CPUs, {model}, Python {platform.python_version()}"
+
+
+def table(rows: Sequence[Row]) -> str:
+    header = ("benchmark", "measured", "baseline (same run)", "ratio")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    lines = []
+    for row in [header, tuple("-" * w for w in widths), *rows]:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def run_benchmarks(quick: bool = False, only: Sequence[str] = ()) -> int:
+    names = [n for n in BENCHMARKS if not only or n.removeprefix("bench.") in only]
+    known = [n.removeprefix("bench.") for n in BENCHMARKS]
+    unknown = set(only) - set(known)
+    if unknown:
+        print(
+            f"unknown benchmark(s): {', '.join(sorted(unknown))}; known: {', '.join(known)}",
+            file=sys.stderr,
+        )
+        return 2
+    print(f"machine: {machine()}", flush=True)
+    rows: list[Row] = []
+    started = time.perf_counter()
+    for name in names:
         try:
             module = importlib.import_module(name)
         except ImportError as exc:
             rows.append((name, "not available", str(exc), "-"))
             continue
-        rows.extend(module.run())
-    header = ("benchmark", "measured", "baseline (same run)", "ratio")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
-    print(
-        f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
-        f"Python {platform.python_version()}"
-    )
-    for row in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+        print(f"  running {name} ...", file=sys.stderr, flush=True)
+        rows.extend(module.run(**(getattr(module, "QUICK", {}) if quick else {})))
+    print(table(rows))
+    print(f"({time.perf_counter() - started:.0f} s{', --quick' if quick else ''})")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # The options and their --help live in one place: the CLI's ``bench`` subcommand.
+    from harness.cli import main as cli_main
+
+    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

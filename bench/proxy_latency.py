@@ -54,9 +54,13 @@ async def measure(n: int = ROUND_TRIPS) -> tuple[float, float]:
     return direct, relayed
 
 
-def run() -> list[tuple[str, str, str, str]]:
+QUICK = {"round_trips": 300}
+TINY = {"round_trips": 10}
+
+
+def run(round_trips: int = ROUND_TRIPS) -> list[tuple[str, str, str, str]]:
     """Rows: (benchmark, measured, baseline, ratio)."""
-    direct, relayed = asyncio.run(measure())
+    direct, relayed = asyncio.run(measure(round_trips))
     return [
         (
             "pass-through round trip (item.create)",

@@ -208,6 +208,10 @@ async def soak(
     )
 
 
+QUICK = {"sessions": 60, "turns": 4}
+TINY = {"sessions": 4, "turns": 2, "concurrency": 2}
+
+
 def measure(sessions: int, turns: int, concurrency: int) -> Figures:
     tracemalloc.start()
     try:
@@ -232,12 +236,14 @@ def report(figures: Figures) -> str:
     return "\n".join(lines)
 
 
-def run() -> list[tuple[str, str, str, str]]:
+def run(
+    sessions: int = SESSIONS, turns: int = TURNS, concurrency: int = CONCURRENCY
+) -> list[tuple[str, str, str, str]]:
     """Rows: (benchmark, measured, baseline, ratio)."""
-    figures = measure(SESSIONS, TURNS, CONCURRENCY)
+    figures = measure(sessions, turns, concurrency)
     return [
         (
-            f"soak: {figures.sessions} sessions x {TURNS} turns",
+            f"soak: {figures.sessions} sessions x {turns} turns",
             f"{len(figures.errors)} errors, {figures.tasks_left} tasks left, "
             f"heap {figures.end_heap_mib:.1f} MiB",
             f"heap {figures.warm_heap_mib:.1f} MiB after {figures.warmup_sessions} sessions",

@@ -7,34 +7,23 @@ baseline, measured in the same run, is one vectorised numpy RMS pass over the sa
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import numpy as np
 
+from bench import FIXTURES, Row, best_of
 from mock_server import audio
 from mock_server.vad import ServerVad, VadConfig
 
-FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "audio" / "monologue.wav"
-SECONDS = 60
+QUICK = {"seconds": 60, "runs": 3}
+TINY = {"seconds": 1, "runs": 1}
 
 
-def _audio() -> bytes:
-    one = audio.load_wav(FIXTURE).tobytes()
-    return (one * (SECONDS * 48000 // len(one) + 1))[: SECONDS * 48000]
+def _audio(seconds: int) -> bytes:
+    one = audio.load_wav(FIXTURES / "monologue.wav").tobytes()
+    return (one * (seconds * 48000 // len(one) + 1))[: seconds * 48000]
 
 
-def _best(fn: object, runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def run() -> list[tuple[str, str, str, str]]:
-    pcm = _audio()
+def run(seconds: int = 60, runs: int = 5) -> list[Row]:
+    pcm = _audio(seconds)
     chunks = audio.chunk(pcm, 20)
 
     def vad() -> None:
@@ -46,13 +35,13 @@ def run() -> list[tuple[str, str, str, str]]:
         frames = np.frombuffer(pcm, dtype="<i2").astype(np.float64).reshape(-1, 240)
         np.sqrt(np.mean(frames * frames, axis=1))
 
-    vad_s = _best(vad)
-    base_s = _best(baseline)
+    vad_s = best_of(vad, runs)
+    base_s = best_of(baseline, runs)
     return [
         (
-            "VAD speed (60 s, 20 ms chunks)",
-            f"{SECONDS / vad_s:,.0f}x real time (target >= 500x)",
-            f"{SECONDS / base_s:,.0f}x numpy RMS pass",
+            f"VAD speed ({seconds} s, 20 ms chunks)",
+            f"{seconds / vad_s:,.0f}x real time (target >= 500x)",
+            f"{seconds / base_s:,.0f}x numpy RMS pass",
             f"{base_s / vad_s:.2f} of the baseline's speed",
         )
     ]

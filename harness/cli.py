@@ -282,6 +282,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--dialect", choices=["ga", "beta"], default=None, help="only this dialect (default both)"
     )
+
+    bench = commands.add_parser(
+        "bench",
+        help="run the benchmarks (from a source checkout)",
+        description="Run realtime-mock's benchmarks (bench/ in a source checkout; the same as "
+        "`python -m bench`) and print each figure with a baseline measured in the same run and "
+        "their ratio: event overhead, streaming, concurrent sessions on one core, the pytest "
+        "fixture's cost per test, start-up and scenario lint, VAD speed. See BENCHMARKS.md.",
+        epilog="examples:\n"
+        "  realtime-mock bench                    # everything: 2 to 3 minutes on 2 cores\n"
+        "  realtime-mock bench --quick            # smaller sizes: about 1.5 minutes\n"
+        "  realtime-mock bench --only vad_speed --only test_cost",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument("--quick", action="store_true", help="smaller sizes, a shorter search")
+    bench.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this benchmark (repeatable): event_overhead, streaming, concurrency, "
+        "test_cost, startup, vad_speed, proxy_latency",
+    )
     return parser
 
 
@@ -362,6 +385,23 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(quick: bool, only: list[str]) -> int:
+    # bench/ is not installed with the package: it runs from the checkout holding harness/.
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.exists(os.path.join(checkout, "bench", "__main__.py")):
+        print(
+            "realtime-mock bench: the benchmarks ship with the source, not the package; run it "
+            "from a clone of the repository (pip install -e . there).",
+            file=sys.stderr,
+        )
+        return 2
+    if checkout not in sys.path:
+        sys.path.insert(0, checkout)
+    from bench.__main__ import run_benchmarks
+
+    return run_benchmarks(quick, only)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
@@ -410,6 +450,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from harness.demo import run_demo
 
         return asyncio.run(run_demo(args.out, args.dialect))
+    if args.command == "bench":
+        return _bench(args.quick, args.only)
     raise AssertionError(args.command)  # argparse rejects unknown commands
 
 

@@ -210,6 +210,10 @@ def write_wav(path: str | Path, pcm16: bytes, rate: int = PCM16_RATE) -> None:
 # ---- analysis (diagnostics of the client's audio) ---------------------------------------------
 
 
+# Below this level a turn is silence (a muted microphone), not quiet speech.
+SILENT_DBFS = -60.0
+
+
 def rms_dbfs(samples: npt.NDArray[Any]) -> float:
     """The RMS level in dBFS (-inf for silence)."""
     if len(samples) == 0:
@@ -218,7 +222,7 @@ def rms_dbfs(samples: npt.NDArray[Any]) -> float:
     return 20 * float(np.log10(rms / 32768)) if rms > 0 else float("-inf")
 
 
-def is_silent(samples: npt.NDArray[Any], threshold_dbfs: float = -60.0) -> bool:
+def is_silent(samples: npt.NDArray[Any], threshold_dbfs: float = SILENT_DBFS) -> bool:
     return rms_dbfs(samples) < threshold_dbfs
 
 

@@ -13,6 +13,7 @@ answers in words instead, so that a client's function-call round trip ends.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -118,6 +119,7 @@ class CannedResponder:
         )
 
 
+@functools.lru_cache(maxsize=128)
 def placeholder_speech(text: str, rate: int = SAMPLE_RATE) -> bytes:
     """Deterministic speech-like PCM16 for ``text``: one voiced burst per word.
 

@@ -578,7 +578,9 @@ class MockServer:
             session.refuse(*conn.refusal, now=clock())
         else:
             session.open(clock())
-        receiving: asyncio.Task[str | bytes] | None = None
+        current = asyncio.current_task()
+        assert current is not None
+        alarm = _Alarm(loop, current)
         try:
             while True:
                 for output in session.due(clock()):
@@ -599,14 +601,20 @@ class MockServer:
                     elif isinstance(output, RawFrame):
                         await ws.send(output.data)
                 deadline = session.next_deadline()
-                if receiving is None:
-                    receiving = asyncio.ensure_future(ws.recv())
-                timeout = None if deadline is None else max(0.0, (deadline - clock()) / scale)
-                done, _ = await asyncio.wait({receiving}, timeout=timeout)
-                if receiving in done:
-                    frame = receiving.result()
-                    receiving = None
-                    session.receive(frame, clock())
+                if deadline is None:
+                    alarm.clear()  # only a client frame can cause output now
+                elif deadline != alarm.deadline:
+                    alarm.set(deadline, loop.time() + max(0.0, (deadline - clock()) / scale))
+                alarm.waiting = True
+                try:
+                    frame = await ws.recv()
+                except asyncio.CancelledError:
+                    if alarm.woke():
+                        continue
+                    raise  # cancelled by someone else: the server is stopping
+                finally:
+                    alarm.waiting = False
+                session.receive(frame, clock())
         except ConnectionClosed as closed:
             if conn.transcript.closed is None:
                 rcvd = closed.rcvd
@@ -616,10 +624,7 @@ class MockServer:
         finally:
             if conn.transcript.closed is None and ws.close_code is not None:
                 conn.transcript.closed = (ws.close_code, ws.close_reason or "")
-            if receiving is not None:
-                receiving.cancel()
-                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                    await receiving
+            alarm.clear()
             session.abandon()
 
 
@@ -638,6 +643,50 @@ def _handshake_transcript(request: Request, dialect: Dialect, prefix: str) -> Tr
         mount=prefix,
     )
     return transcript
+
+
+class _Alarm:
+    """Interrupts a connection's wait for a client frame when the session's deadline comes.
+
+    ``asyncio.timeout`` around every ``recv()`` would make and cancel a timer for every frame,
+    the server's most frequent operation (a client streams 50 appends a second); the deadline
+    seldom changes (the session's expiry, the next paced response event), so one timer stays
+    armed until it does. It cancels the task only while it waits in ``recv()`` (``waiting``):
+    cancelling ``recv()`` loses no frame (websockets guarantees it), and a frame already queued
+    is returned without waiting, so a ring while the connection is busy changes nothing but
+    that the loop looks at the session again.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+        self.loop = loop
+        self.task = task
+        self.deadline: float | None = None  # in session time, to compare with the next one
+        self.waiting = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._rang = False
+
+    def set(self, deadline: float, at_loop_time: float) -> None:
+        self.clear()
+        self.deadline = deadline
+        self._timer = self.loop.call_at(at_loop_time, self._ring)
+
+    def clear(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self.deadline = None
+
+    def _ring(self) -> None:
+        self._timer = None
+        self.deadline = None  # rung: the next deadline, even the same, needs a new timer
+        if self.waiting:
+            self._rang = True
+            self.task.cancel()
+
+    def woke(self) -> bool:
+        """Whether the cancellation just caught was the alarm's alone (then it is undone)."""
+        rang, self._rang = self._rang, False
+        return rang and self.task.uncancel() == 0
 
 
 @functools.cache

@@ -57,6 +57,8 @@ MAX_APPEND_BYTES = 15 * 1024 * 1024
 # schemas, nest a few tens of levels); Python's own recursion limit is about 1000.
 MAX_EVENT_DEPTH = 100
 DEFAULT_MAX_DURATION_S = 60 * 60
+# Compact JSON for every event sent; one encoder, not one built per json.dumps call.
+_WIRE_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -441,7 +443,7 @@ class Session:
         sent = self._emit(wire)
         if given_id is not None:
             sent["event_id"] = given_id
-            self._ready[-1] = ServerEvent(sent, json.dumps(sent, separators=(",", ":")))
+            self._ready[-1] = ServerEvent(sent, _WIRE_JSON.encode(sent))
         return sent
 
     def send_error(
@@ -483,10 +485,24 @@ class Session:
         """Stamp, rename for the dialect, record and queue one server event."""
         wire = {"event_id": self.ids.new("event"), **event}
         wire["type"] = wire_name(event["type"], self.dialect)
+        return self._queue(wire, _WIRE_JSON.encode(wire))
+
+    def _emit_sibling(self, sent: dict[str, Any], type_: str) -> dict[str, Any]:
+        """:meth:`_emit` an event with the fields of ``sent`` (the event queued last) but its id
+        and type: its JSON reuses the encoding of those fields (an item, the costly part)."""
+        previous = self._ready[-1]
+        assert isinstance(previous, ServerEvent) and previous.event is sent
+        wire = {**sent, "event_id": self.ids.new("event"), "type": wire_name(type_, self.dialect)}
+        # Ids and event names are plain ASCII: their JSON is the text between quotes.
+        head = f'{{"event_id":"{sent["event_id"]}","type":"{sent["type"]}"'
+        text = f'{{"event_id":"{wire["event_id"]}","type":"{wire["type"]}"'
+        return self._queue(wire, text + previous.text[len(head) :])
+
+    def _queue(self, wire: dict[str, Any], text: str) -> dict[str, Any]:
         for check in outbound_checks:
             check(wire, self.dialect)
         self.transcript.add(self._t(), "server", wire["type"], event=wire)
-        self._ready.append(ServerEvent(wire, json.dumps(wire, separators=(",", ":"))))
+        self._ready.append(ServerEvent(wire, text))
         return wire
 
     def _error(self, error: RealtimeError) -> None:
@@ -595,14 +611,14 @@ class Session:
                 event.get("event_id"),
                 severity="warning",
             )
+        fmt = self.input_format()
         self._audio_warnings(
-            self.audio_diagnostics.on_append(chunk, self.input_format(), self._now),
-            event.get("event_id"),
+            self.audio_diagnostics.on_append(chunk, fmt, self._now), event.get("event_id")
         )
         self.input_buffer.extend(chunk)
-        self.audio_written_ms += len(chunk) / BYTES_PER_MS[self.input_format()]
+        self.audio_written_ms += len(chunk) / BYTES_PER_MS[fmt]
         if self._vad is not None:
-            self._feed_vad(chunk)
+            self._feed_vad(chunk, fmt)
 
     def _on_commit(self, event: dict[str, Any]) -> None:
         fmt = self.input_format()
@@ -735,14 +751,20 @@ class Session:
         self._vad = vad_module.ServerVad(cfg, offset_ms=offset)
         self._vad_item_id = None
 
-    def _feed_vad(self, chunk: bytes) -> None:
-        from mock_server import audio as audio_module
+    def _feed_vad(self, chunk: bytes, fmt: str) -> None:
+        if fmt == "pcm16":
+            pcm = chunk
+        else:
+            from mock_server import audio as audio_module
+
+            pcm = audio_module.from_format(chunk, fmt)
+        vad_events = self._vad.feed(pcm)
+        if not vad_events:
+            return  # the usual case, on every append: nothing more to look up
         from mock_server import vad as vad_module
 
-        fmt = self.input_format()
-        pcm = chunk if fmt == "pcm16" else audio_module.from_format(chunk, fmt)
         turn = session_config.turn_detection(self.config) or {}
-        for vad_event in self._vad.feed(pcm):
+        for vad_event in vad_events:
             if isinstance(vad_event, vad_module.SpeechStarted):
                 self._idle_deadline = None
                 self._vad_item_id = self.ids.new("item")
@@ -810,12 +832,10 @@ class Session:
         previous = self.items[position - 1]["id"] if position > 0 else None
         encoded = item_codec.encode(item, self.dialect)
         if self.dialect is Dialect.GA:
-            self._emit(
+            added = self._emit(
                 {"type": "conversation.item.added", "previous_item_id": previous, "item": encoded}
             )
-            self._emit(
-                {"type": "conversation.item.done", "previous_item_id": previous, "item": encoded}
-            )
+            self._emit_sibling(added, "conversation.item.done")
         else:
             self._emit(
                 {"type": "conversation.item.created", "previous_item_id": previous, "item": encoded}

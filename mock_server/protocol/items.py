@@ -9,7 +9,6 @@ item model does not know.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from mock_server.ids import IdFactory
@@ -18,9 +17,25 @@ from mock_server.protocol.events import BETA_CONTENT_TYPES, Dialect
 _GA_CONTENT_TYPES = {beta: ga for ga, beta in BETA_CONTENT_TYPES.items()}
 
 
+def copy_json(value: Any) -> Any:
+    """A deep copy of parsed JSON (dicts, lists and immutable scalars), several times faster
+    than :func:`copy.deepcopy`, which must handle any object graph.
+
+    >>> item = {"content": [{"text": "hi"}]}
+    >>> copied = copy_json(item)
+    >>> copied == item and copied["content"][0] is not item["content"][0]
+    True
+    """
+    if isinstance(value, dict):
+        return {key: copy_json(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [copy_json(inner) for inner in value]
+    return value
+
+
 def from_client(item: dict[str, Any], dialect: Dialect, ids: IdFactory) -> dict[str, Any]:
     """The neutral item for a (validated) ``conversation.item.create``'s ``item``."""
-    new = copy.deepcopy(item)
+    new: dict[str, Any] = copy_json(item)
     new.setdefault("id", ids.new("item"))
     new["object"] = "realtime.item"
     new["status"] = "completed"

@@ -127,6 +127,15 @@ def validate_client_event(event: Mapping[str, Any], dialect: Dialect) -> Realtim
     type_ = event["type"]
     if type_ == "input_audio_buffer.append":
         return _check_append(event)
+    if type_ == "conversation.item.create" and is_user_text_item(event):
+        return None
+    return validate_with_models(event, dialect)
+
+
+def validate_with_models(event: Mapping[str, Any], dialect: Dialect) -> RealtimeError | None:
+    """:func:`validate_client_event` without its fast paths: the SDK's model, strictly, then
+    unknown parameters, then the service's own rules."""
+    type_ = event["type"]
     known = CLIENT_EVENT_TYPES[dialect]
     model = client_models(dialect).get(type_)
     if type_ not in known or model is None:
@@ -142,6 +151,37 @@ def validate_client_event(event: Mapping[str, Any], dialect: Dialect) -> Realtim
     if unknown is not None:
         return errors.unknown_parameter(_dotted(unknown))
     return _service_rules(event, dialect)
+
+
+_ITEM_CREATE_KEYS = frozenset({"type", "event_id", "item"})
+_USER_TEXT_ITEM_KEYS = {"type", "role", "content"}
+_TEXT_PART_KEYS = {"type", "text"}
+
+
+def is_user_text_item(event: Mapping[str, Any]) -> bool:
+    """Whether ``event`` is a ``conversation.item.create`` of a user message made of text parts
+    and nothing else (no optional field but a string ``event_id``): after appends, the event
+    clients send most. The SDK's models of both dialects accept every such event (the tests
+    check it), so the model check is skipped for it; any other shape takes the full path.
+    """
+    if not _ITEM_CREATE_KEYS.issuperset(event):
+        return False
+    if "event_id" in event and type(event["event_id"]) is not str:
+        return False
+    item = event.get("item")
+    if type(item) is not dict or item.keys() != _USER_TEXT_ITEM_KEYS:
+        return False
+    if item["type"] != "message" or item["role"] != "user":
+        return False
+    content = item["content"]
+    if type(content) is not list or not content:
+        return False
+    for part in content:
+        if type(part) is not dict or part.keys() != _TEXT_PART_KEYS:
+            return False
+        if part["type"] != "input_text" or type(part["text"]) is not str:
+            return False
+    return True
 
 
 def _check_append(event: Mapping[str, Any]) -> RealtimeError | None:
@@ -246,9 +286,30 @@ def _field_names(model: type[BaseModel]) -> dict[str, Any]:
     return names
 
 
-def _pick_member(members: list[type[BaseModel]], value: Mapping[str, Any]) -> type[BaseModel]:
+def _pick_member(members: tuple[type[BaseModel], ...], value: Mapping[str, Any]) -> type[BaseModel]:
     """The union member a dict selects: by its ``type``/``role`` literals, then by its keys."""
+    if len(members) == 1:
+        return members[0]
+    selected = tuple(value.get(selector) for selector in _SELECTORS)
+    try:
+        key = (members, frozenset(value), selected)
+        hash(key)
+    except TypeError:  # an unhashable selector value: choose without the cache
+        return _choose_member(members, value)
+    chosen = _CHOSEN.get(key)
+    if chosen is None:
+        chosen = _CHOSEN[key] = _choose_member(members, value)
+    return chosen
 
+
+# The choice depends only on the members, the dict's keys and its selector values; clients
+# send the same shapes again and again. Bounded by the SDK's shapes times what clients send.
+_CHOSEN: dict[Any, type[BaseModel]] = {}
+
+
+def _choose_member(
+    members: tuple[type[BaseModel], ...], value: Mapping[str, Any]
+) -> type[BaseModel]:
     def selects(model: type[BaseModel]) -> bool:
         for selector in _SELECTORS:
             allowed = _literal_values(model, selector)
@@ -256,35 +317,54 @@ def _pick_member(members: list[type[BaseModel]], value: Mapping[str, Any]) -> ty
                 return False
         return True
 
-    candidates = [m for m in members if selects(m)] or members
+    candidates = [m for m in members if selects(m)] or list(members)
     return max(candidates, key=lambda m: len(set(value) & set(_field_names(m))))
+
+
+_SHAPES: dict[int, tuple[Any, tuple[type[BaseModel], ...], Any]] = {}
+_NO_LIST = object()
+
+
+def _shape(annotation: Any) -> tuple[tuple[type[BaseModel], ...], Any]:
+    """The models a dict under ``annotation`` may be, and the item annotation of a list under
+    it (``_NO_LIST`` when no list is allowed); cached like :func:`_union_members`."""
+    cached = _SHAPES.get(id(annotation))
+    if cached is not None and cached[0] is annotation:
+        return cached[1], cached[2]
+    members = _union_members(annotation)
+    models = tuple(m for m in members if isinstance(m, type) and issubclass(m, BaseModel))
+    inner: Any = _NO_LIST
+    for member in members:
+        if get_origin(member) in (list, typing.List):  # noqa: UP006 - the SDK uses List
+            (inner,) = get_args(member) or (Any,)
+            break
+    _SHAPES[id(annotation)] = (annotation, models, inner)
+    return models, inner
 
 
 def _first_unknown(value: Any, annotation: Any, path: Path) -> Path | None:
     """The path of the first key that the model (or its nested models) does not declare."""
-    members = _union_members(annotation)
     if isinstance(value, Mapping):
-        models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+        models, _ = _shape(annotation)
         if not models:
             return None  # a free-form dict (JSON Schema, metadata)
-        model = _pick_member(models, value)
-        fields = _field_names(model)
+        fields = _field_names(_pick_member(models, value))
         for key, item in value.items():
             if key not in fields:
                 return (*path, key)
-            found = _first_unknown(item, fields[key], (*path, key))
-            if found is not None:
-                return found
+            if isinstance(item, Mapping | list):  # scalars have no keys to check
+                found = _first_unknown(item, fields[key], (*path, key))
+                if found is not None:
+                    return found
         return None
     if isinstance(value, list):
-        for member in members:
-            if get_origin(member) in (list, typing.List):  # noqa: UP006 - the SDK uses List
-                (inner,) = get_args(member) or (Any,)
-                for index, item in enumerate(value):
-                    found = _first_unknown(item, inner, (*path, index))
-                    if found is not None:
-                        return found
-                return None
+        _, inner = _shape(annotation)
+        if inner is _NO_LIST:
+            return None
+        for index, item in enumerate(value):
+            found = _first_unknown(item, inner, (*path, index))
+            if found is not None:
+                return found
     return None
 
 

@@ -139,6 +139,12 @@ async def test_401_says_what_to_do() -> None:
 async def test_session_expiry_reconnects_and_replays_the_conversation() -> None:
     mount = Mount(pace=1.0, max_duration_s=0.3, seed="expiry")
     async with MockServer(port=0, default_mount=mount) as server:
+        # A first connection pays the one-off costs (the SDK models behind validation load
+        # lazily) that would otherwise eat the 0.3 s session before its first turn ends.
+        server.mount(Mount(prefix="/warm-up", pace=0.0))
+        warm = ClientConfig(url=server.ws_url.replace("/v1", "/warm-up/v1"), api_key="sk-test")
+        async with RealtimeClient(warm) as client:
+            await client.say("Warm up")
         cfg = config(server, session={"output_modalities": ["text"]})
         async with RealtimeClient(cfg) as client:
             first = await client.say("First question")
@@ -148,11 +154,11 @@ async def test_session_expiry_reconnects_and_replays_the_conversation() -> None:
         assert client.reconnects == 1
         assert first.text == 'You said: "First question".'
         assert second.status == "completed"
-        replayed = server.connections[1].transcript.client_events("conversation.item.create")
+        replayed = server.connections[2].transcript.client_events("conversation.item.create")
         texts = [json.dumps(e["item"]) for e in replayed]
         assert "First question" in texts[0]
         assert "You said" in texts[1]  # the assistant's answer, replayed as text
-        assert server.connections[0].transcript.closed == (
+        assert server.connections[1].transcript.closed == (
             1001,
             "Your session hit the maximum duration of 0.3 seconds.",
         )

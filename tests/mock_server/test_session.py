@@ -49,7 +49,14 @@ class Driver:
         return self.take()
 
     def take(self) -> list[dict[str, Any]]:
-        return [o.event for o in self.session.due(self.now) if isinstance(o, ServerEvent)]
+        events = []
+        for output in self.session.due(self.now):
+            if isinstance(output, ServerEvent):
+                # The wire text is exactly the recorded event, though the session builds some
+                # texts from a sibling event's (conversation.item.added -> .done).
+                assert output.text == json.dumps(output.event, separators=(",", ":"))
+                events.append(output.event)
+        return events
 
     def advance(self, seconds: float) -> list[dict[str, Any]]:
         self.now += seconds

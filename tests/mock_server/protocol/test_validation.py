@@ -12,8 +12,10 @@ from mock_server.protocol.events import Dialect
 from mock_server.protocol.validation import (
     _adapter,
     client_models,
+    is_user_text_item,
     server_event_problems,
     validate_client_event,
+    validate_with_models,
 )
 
 GA, BETA = Dialect.GA, Dialect.BETA
@@ -275,6 +277,42 @@ def test_the_append_fast_path_agrees_with_the_sdk_model(fields: dict[str, Any]) 
     except Exception:
         model_ok = False
     assert (validate_client_event(event, GA) is None) is model_ok
+
+
+_ODD_VALUES = st.one_of(st.none(), st.integers(), st.text(max_size=4), st.just([]), st.just({}))
+_SOMETIMES = st.integers(0, 3).map(lambda n: n == 0)
+
+
+@st.composite
+def _item_creates(draw: st.DrawFn) -> dict[str, Any]:
+    """``conversation.item.create`` events at and around the user-text fast path's shape."""
+    part: dict[str, Any] = {"type": "input_text", "text": draw(st.text(max_size=6))}
+    if draw(_SOMETIMES):
+        part[draw(st.sampled_from(["type", "text", "extra"]))] = draw(_ODD_VALUES)
+    item: dict[str, Any] = {
+        "type": draw(st.sampled_from(["message", "message", "message", "function_call"])),
+        "role": draw(st.sampled_from(["user", "user", "user", "assistant", "system"])),
+        "content": draw(st.lists(st.just(part), max_size=3)),
+    }
+    if draw(_SOMETIMES):
+        item[draw(st.sampled_from(["id", "status", "role", "extra"]))] = draw(_ODD_VALUES)
+    event: dict[str, Any] = {"type": "conversation.item.create", "item": item}
+    if draw(_SOMETIMES):
+        event[draw(st.sampled_from(["event_id", "previous_item_id", "extra"]))] = draw(
+            st.one_of(st.text(max_size=4), _ODD_VALUES)
+        )
+    return event
+
+
+@given(_item_creates(), st.sampled_from([GA, BETA]))
+def test_the_user_text_fast_path_agrees_with_the_sdk_models(
+    event: dict[str, Any], dialect: Dialect
+) -> None:
+    full = validate_with_models(event, dialect)
+    if is_user_text_item(event):
+        assert full is None
+    fast = validate_client_event(event, dialect)
+    assert (fast and (fast.code, fast.param)) == (full and (full.code, full.param))
 
 
 # ---- server events ---------------------------------------------------------------------------
