@@ -208,6 +208,7 @@ class Session:
         self.items: list[dict[str, Any]] = []
         self._item_ids: set[str] = set()
         self._item_audio: dict[str, bytearray] = {}
+        self._finding_kinds: set[str] = set()  # reported once a session: no scan per append
         self.input_buffer = bytearray()
         self._ready: list[Output] = []
         self._runs: list[_ResponseRun] = []
@@ -522,6 +523,7 @@ class Session:
     ) -> None:
         finding = Finding(kind, message, self._t(), event_id, severity, code)
         self.transcript.add(self._t(), "note", kind, note=message, finding=finding)
+        self._finding_kinds.add(kind)
 
     def expire(self) -> None:
         """The session's maximum duration is reached: ``session_expired``, then close 1001."""
@@ -602,8 +604,9 @@ class Session:
                 "invalid_value",
                 "audio",
             )
-        if session_config.output_modalities(self.config) == ["text"] and not any(
-            f.kind == "audio_in_text_only_session" for f in self.findings
+        if (
+            "audio_in_text_only_session" not in self._finding_kinds
+            and session_config.output_modalities(self.config) == ["text"]
         ):
             self._find_mistake(
                 "audio_in_text_only_session",
