@@ -280,7 +280,11 @@ class Session:
             return
         try:
             event = json.loads(frame)
-            too_deep = _nesting_depth(event) > MAX_EVENT_DEPTH
+            # Only a frame with that many brackets can nest that deep (str.count is cheap).
+            too_deep = (
+                frame.count("{") + frame.count("[") > MAX_EVENT_DEPTH
+                and _nesting_depth(event) > MAX_EVENT_DEPTH
+            )
         except RecursionError:  # deeper than the parser goes: certainly too deep
             event, too_deep = None, True
         except json.JSONDecodeError as exc:

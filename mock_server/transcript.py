@@ -107,7 +107,7 @@ class Finding:
     code: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One thing that happened on the connection."""
 
