@@ -289,7 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run realtime-mock's benchmarks (bench/ in a source checkout; the same as "
         "`python -m bench`) and print each figure with a baseline measured in the same run and "
         "their ratio: event overhead, streaming, concurrent sessions on one core, the pytest "
-        "fixture's cost per test, start-up and scenario lint, VAD speed. See BENCHMARKS.md.",
+        "fixture's cost per test, start-up and scenario lint, VAD speed, the pass-through's added "
+        "latency, and a soak (memory before and after). See BENCHMARKS.md.",
         epilog="examples:\n"
         "  realtime-mock bench                    # everything: 2 to 3 minutes on 2 cores\n"
         "  realtime-mock bench --quick            # smaller sizes: about 1.5 minutes\n"
@@ -303,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="run only this benchmark (repeatable): event_overhead, streaming, concurrency, "
-        "test_cost, startup, vad_speed, proxy_latency",
+        "test_cost, startup, vad_speed, proxy_latency, soak",
     )
     return parser
 
