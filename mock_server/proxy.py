@@ -226,6 +226,9 @@ class Relay:
         except json.JSONDecodeError:
             self.transcript.add(t, side, "<invalid json>", raw=frame[:2000])
             return None
+        except RecursionError:  # nested deeper than the parser goes: relayed all the same
+            self.transcript.add(t, side, "<too deep>", raw=frame[:2000])
+            return None
         if not isinstance(event, dict):
             self.transcript.add(t, side, "<not an object>", raw=frame[:2000])
             return None

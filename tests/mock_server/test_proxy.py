@@ -222,3 +222,22 @@ def test_passthrough_scenarios_script_faults_only(extra: str, says: str) -> None
     text = f"name: x\ndescription: y\npassthrough: true\n{extra}\n"
     with pytest.raises(ScenarioError, match=says):
         load_scenario_text(text)
+
+
+async def test_a_frame_too_deep_for_the_parser_is_relayed_and_noted(upstream: MockServer) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    async with relaying(upstream, api_key=None) as proxy:
+        headers = {"Authorization": "Bearer sk-test"}
+        async with connect(f"{proxy.ws_url}?model=gpt-realtime", additional_headers=headers) as ws:
+            await asyncio.wait_for(ws.recv(), WAIT)  # session.created
+            await ws.send(deep)
+            # The upstream's own answer comes back: the relay went on.
+            error = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+            await ws.send(json.dumps(ITEM))
+            added = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+        await proxy.wait_for_sessions(0)
+        relayed = proxy.connections[0].transcript
+    assert error["type"] == "error" and error["error"]["code"] == "invalid_json"
+    assert added["type"] == "conversation.item.added"
+    assert [(e.direction, e.type) for e in relayed.entries][1] == ("client", "<too deep>")
+    assert relayed.client_events() == [ITEM]
