@@ -51,6 +51,9 @@ REFUSAL_HEADERS = ("content-type", "retry-after", "x-request-id", "openai-proces
 REAL_KEY_PREFIXES = ("sk-", "ek_")
 REAL_KEY_MIN_LENGTH = 32
 REFUSED = "handshake.refused"
+# Noted when a passthrough scenario's rule cannot be applied (a bad template): no verdict reads
+# a relayed connection, so the transcript and the log say it.
+RULE_PROBLEM = "rule.problem"
 # Noted when the service's side closed (the upstream, or a passthrough scenario's rule).
 CLOSED_BY_SERVER = "server.closed"
 
@@ -259,8 +262,13 @@ class Relay:
 
         try:
             return event_matches(when, event, {}, self._new_id)
-        except TemplateError:
+        except TemplateError as exc:
+            self._problem(f"when {when.type}: {exc}")
             return False
+
+    def _problem(self, message: str) -> None:
+        self.transcript.add(self._t(), "note", RULE_PROBLEM, note=message)
+        log.warning("realtime-mock: a passthrough rule was not applied: %s", message)
 
     async def _apply_rules(self, event: dict[str, Any], client: Any) -> bool:
         """Run the rules the event fires; True when one of them takes the event's place."""
@@ -292,8 +300,12 @@ class Relay:
             fault = step.error.model_dump()
             await self._inject(client, {"type": "error", "error": fault})
         elif step.send is not None:
-            with contextlib.suppress(TemplateError):
-                await self._inject(client, render(step.send, {}, self._new_id))
+            try:
+                sent = render(step.send, {}, self._new_id)
+            except TemplateError as exc:
+                self._problem(f"send: {exc}")
+            else:
+                await self._inject(client, sent)
         elif step.close is not None:
             await self._close(client, step.close.code, step.close.reason)
         elif step.drop:

@@ -15,7 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request, Response
 
-from mock_server.proxy import Upstream, is_real_key, upstream_key
+from mock_server.proxy import RULE_PROBLEM, Upstream, is_real_key, upstream_key
 from mock_server.scenario.loader import ScenarioError, load_scenario_text
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import MockServer, Mount, openai_error
@@ -241,3 +241,29 @@ async def test_a_frame_too_deep_for_the_parser_is_relayed_and_noted(upstream: Mo
     assert added["type"] == "conversation.item.added"
     assert [(e.direction, e.type) for e in relayed.entries][1] == ("client", "<too deep>")
     assert relayed.client_events() == [ITEM]
+
+
+async def test_a_passthrough_rule_with_a_bad_template_is_noted_and_logged(
+    upstream: MockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = (
+        "name: x\ndescription: y\npassthrough: true\n"
+        "rules:\n"
+        "  - when: conversation.item.create\n"
+        "    instead: false\n"
+        "    do: [{send: {type: response.done, note: '{{ nope }}'}}]\n"
+    )
+    play = ScenarioPlay(load_scenario_text(text), upstream=upstream.ws_url)
+    async with MockServer(port=0, default_mount=play.mount()) as server:
+        headers = {"Authorization": "Bearer sk-test"}
+        async with connect(f"{server.ws_url}?model=gpt-realtime", additional_headers=headers) as ws:
+            await asyncio.wait_for(ws.recv(), WAIT)  # session.created
+            await ws.send(json.dumps(ITEM))
+            for _ in range(2):  # the upstream's item.added and item.done: nothing in between
+                answer = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+                assert answer["type"].startswith("conversation.item.")
+        await server.wait_for_sessions(0)
+        entries = server.connections[0].transcript.entries
+    problems = [e for e in entries if (e.direction, e.type) == ("note", RULE_PROBLEM)]
+    assert len(problems) == 1 and problems[0].note is not None and "nope" in problems[0].note
+    assert "a passthrough rule was not applied" in caplog.text and "nope" in caplog.text
