@@ -55,7 +55,7 @@ class Episodes:
         first.script_factory = self._script
         first.handshake_policy = self._policy
         if self.upstream is not None:
-            self.upstream.relays = lambda attempt: self.played >= len(self.plays)
+            self.upstream.relays = lambda: self.played >= len(self.plays)
             first.upstream = self.upstream
         return first
 

@@ -129,10 +129,9 @@ class Upstream:
     open_timeout: float = 20.0
     # Extra client options for the upstream connection (e.g. ssl= for a private CA).
     connect_options: dict[str, Any] = field(default_factory=dict)
-    # Decides, per relayed connection (1, 2, ...), whether to relay it or let the mount's own
-    # script (a recorded scenario) answer: record's new_episodes mode replays known episodes.
-    relays: Callable[[int], bool] | None = None
-    attempts: int = 0
+    # Decides, per connection attempt, whether to relay it or let the mount's own script (a
+    # recorded scenario) answer: record's new_episodes mode replays known episodes first.
+    relays: Callable[[], bool] | None = None
     # A passthrough scenario's rules: faults scripted on top of the live session.
     rules: list[Rule] = field(default_factory=list)
 

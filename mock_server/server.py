@@ -370,10 +370,8 @@ class MockServer:
             if policy_refusal is not None:
                 return policy_refusal
         upstream = mount.upstream
-        if upstream is not None:
-            upstream.attempts += 1
-            if upstream.relays is None or upstream.relays(upstream.attempts):
-                return await self._relay(connection, request, upstream, mount, prefix)
+        if upstream is not None and (upstream.relays is None or upstream.relays()):
+            return await self._relay(connection, request, upstream, mount, prefix)
         refusal = self._check_key(mount, headers, query)
         if refusal is not None:
             return refusal
