@@ -17,6 +17,7 @@ from pathlib import Path
 
 from harness.options import parse_duration, parse_pace
 from mock_server import __version__
+from mock_server.proxy import DEFAULT_UPSTREAM
 from mock_server.server import Connection, MockServer, Mount, describe
 from mock_server.transcript import redact_text
 
@@ -255,9 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     record.add_argument(
         "--upstream",
-        default="wss://api.openai.com/v1/realtime",
+        default=DEFAULT_UPSTREAM,
         metavar="URL",
-        help="the live endpoint (default wss://api.openai.com/v1/realtime)",
+        help=f"the live endpoint (default {DEFAULT_UPSTREAM})",
     )
     record.add_argument(
         "--mode",

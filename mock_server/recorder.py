@@ -22,8 +22,6 @@ Redaction filters are plain functions of ``(value, secrets)``, applied to everyt
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime
 import re
 from collections.abc import Callable, Sequence
@@ -184,9 +182,10 @@ def _format_of(value: Any) -> str:
 
 
 def _b64(text: Any) -> bytes:
+    """Recorded base64 audio; nothing where it is not base64."""
     try:
-        return base64.b64decode(str(text), validate=True)
-    except (binascii.Error, ValueError):
+        return audio.decode_b64(str(text))
+    except audio.AudioFormatError:
         return b""
 
 
