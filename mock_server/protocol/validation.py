@@ -298,13 +298,18 @@ def _pick_member(members: tuple[type[BaseModel], ...], value: Mapping[str, Any])
         return _choose_member(members, value)
     chosen = _CHOSEN.get(key)
     if chosen is None:
-        chosen = _CHOSEN[key] = _choose_member(members, value)
+        chosen = _choose_member(members, value)
+        if len(_CHOSEN) < _CHOSEN_MAX:
+            _CHOSEN[key] = chosen
     return chosen
 
 
 # The choice depends only on the members, the dict's keys and its selector values; clients
-# send the same shapes again and again. Bounded by the SDK's shapes times what clients send.
+# send the same shapes again and again. But the keys are the client's to choose (an unknown
+# parameter is a new shape), so the cache stops growing at _CHOSEN_MAX shapes: a long-running
+# server's memory does not grow with what its clients invent.
 _CHOSEN: dict[Any, type[BaseModel]] = {}
+_CHOSEN_MAX = 4096
 
 
 def _choose_member(

@@ -357,3 +357,19 @@ def test_server_event_problems_name_what_is_wrong() -> None:
     }
     problems = server_event_problems(strict_breaker, GA)
     assert problems and problems[0].startswith("part.type")
+
+
+def test_the_union_member_cache_stays_bounded_whatever_keys_clients_invent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mock_server.protocol import validation
+
+    monkeypatch.setattr(validation, "_CHOSEN", {})
+    monkeypatch.setattr(validation, "_CHOSEN_MAX", 10)
+    for n in range(50):
+        item = {"type": "message", "role": "user", "content": [], f"invented_{n}": 1}
+        error = validate_client_event(
+            {"type": "conversation.item.create", "item": item}, Dialect.GA
+        )
+        assert error is not None and error.param == f"item.invented_{n}"
+    assert len(validation._CHOSEN) == 10
