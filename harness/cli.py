@@ -315,7 +315,10 @@ def _transcript_writer(folder: Path) -> Callable[[Connection], None]:
     folder.mkdir(parents=True, exist_ok=True)
 
     def write(conn: Connection) -> None:
+        # A relayed connection's keys (the client's, the upstream's) are the relay's to know.
         secrets = [conn.api_key] if conn.api_key else []
+        if conn.relay is not None:
+            secrets += conn.relay.secrets
         text = redact_text(conn.transcript.to_json(), secrets)
         (folder / f"connection-{conn.number:04d}.json").write_text(text + "\n")
 

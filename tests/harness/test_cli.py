@@ -268,3 +268,20 @@ def test_serve_binds_loopback_unless_told_and_warns_when_told() -> None:
     assert not any("WARNING" in line for line in quiet)
     loud = describe(MockServer(host="0.0.0.0", port=8765), any_key=True).splitlines()
     assert loud[1] == "WARNING: listening on 0.0.0.0, reachable from other machines."
+
+
+def test_a_relayed_connections_keys_never_reach_its_transcript_file(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from harness.cli import _transcript_writer
+    from mock_server.transcript import Transcript
+
+    azure_key = "0123456789abcdef0123456789abcdef"  # not shaped like an OpenAI key
+    transcript = Transcript()
+    transcript.add(0.0, "server", "error", event={"error": {"message": f"bad key {azure_key}"}})
+    relayed = SimpleNamespace(
+        number=1, api_key=None, relay=SimpleNamespace(secrets=[azure_key]), transcript=transcript
+    )
+    _transcript_writer(tmp_path)(relayed)  # type: ignore[arg-type]
+    written = (tmp_path / "connection-0001.json").read_text()
+    assert azure_key not in written and "bad key <redacted>" in written
