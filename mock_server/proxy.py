@@ -316,7 +316,9 @@ class Relay:
             self.transcript.add(self._t(), "server", "<raw>", raw=text[:2000])
             await client.send(text)
         elif step.expire:
-            message = "Your session hit the maximum duration of 60 minutes."
+            from mock_server.session import DEFAULT_MAX_DURATION_S, expiry_message
+
+            message = expiry_message(DEFAULT_MAX_DURATION_S)  # the live service's limit
             error = {"type": "invalid_request_error", "code": "session_expired", "message": message}
             await self._inject(client, {"type": "error", "error": {**error, "param": None}})
             await self._close(client, 1001, message)

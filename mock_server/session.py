@@ -531,12 +531,7 @@ class Session:
 
     def expire(self) -> None:
         """The session's maximum duration is reached: ``session_expired``, then close 1001."""
-        limit = self.options.max_duration_s or 0
-        # The live service's wording; a limit shorter than whole minutes (tests) says seconds.
-        if limit >= 60 and limit % 60 == 0:
-            message = f"Your session hit the maximum duration of {round(limit / 60)} minutes."
-        else:
-            message = f"Your session hit the maximum duration of {limit:g} seconds."
+        message = expiry_message(self.options.max_duration_s or 0)
         self._cancel_all("client_cancelled", emit=False)
         self._error(RealtimeError(message, "session_expired"))
         self.closed = Close(1001, message)
@@ -1467,6 +1462,20 @@ class Session:
 
 
 _ACTION_CODES = {"retrieving": "retrieve", "deleting": "delete", "truncating": "truncate"}
+
+
+def expiry_message(limit_s: float) -> str:
+    """The ``session_expired`` message, in the live service's wording; a limit shorter than
+    whole minutes (tests) says seconds.
+
+    >>> expiry_message(DEFAULT_MAX_DURATION_S)
+    'Your session hit the maximum duration of 60 minutes.'
+    >>> expiry_message(0.5)
+    'Your session hit the maximum duration of 0.5 seconds.'
+    """
+    if limit_s >= 60 and limit_s % 60 == 0:
+        return f"Your session hit the maximum duration of {round(limit_s / 60)} minutes."
+    return f"Your session hit the maximum duration of {limit_s:g} seconds."
 
 
 def _nesting_depth(value: Any) -> int:
