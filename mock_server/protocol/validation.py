@@ -290,13 +290,11 @@ def _pick_member(members: tuple[type[BaseModel], ...], value: Mapping[str, Any])
     """The union member a dict selects: by its ``type``/``role`` literals, then by its keys."""
     if len(members) == 1:
         return members[0]
-    selected = tuple(value.get(selector) for selector in _SELECTORS)
+    key = (members, frozenset(value), tuple(value.get(selector) for selector in _SELECTORS))
     try:
-        key = (members, frozenset(value), selected)
-        hash(key)
+        chosen = _CHOSEN.get(key)
     except TypeError:  # an unhashable selector value: choose without the cache
         return _choose_member(members, value)
-    chosen = _CHOSEN.get(key)
     if chosen is None:
         chosen = _choose_member(members, value)
         if len(_CHOSEN) < _CHOSEN_MAX:
