@@ -126,7 +126,9 @@ class Upstream:
     url: str = DEFAULT_UPSTREAM
     api_key: str | None = field(default_factory=lambda: os.environ.get("OPENAI_API_KEY"))
     recorder: RecordingSink | None = None
-    open_timeout: float = 20.0
+    # Under the client's own handshake bound (server.HANDSHAKE_TIMEOUT), within which the
+    # upstream is opened: a slow upstream is then a 502 for the client, not a dropped connection.
+    open_timeout: float = 8.0
     # Extra client options for the upstream connection (e.g. ssl= for a private CA).
     connect_options: dict[str, Any] = field(default_factory=dict)
     # Decides, per connection attempt, whether to relay it or let the mount's own script (a

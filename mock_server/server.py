@@ -64,6 +64,9 @@ MAX_FRAME_BYTES = 21 * 1024 * 1024
 # the events of its current response, whose size the scenario (or the responder) decides.
 WRITE_LIMIT = 64 * 1024
 MAX_QUEUE = 16
+# How long a client's opening handshake may take (websockets' default, made explicit): a
+# relayed connection's upstream is opened within it (see proxy.Upstream.open_timeout).
+HANDSHAKE_TIMEOUT = 10.0
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 REALTIME_SUFFIXES = ("/v1/realtime", "/openai/realtime")
@@ -248,6 +251,7 @@ class MockServer:
             "max_size": MAX_FRAME_BYTES,
             "write_limit": WRITE_LIMIT,
             "max_queue": MAX_QUEUE,
+            "open_timeout": HANDSHAKE_TIMEOUT,
             "compression": None,
             "server_header": "realtime-mock",
             "ping_interval": None,

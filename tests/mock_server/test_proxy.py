@@ -18,7 +18,7 @@ from websockets.http11 import Request, Response
 from mock_server.proxy import RULE_PROBLEM, Upstream, is_real_key, upstream_key
 from mock_server.scenario.loader import ScenarioError, load_scenario_text
 from mock_server.scenario.play import ScenarioPlay
-from mock_server.server import MockServer, Mount, openai_error
+from mock_server.server import HANDSHAKE_TIMEOUT, MockServer, Mount, openai_error
 
 WAIT = 10.0
 REAL_KEY = "sk-proj-" + "R" * 40
@@ -157,6 +157,26 @@ async def test_an_unreachable_upstream_is_a_502() -> None:
             await connect(proxy.ws_url, additional_headers={"Authorization": "Bearer sk-test"})
     assert refused.value.response.status_code == 502
     assert b"upstream_unreachable" in (refused.value.response.body or b"")
+
+
+async def test_a_silent_upstream_is_a_502_within_the_clients_handshake() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts the connection, never answers the handshake
+        writer.close()
+
+    listener = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    mount = Mount(upstream=Upstream(url=f"ws://127.0.0.1:{port}", api_key=None, open_timeout=0.5))
+    try:
+        async with MockServer(port=0, default_mount=mount) as proxy:
+            with pytest.raises(InvalidStatus) as refused:
+                await connect(proxy.ws_url, additional_headers={"Authorization": "Bearer sk-test"})
+    finally:
+        listener.close()
+    assert refused.value.response.status_code == 502
+    assert b"TimeoutError" in (refused.value.response.body or b"")
+    # The default bound gives up on the upstream before the client's handshake is given up on.
+    assert Upstream().open_timeout < HANDSHAKE_TIMEOUT
 
 
 # ---- passthrough scenarios --------------------------------------------------------------------
