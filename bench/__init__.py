@@ -21,6 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "audio"
 
 
+def monologue(seconds: float) -> bytes:
+    """``seconds`` of 24 kHz PCM16 speech: the monologue fixture, repeated and cut."""
+    from mock_server import audio
+
+    one = audio.load_wav(FIXTURES / "monologue.wav").tobytes()
+    size = int(seconds * 48000) // 2 * 2
+    return (one * (size // len(one) + 1))[:size]
+
+
 def subprocess_env() -> dict[str, str]:
     """The environment for a benchmark's child process: this checkout first on the path."""
     env = dict(os.environ)

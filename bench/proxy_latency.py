@@ -10,25 +10,22 @@ frame parsed into the transcript), and the ratio of the two round-trip times.
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import time
 
 from websockets.asyncio.client import connect
 
+from bench import Row
+from bench.event_overhead import FRAME  # the same conversation.item.create round trip
 from mock_server.proxy import Upstream
 from mock_server.server import MockServer, Mount
 
 ROUND_TRIPS = 1000
-ITEM = {
-    "type": "conversation.item.create",
-    "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]},
-}
 
 
 async def round_trip_us(url: str, n: int) -> float:
     """Median microseconds per round trip against ``url``."""
-    frame = json.dumps(ITEM)
+    frame = FRAME
     headers = {"Authorization": "Bearer sk-bench"}
     async with connect(f"{url}?model=gpt-realtime", additional_headers=headers) as ws:
         await ws.recv()  # session.created
@@ -58,7 +55,7 @@ QUICK = {"round_trips": 300}
 TINY = {"round_trips": 10}
 
 
-def run(round_trips: int = ROUND_TRIPS) -> list[tuple[str, str, str, str]]:
+def run(round_trips: int = ROUND_TRIPS) -> list[Row]:
     """Rows: (benchmark, measured, baseline, ratio)."""
     direct, relayed = asyncio.run(measure(round_trips))
     return [

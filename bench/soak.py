@@ -30,6 +30,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench import Row
 from mock_server import audio
 from mock_server.scenario.loader import FIXTURES
 from mock_server.server import MockServer, Mount
@@ -236,9 +237,7 @@ def report(figures: Figures) -> str:
     return "\n".join(lines)
 
 
-def run(
-    sessions: int = SESSIONS, turns: int = TURNS, concurrency: int = CONCURRENCY
-) -> list[tuple[str, str, str, str]]:
+def run(sessions: int = SESSIONS, turns: int = TURNS, concurrency: int = CONCURRENCY) -> list[Row]:
     """Rows: (benchmark, measured, baseline, ratio)."""
     figures = measure(sessions, turns, concurrency)
     return [

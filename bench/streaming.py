@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from bench import FIXTURES, Row
-from mock_server import audio
+from bench import Row, monologue
 from mock_server.responder import MessageOutput, ResponsePlan, ResponseRequest
 from mock_server.server import MockServer, Mount
 
@@ -44,9 +43,7 @@ class LongAnswer:
     """A responder whose every answer is ``seconds`` of the monologue fixture."""
 
     def __init__(self, seconds: float) -> None:
-        one = audio.load_wav(FIXTURES / "monologue.wav").tobytes()
-        size = int(seconds * 48000) // 2 * 2
-        self.pcm = (one * (size // len(one) + 1))[:size]
+        self.pcm = monologue(seconds)
 
     def respond(self, request: ResponseRequest) -> ResponsePlan:
         return ResponsePlan([MessageOutput(TEXT, self.pcm)])

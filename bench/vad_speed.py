@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench import FIXTURES, Row, best_of
+from bench import Row, best_of, monologue
 from mock_server import audio
 from mock_server.vad import ServerVad, VadConfig
 
@@ -17,13 +17,8 @@ QUICK = {"seconds": 60, "runs": 3}
 TINY = {"seconds": 1, "runs": 1}
 
 
-def _audio(seconds: int) -> bytes:
-    one = audio.load_wav(FIXTURES / "monologue.wav").tobytes()
-    return (one * (seconds * 48000 // len(one) + 1))[: seconds * 48000]
-
-
 def run(seconds: int = 60, runs: int = 5) -> list[Row]:
-    pcm = _audio(seconds)
+    pcm = monologue(seconds)
     chunks = audio.chunk(pcm, 20)
 
     def vad() -> None:
