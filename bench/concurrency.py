@@ -37,7 +37,7 @@ from typing import Any
 
 import yaml
 
-from bench import FIXTURES, Row, python, subprocess_env
+from bench import Row, python, subprocess_env
 
 QUICK = {"budget_s": 60.0, "cycles": 1}
 TINY = {"budget_s": 20.0, "cycles": 1, "start": 2, "max_probes": 1, "stagger": False}
@@ -60,11 +60,11 @@ def _pin(core: int) -> None:
 
 def _cycle_frames() -> tuple[list[str], int]:
     """The append frames of one cycle, and the end of its speech in ms (from the manifest)."""
-    from mock_server import audio
+    from mock_server import audio, resources
 
-    manifest = yaml.safe_load((FIXTURES / "manifest.yaml").read_text())
+    manifest = yaml.safe_load((resources.AUDIO / "manifest.yaml").read_text())
     speech_end_ms = int(manifest["question"]["speech_ms"][-1][1])
-    pcm = audio.load_wav(FIXTURES / manifest["question"]["file"]).tobytes()
+    pcm = audio.load_wav(resources.AUDIO / manifest["question"]["file"]).tobytes()
     cycle = (pcm + bytes(CYCLE_MS * 48))[: CYCLE_MS * 48]
     frames = [
         json.dumps(

@@ -31,8 +31,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench import Row
-from mock_server import audio
-from mock_server.scenario.loader import FIXTURES
+from mock_server import audio, resources
 from mock_server.server import MockServer, Mount
 
 SESSIONS = 150
@@ -61,7 +60,7 @@ class Tally:
 
 def _speech_chunks() -> list[str]:
     """The question fixture then a second of silence, as 100 ms base64 appends."""
-    pcm = audio.samples_to_pcm16(audio.load_wav(FIXTURES / "audio" / "question.wav"))
+    pcm = audio.samples_to_pcm16(audio.load_wav(resources.AUDIO / "question.wav"))
     pcm += bytes(48 * 1000)
     return [base64.b64encode(c).decode() for c in audio.chunk(pcm, 100)]
 

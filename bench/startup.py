@@ -12,11 +12,12 @@ import subprocess
 
 import yaml
 
-from bench import ROOT, Row, best_of, python, subprocess_env
+from bench import Row, best_of, python, subprocess_env
+from mock_server import resources
 
 QUICK = {"runs": 3}
 TINY = {"runs": 1}
-LIBRARY = ROOT / "scenarios"
+LIBRARY = resources.SCENARIOS
 
 
 def _python_start() -> None:

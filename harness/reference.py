@@ -24,12 +24,12 @@ from harness.client import (
     SessionError,
     Turn,
 )
-from mock_server import audio
+from mock_server import audio, resources
 from mock_server.scenario.loader import load_scenario, resolve_scenario
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import MockServer
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "audio"
+FIXTURES = resources.AUDIO
 WAIT_S = 15.0
 TOOLS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "get_weather": lambda args: {"city": args.get("city"), "sky": "sunny", "celsius": 22},

@@ -18,13 +18,13 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from mock_server import audio
+from mock_server import audio, resources
 
 FRAME = 240  # 10 ms at 24 kHz
 FLOOR_DB = -55.0
 MAX_SHIFT = 20
 MIN_SCORE = 0.9
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "audio"
+FIXTURES = resources.AUDIO
 
 Envelope = npt.NDArray[np.float64]
 

@@ -17,11 +17,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from mock_server import resources
 from mock_server.scenario.model import Scenario, Step
 
-PROJECT = Path(__file__).resolve().parents[2]
-LIBRARY = PROJECT / "scenarios"
-FIXTURES = PROJECT / "fixtures"
+LIBRARY = resources.SCENARIOS
+FIXTURES = resources.FIXTURES
 FIXTURE_PREFIX = "fixture:"
 
 Path_ = tuple[str | int, ...]
@@ -282,6 +282,11 @@ def resolve_scenario(name_or_path: str) -> Path:
     in_library = LIBRARY / f"{name_or_path}.yaml"
     if in_library.exists():
         return in_library
+    if not LIBRARY.is_dir():
+        message = (
+            f"no scenario named {name_or_path!r}: {resources.missing(LIBRARY, 'scenario library')}"
+        )
+        raise ScenarioError([Problem(name_or_path, 0, 0, message)])
     close = difflib.get_close_matches(name_or_path, library(), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else f" Known: {', '.join(library())}."
     raise ScenarioError([Problem(name_or_path, 0, 0, f"no scenario named {name_or_path!r}.{hint}")])
