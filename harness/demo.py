@@ -2,8 +2,9 @@
 
 For each library scenario (in the dialects it runs in) the mock serves it, the reference client
 does what a correct voice agent does there, and the scenario's verdict is collected. The demo
-prints the verdict table and where the reply audio was written, and exits 0 only when every
-scenario passed.
+prints the verdict table and where the reply audio was written, ends with what to do next
+(your own client against ``serve``, the pytest fixture), and exits 0 only when every scenario
+passed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.reference import DRIVERS, dialects, play, verdict_table
+
+# The demo's last words: the two ways on from here, each one command or one line of code.
+NEXT_STEPS = (
+    "next: run `realtime-mock serve` and point your own client at the URL it prints, "
+    "or use the `realtime_mock` pytest fixture in your tests (see the README)"
+)
 
 
 async def run_demo(out: str, only_dialect: str | None = None) -> int:
@@ -36,4 +43,5 @@ async def run_demo(out: str, only_dialect: str | None = None) -> int:
         print("\nreply audio written to:")
         for path in written:
             print(f"  {path}")
+    print("\n" + NEXT_STEPS)
     return 0 if all(verdict["ok"] for _, _, verdict, _ in rows) else 1
