@@ -206,13 +206,21 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n"
         "  realtime-mock client --say 'What is the weather in Paris?'\n"
         "  realtime-mock client --audio fixtures/audio/question.wav --out reply.wav --realtime\n"
-        "  realtime-mock client --dialect beta --url ws://127.0.0.1:8765/v1/realtime --say hi\n"
+        "  realtime-mock client --dialect beta --url http://127.0.0.1:8765/v1 --say hi\n"
         "(the URL defaults to $REALTIME_MOCK_URL, then ws://127.0.0.1:8765/v1/realtime; the key "
         "to $OPENAI_API_KEY)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    client.add_argument("--url", default=None, help="the ws:// or wss:// realtime URL")
-    client.add_argument("--key", default=None, help="API key (default $OPENAI_API_KEY)")
+    client.add_argument(
+        "--url",
+        default=None,
+        help="the realtime URL (ws://, wss://) or the base URL serve prints (http://.../v1)",
+    )
+    client.add_argument(
+        "--key",
+        default=None,
+        help="API key (default $OPENAI_API_KEY; a local URL needs none)",
+    )
     client.add_argument("--dialect", choices=["ga", "beta"], default="ga")
     client.add_argument("--model", default=None)
     client.add_argument("--say", action="append", default=[], metavar="TEXT")

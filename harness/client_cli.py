@@ -3,6 +3,10 @@
 Says each ``--say`` text (and/or streams a WAV file), prints what the model answered, and
 writes the reply audio to ``--out``. Exit status 0 when every turn completed, 1 when the server
 refused or ended the session, 2 for bad arguments.
+
+``--url`` takes the realtime URL (``ws://…/v1/realtime``, ``wss://…``) or the SDK base URL that
+``realtime-mock serve`` prints (``http://…/v1``, ``https://…``). A local server (127.0.0.1,
+localhost, ::1) needs no key: the mock accepts any, so a fake one is sent.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from harness.client import (
     AuthenticationError,
@@ -21,6 +26,43 @@ from harness.client import (
     Turn,
 )
 from mock_server import audio
+
+DEFAULT_URL = "ws://127.0.0.1:8765/v1/realtime"
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+FAKE_KEY = "sk-realtime-mock-local"
+_WS_SCHEMES = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
+
+
+def realtime_url(url: str) -> str:
+    """The ``ws(s)://…/realtime`` URL for a realtime URL or an SDK base URL.
+
+    >>> realtime_url("http://127.0.0.1:8765/v1")
+    'ws://127.0.0.1:8765/v1/realtime'
+    >>> realtime_url("https://mock.example:9443/team-a/v1/")
+    'wss://mock.example:9443/team-a/v1/realtime'
+    >>> realtime_url("ws://127.0.0.1:8765/v1/realtime?intent=transcription")
+    'ws://127.0.0.1:8765/v1/realtime?intent=transcription'
+    >>> realtime_url("127.0.0.1:8765")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: --url '127.0.0.1:8765': give ws://, wss://, http:// or https://, e.g. ...
+    """
+    parts = urlsplit(url)
+    scheme = _WS_SCHEMES.get(parts.scheme.lower())
+    if scheme is None or not parts.netloc:
+        raise ValueError(
+            f"--url {url!r}: give ws://, wss://, http:// or https://, e.g. "
+            "http://127.0.0.1:8765/v1 (what serve prints) or ws://127.0.0.1:8765/v1/realtime"
+        )
+    path = parts.path.rstrip("/")
+    if not path.endswith("/realtime"):
+        # A base URL: the SDKs add /realtime to it (and /v1 when it is only the host).
+        path = f"{path}/realtime" if path else "/v1/realtime"
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+def is_local(url: str) -> bool:
+    """Whether the URL names this machine (where only the mock listens on realtime paths)."""
+    return (urlsplit(url).hostname or "") in LOCAL_HOSTS
 
 
 async def client_main(
@@ -34,10 +76,18 @@ async def client_main(
     out: str | None,
     text_only: bool,
 ) -> int:
-    url = url or os.environ.get("REALTIME_MOCK_URL") or "ws://127.0.0.1:8765/v1/realtime"
-    key = key or os.environ.get("OPENAI_API_KEY")
+    try:
+        url = realtime_url(url or os.environ.get("REALTIME_MOCK_URL") or DEFAULT_URL)
+    except ValueError as exc:
+        print(f"realtime-mock client: {exc}", file=sys.stderr)
+        return 2
+    key = key or os.environ.get("OPENAI_API_KEY") or (FAKE_KEY if is_local(url) else None)
     if not key:
-        print("realtime-mock client: no API key: pass --key or set OPENAI_API_KEY", file=sys.stderr)
+        print(
+            f"realtime-mock client: no API key for {url}: pass --key or set OPENAI_API_KEY "
+            "(only a local URL, 127.0.0.1/localhost/::1, needs none)",
+            file=sys.stderr,
+        )
         return 2
     if not says and not wav:
         print(

@@ -178,8 +178,10 @@ def test_client_command_talks_to_a_served_mock(tmp_path: Path) -> None:
         assert 'model: You said: "Hello there".' in result.stdout
         assert 'model: You said: "What\'s the weather in Paris?".' in result.stdout
         assert reply.stat().st_size > 1000
+        # A local URL needs no key (tests/harness/test_client_cli.py); any other one does.
+        remote = "wss://api.example.invalid/v1/realtime"
         refused = subprocess.run(
-            [sys.executable, "-m", "harness.cli", "client", "--url", ws_url, "--say", "hi"],
+            [sys.executable, "-m", "harness.cli", "client", "--url", remote, "--say", "hi"],
             capture_output=True,
             text=True,
             timeout=60,
