@@ -3,12 +3,15 @@
 The wheel is built offline (``--no-build-isolation``: the test extras install the backend) from
 a copy of the source tree, and installed with ``--no-deps --no-index`` into a venv under
 ``tmp_path``. That venv borrows the dependencies (websockets, openai, pytest, ...) from this
-interpreter's site-packages through a ``.pth`` file that lists those folders. A path listed in a
+interpreter's site-packages (and PYTHONPATH folders other than the clone) through a ``.pth``
+file that lists those folders. A path listed in a
 ``.pth`` file is added to ``sys.path`` but its own ``.pth`` files are not run, so the editable
 install of this very project (a meta-path finder installed by a ``.pth``) stays inert: any
 module or data file missing from the wheel is then an ImportError or a missing file, never a
 silent fallback to the clone. The probe below checks exactly that, and every command runs with
-no ``PYTHONPATH`` and from a folder outside the clone.
+no ``PYTHONPATH`` and from a folder outside the clone. An editable install (``pip install -e``)
+of the same copy, in a venv of its own, must find the copy's top-level ``scenarios/`` and
+``fixtures/`` instead.
 """
 
 from __future__ import annotations
@@ -102,19 +105,23 @@ def _outcome(result: subprocess.CompletedProcess[str]) -> str:
 class Venv:
     """A venv holding only the wheel, and the environment to run its commands in."""
 
-    def __init__(self, tmp: Path) -> None:
-        source = tmp / "source"
-        shutil.copytree(ROOT, source, ignore=IGNORED, symlinks=True)
-        built = _run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-             "--no-index", "-q", str(source), "-w", str(tmp / "dist")],
-            cwd=tmp,
-        )  # fmt: skip
-        assert built.returncode == 0, (
-            "pip wheel failed (the offline build needs setuptools>=77, from the test extras: "
-            f"pip install -e '.[test]')\n{_outcome(built)}"
-        )
-        (self.wheel,) = (tmp / "dist").glob("realtime_mock-*.whl")
+    def __init__(self, tmp: Path, *, editable: bool = False) -> None:
+        self.source = tmp / "source"
+        shutil.copytree(ROOT, self.source, ignore=IGNORED, symlinks=True)
+        if editable:
+            target = ["-e", str(self.source)]
+        else:
+            built = _run(
+                [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                 "--no-index", "-q", str(self.source), "-w", str(tmp / "dist")],
+                cwd=tmp,
+            )  # fmt: skip
+            assert built.returncode == 0, (
+                "pip wheel failed (the offline build needs setuptools>=77, from the test extras: "
+                f"pip install -e '.[test]')\n{_outcome(built)}"
+            )
+            (wheel,) = (tmp / "dist").glob("realtime_mock-*.whl")
+            target = [str(wheel)]
         self.root = tmp / "venv"
         made = _run([sys.executable, "-m", "venv", "--without-pip", str(self.root)])
         assert made.returncode == 0, _outcome(made)
@@ -123,8 +130,14 @@ class Venv:
         purelib = _run(
             [self.python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]
         )
-        borrowed = [
-            p for p in [*site.getsitepackages(), site.getusersitepackages()] if p in sys.path
+        # This interpreter's dependencies: its site-packages, and any PYTHONPATH folder that
+        # is not the clone itself.
+        extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        candidates = {*site.getsitepackages(), site.getusersitepackages(), *extra}
+        borrowed = [  # in this interpreter's order: PYTHONPATH before site-packages
+            p
+            for p in dict.fromkeys(sys.path)
+            if p in candidates and not Path(p).resolve().is_relative_to(ROOT)
         ]
         (Path(purelib.stdout.strip()) / "_borrowed_dependencies.pth").write_text(
             "".join(f"{p}\n" for p in borrowed)
@@ -144,7 +157,7 @@ class Venv:
         # --ignore-installed: pip must not touch (uninstall) the editable install it can see.
         installed = self.run(
             self.python, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-            "--ignore-installed", str(self.wheel),
+            "--no-build-isolation", "--ignore-installed", *target,
         )  # fmt: skip
         assert installed.returncode == 0, _outcome(installed)
 
@@ -255,3 +268,17 @@ def test_the_installed_wheel_works_outside_the_clone(tmp_path: Path) -> None:
     assert demo.returncode == 0, f"demo: exit {demo.returncode}\n{out}\n{err}"
     assert "0 failed" in out
     assert out.rstrip().splitlines()[-1].startswith("next:")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_an_editable_install_uses_the_checkout_s_library(tmp_path: Path) -> None:
+    venv = Venv(tmp_path, editable=True)
+    probe = venv.run(venv.python, "-c", PROBE)
+    assert probe.returncode == 0, _outcome(probe)
+    found = json.loads(probe.stdout)
+    source = venv.source.resolve()
+    assert Path(found["modules"]["mock_server"]).is_relative_to(source)
+    assert Path(found["scenarios"]) == source / "scenarios"
+    assert Path(found["audio"]) == source / "fixtures" / "audio"
+    assert "function_call" in found["library"] and found["manifest"]
