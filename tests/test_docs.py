@@ -127,9 +127,10 @@ def _as_scenario(block: Block, data: Any) -> tuple[str, int, bool] | None:
         indented = "".join(f"  {line}\n" for line in block.text.splitlines())
         return header + "steps:\n" + indented, 3, True
     if isinstance(data, dict) and (SCENARIO_KEYS & data.keys()):
-        if "name" in data and "description" in data:
-            return block.text, 0, False
-        return header + block.text, 2, True
+        missing = [
+            line for line in header.splitlines(keepends=True) if line.split(":")[0] not in data
+        ]
+        return "".join(missing) + block.text, len(missing), bool(missing)
     return None
 
 
@@ -397,3 +398,10 @@ def test_the_ci_example_scenarios_step_passes_as_written(tmp_path: Path) -> None
     assert result.returncode == 0, f"{CI_EXAMPLE}:\n{result.stdout}\n{result.stderr}"
     suite = ET.parse(junit).getroot()
     assert suite.get("failures") == "0" and int(suite.get("tests") or 0) >= 2
+
+
+def test_a_yaml_fragment_s_problem_is_reported_at_its_line_in_the_doc() -> None:
+    fragment = "- expect: response.create\n- bogus: 1\n"
+    block = Block(ROOT / "docs" / "example.md", 10, "yaml", fragment, None)
+    with pytest.raises(pytest.fail.Exception, match=r"docs/example\.md:12:\d+: .*bogus"):
+        test_yaml_example(block)
