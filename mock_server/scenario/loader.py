@@ -10,6 +10,7 @@ against the scenario's folder and may not leave it (``../``, absolute paths, sym
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -77,6 +78,7 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 100
 MAX_ALIASES = 1_000
 MAX_ALIAS_VALUES = 100_000
+_OPEN_RUN = re.compile(r"(?:[\[{][ \t]*){" + str(MAX_DEPTH + 1) + "}")
 
 
 @dataclass
@@ -95,10 +97,33 @@ def _problem_at(source: str, mark: Any, message: str, hint: str = "") -> Scenari
     return ScenarioError([Problem(source, line, column, message, hint=hint)])
 
 
+def _mark(text: str, position: int) -> yaml.Mark:
+    line = text.count("\n", 0, position)
+    column = position - (text.rfind("\n", 0, position) + 1)
+    return yaml.Mark("", position, line, column, None, 0)
+
+
 def _compose_bounded(text: str, source: str) -> yaml.Node | None:
     """The YAML node tree of ``text``, refusing what breaks the bounds; aliases stay shared
     nodes (as PyYAML composes them), with their expanded size and depth counted."""
-    loader = yaml.SafeLoader(text)
+    run = _OPEN_RUN.search(text)
+    if run is not None:
+        # PyYAML's scanner is quadratic in the brackets open on one line; refuse the run first.
+        raise _problem_at(
+            source,
+            _mark(text, run.start()),
+            f"nested deeper than {MAX_DEPTH} levels ({MAX_DEPTH + 1} brackets open in a row)",
+            hint="a scenario is a few levels deep; is a bracket left open?",
+        )
+    try:
+        loader = yaml.SafeLoader(text)  # reads the whole text: refuses control characters
+    except yaml.reader.ReaderError as exc:
+        raise _problem_at(
+            source,
+            _mark(text, exc.position),
+            f"invalid YAML: unacceptable character #x{exc.character:04x}",
+            hint="control characters are not allowed; write them as escapes in double quotes",
+        ) from None
     stream: Any = loader  # PyYAML's parser and resolver are untyped
     size: dict[int, tuple[int, int]] = {}  # id(node) -> (values once expanded, height)
     anchors: dict[str, yaml.Node] = {}
@@ -352,13 +377,13 @@ def load_scenario_text(
     except ValidationError as exc:
         problems = []
         for error in exc.errors(include_url=False):
-            path = tuple(p for p in error["loc"] if not _is_union_tag(p))
+            path = _data_path(tuple(error["loc"]), data)
             line, column = _line_of(path, where)
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
-                message = f"unknown field {path[-1]!r}"
+                message = f"unknown field {path[-1] if path else '?'!r}"
             elif error["type"] == "missing":
-                message = f"missing field {path[-1]!r}"
+                message = f"missing field {path[-1] if path else '?'!r}"
             elif "input" in error and error["type"] not in ("value_error", "scenario_bound"):
                 message = f"{message}, got {error['input']!r}"
             hint = (error.get("ctx") or {}).get("hint") or _hint(error, data)
@@ -386,6 +411,22 @@ def _too_big(source: str) -> Problem:
         "may be",
         hint="keep audio in WAV fixtures; split long sessions into several scenarios",
     )
+
+
+def _data_path(loc: Path_, data: Any) -> Path_:
+    """Pydantic's ``loc`` without the union members it names (``str``, ``Expect``, ...); a key
+    that the data holds is never taken for one, whatever its spelling."""
+    path: list[str | int] = []
+    current = data
+    for part in loc:
+        present = (isinstance(current, dict) and part in current) or (
+            isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        )
+        if not present and _is_union_tag(part):
+            continue
+        path.append(part)
+        current = current[part] if present else None
+    return tuple(path)
 
 
 def _is_union_tag(part: Any) -> bool:
