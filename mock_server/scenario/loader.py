@@ -78,7 +78,7 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 100
 MAX_ALIASES = 1_000
 MAX_ALIAS_VALUES = 100_000
-_OPEN_RUN = re.compile(r"(?:[\[{][ \t]*){" + str(MAX_DEPTH + 1) + "}")
+_FLOW_MARKS = re.compile(r"[\[\]{}\"'\\#]")
 
 
 @dataclass
@@ -97,6 +97,36 @@ def _problem_at(source: str, mark: Any, message: str, hint: str = "") -> Scenari
     return ScenarioError([Problem(source, line, column, message, hint=hint)])
 
 
+def _deep_flow_line(text: str) -> int | None:
+    """Where a line has more than :data:`MAX_DEPTH` flow brackets open (quotes and comments
+    skipped, roughly as YAML reads them), if one does; lines with fewer openers are not read."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    start = 0
+    for line in text.split("\n"):
+        if line.count("[") + line.count("{") > MAX_DEPTH:
+            depth, quote, escaped = 0, "", -1
+            for mark in _FLOW_MARKS.finditer(line):
+                char, at = mark.group(), mark.start()
+                if quote:
+                    if char == "\\" and quote == '"' and at != escaped:
+                        escaped = at + 1
+                    elif char == quote and at != escaped:
+                        quote = ""
+                elif char in "\"'":
+                    quote = char
+                elif char == "#" and (at == 0 or line[at - 1] in " \t"):
+                    break
+                elif char in "[{":
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        return start + at
+                elif char in "]}":
+                    depth = max(0, depth - 1)
+        start += len(line) + 1
+    return None
+
+
 def _mark(text: str, position: int) -> yaml.Mark:
     line = text.count("\n", 0, position)
     column = position - (text.rfind("\n", 0, position) + 1)
@@ -106,13 +136,14 @@ def _mark(text: str, position: int) -> yaml.Mark:
 def _compose_bounded(text: str, source: str) -> yaml.Node | None:
     """The YAML node tree of ``text``, refusing what breaks the bounds; aliases stay shared
     nodes (as PyYAML composes them), with their expanded size and depth counted."""
-    run = _OPEN_RUN.search(text)
-    if run is not None:
-        # PyYAML's scanner is quadratic in the brackets open on one line; refuse the run first.
+    deep = _deep_flow_line(text)
+    if deep is not None:
+        # PyYAML's scanner is quadratic in the brackets open on one line (each may start a
+        # key until the line ends): refuse such a line before the parser reads it.
         raise _problem_at(
             source,
-            _mark(text, run.start()),
-            f"nested deeper than {MAX_DEPTH} levels ({MAX_DEPTH + 1} brackets open in a row)",
+            _mark(text, deep),
+            f"nested deeper than {MAX_DEPTH} levels (brackets open on one line)",
             hint="a scenario is a few levels deep; is a bracket left open?",
         )
     try:

@@ -104,6 +104,15 @@ def test_deep_nesting_is_a_problem_not_a_recursion_error(text: str) -> None:
     assert found.startswith("s.yaml:")
 
 
+def test_brackets_in_quotes_and_comments_are_not_nesting() -> None:
+    text = (
+        f"name: '{'[' * 500}'\n"
+        f'description: "{{{"{" * 300}\\" {"[" * 200}"  # {"[" * 200}\n'
+        f"steps: [{', '.join(['{drop: true}'] * 300)}]\n"
+    )
+    assert len(load_scenario_text(text).scenario.steps) == 300
+
+
 def test_an_alias_cannot_nest_beyond_the_depth_either() -> None:
     deep = "[" * 60 + "x" + "]" * 60
     assert "nests the file deeper than 100 levels" in refusal(
