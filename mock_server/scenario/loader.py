@@ -4,7 +4,10 @@ Only YAML's safe types are built (a tag such as ``!!python/object`` is an error,
 object). The loader remembers where each value stood, so that a pydantic error on
 ``steps[2].respond.text`` is reported at its file and line, with a hint. Fixture paths resolve
 against the scenario's folder and may not leave it (``../``, absolute paths, symlinks out);
-``fixture:audio/x.wav`` names a file of the project's ``fixtures/`` folder instead.
+``fixture:audio/x.wav`` names a file of the project's ``fixtures/`` folder instead. A file is
+bounded in size, nesting and aliases before anything is built (a YAML bomb is a problem with its
+line, not minutes and gigabytes), and a valid scenario is then checked as a whole
+(:mod:`mock_server.scenario.checks`: event types, captures, how far it unrolls).
 """
 
 from __future__ import annotations
@@ -70,10 +73,10 @@ class LoadedScenario:
         return resolve_fixture(reference, self.folder)
 
 
-# Bounds of a scenario file (docs/scenarios.md, "Bounds"): yaml.safe_load builds no objects,
-# but aliases still expand exponentially (a 1 KB "billion laughs" file is gigabytes once built)
-# and PyYAML composes recursively. The file is composed here from the parser's events, in a loop,
-# counting as it goes; nothing is built before the whole tree is known to be within bounds.
+# Bounds of a scenario file (docs/scenarios.md, "Checks and bounds"): yaml.safe_load builds no
+# objects, but aliases still expand exponentially (a 1 KB "billion laughs" file is gigabytes once
+# built) and PyYAML composes recursively. The file is composed here from the parser's events, in
+# a loop, counting as it goes; nothing is built before the tree is known to be within bounds.
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 100
 MAX_ALIASES = 1_000

@@ -62,7 +62,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# ---- bounds (docs/scenarios.md, "Bounds") ---------------------------------------------------
+# ---- bounds (docs/scenarios.md, "Checks and bounds") ---------------------------------------------
 
 MAX_REPEAT_TIMES = 10_000
 # Steps one connection's script may unroll to: each step counts one, a repeat counts its steps
@@ -85,7 +85,8 @@ _RESERVED_CLOSE_CODES = {
 
 def bound_error(message: str, hint: str) -> PydanticCustomError:
     """A value outside the format's bounds; the loader shows ``hint`` after the line."""
-    return PydanticCustomError("scenario_bound", message.replace("{", "{{"), {"hint": hint})
+    # The message is a template of the context's names: a "{hint}" in it would be replaced.
+    return PydanticCustomError("scenario_bound", message, {"hint": hint})
 
 
 def sendable_close_code(code: int) -> bool:
