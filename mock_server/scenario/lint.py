@@ -1,7 +1,10 @@
 """`realtime-mock lint` and `realtime-mock schema`: checking scenarios, the format's schema.
 
 Lint reads files and folders (``*.yaml``, ``*.yml``, recursively) and prints one line a problem,
-``file:line:column: message (at path) (hint)``, exiting 1 when there are any.
+``file:line:column: message (at path) (hint)``, exiting 1 when there are any. It checks what
+every load checks (:func:`~mock_server.scenario.loader.load_scenario`), so a file that lints
+clean is one that ``serve``, ``run`` and the pytest fixture accept. The schema knows the same
+event types (either dialect's) and bounds.
 """
 
 from __future__ import annotations

@@ -9,9 +9,21 @@ are what an editor shows.
 from __future__ import annotations
 
 import re
+from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from mock_server.protocol.events import CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
@@ -50,6 +62,52 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# ---- bounds (docs/scenarios.md, "Checks and bounds") ---------------------------------------------
+
+MAX_REPEAT_TIMES = 10_000
+# Steps one connection's script may unroll to: each step counts one, a repeat counts its steps
+# ``times`` over. The runner unrolls a connection's steps when it starts (the server's event loop).
+MAX_UNROLLED_STEPS = 10_000
+MAX_CLOSE_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes, 2 of them the code
+REFUSAL_STATUSES = tuple(s.value for s in HTTPStatus if 400 <= s.value < 600)
+_NOT_STATUSES = {
+    499: "499 is nginx's log entry for a client that hung up, never sent to a client",
+    599: "599 is what some proxies log for a network timeout, never sent to a client: use 504",
+}
+_RESERVED_CLOSE_CODES = {
+    1004: "1004 is reserved",
+    1005: "1005 (no status) is what a client reports when a close frame has no code",
+    1006: "1006 (abnormal closure) is what a client reports when the connection is cut: "
+    "use drop: true for that",
+    1015: "1015 (TLS handshake failure) is never sent in a close frame",
+}
+
+
+def bound_error(message: str, hint: str) -> PydanticCustomError:
+    """A value outside the format's bounds; the loader shows ``hint`` after the line."""
+    # The message is a template of the context's names: a "{hint}" in it would be replaced.
+    return PydanticCustomError("scenario_bound", message, {"hint": hint})
+
+
+def sendable_close_code(code: int) -> bool:
+    """Whether a close frame may carry ``code`` (RFC 6455 section 7.4; websockets agrees).
+
+    >>> [c for c in (1000, 1005, 1011, 2000, 3000, 4999, 5000) if sendable_close_code(c)]
+    [1000, 1011, 3000, 4999]
+    """
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+_CLOSE_CODE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1000, "maximum": 1003},
+        {"type": "integer", "minimum": 1007, "maximum": 1014},
+        {"type": "integer", "minimum": 3000, "maximum": 4999},
+    ],
+    "description": "A code a close frame may carry: 1000-1003, 1007-1014, 3000-4999.",
+}
+
+
 # ---- the handshake --------------------------------------------------------------------------
 
 
@@ -57,7 +115,9 @@ class Handshake(_Strict):
     """How the mock answers a connection attempt before any event."""
 
     status: int | None = Field(
-        None, description="Refuse with this HTTP status (401, 403, 404, 429, 500, 503...)."
+        None,
+        description="Refuse with this HTTP status (401, 403, 404, 429, 500, 503...).",
+        json_schema_extra={"enum": [*REFUSAL_STATUSES, None]},
     )
     message: str | None = Field(None, description="The error message of the refusal's body.")
     code: str | None = Field(None, description="The error code of the refusal's body.")
@@ -67,6 +127,18 @@ class Handshake(_Strict):
         None, description="Accept only this key (or these keys); others get 401."
     )
     delay: Duration = Field(0.0, description="Wait this long before answering the handshake.")
+
+    @field_validator("status")
+    @classmethod
+    def _a_real_refusal(cls, status: int | None) -> int | None:
+        if status is None or status in REFUSAL_STATUSES:
+            return status
+        why = _NOT_STATUSES.get(status, "")
+        known = "a refusal is an HTTP error status of http.HTTPStatus: 400-451 or 500-511"
+        raise bound_error(
+            f"handshake status {status} is not an HTTP error status",
+            f"{why}; {known}" if why else f"{known}, e.g. 401, 403, 404, 429, 500, 503",
+        )
 
 
 class Connection(Handshake):
@@ -197,14 +269,32 @@ def _expect_shorthand(value: Any) -> Any:
     return _fold_inline(value, _EXPECT_KEYS)
 
 
+# The event types of either dialect: a scenario's dialect narrows them (lint checks that).
+CLIENT_TYPES_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "enum": sorted(set().union(*CLIENT_EVENT_TYPES.values())),
+    "description": "A client event type, e.g. response.create.",
+}
+SERVER_TYPES_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "enum": sorted(set().union(*SERVER_EVENT_TYPES.values())),
+    "description": "A server event type (GA names are renamed for beta connections).",
+}
+_SEND_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": SERVER_TYPES_SCHEMA},
+    "additionalProperties": True,
+    "description": "A raw server event, templated.",
+}
 _EXPECT_SCHEMA: dict[str, Any] = {
     "anyOf": [
-        {"type": "string", "description": "A client event type, e.g. response.create."},
+        CLIENT_TYPES_SCHEMA,
         {
             "type": "object",
             "required": ["type"],
             "properties": {
-                "type": {"type": "string"},
+                "type": CLIENT_TYPES_SCHEMA,
                 "match": {"type": "object"},
                 "within": _DURATION_SCHEMA,
                 "capture": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -230,18 +320,70 @@ class ErrorFault(_Strict):
 
 
 class CloseFault(_Strict):
-    code: int = 1000
-    reason: str = ""
+    code: Annotated[int, WithJsonSchema(_CLOSE_CODE_SCHEMA)] = 1000
+    reason: str = Field(
+        "",
+        description=f"At most {MAX_CLOSE_REASON_BYTES} bytes in UTF-8.",
+        json_schema_extra={"maxLength": MAX_CLOSE_REASON_BYTES},
+    )
+
+    @field_validator("code")
+    @classmethod
+    def _sendable(cls, code: int) -> int:
+        if sendable_close_code(code):
+            return code
+        why = _RESERVED_CLOSE_CODES.get(code) or (
+            "codes end at 4999" if code > 4999 else f"{code} is not a code a close frame carries"
+        )
+        raise bound_error(
+            f"close code {code} cannot be sent",
+            f"{why}; use 1000-1003, 1007-1014, or 3000-4999 (4000-4999 for applications)",
+        )
+
+    @field_validator("reason")
+    @classmethod
+    def _fits_the_frame(cls, reason: str) -> str:
+        try:
+            size = len(reason.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise bound_error(
+                "a close reason must be UTF-8 text",
+                "it holds a lone surrogate (an escape such as \\ud800)",
+            ) from None
+        if size > MAX_CLOSE_REASON_BYTES:
+            raise bound_error(
+                f"close reason is {size} bytes in UTF-8, more than {MAX_CLOSE_REASON_BYTES}",
+                "a close frame holds at most 123 bytes of reason: shorten it",
+            )
+        return reason
 
 
 class WaitUntil(_Strict):
-    until: str = Field(description="A client event type.")
+    until: Annotated[str, WithJsonSchema(CLIENT_TYPES_SCHEMA)] = Field(
+        description="A client event type."
+    )
     within: Duration | None = None
 
 
 class Repeat(_Strict):
-    times: int = Field(ge=1)
+    times: int = Field(
+        ge=1,
+        description=f"At most {MAX_REPEAT_TIMES:,}; a connection's steps unroll to at most "
+        f"{MAX_UNROLLED_STEPS:,} steps in all.",
+        json_schema_extra={"maximum": MAX_REPEAT_TIMES},
+    )
     steps: list[Step]
+
+    @field_validator("times")
+    @classmethod
+    def _bounded(cls, times: int) -> int:
+        if times > MAX_REPEAT_TIMES:
+            raise bound_error(
+                f"repeat.times is {times}, more than {MAX_REPEAT_TIMES:,}",
+                f"a connection's steps unroll to at most {MAX_UNROLLED_STEPS:,} steps: "
+                "loop in the client, or split the scenario",
+            )
+        return times
 
 
 class Step(_Strict):
@@ -249,7 +391,9 @@ class Step(_Strict):
 
     expect: ExpectSpec | None = None
     respond: Respond | None = None
-    send: dict[str, Any] | None = Field(None, description="A raw server event, templated.")
+    send: Annotated[dict[str, Any], WithJsonSchema(_SEND_SCHEMA)] | None = Field(
+        None, description="A raw server event, templated."
+    )
     error: ErrorFault | None = None
     close: CloseFault | None = None
     drop: bool | None = Field(None, description="Cut the TCP connection, no close frame.")
@@ -269,6 +413,16 @@ class Step(_Strict):
             if len(given) > 1:
                 raise ValueError(f"a step does one thing; this one has {', '.join(given)}")
         return value
+
+    @field_validator("send")
+    @classmethod
+    def _send_has_a_type(cls, send: dict[str, Any] | None) -> dict[str, Any] | None:
+        if send is not None and not isinstance(send.get("type"), str):
+            raise bound_error(
+                "a send needs a type: the server event's type, as a string",
+                "e.g. send: {type: response.done, response: {...}}",
+            )
+        return send
 
     @property
     def kind(self) -> str:
@@ -378,6 +532,54 @@ class Scenario(_Strict):
                         f"{', '.join(sorted(PASSTHROUGH_ACTIONS))}"
                     )
         return self
+
+
+def _inner_steps(step: Step) -> list[Step] | None:
+    if step.repeat is not None:
+        return step.repeat.steps
+    return step.optional if step.optional is not None else step.any_order
+
+
+def unrolled_size(steps: list[Step]) -> int:
+    """How many steps ``steps`` unroll to (a repeat counts its steps ``times`` over; a group
+    counts one besides its steps), saturating just above :data:`MAX_UNROLLED_STEPS`.
+
+    Iterative, and safe on any structure built in Python (deep nesting, a list inside itself).
+
+    >>> unrolled_size([Step(repeat=Repeat(times=3, steps=[Step(drop=True)]))])
+    4
+    """
+    cap = MAX_UNROLLED_STEPS + 1
+    sizes: dict[int, int] = {}
+    pending: set[int] = set()
+    stack: list[tuple[list[Step], bool]] = [(steps, False)]
+    while stack:
+        group, ready = stack.pop()
+        if not ready:
+            if id(group) in sizes:
+                continue
+            pending.add(id(group))
+            stack.append((group, True))
+            for step in group:
+                inner = _inner_steps(step)
+                if inner is not None and id(inner) in pending:
+                    return cap  # a list that contains itself unrolls for ever
+                if inner is not None and id(inner) not in sizes:
+                    stack.append((inner, False))
+            continue
+        total = 0
+        for step in group:
+            total += 1
+            inner = _inner_steps(step)
+            if inner is not None:
+                times = max(step.repeat.times, 0) if step.repeat is not None else 1
+                total += times * sizes.get(id(inner), cap)
+            if total >= cap:
+                total = cap
+                break
+        sizes[id(group)] = total
+        pending.discard(id(group))
+    return sizes[id(steps)]
 
 
 PASSTHROUGH_ACTIONS = frozenset({"error", "send", "close", "drop", "stall", "garbage", "expire"})

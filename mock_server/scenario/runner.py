@@ -16,9 +16,10 @@ protocol mistakes that the session noted.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,7 @@ from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePla
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.matchers import get_path, match
 from mock_server.scenario.model import (
+    MAX_UNROLLED_STEPS,
     EventMatch,
     Expect,
     FunctionCall,
@@ -35,6 +37,7 @@ from mock_server.scenario.model import (
     Respond,
     Rule,
     Step,
+    unrolled_size,
 )
 from mock_server.scenario.templating import TemplateError, render
 from mock_server.session import Session
@@ -42,6 +45,7 @@ from mock_server.transcript import Finding
 
 GARBAGE = '{"type": "response.output_text.delta", "delta": "trunc'
 NOISE = frozenset({"input_audio_buffer.append"})
+STEPS_PER_RUN = 100
 
 
 @dataclass
@@ -73,34 +77,54 @@ def _describe(step: Step) -> str:
 
 
 def compile_steps(steps: list[Step]) -> list[_Node]:
-    """Steps as a flat list of nodes (groups unrolled)."""
+    """Steps as a flat list of nodes (groups unrolled); raises ValueError beyond
+    :data:`~mock_server.scenario.model.MAX_UNROLLED_STEPS`.
+
+    The loader refuses such scenarios; this bound holds for any built in Python too, since a
+    runner unrolls on the server's event loop. Iterative, so that deep nesting cannot overflow.
+    """
+    size = unrolled_size(steps)
+    if size > MAX_UNROLLED_STEPS:
+        raise ValueError(
+            f"the steps unroll to more than {MAX_UNROLLED_STEPS:,} steps (a repeat counts its "
+            "steps times over): nothing is played"
+        )
     nodes: list[_Node] = []
-    for step in steps:
-        kind = step.kind
-        if step.expect is not None:
-            nodes.append(_Node("expect", _describe(step), step, [step.expect]))
-        elif step.respond is not None:
-            nodes.append(_Node("respond", _describe(step), step))
+    # Each entry: the steps still to unroll at that level, and whether they are optional.
+    pending: list[tuple[Iterator[Step], bool]] = [(iter(steps), False)]
+    while pending:
+        level, optional = pending[-1]
+        step = next(level, None)
+        if step is None:
+            pending.pop()
         elif step.repeat is not None:
-            for _ in range(step.repeat.times):
-                nodes += compile_steps(step.repeat.steps)
+            if step.repeat.steps:  # an empty body adds nothing, however often
+                rounds = itertools.repeat(step.repeat.steps, max(step.repeat.times, 0))
+                pending.append((itertools.chain.from_iterable(rounds), optional))
         elif step.optional is not None:
-            for node in compile_steps(step.optional):
-                node.optional = node.kind == "expect"
-                nodes.append(node)
-        elif step.any_order is not None:
-            expects = [s.expect for s in step.any_order if s.expect is not None]
-            label = "any order: " + ", ".join(e.type for e in expects)
-            nodes.append(_Node("any_order", label, step, expects))
-        elif step.wait is not None:
-            if isinstance(step.wait, float | int):
-                nodes.append(_Node("wait", f"wait {step.wait:g}s", step, seconds=float(step.wait)))
-            else:
-                expect = Expect(type=step.wait.until, within=step.wait.within)
-                nodes.append(_Node("expect", f"wait until {step.wait.until}", step, [expect]))
+            pending.append((iter(step.optional), True))
         else:
-            nodes.append(_Node("action", kind, step))
+            node = _compile_one(step)
+            node.optional = optional and node.kind == "expect"
+            nodes.append(node)
     return nodes
+
+
+def _compile_one(step: Step) -> _Node:
+    if step.expect is not None:
+        return _Node("expect", _describe(step), step, [step.expect])
+    if step.respond is not None:
+        return _Node("respond", _describe(step), step)
+    if step.any_order is not None:
+        expects = [s.expect for s in step.any_order if s.expect is not None]
+        label = "any order: " + ", ".join(e.type for e in expects)
+        return _Node("any_order", label, step, expects)
+    if step.wait is not None:
+        if isinstance(step.wait, float | int):
+            return _Node("wait", f"wait {step.wait:g}s", step, seconds=float(step.wait))
+        expect = Expect(type=step.wait.until, within=step.wait.within)
+        return _Node("expect", f"wait until {step.wait.until}", step, [expect])
+    return _Node("action", step.kind, step)
 
 
 def event_matches(
@@ -149,13 +173,17 @@ class ScenarioRunner:
         self.loaded = loaded
         self.scenario = loaded.scenario
         self.connection = connection
-        self.nodes = compile_steps(steps)
         self.cursor = 0
         self.captures: dict[str, Any] = {}
         self.satisfied: list[str] = []
         self.unmet: list[dict[str, Any]] = []
         self.unexpected: list[dict[str, Any]] = []
         self.problems: list[str] = []
+        try:
+            self.nodes = compile_steps(steps)
+        except ValueError as exc:  # a scenario built past the loader's bounds
+            self.nodes = []
+            self.problems.append(str(exc))
         self.session: Session | None = None
         self._findings: list[Finding] = []  # the session's, kept when it is detached
         self._now = 0.0
@@ -300,8 +328,11 @@ class ScenarioRunner:
         return min(limits) if limits else None
 
     def _run(self, now: float) -> None:
-        """Run steps from the cursor until one has to wait."""
-        while not self.stopped:
+        """Run steps from the cursor until one has to wait, or :data:`STEPS_PER_RUN` have run
+        (the rest run at the next poll, at once: a long run of sends does not hold the loop)."""
+        for _ in range(STEPS_PER_RUN):
+            if self.stopped:
+                return
             if self._after_response:
                 if self._responding():
                     return

@@ -273,7 +273,8 @@ async def test_a_passthrough_rule_with_a_bad_template_is_noted_and_logged(
         "    instead: false\n"
         "    do: [{send: {type: response.done, note: '{{ nope }}'}}]\n"
     )
-    play = ScenarioPlay(load_scenario_text(text), upstream=upstream.ws_url)
+    # Lint refuses the template; what the relay does with it anyway is tested here.
+    play = ScenarioPlay(load_scenario_text(text, checked=False), upstream=upstream.ws_url)
     async with MockServer(port=0, default_mount=play.mount()) as server:
         headers = {"Authorization": "Bearer sk-test"}
         async with connect(f"{server.ws_url}?model=gpt-realtime", additional_headers=headers) as ws:
