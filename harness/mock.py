@@ -338,6 +338,7 @@ class RealtimeMock(ScenarioBuilder):
         Example: ``mock.assert_received("conversation.item.create", item={"role": "user"})``,
         ``mock.assert_received("response.create", count=2)``.
         """
+        __tracebackhide__ = True
         if count is not None and count < 1:
             raise ValueError("count must be at least 1 (use assert_not_received for none)")
         wanted = 1 if count is None else count
@@ -362,6 +363,7 @@ class RealtimeMock(ScenarioBuilder):
 
         Example: ``mock.assert_not_received("response.cancel")``.
         """
+        __tracebackhide__ = True
         found = self._matching(type, fields)
         if found:
             shown = f" matching {json.dumps(fields, default=str)}" if fields else ""
@@ -374,6 +376,7 @@ class RealtimeMock(ScenarioBuilder):
 
         Example: ``mock.last("session.update")["session"]["output_modalities"]``.
         """
+        __tracebackhide__ = True
         events = self.client_events(type)
         if not events:
             raise AssertionError(self._instead(type, {}))
@@ -381,6 +384,7 @@ class RealtimeMock(ScenarioBuilder):
 
     def assert_verdict_ok(self) -> None:
         """The scenario's verdict is ok (waits, bounded, for the connections to settle)."""
+        __tracebackhide__ = True
         self.settle()
         failure = self.failure()
         if failure is not None:

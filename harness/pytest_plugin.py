@@ -185,12 +185,12 @@ def _verdict_failures(item: pytest.Item) -> list[str]:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """The verdict is part of the test: checked after its body, failing its call phase."""
-    mocks = item.stash.get(_MOCKS, [])
-    if not mocks or item.config.getoption("realtime_mock_lenient"):
+    if item.config.getoption("realtime_mock_lenient"):
         return (yield)
     try:
         result = yield
     except BaseException as exc:
+        mocks = item.stash.get(_MOCKS, [])  # filled while the body ran
         # The body failed; if a mock gave up on an expectation (and closed the connection the
         # client was waiting on), that is the cause: report it, with what the body then raised.
         if not isinstance(exc, Exception) or not any(m.gave_up() for m in mocks):

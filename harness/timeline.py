@@ -181,9 +181,10 @@ def _key_fields(event: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
 def _line(entry: Entry, width: int) -> str:
     arrow = {"client": "->", "server": "<-", "note": "!!"}[entry.direction]
     head = f"{entry.t:8.3f}s {arrow} {entry.type}"
+    if entry.note is not None:
+        return f"{head} {entry.note}".rstrip()  # a finding is never cut
     if entry.event is None:
-        detail = entry.note or entry.raw or ""
-        return f"{head} {_fit(detail, width - _PREFIX - len(entry.type))}".rstrip()
+        return f"{head} {_fit(entry.raw or '', width - _PREFIX - len(entry.type))}".rstrip()
     key, rest = _key_fields(entry.event)
     line = " ".join([head, *key])
     if rest:
@@ -241,13 +242,18 @@ def _connection_lines(transcript: Transcript, width: int) -> list[str]:
     formats = {"input": "pcm16", "output": "pcm16"}
     lines: list[str] = []
     fold: _Fold | None = None
+    held: list[str] = []  # notes made during a fold, shown after its line
     for entry in transcript.entries:
         if fold is not None and entry.type == fold.type and entry.event is not None:
             fold.add(entry)
             continue
+        if fold is not None and entry.direction == "note":
+            held.append(_line(entry, width))
+            continue
         if fold is not None:
             lines.append(fold.line(width))
-            fold = None
+            lines += held
+            fold, held = None, []
         session = entry.event.get("session") if entry.event is not None else None
         if isinstance(session, dict):
             for direction in ("input", "output"):
@@ -258,7 +264,7 @@ def _connection_lines(transcript: Transcript, width: int) -> list[str]:
         lines.append(_line(entry, width))
     if fold is not None:
         lines.append(fold.line(width))
-    return lines
+    return lines + held
 
 
 def render_timeline(
