@@ -221,7 +221,9 @@ class RealtimeMock(ScenarioBuilder):
         """Wait until every connection of this mock has ended (TimeoutError with what is open)."""
         if not self._wait(lambda: all(c.ended for c in self.connections()), timeout):
             open_ = [c.number for c in self.connections() if not c.ended]
-            raise TimeoutError(f"connection(s) {open_} of {self.prefix} still open after {timeout}s")
+            raise TimeoutError(
+                f"connection(s) {open_} of {self.prefix} still open after {timeout}s"
+            )
 
     def settle(self, timeout: float | None = None) -> bool:
         """Wait (bounded) until no connection waits for the client any more: each has ended, or
@@ -390,5 +392,6 @@ class RealtimeMock(ScenarioBuilder):
         if failure is not None:
             raise AssertionError(failure)
 
-    def close(self) -> None:
+    def unmount(self) -> None:
+        """Stop serving this mock's prefix (the fixture does it after the test)."""
         self._threaded.call(lambda: self.server.unmount(self.prefix))

@@ -28,7 +28,6 @@ pays nothing for the plugin being installed (``python -m bench --only plugin_imp
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,6 +92,8 @@ def realtime_mock(
         def test_text(realtime_mock):
             mock = realtime_mock()
     """
+    import hashlib
+
     from harness.mock import MockOptions, RealtimeMock
 
     created: list[RealtimeMock] = []
@@ -141,7 +142,7 @@ def realtime_mock(
         yield make
     finally:
         for mock in created:
-            mock.close()
+            mock.unmount()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -200,9 +201,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
             raise
         item.stash[_REPORTED] = True
         raised = f"{type(exc).__name__}: {exc}".strip()
-        pytest.fail(
-            "\n\n".join(failures) + f"\n\n(the test then raised {raised})", pytrace=False
-        )
+        pytest.fail("\n\n".join(failures) + f"\n\n(the test then raised {raised})", pytrace=False)
     failures = _verdict_failures(item)
     if failures:
         item.stash[_REPORTED] = True

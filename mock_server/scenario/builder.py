@@ -136,7 +136,7 @@ class ScenarioBuilder:
         """
         spec: dict[str, Any] = {"type": event} if isinstance(event, str) else dict(event)
         if "type" not in spec:
-            raise ValueError(f"expect: a match needs a 'type' (got {dict(event)!r})")
+            raise ValueError(f"expect: a match needs a 'type' (got {spec!r})")
         if fields:
             spec["match"] = {**spec.get("match", {}), **fields}
         if within is not None:
@@ -276,7 +276,8 @@ class ScenarioBuilder:
     def repeat(self, times: int, build: Callable[[ScenarioBuilder], object]) -> Self:
         """The steps ``build`` adds, ``times`` times over.
 
-        >>> b = ScenarioBuilder().repeat(2, lambda s: s.expect("response.create").respond(text="Hi"))
+        >>> turn = lambda s: s.expect("response.create").respond(text="Hi")
+        >>> b = ScenarioBuilder().repeat(2, turn)
         """
         return self._add({"repeat": {"times": times, "steps": self._group(build)}})
 
@@ -301,7 +302,9 @@ class ScenarioBuilder:
         try:
             rule = Rule.model_validate(spec)
         except ValidationError as exc:
-            raise ScenarioError(_problems(exc, self._source, f"rules[{len(self._rules)}]")) from None
+            raise ScenarioError(
+                _problems(exc, self._source, f"rules[{len(self._rules)}]")
+            ) from None
         self._rules.append(rule)
         return self._touched()
 
@@ -347,7 +350,9 @@ class ScenarioBuilder:
         try:
             step = Step.model_validate(data)
         except ValidationError as exc:
-            raise ScenarioError(_problems(exc, self._source, f"steps[{len(self._steps)}]")) from None
+            raise ScenarioError(
+                _problems(exc, self._source, f"steps[{len(self._steps)}]")
+            ) from None
         self._steps.append(step)
         return self._touched()
 
