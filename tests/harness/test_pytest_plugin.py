@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+import re
 
 import pytest
 
@@ -200,7 +200,8 @@ def test_a_forgotten_response_create_fails_within_the_default_bound(
     pytester: pytest.Pytester,
 ) -> None:
     """The issue's acceptance: one failure, in under 15 s (the default bound is 10 s; the 5 s
-    margin is generous for a loaded machine), with the finding and the timeline."""
+    margin is for the client's own start on a loaded machine), with the finding and the
+    timeline."""
     pytester.makepyfile(forgetful=FORGETFUL)
     pytester.makepyfile(
         test_forgot="""
@@ -212,7 +213,7 @@ def test_a_forgotten_response_create_fails_within_the_default_bound(
             forget_response_create(mock)
         """
     )
-    result = run(pytester, "--junitxml=report.xml")
+    result = run(pytester, "--durations=0", "--durations-min=0")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -222,13 +223,15 @@ def test_a_forgotten_response_create_fails_within_the_default_bound(
             "*-> conversation.item.create message role=user*",
             "*!! expectation_unmet*",
             "*closed 1011*",
+            "*(the test then raised ConnectionClosedError: received 1011*",
         ]
     )
     assert "ERROR at teardown" not in result.stdout.str()
     assert "TimeoutError" not in result.stdout.str()
-    case = ET.parse(pytester.path / "report.xml").getroot().find(".//testcase")
-    assert case is not None
-    assert float(case.get("time", "99")) < 15.0
+    # The call phase: the test's own time (setup imports the library and starts the server).
+    call = re.search(r"([0-9.]+)s call +test_forgot.py::test_forgets", result.stdout.str())
+    assert call is not None
+    assert float(call.group(1)) < 15.0
 
 
 def test_the_ini_timeout_bounds_every_expectation(pytester: pytest.Pytester) -> None:
@@ -286,7 +289,7 @@ def test_a_verdict_failure_is_a_failure_of_the_call_phase(pytester: pytest.Pytes
         [
             "*_ test_body_passes_but_the_scenario_is_unmet _*",
             "*the verdict of python*",
-            "*connection 1: expect conversation.item.create*",
+            "*connection *: expect conversation.item.create*",
             "legend:*",
         ]
     )
@@ -414,3 +417,30 @@ def test_options_key_dialect_and_marker(pytester: pytest.Pytester) -> None:
         """
     )
     run(pytester).assert_outcomes(passed=4)
+
+
+def test_strict_fails_events_no_step_expects(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(agent=AGENT)
+    pytester.makepyfile(
+        test_strict="""
+        import pytest
+        from agent import ask
+
+        def build(mock):
+            mock.expect("conversation.item.create").expect("response.create").respond(text="ok")
+
+        def test_lenient_by_default(realtime_mock):
+            mock = realtime_mock()
+            build(mock)
+            assert ask(mock, "hi") == "ok"
+
+        @pytest.mark.realtime_mock(strict=True)
+        def test_strict(realtime_mock):
+            mock = realtime_mock()
+            build(mock)
+            assert ask(mock, "hi") == "ok"  # but its session.update was not expected
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*connection *: unexpected session.update*"])
