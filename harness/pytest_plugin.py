@@ -107,7 +107,10 @@ def realtime_mock(
         marked = dict(marker.kwargs)
         marked_scenario = marker.args[0] if marker.args else marked.pop("scenario", marked_scenario)
     default_timeout = _ini_timeout(request.config)
-    width = request.config.get_terminal_writer().fullwidth
+    try:
+        width: int | None = request.config.get_terminal_writer().fullwidth
+    except (AssertionError, AttributeError):  # no terminal reporter (e.g. -p no:terminal)
+        width = None
     path = Path(str(request.node.path))
 
     def make(scenario: ScenarioSource = None, **options: Any) -> RealtimeMock:
