@@ -125,7 +125,10 @@ class RealtimeMock(ScenarioBuilder):
             return LoadedScenario(scenario, source, folder)
         if isinstance(scenario, Mapping):
             return LoadedScenario(scenario_from_dict(scenario, source), source, folder)
-        return load_scenario(resolve_scenario(str(scenario)))
+        path = Path(scenario)
+        if not path.is_absolute() and not path.exists() and (folder / path).exists():
+            path = folder / path  # a file next to the test
+        return load_scenario(resolve_scenario(str(path)))
 
     def _settings_from(
         self, scenario: Scenario, options: MockOptions, default_timeout: float

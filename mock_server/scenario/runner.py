@@ -50,6 +50,14 @@ DEFAULT_TIMEOUT = 10.0
 MAX_TALK_S = 300.0
 # The close after an unmet expectation: the client learns at once that the script has failed.
 UNMET_CLOSE = 1011
+# The nodes that wait for the client, and so are bounded.
+_BOUNDED = ("expect", "any_order", "respond")
+
+
+def _close_reason(text: str) -> str:
+    """``text`` cut to the 123 bytes a close frame's reason may hold."""
+    data = text.encode()
+    return text if len(data) <= 123 else data[:120].decode(errors="ignore") + "..."
 
 
 @dataclass
@@ -78,15 +86,6 @@ def _describe(step: Step) -> str:
         shown = value.model_dump(exclude_defaults=True, exclude_none=True)
         return f"respond {json.dumps(shown)[:80]}"
     return kind
-
-
-_BOUNDED = ("expect", "any_order", "respond")
-
-
-def _close_reason(text: str) -> str:
-    """``text`` cut to the 123 bytes a close frame's reason may hold."""
-    data = text.encode()
-    return text if len(data) <= 123 else data[:120].decode(errors="ignore") + "..."
 
 
 def compile_steps(steps: list[Step]) -> list[_Node]:
