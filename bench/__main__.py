@@ -23,6 +23,7 @@ BENCHMARKS = [
     "bench.concurrency",
     "bench.test_cost",
     "bench.startup",
+    "bench.plugin_import",
     "bench.vad_speed",
     "bench.proxy_latency",
     "bench.soak",

@@ -2,166 +2,61 @@
 
 One mock server runs per test session (per xdist worker), in a background thread so that sync
 and async tests can use it alike; each test gets its own mount under a URL prefix, so a test
-costs a mount, not a server.
+costs a mount, not a server. The fixture returns a :class:`harness.mock.RealtimeMock`.
 
 Example::
 
-    def test_my_agent_calls_the_weather_tool(realtime_mock):
-        mock = realtime_mock("function_call")                 # a library name or a path
-        agent = MyAgent(base_url=mock.base_url, api_key=mock.api_key)
-        agent.ask("Weather in Paris?")
-        mock.assert_received("conversation.item.create",
-                             item={"type": "function_call_output", "call_id": "call_weather_1"})
-        mock.assert_verdict_ok()
+    def test_my_agent_says_hi(realtime_mock):
+        mock = realtime_mock()
+        mock.expect("response.create").respond(text="Hi")     # before the client runs
+        assert MyAgent(base_url=mock.base_url, api_key=mock.api_key).ask("Hello?") == "Hi"
+        mock.assert_received("response.create", count=1)
 
-    @pytest.mark.realtime_scenario("text_turn")
-    def test_text(realtime_mock):
-        mock = realtime_mock()                                # the marker's scenario
+    @pytest.mark.realtime_mock("function_call", timeout=5)   # a library name or a path
+    def test_tools(realtime_mock):
+        mock = realtime_mock()
 
-``realtime_mock()`` without a scenario gives the canned model. An unmet expectation fails the
-test even if the test did not ask (``--realtime-mock-lenient`` turns that off), and a failing
-test's report shows the conversation timeline.
+After the test body, the plugin waits (bounded) for the mock's connections to settle and
+checks the verdict: an unmet expectation fails the test in its call phase, with the findings
+and the timeline (``--realtime-mock-lenient`` turns that off). Every expectation is bounded
+(``realtime_mock_timeout`` in the ini file, 10 s by default), so a client that never sends
+what is expected fails the test in that time instead of hanging it.
+
+This module imports only pytest until a test uses the fixture: a suite that does not use it
+pays nothing for the plugin being installed (``python -m bench --only plugin_import``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.timeline import render_timeline
-from mock_server.scenario.loader import load_scenario, resolve_scenario
-from mock_server.scenario.matchers import match
-from mock_server.scenario.play import ScenarioPlay
-from mock_server.server import Connection, MockServer, Mount, ThreadedMockServer
-from mock_server.transcript import Transcript
+if TYPE_CHECKING:
+    from harness.mock import RealtimeMock, ScenarioSource
+    from mock_server.server import ThreadedMockServer
 
-API_KEY = "sk-realtime-mock-test"
 _MOCKS = pytest.StashKey[list["RealtimeMock"]]()
-WAIT_S = 10.0
+_REPORTED = pytest.StashKey[bool]()
+_OPTIONS = ("dialect", "pace", "time_scale", "timeout", "api_key", "strict", "seed")
 
 
-class RealtimeMock:
-    """One test's mock: a mount on the shared server, with assertions on what the client did."""
+def __getattr__(name: str) -> Any:
+    # `from harness.pytest_plugin import RealtimeMock` keeps working, imported only when asked.
+    if name in ("RealtimeMock", "API_KEY"):
+        from harness import mock
 
-    def __init__(
-        self,
-        threaded: ThreadedMockServer,
-        prefix: str,
-        scenario: str | Path | None,
-    ) -> None:
-        self._threaded = threaded
-        self.server: MockServer = threaded.server
-        self.prefix = prefix
-        self.api_key = API_KEY
-        self.play: ScenarioPlay | None = None
-        if scenario is not None:
-            self.play = ScenarioPlay(load_scenario(resolve_scenario(str(scenario))), prefix)
-            mount = self.play.mount()
-        else:
-            mount = Mount(prefix=prefix, pace=0.0, seed=prefix)
-        self.mount = mount
-        threaded.call(lambda: self.server.mount(mount))
-
-    # ---- where to connect ----------------------------------------------------------------
-
-    @property
-    def ws_url(self) -> str:
-        """``ws://127.0.0.1:PORT/<prefix>/v1/realtime``."""
-        return f"ws://127.0.0.1:{self.server.port}{self.prefix}/v1/realtime"
-
-    @property
-    def base_url(self) -> str:
-        """The http form for ``OPENAI_BASE_URL`` / ``base_url``."""
-        return f"http://127.0.0.1:{self.server.port}{self.prefix}/v1"
-
-    @property
-    def websocket_base_url(self) -> str:
-        """For SDK clients that would otherwise derive ``wss://`` (the beta client)."""
-        return f"ws://127.0.0.1:{self.server.port}{self.prefix}/v1"
-
-    # ---- what happened -------------------------------------------------------------------
-
-    def connections(self) -> list[Connection]:
-        return [c for c in list(self.server.connections) if c.mount is self.mount]
-
-    @property
-    def transcript(self) -> Transcript:
-        """The transcript of the latest connection (an empty one before any)."""
-        connections = self.connections()
-        return connections[-1].transcript if connections else Transcript()
-
-    @property
-    def transcripts(self) -> list[Transcript]:
-        return [c.transcript for c in self.connections()]
-
-    def client_events(self, type: str | None = None) -> list[dict[str, Any]]:
-        """What the client sent (every connection), optionally of one type."""
-        return [e for t in self.transcripts for e in t.client_events(type)]
-
-    def server_events(self, type: str | None = None) -> list[dict[str, Any]]:
-        return [e for t in self.transcripts for e in t.server_events(type)]
-
-    def wait_closed(self, timeout: float = WAIT_S) -> None:
-        """Wait until every connection of this mock has ended."""
-
-        async def idle() -> None:
-            await self.server.wait_for_sessions(at_most=0, timeout=timeout)
-
-        asyncio.run_coroutine_threadsafe(idle(), self._threaded._loop).result(timeout + 1)
-
-    def verdict(self) -> dict[str, Any]:
-        """The scenario's verdict (without a scenario: the client's protocol mistakes)."""
-        if self.play is not None:
-            return self.play.verdict()
-        mistakes = [f for t in self.transcripts for f in t.findings() if f.severity == "error"]
-        return {
-            "scenario": None,
-            "ok": not mistakes,
-            "findings": [f"{f.kind}: {f.message}" for f in mistakes],
-        }
-
-    def timeline(self) -> str:
-        return render_timeline(self.transcripts)
-
-    # ---- assertions ----------------------------------------------------------------------
-
-    def assert_received(self, type: str, **fields: Any) -> dict[str, Any]:
-        """The first client event of ``type`` whose fields match (see the matchers' syntax)."""
-        candidates = self.client_events(type)
-        for event in candidates:
-            if not match(fields, event):
-                return event
-        if not candidates:
-            sent = sorted({str(e.get("type")) for e in self.client_events()})
-            raise AssertionError(
-                f"the client sent no {type}; it sent: {', '.join(sent) or 'nothing'}\n\n"
-                + self.timeline()
-            )
-        closest = min(candidates, key=lambda e: len(match(fields, e)))
-        problems = "\n  ".join(str(m) for m in match(fields, closest))
-        raise AssertionError(
-            f"no {type} matched {json.dumps(fields)}; the closest differs at:\n  {problems}"
-        )
-
-    def assert_verdict_ok(self) -> None:
-        verdict = self.verdict()
-        if not verdict["ok"]:
-            findings = "\n  ".join(verdict["findings"])
-            raise AssertionError(f"the verdict is not ok:\n  {findings}\n\n{self.timeline()}")
-
-    def close(self) -> None:
-        self._threaded.call(lambda: self.server.unmount(self.prefix))
+        return getattr(mock, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @pytest.fixture(scope="session")
 def realtime_mock_server() -> Iterator[ThreadedMockServer]:
     """The shared mock server (one per session or xdist worker)."""
+    from mock_server.server import Mount, ThreadedMockServer
+
     threaded = ThreadedMockServer(port=0, default_mount=Mount(pace=0.0, seed="pytest"))
     threaded.start()
     try:
@@ -170,39 +65,87 @@ def realtime_mock_server() -> Iterator[ThreadedMockServer]:
         threaded.stop()
 
 
+def _ini_timeout(config: pytest.Config) -> float:
+    from mock_server.scenario.model import parse_duration
+
+    value = config.getini("realtime_mock_timeout")
+    try:
+        return parse_duration(str(value).strip())
+    except ValueError as exc:
+        raise pytest.UsageError(f"realtime_mock_timeout in the ini file: {exc}") from None
+
+
 @pytest.fixture
 def realtime_mock(
     request: pytest.FixtureRequest, realtime_mock_server: ThreadedMockServer
 ) -> Iterator[Callable[..., RealtimeMock]]:
-    """A factory: ``mock = realtime_mock("function_call")`` (or ``realtime_mock()``)."""
-    created: list[RealtimeMock] = []
-    marker = request.node.get_closest_marker("realtime_scenario")
+    """A factory of mocks: ``mock = realtime_mock(scenario=None, **options)``.
 
-    def make(scenario: str | Path | None = None) -> RealtimeMock:
-        if scenario is None and marker is not None:
-            scenario = marker.args[0]
+    ``scenario``: a library name (``"function_call"``), a path to a YAML file, a dict in the
+    YAML form, a :class:`~mock_server.scenario.model.Scenario`, or nothing (the canned model,
+    until steps are added with ``mock.expect(...)``). Options: ``dialect`` (ga, beta, any),
+    ``pace`` (fast, realtime, xN), ``time_scale``, ``timeout`` (the bound on expectations),
+    ``api_key`` (the only key accepted), ``strict``. The ``realtime_mock`` marker gives
+    defaults for both::
+
+        @pytest.mark.realtime_mock("text_turn", pace="realtime")
+        def test_text(realtime_mock):
+            mock = realtime_mock()
+    """
+    import hashlib
+
+    from harness.mock import MockOptions, RealtimeMock
+
+    created: list[RealtimeMock] = []
+    marked: dict[str, Any] = {}
+    marked_scenario: ScenarioSource = None
+    legacy = request.node.get_closest_marker("realtime_scenario")
+    if legacy is not None:
+        marked_scenario = legacy.args[0]
+    marker = request.node.get_closest_marker("realtime_mock")
+    if marker is not None:
+        marked = dict(marker.kwargs)
+        marked_scenario = marker.args[0] if marker.args else marked.pop("scenario", marked_scenario)
+    default_timeout = _ini_timeout(request.config)
+    try:
+        width: int | None = request.config.get_terminal_writer().fullwidth
+    except (AssertionError, AttributeError):  # no terminal reporter (e.g. -p no:terminal)
+        width = None
+    path = Path(str(request.node.path))
+
+    def make(scenario: ScenarioSource = None, **options: Any) -> RealtimeMock:
+        unknown = set(options) - set(_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"realtime_mock() got unknown option(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(_OPTIONS)}"
+            )
+        given = {**marked, **options}
+        bad = set(given) - set(_OPTIONS)
+        if bad:
+            raise TypeError(f"the realtime_mock marker has unknown option(s) {', '.join(bad)}")
+        if scenario is None:
+            scenario = marked_scenario
         digest = hashlib.sha1(f"{request.node.nodeid}:{len(created)}".encode()).hexdigest()[:12]
-        mock = RealtimeMock(realtime_mock_server, f"/t/{digest}", scenario)
+        mock = RealtimeMock(
+            realtime_mock_server,
+            f"/t/{digest}",
+            scenario,
+            MockOptions(**given),
+            folder=path.parent,
+            source=f"<python {request.node.nodeid}>",
+            default_timeout=default_timeout,
+            width=width,
+        )
         created.append(mock)
         return mock
 
     request.node.stash[_MOCKS] = created
-    yield make
-    lenient = request.config.getoption("realtime_mock_lenient")
     try:
-        for mock in created:
-            if mock.play is None or lenient:
-                continue
-            mock.wait_closed()
-            verdict = mock.verdict()
-            if not verdict["ok"] and not getattr(request.node, "_realtime_failed", False):
-                findings = "\n  ".join(verdict["findings"])
-                pytest.fail(
-                    f"realtime-mock: the scenario's expectations were not met:\n  {findings}"
-                )
+        yield make
     finally:
         for mock in created:
-            mock.close()
+            mock.unmount()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -213,24 +156,70 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="do not fail a test whose scenario verdict is not ok unless it asserts it",
     )
+    parser.addini(
+        "realtime_mock_timeout",
+        "realtime-mock: the bound on every expectation without its own within (default 10s)",
+        default="10s",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
+        "markers",
+        "realtime_mock(scenario=None, *, dialect, pace, time_scale, timeout, api_key, strict): "
+        "defaults for the realtime_mock fixture",
+    )
+    config.addinivalue_line(
         "markers", "realtime_scenario(name_or_path): the scenario the realtime_mock fixture plays"
     )
+
+
+def _verdict_failures(item: pytest.Item) -> list[str]:
+    failures = []
+    for mock in item.stash.get(_MOCKS, []):
+        if not mock.checked:
+            continue
+        mock.settle()
+        failure = mock.failure()
+        if failure is not None:
+            failures.append(failure)
+    return failures
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """The verdict is part of the test: checked after its body, failing its call phase."""
+    if item.config.getoption("realtime_mock_lenient"):
+        return (yield)
+    try:
+        result = yield
+    except BaseException as exc:
+        mocks = item.stash.get(_MOCKS, [])  # filled while the body ran
+        # The body failed; if a mock gave up on an expectation (and closed the connection the
+        # client was waiting on), that is the cause: report it, with what the body then raised.
+        if not isinstance(exc, Exception) or not any(m.gave_up() for m in mocks):
+            raise
+        failures = _verdict_failures(item)
+        if not failures:
+            raise
+        item.stash[_REPORTED] = True
+        raised = f"{type(exc).__name__}: {exc}".strip()
+        pytest.fail("\n\n".join(failures) + f"\n\n(the test then raised {raised})", pytrace=False)
+    failures = _verdict_failures(item)
+    if failures:
+        item.stash[_REPORTED] = True
+        pytest.fail("\n\n".join(failures), pytrace=False)
+    return result
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     mocks = item.stash.get(_MOCKS, [])
-    if report.failed and mocks:
-        item._realtime_failed = True  # type: ignore[attr-defined]
+    if report.failed and mocks and call.when == "call" and not item.stash.get(_REPORTED, False):
         for mock in mocks:
-            timeline = mock.timeline()
+            text = mock.timeline()
             verdict = mock.verdict()
-            text = timeline
             if verdict.get("findings"):
                 text += "\n\nverdict findings:\n  " + "\n  ".join(verdict["findings"])
             report.sections.append((f"realtime-mock timeline {mock.prefix}", text))

@@ -485,6 +485,14 @@ class Scenario(_Strict):
         "no response streams. The live service keeps idle sessions open until max_duration; "
         "gateways and proxies often do not.",
     )
+    timeout: Duration | None = Field(
+        None,
+        description="The bound, in real (wall-clock) seconds, on every expectation without its "
+        "own within: an expect, a wait until, any_order, and a respond waiting for the client to "
+        "ask (plus the audio the client streams meanwhile). Default 10 s (the pytest plugin: "
+        "realtime_mock_timeout). When it passes, the verdict fails and the connection is closed "
+        "(1011), so that no client waits forever.",
+    )
     time_scale: float = Field(
         1.0,
         gt=0,

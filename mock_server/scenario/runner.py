@@ -46,6 +46,26 @@ from mock_server.transcript import Finding
 GARBAGE = '{"type": "response.output_text.delta", "delta": "trunc'
 NOISE = frozenset({"input_audio_buffer.append"})
 STEPS_PER_RUN = 100
+# The bound, in real seconds, on an expectation that sets no `within` (the scenario's `timeout`
+# overrides it): a test tool must never wait forever for a client that will not send.
+DEFAULT_TIMEOUT = 10.0
+# A respond waiting while the client talks gets this much extra time at most (the audio it
+# streams meanwhile), so that even a microphone streaming forever is bounded.
+MAX_TALK_S = 300.0
+# The close after an unmet expectation: the client learns at once that the script has failed.
+# 4000 with a `<type>.<code>` reason is how the live service ends a session it refuses, so a
+# client treats it as fatal (not 1001, which a reconnecting client would retry).
+UNMET_CLOSE = 4000
+UNMET_REASON = "invalid_request_error.realtime_mock_expectation_unmet"
+
+# The nodes that wait for the client, and so are bounded.
+_BOUNDED = ("expect", "any_order", "respond")
+
+
+def _close_reason(text: str) -> str:
+    """``text`` cut to the 123 bytes a close frame's reason may hold."""
+    data = text.encode()
+    return text if len(data) <= 123 else data[:120].decode(errors="ignore") + "..."
 
 
 @dataclass
@@ -197,6 +217,7 @@ class ScenarioRunner:
         # Audio an audio expect still waits for after a response began before it was complete
         # (the service answered mid-stream); the appends that follow pay it off first.
         self._owed_ms = 0.0
+        self._talked_ms = 0.0  # audio the client streamed while a respond waits for its ask
         self.stopped = False
         # Set when the run gives up on an expectation (what tests and harnesses wait on).
         self.finished = threading.Event()
@@ -214,6 +235,9 @@ class ScenarioRunner:
         if self.stopped or self.cursor >= len(self.nodes):
             self._note_unexpected(event, handled)
             return handled
+        node = self._current()
+        if node is not None and node.kind == "respond" and event.get("type") in NOISE:
+            self._talked_ms += self._heard(event)
         consumed = self._consume(event)
         if consumed is not None:
             # The steps that follow run at the next poll: after the emulator's own answer to
@@ -273,6 +297,7 @@ class ScenarioRunner:
             )
         self.satisfied.append(node.label)
         self.cursor += 1
+        self._started = None  # the next step's bound counts from when the response is done
         self._after_response = True
         return plan
 
@@ -281,11 +306,15 @@ class ScenarioRunner:
         node = self._current()
         if node is None or self.stopped:
             return
-        if node.kind in ("expect", "any_order") and self._started is not None:
-            within = self._within(node)
-            if within is not None and now - self._started >= within:
-                self._fail_expectation(node, f"not within {within:g}s")
-                return
+        if node.kind in _BOUNDED and self._started is not None:
+            limit, why = self._bound(node)
+            if now - self._started >= limit:
+                if node.optional and why.endswith("(default timeout)"):
+                    self.cursor += 1  # an optional step that did not come: the next one's turn
+                    self._started = None
+                else:
+                    self._fail_expectation(node, why)
+                    return
         self._run(now)
 
     def next_deadline(self) -> float | None:
@@ -298,11 +327,17 @@ class ScenarioRunner:
             return self._now
         if node.kind == "wait" and self._wait_until is not None:
             return self._wait_until
-        if node.kind in ("expect", "any_order") and self._started is not None:
-            within = self._within(node)
-            if within is not None:
-                return self._started + within
+        if node.kind in _BOUNDED and self._started is not None:
+            return self._started + self._bound(node)[0]
         return None
+
+    def waiting(self) -> bool:
+        """Whether the script still waits for the client (a required step is to come)."""
+        if self.stopped:
+            return False
+        return any(
+            node.kind in _BOUNDED and not node.optional for node in self.nodes[self.cursor :]
+        )
 
     def transcribe(self, pcm16: bytes) -> str | RealtimeError | None:
         """The scenario's transcription of the next committed turn, if it gives one."""
@@ -327,6 +362,27 @@ class ScenarioRunner:
         limits = [e.within for e in (node.expects or []) if e.within is not None]
         return min(limits) if limits else None
 
+    def _bound(self, node: _Node) -> tuple[float, str]:
+        """How long (in session time) ``node`` may wait, and the finding if it waits longer.
+
+        A step's own ``within`` is in scenario time; the default is in real seconds (the
+        scenario's ``timeout``, else :data:`DEFAULT_TIMEOUT`), converted with ``time_scale`` so
+        that a scaled scenario does not fail a client in milliseconds.
+        """
+        within = self._within(node)
+        if within is not None:
+            return within, f"not within {within:g}s"
+        timeout = self.scenario.timeout if self.scenario.timeout is not None else DEFAULT_TIMEOUT
+        extra = 0.0
+        if self._hearing(node):
+            extra = self._audio_ms(node.expects[0]) / 1000  # the time to stream it live
+        elif node.kind == "respond":
+            extra = min(self._talked_ms / 1000, MAX_TALK_S)
+        why = f"not within {timeout:g}s (default timeout)"
+        if node.kind == "respond":
+            why = f"the client did not ask for this response within {timeout:g}s (default timeout)"
+        return (timeout + extra) * self.scenario.time_scale, why
+
     def _run(self, now: float) -> None:
         """Run steps from the cursor until one has to wait, or :data:`STEPS_PER_RUN` have run
         (the rest run at the next poll, at once: a long run of sends does not hold the loop)."""
@@ -344,6 +400,7 @@ class ScenarioRunner:
                 if self._started is None:
                     self._started = now
                     self._seen_since = []
+                    self._talked_ms = 0.0
                 return
             if node.kind == "wait":
                 if self._wait_until is None:
@@ -455,6 +512,15 @@ class ScenarioRunner:
         )
         self.stopped = True
         self.finished.set()
+        if self.session is not None and self.session.closed is None:
+            # Tell the client, and close: a client waiting for what the script would have sent
+            # next then fails at once instead of hanging (and a test reports the verdict).
+            message = f"realtime-mock: the scenario's step {node.label}: {why}"
+            self.session.transcript.add(
+                self._t(), "note", "expectation_unmet", note=f"{node.label}: {why}"
+            )
+            self.session.send_error(message, "realtime_mock_expectation_unmet")
+            self.session.close(UNMET_CLOSE, _close_reason(f"{UNMET_REASON}: {node.label}: {why}"))
 
     def _note_unexpected(self, event: dict[str, Any], handled: bool) -> None:
         if self.scenario.unexpected == "ignore" or handled or event.get("type") in NOISE:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -99,9 +101,9 @@ def test_a_failing_test_shows_the_timeline(pytester: pytest.Pytester) -> None:
             "*no conversation.item.create matched*",
             "*item.role: expected 'assistant', got 'user'*",
             "*realtime-mock timeline*",
-            "*-> session.update*",
-            "*<- response.output_text.delta*",
-            "*... and * more response.output_text.delta*",
+            "legend: -> client to mock*",
+            "*-> session.update modalities=[[]text[]]*",
+            '*<- response.output_text.delta "You said: *(* deltas)',
         ]
     )
 
@@ -114,8 +116,10 @@ def test_an_unmet_scenario_fails_even_if_the_test_did_not_ask(pytester: pytest.P
         """
     )
     result = run(pytester)
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*the scenario's expectations were not met*"])
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*the verdict of text_turn*", "*expected 1 accepted connection(s), the client made 0*"]
+    )
     run(pytester, "--realtime-mock-lenient").assert_outcomes(passed=1)
 
 
@@ -131,3 +135,312 @@ def test_{n}(realtime_mock):
     )
     pytester.makepyfile(test_many="from agent import ask\n" + tests)
     run(pytester, "-n", "2").assert_outcomes(passed=6)
+
+
+FORGETFUL = '''
+from openai import OpenAI
+
+def forget_response_create(mock):
+    """Adds the user's message, never asks for the response, and waits for it anyway."""
+    client = OpenAI(api_key=mock.api_key, base_url=mock.base_url)
+    with client.realtime.connect(model="gpt-realtime") as conn:
+        conn.conversation.item.create(item={
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "hi"}],
+        })
+        for event in conn:
+            if event.type == "response.done":
+                return event
+'''
+
+
+def test_builder_dict_and_scenario_object_pass(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(agent=AGENT)
+    pytester.makepyfile(
+        test_built="""
+        from agent import ask
+        from mock_server.scenario.builder import ScenarioBuilder
+
+        def test_builder(realtime_mock):
+            mock = realtime_mock()
+            mock.expect("conversation.item.create", item={"role": "user"})
+            mock.expect("response.create").respond(text="Hi from Python")
+            assert ask(mock, "hello") == "Hi from Python"
+            mock.assert_received("response.create", count=1)
+
+        def test_function_call_built(realtime_mock):
+            mock = realtime_mock()
+            (mock.expect("response.create")
+                 .respond(function_call=("get_weather", {"city": "Paris"}, "call_1"))
+                 .expect("conversation.item.create", item={"call_id": "call_1"})
+                 .expect("response.create")
+                 .respond(text="Sunny."))
+            assert ask(mock, "Weather?") == "Sunny."
+
+        def test_dict(realtime_mock):
+            mock = realtime_mock({"steps": [{"expect": "response.create"},
+                                            {"respond": {"text": "From a dict"}}]})
+            assert ask(mock, "x") == "From a dict"
+
+        def test_scenario_object(realtime_mock):
+            scenario = ScenarioBuilder("mine").expect("response.create").respond(text="Obj").build()
+            assert ask(realtime_mock(scenario), "x") == "Obj"
+
+        def test_library_scenario_with_a_timeout(realtime_mock):
+            mock = realtime_mock("text_turn", timeout=5)
+            assert mock.timeout == 5
+            assert "sunny" in ask(mock, "hi")
+        """
+    )
+    run(pytester).assert_outcomes(passed=5)
+
+
+@pytest.mark.slow
+def test_a_forgotten_response_create_fails_within_the_default_bound(
+    pytester: pytest.Pytester,
+) -> None:
+    """The issue's acceptance: one failure, in under 15 s (the default bound is 10 s; the 5 s
+    margin is for the client's own start on a loaded machine), with the finding and the
+    timeline."""
+    pytester.makepyfile(forgetful=FORGETFUL)
+    pytester.makepyfile(
+        test_forgot="""
+        from forgetful import forget_response_create
+
+        def test_forgets(realtime_mock):
+            mock = realtime_mock()
+            mock.expect("conversation.item.create").expect("response.create").respond(text="Hi")
+            forget_response_create(mock)
+        """
+    )
+    result = run(pytester, "--durations=0", "--durations-min=0")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*the verdict of python*",
+            "*expect response.create: not within 10s (default timeout)*",
+            "legend:*",
+            "*-> conversation.item.create message role=user*",
+            "*!! expectation_unmet*",
+            "*closed 1011*",
+            "*(the test then raised ConnectionClosedError: received 1011*",
+        ]
+    )
+    assert "ERROR at teardown" not in result.stdout.str()
+    assert "TimeoutError" not in result.stdout.str()
+    # The call phase: the test's own time (setup imports the library and starts the server).
+    call = re.search(r"([0-9.]+)s call +test_forgot.py::test_forgets", result.stdout.str())
+    assert call is not None
+    assert float(call.group(1)) < 15.0
+
+
+def test_the_ini_timeout_bounds_every_expectation(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nrealtime_mock_timeout = 1s\n")
+    pytester.makepyfile(forgetful=FORGETFUL)
+    pytester.makepyfile(
+        test_forgot="""
+        import pytest
+        from forgetful import forget_response_create
+
+        def test_ini(realtime_mock):
+            forget_response_create(realtime_mock({"steps": [{"expect": "response.create"}]}))
+
+        @pytest.mark.realtime_mock(timeout=2)
+        def test_marker_over_ini(realtime_mock):
+            forget_response_create(realtime_mock({"steps": [{"expect": "response.create"}]}))
+
+        @pytest.mark.realtime_mock(timeout=2)
+        def test_kwarg_over_marker(realtime_mock):
+            forget_response_create(
+                realtime_mock({"steps": [{"expect": "response.create"}]}, timeout="1500ms")
+            )
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*not within 1s (default timeout)*",
+            "*not within 2s (default timeout)*",
+            "*not within 1.5s (default timeout)*",
+        ]
+    )
+
+
+def test_a_verdict_failure_is_a_failure_of_the_call_phase(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(agent=AGENT)
+    pytester.makepyfile(
+        test_verdict="""
+        from agent import ask
+
+        def test_body_passes_but_the_scenario_is_unmet(realtime_mock):
+            mock = realtime_mock(
+                {"steps": [{"expect": {"type": "conversation.item.create",
+                                       "item": {"role": "system"}}}]})
+            ask(mock, "a question the scenario does not expect")
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "ERROR at teardown" not in out
+    assert "pytest_plugin.py" not in out  # the finding, not the plugin's source
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_body_passes_but_the_scenario_is_unmet _*",
+            "*the verdict of python*",
+            "*connection *: expect conversation.item.create*",
+            "legend:*",
+        ]
+    )
+
+
+def test_assertions_count_not_received_and_last(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(agent=AGENT)
+    pytester.makepyfile(
+        test_assertions="""
+        from agent import ask
+
+        def test_passing(realtime_mock):
+            mock = realtime_mock()
+            ask(mock, "one")
+            mock.assert_received("conversation.item.create", count=1, item={"role": "user"})
+            mock.assert_not_received("response.cancel")
+            mock.assert_not_received("conversation.item.create", item={"role": "assistant"})
+            assert mock.last("session.update")["session"]["output_modalities"] == ["text"]
+
+        def test_count_too_few(realtime_mock):
+            mock = realtime_mock()
+            ask(mock, "one")
+            mock.assert_received("conversation.item.create", count=2, item={"role": "user"},
+                                 timeout=0.2)
+
+        def test_count_on_fields_that_differ(realtime_mock):
+            mock = realtime_mock()
+            ask(mock, "one")
+            mock.assert_received("conversation.item.create", count=1,
+                                 item={"content": [{"text": "two"}]}, timeout=0.2)
+
+        def test_not_received(realtime_mock):
+            mock = realtime_mock()
+            ask(mock, "one")
+            mock.assert_not_received("response.create")
+
+        def test_last_of_nothing(realtime_mock):
+            mock = realtime_mock()
+            ask(mock, "one")
+            mock.last("input_audio_buffer.commit")
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, failed=4)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*expected 2 conversation.item.create *, the client sent 1*",
+            "*expected 1 conversation.item.create *, the client sent 0; came instead: one other*",
+            "*item.content[[]0[]].text: expected 'two', got 'one'*",
+            "*the client sent 1 response.create; the first: *",
+            "*the client sent no input_audio_buffer.commit; it sent: *response.create*",
+        ]
+    )
+
+
+def test_the_timeline_folds_audio_and_shows_tools_and_calls(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_timeline="""
+        import base64
+        from openai import OpenAI
+
+        def test_fails_to_show_the_timeline(realtime_mock):
+            mock = realtime_mock()
+            (mock.expect("session.update")
+                 .expect("response.create")
+                 .respond(function_call=("get_weather", {"city": "Paris"}, "call_w1")))
+            client = OpenAI(api_key=mock.api_key, base_url=mock.base_url)
+            with client.realtime.connect(model="gpt-realtime") as conn:
+                conn.session.update(session={
+                    "type": "realtime", "output_modalities": ["text"],
+                    "tools": [{"type": "function", "name": "get_weather", "parameters": {}}],
+                    "audio": {"input": {"turn_detection": None}},
+                })
+                chunk = base64.b64encode(bytes(960)).decode()  # 20 ms of 24 kHz PCM16
+                for _ in range(60):
+                    conn.input_audio_buffer.append(audio=chunk)
+                conn.response.create()
+                for event in conn:
+                    if event.type == "response.done":
+                        break
+            assert False, "show me"
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "legend: -> client to mock   <- mock to client   !! finding or note*",
+            "*-> session.update tools=[[]get_weather[]] modalities=[[]text[]] turn_detection=none*",
+            "*-> input_audio_buffer.append <audio 1.2 s in 60 appends>",
+            "*<- response.output_item.done function_call get_weather call_id=call_w1 "
+            'args={"city": "Paris"}*',
+            "*<- response.done completed output: function_call get_weather call_id=call_w1*",
+        ]
+    )
+
+
+def test_options_key_dialect_and_marker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(agent=AGENT)
+    pytester.makepyfile(
+        test_options="""
+        import pytest
+        from agent import ask
+
+        def test_required_key(realtime_mock):
+            mock = realtime_mock("text_turn", api_key="sk-only-this-one")
+            assert mock.api_key == "sk-only-this-one"
+            assert "sunny" in ask(mock, "hi")
+
+        def test_a_wrong_key_is_refused(realtime_mock):
+            mock = realtime_mock(api_key="sk-only-this-one", strict=False)
+            mock.api_key = "sk-wrong-key-123"
+            with pytest.raises(Exception):
+                ask(mock, "hi")
+
+        @pytest.mark.realtime_mock("text_turn", pace="x1000", dialect="ga")
+        def test_marker(realtime_mock):
+            mock = realtime_mock()
+            assert mock.play.scenario.dialect == "ga"
+            assert "sunny" in ask(mock, "hi")
+
+        def test_unknown_option(realtime_mock):
+            with pytest.raises(TypeError, match="unknown option"):
+                realtime_mock(speed="fast")
+        """
+    )
+    run(pytester).assert_outcomes(passed=4)
+
+
+def test_strict_fails_events_no_step_expects(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(agent=AGENT)
+    pytester.makepyfile(
+        test_strict="""
+        import pytest
+        from agent import ask
+
+        def build(mock):
+            mock.expect("conversation.item.create").expect("response.create").respond(text="ok")
+
+        def test_lenient_by_default(realtime_mock):
+            mock = realtime_mock()
+            build(mock)
+            assert ask(mock, "hi") == "ok"
+
+        @pytest.mark.realtime_mock(strict=True)
+        def test_strict(realtime_mock):
+            mock = realtime_mock()
+            build(mock)
+            assert ask(mock, "hi") == "ok"  # but its session.update was not expected
+        """
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*connection *: unexpected session.update*"])
