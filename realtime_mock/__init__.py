@@ -47,7 +47,8 @@ if TYPE_CHECKING:
         SessionError,
         Turn,
     )
-    from harness.pytest_plugin import RealtimeMock
+    from harness.mock import MockOptions, RealtimeMock
+    from mock_server.scenario.builder import ScenarioBuilder, scenario_from_dict
     from mock_server.scenario.loader import (
         LoadedScenario,
         Problem,
@@ -82,7 +83,11 @@ if TYPE_CHECKING:
 # public name -> (module, name there)
 _EXPORTS: dict[str, tuple[str, str]] = {
     # the pytest fixture's class
-    "RealtimeMock": ("harness.pytest_plugin", "RealtimeMock"),
+    "RealtimeMock": ("harness.mock", "RealtimeMock"),
+    "MockOptions": ("harness.mock", "MockOptions"),
+    # scenarios in Python: the builder (what `mock.expect(...).respond(...)` is) and the dict form
+    "ScenarioBuilder": ("mock_server.scenario.builder", "ScenarioBuilder"),
+    "scenario_from_dict": ("mock_server.scenario.builder", "scenario_from_dict"),
     # the scenario model (what a scenario file, or code, builds)
     "Scenario": ("mock_server.scenario.model", "Scenario"),
     "Step": ("mock_server.scenario.model", "Step"),
@@ -140,6 +145,7 @@ __all__ = [
     "Handshake",
     "HandshakeRefused",
     "LoadedScenario",
+    "MockOptions",
     "MockServer",
     "Mount",
     "OutputItem",
@@ -150,6 +156,7 @@ __all__ = [
     "Respond",
     "Rule",
     "Scenario",
+    "ScenarioBuilder",
     "ScenarioConnection",
     "ScenarioError",
     "ScenarioPlay",
@@ -164,6 +171,7 @@ __all__ = [
     "load_scenario",
     "load_scenario_text",
     "resolve_scenario",
+    "scenario_from_dict",
     "scenario_library",
 ]
 

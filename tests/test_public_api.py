@@ -29,7 +29,7 @@ def test_an_unknown_name_is_an_attribute_error_that_names_it() -> None:
 
 
 def test_the_public_names_are_the_library_objects() -> None:
-    from harness.pytest_plugin import RealtimeMock
+    from harness.mock import RealtimeMock
     from mock_server.scenario.model import Scenario
     from mock_server.server import ThreadedMockServer
 
