@@ -631,6 +631,12 @@ class Session:
         return session_config.format_name(self.config["audio"]["input"].get("format"))
 
     def _on_append(self, event: dict[str, Any]) -> None:
+        text = event["audio"]
+        # Refused before it is decoded when its size alone says so: a client hammering a full
+        # buffer with 15 MiB appends costs a length check each, not a decode.
+        size = len(text) // 4 * 3 - text[-2:].count("=") if isinstance(text, str) else 0
+        if len(self.input_buffer) + size > MAX_INPUT_BUFFER_BYTES >= size:
+            self._refuse_full_buffer(size)
         try:
             # Strict decoding refuses what b64decode(validate=True) refuses, without its regex
             # pass over the whole text.
@@ -660,15 +666,7 @@ class Session:
             )
         fmt = self.input_format()
         if len(self.input_buffer) + len(chunk) > MAX_INPUT_BUFFER_BYTES:
-            raise RealtimeError(
-                f"Error appending to input audio buffer: it holds {len(self.input_buffer)} "
-                f"bytes, and {len(chunk)} more would take it over its limit of "
-                f"{MAX_INPUT_BUFFER_BYTES} bytes (15 MiB, "
-                f"{MAX_INPUT_BUFFER_BYTES / BYTES_PER_MS[fmt] / 1000:.0f} s of {fmt}). Commit "
-                "or clear the buffer first; this audio was not added.",
-                "input_audio_buffer_full",
-                "audio",
-            )
+            self._refuse_full_buffer(len(chunk))
         self._audio_warnings(
             self.audio_diagnostics.on_append(chunk, fmt, self._now), event.get("event_id")
         )
@@ -678,6 +676,17 @@ class Session:
             self._feed_vad(chunk, fmt)
             if not self._vad.in_speech:
                 self._drop_unspeakable_audio(fmt)
+
+    def _refuse_full_buffer(self, size: int) -> None:
+        fmt = self.input_format()
+        raise RealtimeError(
+            f"Error appending to input audio buffer: it holds {len(self.input_buffer)} bytes, "
+            f"and {size} more would take it over its limit of {MAX_INPUT_BUFFER_BYTES} bytes "
+            f"(15 MiB, {MAX_INPUT_BUFFER_BYTES / BYTES_PER_MS[fmt] / 1000:.0f} s of {fmt}). "
+            "Commit or clear the buffer first; this audio was not added.",
+            "input_audio_buffer_full",
+            "audio",
+        )
 
     def _drop_unspeakable_audio(self, fmt: str) -> None:
         """With server VAD and no speech going on, only the prefix padding and the audio that

@@ -95,7 +95,7 @@ class Handshake:
         )
 
 
-# A session's transcript holds at most this much base64 audio (24 min of PCM16 model audio).
+# A session's transcript holds at most this much base64 audio (17 min of PCM16 model audio).
 SESSION_PAYLOAD_LIMIT = 64 * 1024 * 1024
 PAYLOAD_ELIDED = "transcript_payload_elided"
 
