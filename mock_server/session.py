@@ -57,6 +57,11 @@ MAX_APPEND_BYTES = 15 * 1024 * 1024
 # G.711): a committed turn then never outgrows one event, and a session's buffer is bounded
 # whatever the client streams. An append past it is refused (input_audio_buffer_full).
 MAX_INPUT_BUFFER_BYTES = MAX_APPEND_BYTES
+# The audio a conversation's items hold, both ways (46 min of PCM16, more than a 60-minute
+# session's honest turns leave). Past it the oldest items' audio is let go, as the live
+# service truncates the oldest turns out of the model's context; nothing is refused.
+MAX_CONVERSATION_AUDIO_BYTES = 128 * 1024 * 1024
+AUDIO_RELEASED = "conversation_audio_released"
 # Deeper events are refused before anything walks them (the deepest real ones, tool parameter
 # schemas, nest a few tens of levels); Python's own recursion limit is about 1000.
 MAX_EVENT_DEPTH = 100
@@ -215,6 +220,7 @@ class Session:
         self._item_ids: set[str] = set()
         self._item_audio: dict[str, bytearray] = {}
         self._item_format: dict[str, str] = {}  # output items' audio format, for truncate
+        self._audio_held = 0  # bytes in _item_audio, kept under MAX_CONVERSATION_AUDIO_BYTES
         self._finding_kinds: set[str] = set()  # reported once a session: no scan per append
         self.input_buffer = bytearray()
         self._ready: list[Output] = []
@@ -735,6 +741,7 @@ class Session:
             "content": [{"type": "input_audio", "transcript": None}],
         }
         self._item_audio[item_id] = audio
+        self._audio_added(item_id, len(audio))
         self._insert_item(item, previous)
         if self.config["audio"]["input"].get("transcription"):
             self._transcribe(item, bytes(audio))
@@ -990,6 +997,7 @@ class Session:
                         "item.content.audio",
                     ) from exc
                 self._item_audio.setdefault(item["id"], bytearray()).extend(raw)
+                self._audio_added(item["id"], len(raw))
                 part["audio"] = None
         self._insert_item(item, previous)
 
@@ -1031,6 +1039,32 @@ class Session:
         text = _WIRE_JSON.encode(recorded).replace(f'"{placeholder}"', f'"{payload}"')
         self._queue(wire, text, recorded)
 
+    def _audio_added(self, item_id: str, size: int) -> None:
+        """Count audio ``item_id`` took on; past the conversation's cap, let the oldest other
+        items' audio go (they stay items: retrieve returns them without audio)."""
+        self._audio_held += size
+        if self._audio_held <= MAX_CONVERSATION_AUDIO_BYTES:
+            return
+        released = 0
+        while self._audio_held > MAX_CONVERSATION_AUDIO_BYTES:
+            oldest = iter(self._item_audio)
+            victim = next(oldest, None)
+            if victim == item_id:
+                victim = next(oldest, None)
+            if victim is None:
+                break
+            self._audio_held -= len(self._item_audio.pop(victim))
+            released += 1
+        if AUDIO_RELEASED not in self._finding_kinds:
+            self._finding_kinds.add(AUDIO_RELEASED)
+            self.transcript.add(
+                self._t(),
+                "note",
+                AUDIO_RELEASED,
+                note=f"the conversation holds {MAX_CONVERSATION_AUDIO_BYTES} bytes of audio at "
+                f"most: the audio of its {released} oldest item(s) was let go",
+            )
+
     def _streaming_run(self, item_id: str) -> _ResponseRun | None:
         """The response still streaming this item, if any."""
         return next(
@@ -1046,7 +1080,7 @@ class Session:
             self._cancel(run, "client_cancelled")
         item = self.items.pop(self._require_item(event["item_id"], "deleting"))
         self._item_ids.discard(item["id"])
-        self._item_audio.pop(item["id"], None)
+        self._audio_held -= len(self._item_audio.pop(item["id"], b""))
         self._item_format.pop(item["id"], None)
         self._emit({"type": "conversation.item.deleted", "item_id": item["id"]})
 
@@ -1079,7 +1113,9 @@ class Session:
                 "invalid_value",
                 "audio_end_ms",
             )
-        del audio[int(end_ms * BYTES_PER_MS[fmt]) :]
+        cut = int(end_ms * BYTES_PER_MS[fmt])
+        self._audio_held -= max(0, len(audio) - cut)
+        del audio[cut:]
         # Truncating removes the server-side transcript, so that the model's context holds no
         # text the user never heard.
         content[content_index]["transcript"] = None
@@ -1381,6 +1417,7 @@ class Session:
                         {"type": "response.output_audio_transcript.delta", **where, "delta": word}
                     )
                 store.extend(chunk)
+                self._audio_added(item_id, len(chunk))
                 delta = binascii.b2a_base64(chunk, newline=False).decode("ascii")
                 held = self.transcript.hold(self._t(), delta, "model audio")
                 self._emit(

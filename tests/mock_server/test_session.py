@@ -1289,3 +1289,36 @@ def test_nothing_of_a_session_remains_after_it_ends() -> None:
         assert tracemalloc.get_traced_memory()[0] - baseline < 256 * 1024
     finally:
         tracemalloc.stop()
+
+
+def test_past_its_audio_cap_a_conversation_lets_its_oldest_audio_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mock_server import session as session_module
+
+    monkeypatch.setattr(session_module, "MAX_CONVERSATION_AUDIO_BYTES", 3 * 48_000)
+    d = Driver()
+    _manual(d)
+    turns = []
+    for _ in range(4):  # four 1 s turns: one more than the (patched) cap holds
+        d.send(_append_bytes(_voice(1000)))
+        turns.append(d.send({"type": "input_audio_buffer.commit"})[0]["item_id"])
+    held = d.session._item_audio
+    assert list(held) == turns[1:] and d.session._audio_held == 3 * 48_000
+    retrieved = d.send({"type": "conversation.item.retrieve", "item_id": turns[0]})
+    assert retrieved[0]["type"] == "conversation.item.retrieved"  # still an item, no audio
+    assert not retrieved[0]["item"]["content"][0].get("audio")
+    notes = [e for e in d.session.transcript.entries if e.type == session_module.AUDIO_RELEASED]
+    assert len(notes) == 1
+    # Deleting and truncating give their audio back to the count.
+    d.send({"type": "conversation.item.delete", "item_id": turns[1]})
+    item_id, _ = _audio_reply(d)
+    d.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": 100,
+        }
+    )
+    assert d.session._audio_held == sum(len(a) for a in held.values()) <= 3 * 48_000
