@@ -469,7 +469,10 @@ class Session:
         hold every ended session's audio through its scripts)."""
         self._cancel_all("client_cancelled", emit=False)
         if self.script is not None:
-            self.script.detach()
+            try:
+                self.script.detach()
+            except Exception:  # the connection is gone: nothing to tell, but the log
+                log.exception("realtime-mock: internal error letting the scenario go")
 
     def close(self, code: int, reason: str) -> None:
         """Ask the driver to close the connection (after what is already queued)."""

@@ -1250,36 +1250,45 @@ def test_a_response_whose_stream_raises_ends_as_failed() -> None:
     assert d.session.active_response_id() is None
 
 
+def _through_every_isolation_case() -> Driver:
+    """A session that went through each case above: VAD speech cleared, a committed and
+    retrieved turn, truncate and delete of streaming items, a buffer left uncommitted."""
+    d = Driver(pace=1.0)
+    d.send(_append_bytes(bytes(48 * 200) + _voice(400)))
+    d.send({"type": "input_audio_buffer.clear"})
+    _manual(d)
+    d.send(_append_bytes(bytes(48 * 20_000)))
+    item_id = d.send({"type": "input_audio_buffer.commit"})[0]["item_id"]
+    d.send({"type": "conversation.item.retrieve", "item_id": item_id})
+    streaming = _streaming_item(_long_reply(d) + d.advance(0.25))
+    d.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": streaming,
+            "content_index": 0,
+            "audio_end_ms": 100,
+        }
+    )
+    streaming = _streaming_item(_long_reply(d) + d.advance(0.25))
+    d.send({"type": "conversation.item.delete", "item_id": streaming})
+    d.send(_append_bytes(bytes(4800)))
+    return d
+
+
 def test_nothing_of_a_session_remains_after_it_ends() -> None:
     import gc
     import tracemalloc
     import weakref
 
+    # A first run warms what any session leaves for the next (imports, module caches), so
+    # that the measured run counts only what this session itself keeps.
+    _through_every_isolation_case().session.abandon()
     gc.collect()
     tracemalloc.start()
     try:
         baseline = tracemalloc.get_traced_memory()[0]
-        d = Driver(pace=1.0)
-        d.send(_append_bytes(bytes(48 * 200) + _voice(400)))  # speech, then cleared
-        d.send({"type": "input_audio_buffer.clear"})
-        _manual(d)
-        d.send(_append_bytes(bytes(48 * 20_000)))  # 20 s, committed and retrieved
-        item_id = d.send({"type": "input_audio_buffer.commit"})[0]["item_id"]
-        d.send({"type": "conversation.item.retrieve", "item_id": item_id})
-        streaming = _streaming_item(_long_reply(d) + d.advance(0.25))
-        d.send(
-            {
-                "type": "conversation.item.truncate",
-                "item_id": streaming,
-                "content_index": 0,
-                "audio_end_ms": 100,
-            }
-        )
-        streaming = _streaming_item(_long_reply(d) + d.advance(0.25))
-        d.send({"type": "conversation.item.delete", "item_id": streaming})
-        d.send(_append_bytes(bytes(4800)))  # a buffer left uncommitted
-        held = tracemalloc.get_traced_memory()[0] - baseline
-        assert held > 20_000 * 48  # the session really held its audio
+        d = _through_every_isolation_case()
+        assert tracemalloc.get_traced_memory()[0] - baseline > 20_000 * 48  # it held audio
         session, transcript = weakref.ref(d.session), weakref.ref(d.session.transcript)
         d.session.abandon()
         del d
@@ -1322,3 +1331,52 @@ def test_past_its_audio_cap_a_conversation_lets_its_oldest_audio_go(
         }
     )
     assert d.session._audio_held == sum(len(a) for a in held.values()) <= 3 * 48_000
+
+
+class _BrokenScript:
+    """A script whose every hook raises: the session must contain each one."""
+
+    def attach(self, session: Session, now: float) -> None:
+        raise RuntimeError("attach")
+
+    def on_client_event(self, event: dict[str, Any], now: float) -> bool:
+        raise RuntimeError("on_client_event")
+
+    def on_rejected_event(self, event: dict[str, Any], now: float) -> bool:
+        raise RuntimeError("on_rejected_event")
+
+    def plan_response(self, request: Any) -> Any:
+        raise RuntimeError("plan_response")
+
+    def poll(self, now: float) -> None:
+        raise RuntimeError("poll")
+
+    def detach(self) -> None:
+        raise RuntimeError("detach")
+
+    def next_deadline(self) -> float | None:
+        raise RuntimeError("next_deadline")
+
+    def transcribe(self, audio: bytes) -> str | None:
+        raise RuntimeError("transcribe")
+
+
+def test_a_script_that_raises_everywhere_never_escapes_the_session() -> None:
+    session = Session(SessionOptions(pace=0, seed=1), script=_BrokenScript())
+    session.open(0.0)
+    outputs = session.due(0.0)
+    session.receive('{"type": "response.create"}', 0.0)
+    outputs += session.due(0.0)
+    assert session.next_deadline() == 0.0  # asked again later; the error is queued
+    outputs += session.due(0.1)
+    errors = [
+        o.event["error"]
+        for o in outputs
+        if isinstance(o, ServerEvent) and o.event["type"] == "error"
+    ]
+    assert errors and all(e["type"] == "server_error" for e in errors)
+    assert {"attach", "poll", "on_client_event", "next_deadline"} <= {
+        e["message"].split(": ")[-1].split(".")[0] for e in errors
+    }
+    assert session.closed is None
+    session.abandon()  # detach raises: logged, not raised
