@@ -86,9 +86,13 @@ class InputAudioDiagnostics:
                 )
         return found
 
-    def on_commit(self, data: bytes, fmt: str) -> list[Warning_]:
+    def on_commit(self, data: bytes | bytearray, fmt: str) -> list[Warning_]:
         if len(data) < 480:
             return []
+        whole = len(data)
+        # The first minute tells a muted or misformatted microphone as well as the whole turn
+        # does, and keeps a commit's cost bounded (a full buffer is 15 MiB).
+        data = bytes(memoryview(data)[: 60_000 * audio.BYTES_PER_MS[audio.format_name(fmt)]])
         found: list[Warning_] = []
         pcm = data if fmt == "pcm16" else audio.from_format(data, fmt)
         samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")
@@ -96,7 +100,7 @@ class InputAudioDiagnostics:
         if level < audio.SILENT_DBFS:  # audio.is_silent, without a second pass over the turn
             found += self._once(
                 "silent_audio",
-                f"a committed turn of {audio.duration_ms(len(data), fmt):.0f} ms is silence "
+                f"a committed turn of {audio.duration_ms(whole, fmt):.0f} ms is silence "
                 f"({level:.0f} dBFS): is the microphone muted, or the wrong device?",
             )
         clipped = audio.clipped_fraction(samples)

@@ -24,6 +24,7 @@ FRAME = 240  # 10 ms at 24 kHz
 FLOOR_DB = -55.0
 MAX_SHIFT = 20
 MIN_SCORE = 0.9
+ENVELOPE_BLOCK = 4096  # frames (41 s) analysed at a time
 FIXTURES = resources.AUDIO
 
 Envelope = npt.NDArray[np.float64]
@@ -38,12 +39,18 @@ class Match:
 
 def envelope(pcm16: bytes) -> Envelope | None:
     """The mean-removed dB envelope of the speech in ``pcm16`` (None when it is all silence)."""
-    samples = np.frombuffer(pcm16[: len(pcm16) // 2 * 2], dtype="<i2").astype(np.float64)
+    samples = np.frombuffer(pcm16[: len(pcm16) // 2 * 2], dtype="<i2")
     count = len(samples) // FRAME
     if count == 0:
         return None
-    frames = samples[: count * FRAME].reshape(count, FRAME)
-    level = 10 * np.log10(np.mean(frames**2, axis=1) / 32768**2 + 1e-10)
+    # Each frame's power, a block of frames at a time: a committed turn may be 15 MiB, and
+    # whole-turn float64 temporaries would cost a commit hundreds of ms and 120 MB.
+    power = np.empty(count)
+    for start in range(0, count, ENVELOPE_BLOCK):
+        block = samples[start * FRAME : min(count, start + ENVELOPE_BLOCK) * FRAME]
+        frames = block.reshape(-1, FRAME)
+        power[start : start + len(frames)] = np.einsum("ij,ij->i", frames, frames, dtype=np.float64)
+    level = 10 * np.log10(power / FRAME / 32768**2 + 1e-10)
     loud = np.nonzero(level > FLOOR_DB)[0]
     if len(loud) < 5:
         return None

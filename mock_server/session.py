@@ -41,7 +41,7 @@ from mock_server.responder import (
     ResponseRequest,
     placeholder_speech,
 )
-from mock_server.transcript import Finding, Transcript
+from mock_server.transcript import SESSION_PAYLOAD_LIMIT, Finding, Transcript, elided
 
 log = logging.getLogger("realtime_mock")
 
@@ -53,6 +53,15 @@ MIN_COMMIT_MS = 100
 AUDIO_CHUNK_MS = 100
 TEXT_DELTA_S = 0.02
 MAX_APPEND_BYTES = 15 * 1024 * 1024
+# The input audio buffer holds at most what one append may carry (327 s of PCM16, 33 min of
+# G.711): a committed turn then never outgrows one event, and a session's buffer is bounded
+# whatever the client streams. An append past it is refused (input_audio_buffer_full).
+MAX_INPUT_BUFFER_BYTES = MAX_APPEND_BYTES
+# The audio a conversation's items hold, both ways (46 min of PCM16, more than a 60-minute
+# session's honest turns leave). Past it the oldest items' audio is let go, as the live
+# service truncates the oldest turns out of the model's context; nothing is refused.
+MAX_CONVERSATION_AUDIO_BYTES = 128 * 1024 * 1024
+AUDIO_RELEASED = "conversation_audio_released"
 # Deeper events are refused before anything walks them (the deepest real ones, tool parameter
 # schemas, nest a few tens of levels); Python's own recursion limit is about 1000.
 MAX_EVENT_DEPTH = 100
@@ -203,11 +212,15 @@ class Session:
         self.ids = IdFactory(self.options.seed)
         self.responder: Responder = responder or CannedResponder()
         self.transcript = transcript if transcript is not None else Transcript()
+        if self.transcript.payload_limit is None:
+            self.transcript.payload_limit = SESSION_PAYLOAD_LIMIT
         self.config: dict[str, Any] = {}
         self.conversation_id = ""
         self.items: list[dict[str, Any]] = []
         self._item_ids: set[str] = set()
         self._item_audio: dict[str, bytearray] = {}
+        self._item_format: dict[str, str] = {}  # output items' audio format, for truncate
+        self._audio_held = 0  # bytes in _item_audio, kept under MAX_CONVERSATION_AUDIO_BYTES
         self._finding_kinds: set[str] = set()  # reported once a session: no scan per append
         self.input_buffer = bytearray()
         self._ready: list[Output] = []
@@ -261,7 +274,10 @@ class Session:
                 }
             )
         if self.script is not None:
-            self.script.attach(self, now)
+            try:
+                self.script.attach(self, now)
+            except Exception as exc:
+                self._internal_error(exc, "starting the scenario")
 
     def receive(self, frame: str | bytes, now: float) -> None:
         """Feed one client frame; the output it causes is collected by :meth:`due`."""
@@ -323,7 +339,10 @@ class Session:
         client_event_id = _event_id_of(event)
         type_ = event.get("type")
         self.transcript.add(
-            self._t(), "client", type_ if isinstance(type_, str) else "<no type>", event=event
+            self._t(),
+            "client",
+            type_ if isinstance(type_, str) else "<no type>",
+            event=_without_audio(event) if type_ in _CARRY_AUDIO else event,
         )
         try:
             if type_ is None:
@@ -351,24 +370,42 @@ class Session:
             )
             self._error(error.for_event(client_event_id))
         except Exception as exc:  # a bug of ours must not cost the client its session
-            log.exception("realtime-mock: internal error handling %s", type_)
-            self._error(
-                RealtimeError(
-                    f"realtime-mock internal error while handling '{type_}': "
-                    f"{type(exc).__name__}: {exc}. Please report it with the transcript.",
-                    None,
-                    type="server_error",
-                    event_id=client_event_id,
-                )
-            )
+            self._internal_error(exc, f"handling '{type_}'", client_event_id)
 
     def due(self, now: float) -> list[Output]:
-        """All output whose time has come, in order."""
+        """All output whose time has come, in order.
+
+        A bug of ours raised while the clock moves (an idle timeout's response, a script's
+        poll) is contained here, as :meth:`receive` contains one raised by a client event: it
+        becomes a ``server_error`` event and one logged traceback, and the session goes on.
+        """
         self._now = now
         if self._stalled_until is not None:
             if now < self._stalled_until:
                 return []
             self._stalled_until = None
+        try:
+            self._due(now)
+        except Exception as exc:
+            self._internal_error(exc, "advancing the clock")
+        out, self._ready = self._ready, []
+        return out
+
+    def _internal_error(self, exc: Exception, doing: str, event_id: str | None = None) -> None:
+        """Turn an exception of ours into a ``server_error`` event (must be called from an
+        ``except`` block: the traceback is logged once, with the exception's)."""
+        log.exception("realtime-mock: internal error %s", doing)
+        self._error(
+            RealtimeError(
+                f"realtime-mock internal error while {doing}: {type(exc).__name__}: {exc}. "
+                "Please report it with the transcript.",
+                None,
+                type="server_error",
+                event_id=event_id,
+            )
+        )
+
+    def _due(self, now: float) -> None:
         if self._expires_at is not None and now >= self._expires_at and self.closed is None:
             self.expire()
         if self._idle_deadline is not None and now >= self._idle_deadline and self.closed is None:
@@ -386,8 +423,6 @@ class Session:
             self._advance(run, now)
         if self.script is not None and self.closed is None:
             self.script.poll(now)  # steps waiting for a response that has just finished
-        out, self._ready = self._ready, []
-        return out
 
     def next_deadline(self) -> float | None:
         """When :meth:`due` will next have something (None: only a client frame can cause it)."""
@@ -404,7 +439,12 @@ class Session:
         if idle_close is not None:
             times.append(idle_close)
         if self.script is not None and self.closed is None:
-            deadline = self.script.next_deadline()
+            try:
+                deadline = self.script.next_deadline()
+            except Exception as exc:
+                # Reported in the next due(); the script is asked again at the next event.
+                self._internal_error(exc, "asking the scenario for its next deadline")
+                return self._now
             if deadline is not None:
                 times.append(deadline)
         return min(times) if times else None
@@ -429,7 +469,10 @@ class Session:
         hold every ended session's audio through its scripts)."""
         self._cancel_all("client_cancelled", emit=False)
         if self.script is not None:
-            self.script.detach()
+            try:
+                self.script.detach()
+            except Exception:  # the connection is gone: nothing to tell, but the log
+                log.exception("realtime-mock: internal error letting the scenario go")
 
     def close(self, code: int, reason: str) -> None:
         """Ask the driver to close the connection (after what is already queued)."""
@@ -486,11 +529,16 @@ class Session:
     def _t(self) -> float:
         return self._now - self._started_at
 
-    def _emit(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Stamp, rename for the dialect, record and queue one server event."""
+    def _emit(
+        self, event: dict[str, Any], *, recorded: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Stamp, rename for the dialect, record and queue one server event; ``recorded``
+        replaces fields in the transcript's copy only (a payload kept as its size)."""
         wire = {"event_id": self.ids.new("event"), **event}
         wire["type"] = wire_name(event["type"], self.dialect)
-        return self._queue(wire, _WIRE_JSON.encode(wire))
+        return self._queue(
+            wire, _WIRE_JSON.encode(wire), None if recorded is None else {**wire, **recorded}
+        )
 
     def _emit_sibling(self, sent: dict[str, Any], type_: str) -> dict[str, Any]:
         """:meth:`_emit` an event with the fields of ``sent`` (the event queued last) but its id
@@ -503,10 +551,14 @@ class Session:
         text = f'{{"event_id":"{wire["event_id"]}","type":"{wire["type"]}"'
         return self._queue(wire, text + previous.text[len(head) :])
 
-    def _queue(self, wire: dict[str, Any], text: str) -> dict[str, Any]:
+    def _queue(
+        self, wire: dict[str, Any], text: str, recorded: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         for check in outbound_checks:
             check(wire, self.dialect)
-        self.transcript.add(self._t(), "server", wire["type"], event=wire)
+        self.transcript.add(
+            self._t(), "server", wire["type"], event=wire if recorded is None else recorded
+        )
         self._ready.append(ServerEvent(wire, text))
         return wire
 
@@ -588,8 +640,16 @@ class Session:
         return session_config.format_name(self.config["audio"]["input"].get("format"))
 
     def _on_append(self, event: dict[str, Any]) -> None:
+        text = event["audio"]
+        # Refused before it is decoded when its size alone says so: a client hammering a full
+        # buffer with 15 MiB appends costs a length check each, not a decode.
+        size = len(text) // 4 * 3 - text[-2:].count("=") if isinstance(text, str) else 0
+        if len(self.input_buffer) + size > MAX_INPUT_BUFFER_BYTES >= size:
+            self._refuse_full_buffer(size)
         try:
-            chunk = base64.b64decode(event["audio"], validate=True)
+            # Strict decoding refuses what b64decode(validate=True) refuses, without its regex
+            # pass over the whole text.
+            chunk = binascii.a2b_base64(event["audio"], strict_mode=True)
         except (binascii.Error, ValueError) as exc:
             raise RealtimeError(
                 f"Invalid 'audio': expected base64-encoded audio bytes ({exc}).",
@@ -614,6 +674,8 @@ class Session:
                 severity="warning",
             )
         fmt = self.input_format()
+        if len(self.input_buffer) + len(chunk) > MAX_INPUT_BUFFER_BYTES:
+            self._refuse_full_buffer(len(chunk))
         self._audio_warnings(
             self.audio_diagnostics.on_append(chunk, fmt, self._now), event.get("event_id")
         )
@@ -621,6 +683,31 @@ class Session:
         self.audio_written_ms += len(chunk) / BYTES_PER_MS[fmt]
         if self._vad is not None:
             self._feed_vad(chunk, fmt)
+            if not self._vad.in_speech:
+                self._drop_unspeakable_audio(fmt)
+
+    def _refuse_full_buffer(self, size: int) -> None:
+        fmt = self.input_format()
+        raise RealtimeError(
+            f"Error appending to input audio buffer: it holds {len(self.input_buffer)} bytes, "
+            f"and {size} more would take it over its limit of {MAX_INPUT_BUFFER_BYTES} bytes "
+            f"(15 MiB, {MAX_INPUT_BUFFER_BYTES / BYTES_PER_MS[fmt] / 1000:.0f} s of {fmt}). "
+            "Commit or clear the buffer first; this audio was not added.",
+            "input_audio_buffer_full",
+            "audio",
+        )
+
+    def _drop_unspeakable_audio(self, fmt: str) -> None:
+        """With server VAD and no speech going on, only the prefix padding and the audio that
+        may still start speech can become part of a turn: older audio is let go, so that
+        silence streamed all session does not fill the buffer (docs/protocol-notes.md)."""
+        keep = round((self._prefix_padding_ms() + self._vad.undecided_ms) * BYTES_PER_MS[fmt])
+        # Only once it is twice as long: one memmove of the kept tail per many appends.
+        if len(self.input_buffer) > 2 * keep + 4800:
+            del self.input_buffer[: len(self.input_buffer) - keep]
+
+    def _prefix_padding_ms(self) -> int:
+        return int(self._vad.config.prefix_padding_ms) if self._vad is not None else 0
 
     def _on_commit(self, event: dict[str, Any]) -> None:
         fmt = self.input_format()
@@ -631,11 +718,12 @@ class Session:
                 f"{MIN_COMMIT_MS}ms of audio, but buffer only has {buffered_ms:.2f}ms of audio.",
                 "input_audio_buffer_commit_empty",
             )
-        self._commit_buffer(self.ids.new("item"))
+        # A manual commit mid-speech ends the speech: its item is the one speech_started named.
+        self._commit_buffer(self._interrupt_speech() or self.ids.new("item"))
 
     def _commit_buffer(self, item_id: str) -> dict[str, Any]:
-        audio = bytes(self.input_buffer)
-        self.input_buffer.clear()
+        # The buffer itself becomes the item's audio: a commit copies nothing.
+        audio, self.input_buffer = self.input_buffer, bytearray()
         self._audio_warnings(self.audio_diagnostics.on_commit(audio, self.input_format()), None)
         if self._vad is not None:
             self._vad.reset()
@@ -655,10 +743,11 @@ class Session:
             "role": "user",
             "content": [{"type": "input_audio", "transcript": None}],
         }
-        self._item_audio[item_id] = bytearray(audio)
+        self._item_audio[item_id] = audio
+        self._audio_added(item_id, len(audio))
         self._insert_item(item, previous)
         if self.config["audio"]["input"].get("transcription"):
-            self._transcribe(item, audio)
+            self._transcribe(item, bytes(audio))
         return item
 
     def _transcribe(self, item: dict[str, Any], audio: bytes) -> None:
@@ -717,10 +806,27 @@ class Session:
         )
 
     def _on_clear(self, event: dict[str, Any]) -> None:
-        self.input_buffer.clear()
-        if self._vad is not None:
-            self._vad.reset()
+        self._interrupt_speech()
+        self.input_buffer = bytearray()  # a new one: the old one's memory goes at once
         self._emit({"type": "input_audio_buffer.cleared"})
+
+    def _interrupt_speech(self) -> str | None:
+        """End the speech the VAD is in (docs/protocol-notes.md): ``speech_stopped`` for its
+        item, so that no ``speech_started`` is left open; returns that item's id."""
+        if self._vad is None:
+            return None
+        stopped = self._vad.interrupt()
+        item_id, self._vad_item_id = self._vad_item_id, None
+        if stopped is None or item_id is None:
+            return None
+        self._emit(
+            {
+                "type": "input_audio_buffer.speech_stopped",
+                "audio_end_ms": stopped.audio_end_ms,
+                "item_id": item_id,
+            }
+        )
+        return item_id
 
     def _on_output_clear(self, event: dict[str, Any]) -> None:
         # Only WebRTC/SIP have a server-side output buffer; over WebSocket the live service
@@ -732,6 +838,7 @@ class Session:
     def _configure_vad(self) -> None:
         turn = session_config.turn_detection(self.config)
         if turn is None:
+            self._interrupt_speech()
             self._vad = None
             return
         try:
@@ -750,6 +857,7 @@ class Session:
         offset = round(self.audio_written_ms)
         if self._vad is not None and self._vad.config == cfg:
             return
+        self._interrupt_speech()
         self._vad = vad_module.ServerVad(cfg, offset_ms=offset)
         self._vad_item_id = None
 
@@ -768,6 +876,11 @@ class Session:
         turn = session_config.turn_detection(self.config) or {}
         for vad_event in vad_events:
             if isinstance(vad_event, vad_module.SpeechStarted):
+                # The turn starts at the speech minus the prefix padding: nothing before it.
+                keep_ms = self._vad.position_ms - vad_event.audio_start_ms
+                keep = round((keep_ms + self._prefix_padding_ms()) * BYTES_PER_MS[fmt])
+                if len(self.input_buffer) > keep:
+                    del self.input_buffer[: len(self.input_buffer) - keep]
                 self._idle_deadline = None
                 self._vad_item_id = self.ids.new("item")
                 self._emit(
@@ -887,6 +1000,7 @@ class Session:
                         "item.content.audio",
                     ) from exc
                 self._item_audio.setdefault(item["id"], bytearray()).extend(raw)
+                self._audio_added(item["id"], len(raw))
                 part["audio"] = None
         self._insert_item(item, previous)
 
@@ -904,17 +1018,73 @@ class Session:
         item = self.items[self._require_item(event["item_id"], "retrieving")]
         encoded = item_codec.encode(item, self.dialect, with_audio=True)
         audio = self._item_audio.get(item["id"])
-        if audio:
-            for part in encoded.get("content") or []:
-                if part.get("type") in ("input_audio", "output_audio", "audio"):
-                    part["audio"] = base64.b64encode(bytes(audio)).decode("ascii")
-        self._emit({"type": "conversation.item.retrieved", "item": encoded})
+        content = encoded.get("content") or []
+        audio_parts = [n for n, part in enumerate(content) if part.get("type") in _AUDIO_PART_TYPES]
+        if not audio or not audio_parts:
+            self._emit({"type": "conversation.item.retrieved", "item": encoded})
+            return
+        # The item's audio is encoded once, straight into the frame's text (base64 needs no
+        # JSON escaping); the transcript keeps its size, since the session holds the audio.
+        payload = binascii.b2a_base64(audio, newline=False).decode("ascii")
+        placeholder = elided(len(payload), f"item {item['id']}'s audio")
+        for n in audio_parts:
+            content[n] = {**content[n], "audio": placeholder}
+        recorded = {
+            "event_id": self.ids.new("event"),
+            "type": wire_name("conversation.item.retrieved", self.dialect),
+            "item": encoded,
+        }
+        sent_content = [
+            {**part, "audio": payload} if n in audio_parts else part
+            for n, part in enumerate(content)
+        ]
+        wire = {**recorded, "item": {**encoded, "content": sent_content}}
+        text = _WIRE_JSON.encode(recorded).replace(f'"{placeholder}"', f'"{payload}"')
+        self._queue(wire, text, recorded)
+
+    def _audio_added(self, item_id: str, size: int) -> None:
+        """Count audio ``item_id`` took on; past the conversation's cap, let the oldest other
+        items' audio go (they stay items: retrieve returns them without audio)."""
+        self._audio_held += size
+        if self._audio_held <= MAX_CONVERSATION_AUDIO_BYTES:
+            return
+        released = 0
+        while self._audio_held > MAX_CONVERSATION_AUDIO_BYTES:
+            oldest = iter(self._item_audio)
+            victim = next(oldest, None)
+            if victim == item_id:
+                victim = next(oldest, None)
+            if victim is None:
+                break
+            self._audio_held -= len(self._item_audio.pop(victim))
+            released += 1
+        if AUDIO_RELEASED not in self._finding_kinds:
+            self._finding_kinds.add(AUDIO_RELEASED)
+            self.transcript.add(
+                self._t(),
+                "note",
+                AUDIO_RELEASED,
+                note=f"the conversation holds {MAX_CONVERSATION_AUDIO_BYTES} bytes of audio at "
+                f"most: the audio of its {released} oldest item(s) was let go",
+            )
+
+    def _streaming_run(self, item_id: str) -> _ResponseRun | None:
+        """The response still streaming this item, if any."""
+        return next(
+            (r for r in self._runs if r.current is not None and r.current["id"] == item_id), None
+        )
 
     def _on_item_delete(self, event: dict[str, Any]) -> None:
-        index = self._require_item(event["item_id"], "deleting")
-        item = self.items.pop(index)
+        self._require_item(event["item_id"], "deleting")
+        run = self._streaming_run(event["item_id"])
+        if run is not None:
+            # No delta may follow for an item that is gone: the response stops first (its
+            # closing events still name the item), then the item goes.
+            self._cancel(run, "client_cancelled")
+        item = self.items.pop(self._require_item(event["item_id"], "deleting"))
         self._item_ids.discard(item["id"])
-        self._item_audio.pop(item["id"], None)
+        self._audio_held -= len(self._item_audio.pop(item["id"], b""))
+        self._item_format.pop(item["id"], None)
         self._emit({"type": "conversation.item.deleted", "item_id": item["id"]})
 
     def _on_item_truncate(self, event: dict[str, Any]) -> None:
@@ -934,7 +1104,10 @@ class Session:
                 "content_index",
             )
         audio = self._item_audio.get(item["id"], bytearray())
-        fmt = session_config.format_name(self.config["audio"].get("output", {}).get("format"))
+        # The item's own format: the session's may have changed since it was spoken.
+        fmt = self._item_format.get(item["id"]) or session_config.format_name(
+            self.config["audio"].get("output", {}).get("format")
+        )
         duration_ms = len(audio) / BYTES_PER_MS[fmt]
         end_ms = event["audio_end_ms"]
         if end_ms > duration_ms:
@@ -943,7 +1116,9 @@ class Session:
                 "invalid_value",
                 "audio_end_ms",
             )
-        del audio[int(end_ms * BYTES_PER_MS[fmt]) :]
+        cut = int(end_ms * BYTES_PER_MS[fmt])
+        self._audio_held -= max(0, len(audio) - cut)
+        del audio[cut:]
         # Truncating removes the server-side transcript, so that the model's context holds no
         # text the user never heard.
         content[content_index]["transcript"] = None
@@ -955,6 +1130,11 @@ class Session:
                 "audio_end_ms": end_ms,
             }
         )
+        run = self._streaming_run(item["id"])
+        if run is not None:
+            # The rest of the item's audio and transcript would contradict the cut (and
+            # extend the audio past it): the response stops there, as on a cancel.
+            self._cancel(run, "client_cancelled")
 
     # ---- responses -------------------------------------------------------------------------
 
@@ -1070,6 +1250,20 @@ class Session:
             except StopIteration:
                 if run in self._runs:
                     self._runs.remove(run)
+                return
+            except Exception as exc:
+                # The client still gets its response.done (failed), not a response that
+                # never ends; the session goes on.
+                self._internal_error(exc, f"streaming response {run.id}")
+                if run in self._runs:
+                    self._stop(
+                        run,
+                        "failed",
+                        {
+                            "type": "failed",
+                            "error": {"type": "server_error", "code": None, "message": str(exc)},
+                        },
+                    )
                 return
             if pause > 0:
                 run.wake_at += pause
@@ -1214,6 +1408,7 @@ class Session:
             pcm = output.audio if output.audio is not None else placeholder_speech(text)
             data = self._encode_output_audio(pcm, run.output_format)
             store = self._item_audio.setdefault(item_id, bytearray())
+            self._item_format[item_id] = run.output_format
             chunk_bytes = AUDIO_CHUNK_MS * BYTES_PER_MS[run.output_format]
             chunks = [data[i : i + chunk_bytes] for i in range(0, len(data), chunk_bytes)] or [b""]
             # Transcript deltas interleave with the audio, spread evenly over its chunks.
@@ -1225,12 +1420,12 @@ class Session:
                         {"type": "response.output_audio_transcript.delta", **where, "delta": word}
                     )
                 store.extend(chunk)
+                self._audio_added(item_id, len(chunk))
+                delta = binascii.b2a_base64(chunk, newline=False).decode("ascii")
+                held = self.transcript.hold(self._t(), delta, "model audio")
                 self._emit(
-                    {
-                        "type": "response.output_audio.delta",
-                        **where,
-                        "delta": base64.b64encode(chunk).decode("ascii"),
-                    }
+                    {"type": "response.output_audio.delta", **where, "delta": delta},
+                    recorded=None if held is delta else {"delta": held},
                 )
                 pause = self._pause(len(chunk) / BYTES_PER_MS[run.output_format] / 1000)
                 if pause > 0:
@@ -1392,8 +1587,17 @@ class Session:
 
     def _cancel(self, run: _ResponseRun, reason: str) -> None:
         """Stop a streaming response and close what it had open, as the live service does."""
+        self._stop(run, "cancelled", {"type": "cancelled", "reason": reason})
+
+    def _stop(self, run: _ResponseRun, status: str, details: dict[str, Any]) -> None:
+        """End a response early with ``status``: its stream stops, the item it had open is
+        closed (incomplete), and ``response.done`` says why."""
         if run.stream is not None:
             run.stream.close()
+        if run.current is not None and run.current_kind == "function_call":
+            # A call cut off before its arguments were done was never issued: no output is
+            # owed for it (the verdict must not report it as pending).
+            self._pending_calls.pop(run.current.get("call_id", ""), None)
         if run.current is not None:
             index = len(run.output)
             item = run.current
@@ -1404,7 +1608,8 @@ class Session:
                 "content_index": 0,
             }
             if run.current_kind == "audio":
-                transcript = item["content"][0].get("transcript", "")
+                # None once truncated: the transcript was dropped with the unplayed audio.
+                transcript = item["content"][0].get("transcript") or ""
                 self._emit({"type": "response.output_audio.done", **where})
                 self._emit(
                     {
@@ -1431,7 +1636,7 @@ class Session:
                     }
                 )
             self._close_item(run, index, "incomplete")
-        self._finish(run, "cancelled", {"type": "cancelled", "reason": reason})
+        self._finish(run, status, details)
 
     def _cancel_all(
         self, reason: str, *, emit: bool = True, in_conversation_only: bool = False
@@ -1499,6 +1704,38 @@ def _event_id_of(event: Any) -> str | None:
     """The client's ``event_id`` when it gave a usable one (errors name it)."""
     event_id = event.get("event_id") if isinstance(event, dict) else None
     return event_id if isinstance(event_id, str) else None
+
+
+_AUDIO_PART_TYPES = ("input_audio", "output_audio", "audio")
+# Client events whose audio the session keeps decoded (buffer, item): the transcript keeps
+# their size only, not the base64 text a second time.
+_CARRY_AUDIO = frozenset({"input_audio_buffer.append", "conversation.item.create"})
+
+
+def _without_audio(event: dict[str, Any]) -> dict[str, Any]:
+    """The transcript's copy of a client event that carries audio: each base64 audio string
+    replaced by its size (:func:`~mock_server.transcript.elided`); other fields as sent.
+
+    >>> _without_audio({"type": "input_audio_buffer.append", "audio": "AAAA"})
+    {'type': 'input_audio_buffer.append', 'audio': '<elided: 4 base64 characters of audio>'}
+    """
+    audio = event.get("audio")
+    if isinstance(audio, str):
+        return {**event, "audio": elided(len(audio), "audio")}
+    item = event.get("item")
+    content = item.get("content") if isinstance(item, dict) else None
+    if not isinstance(content, list) or not any(
+        isinstance(part, dict) and isinstance(part.get("audio"), str) for part in content
+    ):
+        return event
+    assert isinstance(item, dict)
+    parts = [
+        {**part, "audio": elided(len(part["audio"]), "audio")}
+        if isinstance(part, dict) and isinstance(part.get("audio"), str)
+        else part
+        for part in content
+    ]
+    return {**event, "item": {**item, "content": parts}}
 
 
 def _split_words(text: str) -> list[str]:

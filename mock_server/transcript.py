@@ -3,6 +3,12 @@
 Both directions, in order, with monotonic timestamps relative to the connection's start, plus the
 handshake (path, query, headers and subprotocols with secrets redacted). Assertions, failure
 timelines, verdicts, reports and the recorder all read it; nothing else keeps its own copy.
+
+Bulk payloads (base64 audio) are what could make a transcript outgrow its session: a session's
+transcript holds the model's audio deltas up to :attr:`Transcript.payload_limit` characters and
+a size placeholder (:func:`elided`) after that, and audio the session keeps anyway (appended,
+retrieved) only as a placeholder. A relay's transcript, which the recorder turns into
+fixtures, has no limit.
 """
 
 from __future__ import annotations
@@ -89,6 +95,20 @@ class Handshake:
         )
 
 
+# A session's transcript holds at most this much base64 audio (17 min of PCM16 model audio).
+SESSION_PAYLOAD_LIMIT = 64 * 1024 * 1024
+PAYLOAD_ELIDED = "transcript_payload_elided"
+
+
+def elided(size: int, what: str) -> str:
+    """The placeholder a transcript keeps instead of a payload of ``size`` characters.
+
+    >>> elided(6400, "audio")
+    '<elided: 6400 base64 characters of audio>'
+    """
+    return f"<elided: {size} base64 characters of {what}>"
+
+
 @dataclass(frozen=True)
 class Finding:
     """A mistake the client made, noted in the transcript (the verdict reports these).
@@ -127,6 +147,31 @@ class Transcript:
     handshake: Handshake | None = None
     entries: list[Entry] = field(default_factory=list)
     closed: tuple[int, str] | None = None
+    # Characters of bulk payload (base64 audio) it may hold through :meth:`hold` (None: all).
+    payload_limit: int | None = None
+    payload_held: int = 0
+
+    def hold(self, t: float, payload: str, what: str = "audio") -> str:
+        """What to keep of ``payload``: itself while under :attr:`payload_limit`, else a
+        placeholder of its size (the first one noted, so the transcript says it is partial).
+
+        >>> transcript = Transcript(payload_limit=8)
+        >>> transcript.hold(0.0, "AAAA"), transcript.hold(0.1, "BBBBBBBB")
+        ('AAAA', '<elided: 8 base64 characters of audio>')
+        """
+        if self.payload_limit is None or self.payload_held + len(payload) <= self.payload_limit:
+            self.payload_held += len(payload)
+            return payload
+        if self.payload_held <= self.payload_limit:
+            self.payload_held = self.payload_limit + 1  # noted once
+            self.add(
+                t,
+                "note",
+                PAYLOAD_ELIDED,
+                note=f"the transcript holds {self.payload_limit} characters of {what} at most: "
+                "later payloads are kept as their size only",
+            )
+        return elided(len(payload), what)
 
     def add(
         self,
@@ -162,4 +207,6 @@ class Transcript:
         return [e.finding for e in self.entries if e.finding is not None]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+        record = asdict(self)
+        del record["payload_limit"], record["payload_held"]  # how it was kept, not what happened
+        return json.dumps(record, indent=2)

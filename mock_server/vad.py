@@ -28,6 +28,7 @@ FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000
 FRAME_BYTES = FRAME_SAMPLES * 2
 MIN_SPEECH_MS = 30
 SEMANTIC_SILENCE_MS = {"high": 250, "medium": 500, "auto": 500, "low": 1000}
+MAX_BLOCK_BYTES = 1000 * FRAME_BYTES  # 10 s of audio analysed at a time
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,21 @@ class ServerVad:
     def in_speech(self) -> bool:
         return self._in_speech
 
+    @property
+    def undecided_ms(self) -> float:
+        """How much of the latest audio may still become the start of speech: the voiced run
+        not yet long enough to count, and the partial frame. Audio before it (and before the
+        prefix padding) can never be part of a turn while no speech is going on."""
+        return (self._voiced_run * FRAME_BYTES + len(self._pending)) / 48
+
+    def interrupt(self) -> SpeechStopped | None:
+        """End the speech going on, if any (the buffer is cleared or committed mid-speech, or
+        the VAD is reconfigured): its ``SpeechStopped``, at the end of the last voiced frame,
+        so that every ``speech_started`` has its ``speech_stopped``. Then :meth:`reset`."""
+        stopped = SpeechStopped(self._last_voiced_end) if self._in_speech else None
+        self.reset()
+        return stopped
+
     def reset(self) -> None:
         """Forget the speech state (the buffer was committed or cleared); keep the position."""
         self._voiced_run = 0
@@ -95,7 +111,18 @@ class ServerVad:
         self._in_speech = False
 
     def feed(self, pcm16: bytes) -> list[VadEvent]:
-        block: bytes | bytearray
+        if len(pcm16) <= MAX_BLOCK_BYTES:
+            return self._feed(pcm16)
+        # A big append (up to 15 MiB) in blocks: the float64 work array of a block is 4x its
+        # size, so one block at a time bounds the memory a single append can take.
+        view = memoryview(pcm16)
+        events: list[VadEvent] = []
+        for start in range(0, len(pcm16), MAX_BLOCK_BYTES):
+            events += self._feed(view[start : start + MAX_BLOCK_BYTES])
+        return events
+
+    def _feed(self, pcm16: bytes | memoryview) -> list[VadEvent]:
+        block: bytes | bytearray | memoryview
         if not self._pending and len(pcm16) % FRAME_BYTES == 0:
             block = pcm16  # whole frames, as clients usually send: no copy
         else:

@@ -83,3 +83,36 @@ def test_events_do_not_depend_on_how_the_audio_is_chunked(cut_points: list[int])
         start = cut
     events += vad.feed(PAUSED_SENTENCE[start:])
     assert events == expected
+
+
+def test_interrupt_ends_the_speech_going_on_and_starts_afresh() -> None:
+    vad = ServerVad(VadConfig())
+    assert vad.feed(silence(100) + voice(300)) == [SpeechStarted(100)]
+    assert vad.interrupt() == SpeechStopped(400)
+    assert not vad.in_speech and vad.interrupt() is None
+    assert vad.feed(voice(100)) == [SpeechStarted(400)]
+
+
+def test_undecided_audio_is_the_voiced_run_not_yet_speech() -> None:
+    vad = ServerVad(VadConfig())
+    vad.feed(silence(500))
+    assert vad.undecided_ms == 0
+    vad.feed(voice(20) + bytes(100))  # two voiced frames (under 30 ms) and a partial frame
+    assert vad.undecided_ms == 20 + 100 / 48
+
+
+def test_a_big_append_is_analysed_in_blocks_with_the_same_events() -> None:
+    from mock_server.vad import MAX_BLOCK_BYTES
+
+    audio = silence(9_990) + voice(500) + silence(12_000) + voice(700) + silence(1000)
+    assert len(audio) > 2 * MAX_BLOCK_BYTES
+    whole = ServerVad(VadConfig()).feed(audio)
+    frames = ServerVad(VadConfig())
+    pieces = [frames.feed(audio[i : i + 480]) for i in range(0, len(audio), 480)]
+    assert whole == [e for piece in pieces for e in piece]
+    assert whole == [
+        SpeechStarted(9990),
+        SpeechStopped(10490),
+        SpeechStarted(22490),
+        SpeechStopped(23190),
+    ]
