@@ -40,7 +40,10 @@ def is_secret_header(name: str) -> bool:
     >>> [is_secret_header(n) for n in ("Authorization", "Ocp-Apim-Subscription-Key", "Accept")]
     [True, True, False]
     """
-    return name.lower() in SECRET_HEADERS or _SECRET_NAME.search(name) is not None
+    lowered = name.lower()
+    if lowered in ("sec-websocket-key", "sec-websocket-accept"):  # a nonce, not a credential
+        return False
+    return lowered in SECRET_HEADERS or _SECRET_NAME.search(name) is not None
 
 
 def is_secret_query(name: str) -> bool:
