@@ -262,7 +262,7 @@ def test_a_signal_closes_every_connection_with_1001_and_writes_the_transcripts(
         assert transcript["handshake"]["path"] == "/v1/realtime"
     first = json.loads((folder / "connection-0001.json").read_text())
     sent = [e["type"] for e in first["entries"] if e["direction"] == "server"]
-    assert "response.output_audio.delta" in sent and "response.done" not in sent
+    assert "response.output_audio.delta" in sent and "response.done" not in sent, sent
 
 
 def test_serve_binds_loopback_unless_told_and_warns_when_told() -> None:
@@ -409,7 +409,8 @@ async def test_writing_a_large_transcript_does_not_delay_a_bystander_session(
     big = _big_transcript(1, megabytes=20)
     files = _transcript_writer(tmp_path)
     server = MockServer(port=0, default_mount=Mount(pace=0.0))
-    async with server, connect(server.ws_url, additional_headers={"Authorization": "k"}) as ws:
+    bearer = {"Authorization": "Bearer sk-test"}
+    async with server, connect(server.ws_url, additional_headers=bearer) as ws:
         await asyncio.wait_for(ws.recv(), WAIT)  # session.created
 
         async def round_trip() -> float:
