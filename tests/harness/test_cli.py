@@ -419,6 +419,8 @@ async def test_writing_a_large_transcript_does_not_delay_a_bystander_session(
             await asyncio.wait_for(ws.recv(), WAIT)  # input_audio_buffer.cleared
             return time.perf_counter() - started
 
+        for _ in range(5):  # the first event of a process loads what the session needs
+            await round_trip()
         during: list[float] = []
         written, going = asyncio.Event(), asyncio.Event()
 
