@@ -241,6 +241,14 @@ class _HandshakeLog(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            return self._rewrite(record)
+        except Exception:  # a log line must never break a connection: keep it, minus its args
+            record.msg, record.args = redact_text(str(record.msg)), ()
+            record.exc_info, record.exc_text = None, None
+            return True
+
+    def _rewrite(self, record: logging.LogRecord) -> bool:
         connection = getattr(record, "websocket", None)
         lost = record.msg == "unexpected internal error" and _handshake_lost(connection)
         if record.exc_info and lost:
