@@ -470,3 +470,21 @@ async def test_a_client_that_leaves_during_a_slow_upstream_handshake_closes_the_
             lost = upstream_sides[0].connection_lost_waiter
             await asyncio.wait_for(asyncio.shield(lost), WAIT)
             assert proxy.open_sessions == 0
+
+
+async def test_an_upstream_opened_for_a_handshake_that_then_fails_is_closed(
+    upstream: MockServer,
+) -> None:
+    async with relaying(upstream, api_key=None) as proxy:
+        # The relay opens the upstream first; websockets then refuses the key-less nonce.
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(
+            b"GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: not-base64!\r\nAuthorization: Bearer sk-test\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.read(), WAIT)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 400")
+        assert len(upstream.connections) == 1  # it had been opened
+        await upstream.wait_for_sessions(0, timeout=WAIT)
