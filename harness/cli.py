@@ -12,14 +12,18 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.options import parse_duration, parse_pace
 from mock_server import __version__
 from mock_server.proxy import DEFAULT_UPSTREAM
-from mock_server.server import Connection, MockServer, Mount, describe
-from mock_server.transcript import redact_text
+from mock_server.server import MockServer, Mount, describe
+
+if TYPE_CHECKING:
+    from harness.transcript_files import TranscriptFiles
+    from mock_server.scenario.play import ScenarioPlay
 
 SERVE_EXAMPLES = """\
 examples:
@@ -30,6 +34,12 @@ examples:
   realtime-mock serve --api-key sk-test-1      # only this key; others get HTTP 401
   realtime-mock serve --transcript-dir out/    # each connection's transcript, as JSON
   realtime-mock serve --max-sessions 50 --close-idle-after 30s
+  realtime-mock serve --scenario function_call --pace realtime --api-key sk-test-1
+
+with --scenario, an option given here wins over the scenario's own value (--dialect, --beta,
+--pace, --seed, --max-duration, --close-idle-after); an option not given keeps the scenario's
+value. --api-key adds to the scenario's require_key: a key must pass both. The scenario's
+handshake refusals and its dialect rule (a beta scenario refuses GA clients) still apply.
 
 then, for the openai Python SDK:
   OPENAI_BASE_URL=http://127.0.0.1:8765/v1 OPENAI_API_KEY=sk-mock python my_agent.py
@@ -95,14 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--dialect",
         choices=["auto", "ga", "beta"],
-        default="auto",
+        default=None,
         help="protocol dialect: auto = beta when the client sends 'OpenAI-Beta: realtime=v1' "
         "(or the openai-beta.realtime-v1 subprotocol), else GA (default auto)",
     )
     serve.add_argument(
         "--beta",
         choices=["served", "retired"],
-        default="served",
+        default=None,
         help="'retired' answers beta clients as the live service has since 2026-05: an error "
         "beta_api_shape_disabled, then close 4000 (default served)",
     )
@@ -111,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY",
-        help="accept only this key (repeatable); by default any non-empty key is accepted",
+        help="accept only this key (repeatable); by default any non-empty key is accepted; "
+        "with --scenario, a key must also pass the scenario's require_key",
     )
     serve.add_argument(
         "--tls", action="store_true", help="also serve wss:// (certificate made on the fly)"
@@ -120,14 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--pace",
         type=_pace,
-        default=1.0,
+        default=None,
         metavar="PACE",
         help="response pacing: realtime (default), fast, or xN such as x10",
     )
     serve.add_argument(
         "--max-duration",
         type=_duration,
-        default=3600.0,
+        default=None,
         metavar="DURATION",
         help="session maximum duration before error session_expired + close 1001 (default 60m)",
     )
@@ -155,7 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
         "and written before exit",
     )
     serve.add_argument("--seed", default=None, help="seed for ids (same seed, same ids)")
-    serve.add_argument("--any-model", action="store_true", help="accept any ?model= name")
+    serve.add_argument(
+        "--any-model",
+        action="store_true",
+        help="accept any ?model= name (a --scenario always does: it plays whatever the model)",
+    )
     serve.add_argument(
         "--strict",
         action="store_true",
@@ -318,19 +333,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _transcript_writer(folder: Path) -> Callable[[Connection], None]:
-    """Write each ended connection's transcript to ``folder`` (keys redacted)."""
-    folder.mkdir(parents=True, exist_ok=True)
+def _transcript_writer(folder: Path) -> TranscriptFiles:
+    """Write each ended connection's transcript to ``folder`` (keys redacted), off the loop."""
+    from harness.transcript_files import TranscriptFiles
 
-    def write(conn: Connection) -> None:
-        # A relayed connection's keys (the client's, the upstream's) are the relay's to know.
-        secrets = [conn.api_key] if conn.api_key else []
-        if conn.relay is not None:
-            secrets += conn.relay.secrets
-        text = redact_text(conn.transcript.to_json(), secrets)
-        (folder / f"connection-{conn.number:04d}.json").write_text(text + "\n")
+    return TranscriptFiles(folder)
 
-    return write
+
+def serve_mount(args: argparse.Namespace, play: ScenarioPlay | None) -> Mount:
+    """The mount ``serve`` plays: the scenario's, with the options given on the command line
+    in place of its values (see SERVE_EXAMPLES); without a scenario, the options' defaults."""
+    if play is None:
+        mount = Mount(
+            dialect=args.dialect or "auto",
+            beta=args.beta or "served",
+            any_model=args.any_model,
+            pace=1.0 if args.pace is None else args.pace,
+            max_duration_s=3600.0 if args.max_duration is None else args.max_duration,
+        )
+    else:
+        mount = play.mount()
+        mount.dialect = args.dialect or mount.dialect
+        mount.beta = args.beta or mount.beta
+        mount.any_model = mount.any_model or args.any_model
+        if args.pace is not None:
+            mount.pace = args.pace
+        if args.max_duration is not None:
+            mount.max_duration_s = args.max_duration
+    if args.seed is not None:
+        mount.seed = args.seed
+    if args.close_idle_after is not None:
+        mount.close_idle_after_s = args.close_idle_after
+    mount.api_keys = frozenset(args.api_key)
+    return mount
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -348,20 +383,8 @@ async def _serve(args: argparse.Namespace) -> int:
         except ScenarioError as error:
             print(f"realtime-mock: cannot use the scenario:\n{error}", file=sys.stderr)
             return 2
-    mount = (
-        play.mount()
-        if play is not None
-        else Mount(
-            dialect=args.dialect,
-            beta=args.beta,
-            api_keys=frozenset(args.api_key),
-            any_model=args.any_model,
-            pace=args.pace,
-            seed=args.seed,
-            max_duration_s=args.max_duration,
-            close_idle_after_s=args.close_idle_after,
-        )
-    )
+    mount = serve_mount(args, play)
+    transcripts = _transcript_writer(Path(args.transcript_dir)) if args.transcript_dir else None
     server = MockServer(
         host=args.host,
         port=args.port,
@@ -370,9 +393,7 @@ async def _serve(args: argparse.Namespace) -> int:
         default_mount=mount,
         max_sessions=args.max_sessions,
         keep_ended=0,  # or memory grows with every session; --transcript-dir keeps them on disk
-        on_connection_end=(
-            _transcript_writer(Path(args.transcript_dir)) if args.transcript_dir else None
-        ),
+        on_connection_end=transcripts,
     )
     try:
         await server.start()
@@ -381,6 +402,8 @@ async def _serve(args: argparse.Namespace) -> int:
             f"realtime-mock: cannot listen on {args.host}:{args.port}: {exc.strerror}",
             file=sys.stderr,
         )
+        if transcripts is not None:
+            transcripts.close()
         if args.port:
             print("  try another --port, or --port 0 for any free port", file=sys.stderr)
         return 2
@@ -393,6 +416,8 @@ async def _serve(args: argparse.Namespace) -> int:
     await stop.wait()
     print("realtime-mock: stopping (closing connections with 1001)", file=sys.stderr, flush=True)
     await server.stop()
+    if transcripts is not None:  # every pending write finishes before exit
+        await asyncio.to_thread(transcripts.close)
     if play is not None:
         print(json.dumps(play.verdict(), indent=2), file=sys.stderr)
     return 0

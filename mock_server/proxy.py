@@ -10,7 +10,13 @@ when the connection ends (see :mod:`mock_server.recorder`).
 
 The upstream key is the client's own when it sends a real one (an ``sk-``/``ek_`` key of real
 length), else ``OPENAI_API_KEY`` of the recording process: a client under test usually carries a
-placeholder key. Keys reach the upstream in a header only; query-string keys are dropped.
+placeholder key. Keys reach the upstream in a header only; query-string keys are dropped. A
+redirect from the upstream is never followed (the key would go to whatever host it names): the
+client gets a 502 that says where it pointed.
+
+Whatever happens to a relayed connection (the upstream closes without a status or is lost, a
+frame cannot be parsed, a rule or the relay itself fails), the transcript ends with the close the
+client got and the recorder gets it; a failure is one line in the log, never with a key.
 """
 
 from __future__ import annotations
@@ -35,7 +41,13 @@ from websockets.typing import Subprotocol
 
 from mock_server.ids import IdFactory
 from mock_server.protocol.events import Dialect, wire_name
-from mock_server.transcript import SECRET_QUERY, Direction, Transcript
+from mock_server.transcript import (
+    SECRET_QUERY,
+    Direction,
+    Transcript,
+    is_secret_query,
+    redact_text,
+)
 
 if TYPE_CHECKING:  # the scenario format is loaded only when a passthrough scenario has rules
     from mock_server.scenario.model import EventMatch, Rule, Step
@@ -56,6 +68,8 @@ REFUSED = "handshake.refused"
 RULE_PROBLEM = "rule.problem"
 # Noted when the service's side closed (the upstream, or a passthrough scenario's rule).
 CLOSED_BY_SERVER = "server.closed"
+# Noted when the relay itself failed (a bug): the client got 1011; the recording is still made.
+RELAY_FAILED = "relay.failed"
 
 
 def is_real_key(key: str | None) -> bool:
@@ -84,6 +98,17 @@ def upstream_url(base: str, client_query: Iterable[tuple[str, str]]) -> str:
     query = parse_qsl(parts.query, keep_blank_values=True)
     query += [(k, v) for k, v in client_query if k.lower() not in SECRET_QUERY]
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+class _connect_without_redirects(connect):
+    """websockets' ``connect`` that never follows a redirect: a 3xx stays an ``InvalidStatus``.
+
+    websockets follows cross-origin redirects and sends the same headers, the upstream key
+    included, to the new host; a relay holding someone's live key must not.
+    """
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 def _refusal(response: Response) -> Response:
@@ -164,7 +189,7 @@ class Upstream:
         client_key = presented_key(request.headers)
         key = upstream_key(client_key, self.api_key)
         secrets = [s for s in (client_key, key, self.api_key) if s]
-        secrets += [v for k, v in query if k.lower() in SECRET_QUERY and v]
+        secrets += [v for k, v in query if is_secret_query(k) and v]
         offered = [
             Subprotocol(p)
             for p in offered_subprotocols(request.headers)
@@ -172,7 +197,7 @@ class Upstream:
         ]
         started = time.monotonic()
         try:
-            upstream = await connect(
+            upstream = await _connect_without_redirects(
                 upstream_url(self.url, query),
                 additional_headers=self.headers_for(request.headers, key),
                 subprotocols=offered or None,
@@ -182,6 +207,8 @@ class Upstream:
                 **self.connect_options,
             )
         except InvalidStatus as refused:
+            if 300 <= refused.response.status_code < 400:
+                return self._redirected(refused.response, secrets)
             transcript.add(
                 time.monotonic() - started, "note", REFUSED, event=_refusal_note(refused.response)
             )
@@ -189,19 +216,33 @@ class Upstream:
                 self.recorder.add(transcript, secrets)
             return _refusal(refused.response)
         except (OSError, InvalidHandshake, TimeoutError) as exc:
-            return openai_error(
-                502,
+            message = redact_text(
                 f"realtime-mock could not reach the upstream {self.url}: "
                 f"{type(exc).__name__}: {exc}",
-                code="upstream_unreachable",
-                type_="server_error",
+                secrets,
             )
+            log.warning("realtime-mock: relay refused (502): %s", message)
+            return openai_error(502, message, code="upstream_unreachable", type_="server_error")
         rules = None
         if self.rules:
             from mock_server.scenario.runner import RuleBook
 
             rules = RuleBook(self.rules)
         return Relay(upstream, transcript, secrets, self.recorder, rules, dialect)
+
+    def _redirected(self, response: Response, secrets: Sequence[str]) -> Response:
+        from mock_server.server import openai_error
+
+        status = response.status_code
+        location = response.headers.get("Location", "nowhere (no Location header)")
+        message = redact_text(
+            f"the upstream {self.url} answered {status} redirect to {location}; realtime-mock "
+            "does not follow redirects (the upstream key would be sent to that host): point "
+            "the relay at the final URL",
+            secrets,
+        )
+        log.warning("realtime-mock: relay refused (502): %s", message)
+        return openai_error(502, message, code="upstream_redirect", type_="server_error")
 
 
 @dataclass
@@ -233,6 +274,9 @@ class Relay:
         except RecursionError:  # nested deeper than the parser goes: relayed all the same
             self.transcript.add(t, side, "<too deep>", raw=frame[:2000])
             return None
+        except ValueError as exc:  # valid JSON Python will not convert: an int over 4,300 digits
+            self.transcript.add(t, side, "<unparsable>", raw=frame[:2000], note=str(exc)[:200])
+            return None
         if not isinstance(event, dict):
             self.transcript.add(t, side, "<not an object>", raw=frame[:2000])
             return None
@@ -247,10 +291,21 @@ class Relay:
             # Noted before it is passed on: the transcript orders each event before its answer.
             event = self._note(side, frame)
             scripted = side == "client" and event is not None and self.rules is not None
-            if scripted and await self._apply_rules(event or {}, client=source):
+            if scripted and await self._scripted(event or {}, client=source):
                 continue
             with contextlib.suppress(ConnectionClosed):
                 await sink.send(frame)
+
+    async def _scripted(self, event: dict[str, Any], client: Any) -> bool:
+        """The rules the event fires, applied; a rule that fails is noted, and the event then
+        goes upstream as if no rule had fired (the relay goes on)."""
+        try:
+            return await self._apply_rules(event, client)
+        except ConnectionClosed:
+            raise
+        except Exception as exc:
+            self._problem(f"{event.get('type')}: {type(exc).__name__}: {exc}")
+            return False
 
     # ---- a passthrough scenario's faults ----------------------------------------------------
 
@@ -289,6 +344,7 @@ class Relay:
             await client.send(json.dumps(wire, separators=(",", ":")))
 
     async def _close(self, client: ServerConnection, code: int, reason: str) -> None:
+        code = int(code)  # websockets' CloseCode is an enum: the transcript holds plain ints
         self.transcript.add(self._t(), "note", CLOSED_BY_SERVER, note=f"{code} {reason}".strip())
         self.transcript.closed = (code, reason)
         await client.close(code, reason)
@@ -326,7 +382,36 @@ class Relay:
             await self._close(client, 1001, message)
 
     async def run(self, client: ServerConnection) -> None:
-        """Relay until either side closes; the other side gets the same close code."""
+        """Relay until either side closes; the other side gets the same close.
+
+        The recording is made whatever happens: a failure of the relay itself is one line in
+        the log (no key), the client gets 1011 and the transcript says so.
+        """
+        try:
+            await self._relay(client)
+        except Exception as exc:
+            message = redact_text(f"{type(exc).__name__}: {exc}", self.secrets)[:500]
+            log.error("realtime-mock: the relay failed (the recording is kept): %s", message)
+            self.transcript.add(self._t(), "note", RELAY_FAILED, note=message)
+            self.transcript.closed = (1011, "realtime-mock: relay failure")
+            with contextlib.suppress(Exception):
+                await client.close(1011, "realtime-mock: relay failure")
+        finally:
+            with contextlib.suppress(Exception):
+                await self.upstream.close()
+            if self.recorder is not None:
+                try:
+                    self.recorder.add(self.transcript, self.secrets)
+                except Exception as exc:  # the relay itself went well; say what did not
+                    message = redact_text(f"{type(exc).__name__}: {exc}", self.secrets)[:500]
+                    log.error("realtime-mock: could not record the connection: %s", message)
+
+    async def abandon(self) -> None:
+        """Close the upstream of a connection whose client never completed its handshake."""
+        with contextlib.suppress(Exception):
+            await self.upstream.close()
+
+    async def _relay(self, client: ServerConnection) -> None:
         upstream = self.upstream
         to_upstream = asyncio.ensure_future(self._pump(client, upstream, "client"))
         to_client = asyncio.ensure_future(self._pump(upstream, client, "server"))
@@ -334,12 +419,14 @@ class Relay:
             done, _ = await asyncio.wait(
                 {to_upstream, to_client}, return_when=asyncio.FIRST_COMPLETED
             )
+            for task in done:  # a pump that failed otherwise than by a close: the relay did
+                failure = task.exception()
+                if failure is not None and not isinstance(failure, ConnectionClosed):
+                    raise failure
             if to_client in done:
-                # The upstream closed (or was lost): the client hears the same.
-                code, reason = upstream.close_code or 1006, upstream.close_reason or ""
-                await self._close(client, code if code != 1006 else 1011, reason)
+                await self._upstream_closed(client)
             else:
-                code, reason = client.close_code or 1000, client.close_reason or ""
+                code, reason = int(client.close_code or 1000), client.close_reason or ""
                 if self.transcript.closed is None:  # not a close a rule made
                     self.transcript.closed = (code, reason)
                 await upstream.close(code if code not in (1005, 1006) else 1000, reason)
@@ -348,10 +435,15 @@ class Relay:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                     await task
-            with contextlib.suppress(ConnectionClosed):
-                await upstream.close()
-            if self.recorder is not None:
-                try:
-                    self.recorder.add(self.transcript, self.secrets)
-                except Exception:  # the relay itself went well; say loudly what did not
-                    log.exception("realtime-mock: could not record the connection")
+
+    async def _upstream_closed(self, client: ServerConnection) -> None:
+        """The client hears what the upstream did: its close code and reason; a close frame
+        without a status (1005) as a plain 1000, since 1005 cannot be sent; a connection lost
+        without any close (1006) as the same, the client's connection dropped."""
+        code, reason = int(self.upstream.close_code or 1006), self.upstream.close_reason or ""
+        if code == 1006:
+            self.transcript.add(self._t(), "note", CLOSED_BY_SERVER, note="1006 upstream lost")
+            self.transcript.closed = (1006, "upstream connection lost")
+            client.transport.abort()
+            return
+        await self._close(client, 1000 if code == 1005 else code, reason)

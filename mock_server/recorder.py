@@ -328,7 +328,10 @@ class _Builder:
         self._close_segment()
         if self.server_closed and self.transcript.closed is not None:
             code, reason = self.transcript.closed
-            self.steps.append({"close": {"code": code, "reason": reason}})
+            if int(code) == 1006:  # lost without a close frame: replayed as the same cut
+                self.steps.append({"drop": True})
+            else:  # a plain int: websockets' CloseCode enum is no YAML a safe loader reads
+                self.steps.append({"close": {"code": int(code), "reason": reason}})
         return self.steps
 
     def _client(self, entry: Entry) -> None:

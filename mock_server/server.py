@@ -32,7 +32,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidHeader
+from websockets.headers import parse_subprotocol
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
@@ -48,7 +49,7 @@ from mock_server.session import (
     Session,
     SessionOptions,
 )
-from mock_server.transcript import Handshake, Transcript
+from mock_server.transcript import Handshake, Transcript, redact_headers, redact_text
 
 if TYPE_CHECKING:
     from mock_server.proxy import Relay, Upstream
@@ -129,6 +130,22 @@ class Connection:
     relay: Relay | None = None  # a pass-through connection (no session of ours)
 
 
+_STATUS_CLASSES = {1: "Informational", 2: "Success", 3: "Redirection", 4: "Client Error"}
+
+
+def reason_phrase(status: int) -> str:
+    """The HTTP reason phrase of ``status``; one by its class for codes the standard leaves
+    unnamed (a scenario may refuse with 499 or 599).
+
+    >>> reason_phrase(429), reason_phrase(499), reason_phrase(599)
+    ('Too Many Requests', 'Client Error', 'Server Error')
+    """
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return _STATUS_CLASSES.get(status // 100, "Server Error")
+
+
 def _json_response(
     status: int, body: dict[str, Any], extra: Iterable[tuple[str, str]] = ()
 ) -> Response:
@@ -136,7 +153,7 @@ def _json_response(
     headers = Headers(
         [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *extra]
     )
-    return Response(status, http.HTTPStatus(status).phrase, headers, data)
+    return Response(status, reason_phrase(status), headers, data)
 
 
 def openai_error(
@@ -193,10 +210,128 @@ def presented_key(headers: Headers) -> str | None:
     return None
 
 
+def subprotocol_problem(headers: Headers) -> str | None:
+    """What is wrong with the offered subprotocols, if anything (key redacted), else None.
+
+    websockets refuses such a handshake itself, but quotes the whole header, the browser's key
+    subprotocol included, in its answer and its log; the mock says it first, without the key.
+    """
+    for value in headers.get_all("Sec-WebSocket-Protocol"):
+        try:
+            parse_subprotocol(value)
+        except InvalidHeader as exc:
+            return redact_text(str(exc))
+    return None
+
+
 def asks_for_beta(headers: Headers) -> bool:
     """Whether a handshake asks for the beta dialect (header or browser subprotocol)."""
     beta_header = headers.get("OpenAI-Beta", "").replace(" ", "") == "realtime=v1"
     return beta_header or BETA_SUBPROTOCOL in offered_subprotocols(headers)
+
+
+class _HandshakeLog(logging.Filter):
+    """Keeps websockets' log of the mock's connections to one key-free line per failure.
+
+    websockets logs a failed opening handshake (a malformed request, a client gone before the
+    answer) as a traceback whose exception may quote a header, the browser's key subprotocol
+    included; a refused one as "connection rejected (401 Unauthorized)", which does not say
+    why. Each becomes one line naming what happened; every line is redacted, and headers are
+    too when debug logging prints them.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            return self._rewrite(record)
+        except Exception:  # a log line must never break a connection: keep it, minus its args
+            record.msg, record.args = redact_text(str(record.msg)), ()
+            record.exc_info, record.exc_text = None, None
+            return True
+
+    def _rewrite(self, record: logging.LogRecord) -> bool:
+        connection = getattr(record, "websocket", None)
+        lost = record.msg == "unexpected internal error" and _handshake_lost(connection)
+        if record.exc_info and lost:
+            # websockets' assertion when it answers a client already gone: the "handshake
+            # failed" line that follows says it.
+            return False
+        if record.exc_info and record.msg != "connection handler failed":
+            exc = record.exc_info[1]
+            what = "handshake failed" if record.msg == "opening handshake failed" else record.msg
+            record.msg, record.args = (
+                f"realtime-mock: {what}%s: %s",
+                (
+                    _peer(connection),
+                    _what_failed(exc),
+                ),
+            )
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        elif record.msg == "connection rejected (%d %s)" and connection is not None:
+            response = getattr(connection, "response", None)
+            why = _refusal_reason(response) if isinstance(response, Response) else ""
+            record.msg = "realtime-mock: handshake refused%s: %d %s%s"
+            record.args = (_peer(connection), *tuple(record.args or ()), why)
+        elif record.msg in ("< %s: %s", "> %s: %s") and isinstance(record.args, tuple):
+            name, value = (str(a) for a in record.args)
+            record.args = redact_headers([(name, value)])[0]
+        elif record.args:
+            record.msg, record.args = redact_text(record.getMessage()), ()
+        return True
+
+
+def _handshake_lost(connection: object) -> bool:
+    protocol = getattr(connection, "protocol", None)
+    return protocol is not None and getattr(protocol, "state", None) is State.CLOSED
+
+
+def _peer(connection: object) -> str:
+    """`` from 127.0.0.1:5555 (GET /v1/realtime)``: who, and which path (no query: keys)."""
+    if connection is None:
+        return ""
+    try:
+        address = connection.remote_address  # type: ignore[attr-defined]
+        where = f" from {address[0]}:{address[1]}" if address else ""
+    except Exception:  # a transport already gone has no address
+        where = ""
+    request = getattr(connection, "request", None)
+    if isinstance(request, Request):
+        where += f" (GET {redact_text(request.path.split('?', 1)[0])[:200]})"
+    return where
+
+
+def _what_failed(exc: BaseException | None) -> str:
+    """An exception, its causes, and where it was raised, as one redacted line."""
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, ConnectionClosed | EOFError):
+        return "the client left before the handshake was answered"
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 4:
+        parts.append(f"{type(seen).__name__}: {seen}" if str(seen) else type(seen).__name__)
+        seen = seen.__cause__
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None and not isinstance(exc, InvalidHandshake):  # a bug: say where
+        parts.append(f"at {Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}")
+    return redact_text("; ".join(parts))[:500]
+
+
+def _refusal_reason(response: Response) -> str:
+    try:
+        error = json.loads(response.body or b"").get("error") or {}
+        code, message = error.get("code"), str(error.get("message") or "")
+    except (ValueError, AttributeError):
+        return ""
+    return redact_text(f" ({code}) {message}" if code else f" {message}")[:300]
+
+
+# websockets' records of the mock's connections go through this logger (and its filter); they
+# propagate to websockets' usual name, so configuring logging works as websockets documents.
+_WEBSOCKETS_LOG = logging.getLogger("websockets.server.realtime_mock")
+_WEBSOCKETS_LOG.addFilter(_HandshakeLog())
 
 
 class MockServer:
@@ -255,6 +390,7 @@ class MockServer:
             "compression": None,
             "server_header": "realtime-mock",
             "ping_interval": None,
+            "logger": _WEBSOCKETS_LOG,
         }
         plain = await serve(self._handle, self.host, self.port, **common)
         self._servers.append(plain)
@@ -346,7 +482,10 @@ class MockServer:
     async def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
-        url = urlsplit(request.path)
+        try:
+            url = urlsplit(request.path)
+        except ValueError:  # "//[" parses as an unclosed IPv6 host
+            return openai_error(400, f"Invalid URL (GET {redact_text(request.path)[:200]})")
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         if url.path.rstrip("/") == "/healthz":
             return _json_response(200, {"status": "ok", "mounts": sorted(self.mounts)})
@@ -363,6 +502,14 @@ class MockServer:
                 f"to ws://{self._host_for_url()}:{self.port}{url.path}?model=gpt-realtime "
                 "(the openai SDKs do this from base_url). Plain HTTP requests are not served here.",
                 code="upgrade_required",
+            )
+        problem = subprotocol_problem(headers)
+        if problem is not None:
+            return openai_error(
+                400,
+                f"{problem}. Offer subprotocols as a comma-separated list of tokens (no spaces "
+                "inside one, no '/', '(' or quotes), e.g. 'realtime, openai-beta.realtime-v1'.",
+                code="invalid_subprotocol",
             )
         mount.attempts += 1
         if mount.handshake_delay is not None:
@@ -427,7 +574,26 @@ class MockServer:
         """Open the pass-through upstream; its refusal, if any, is the client's answer."""
         dialect = Dialect.BETA if asks_for_beta(request.headers) else Dialect.GA
         transcript = _handshake_transcript(request, dialect, prefix)
-        opened = await upstream.open(request, dialect, transcript)
+        # A client may give up while the upstream is slow to answer; on the live API an upstream
+        # session opened for nobody is billed and counts against the concurrency limit, so
+        # opening it is abandoned (or it is closed) as soon as the client has gone.
+        client_gone = connection.connection_lost_waiter
+        opening = asyncio.ensure_future(upstream.open(request, dialect, transcript))
+        try:
+            either: set[asyncio.Future[Any]] = {opening, client_gone}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not opening.done():
+                opening.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await opening
+        if opening.cancelled():
+            log.info(
+                "realtime-mock: relay abandoned: the client left while the upstream %s was opening",
+                upstream.url,
+            )
+            return openai_error(502, "the client left during the upstream handshake")
+        opened = opening.result()
         if isinstance(opened, Response):
             return opened
         assert transcript.handshake is not None
@@ -440,7 +606,18 @@ class MockServer:
             transcript=transcript,
             relay=opened,
         )
+        # Should the handshake with the client fail from here on, no handler runs the relay:
+        # its upstream is closed when the client's connection ends.
+        client_gone.add_done_callback(lambda _: self._abandon_relay(connection))
         return None
+
+    def _abandon_relay(self, connection: ServerConnection) -> None:
+        conn = self._pending.pop(connection, None)  # the handler pops it when it starts
+        if conn is not None and conn.relay is not None:
+            log.info("realtime-mock: relay abandoned: the client's handshake did not complete")
+            closing = asyncio.ensure_future(conn.relay.abandon())
+            self._handlers.add(closing)  # stop() waits for it too
+            closing.add_done_callback(self._handlers.discard)
 
     def _check_key(self, mount: Mount, headers: Headers, query: dict[str, str]) -> Response | None:
         key = presented_key(headers)

@@ -7,18 +7,30 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request, Response
 
-from mock_server.proxy import RULE_PROBLEM, Upstream, is_real_key, upstream_key
+from mock_server.proxy import (
+    RELAY_FAILED,
+    RULE_PROBLEM,
+    Relay,
+    Upstream,
+    is_real_key,
+    upstream_key,
+)
+from mock_server.recorder import Recorder
 from mock_server.scenario.loader import ScenarioError, load_scenario_text
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import HANDSHAKE_TIMEOUT, MockServer, Mount, openai_error
+from mock_server.transcript import Direction, Transcript
 
 WAIT = 10.0
 REAL_KEY = "sk-proj-" + "R" * 40
@@ -288,3 +300,192 @@ async def test_a_passthrough_rule_with_a_bad_template_is_noted_and_logged(
     problems = [e for e in entries if (e.direction, e.type) == ("note", RULE_PROBLEM)]
     assert len(problems) == 1 and problems[0].note is not None and "nope" in problems[0].note
     assert "a passthrough rule was not applied" in caplog.text and "nope" in caplog.text
+
+
+# ---- secrets, lost data (issue 13) ------------------------------------------------------------
+
+
+class Sink:
+    """A recording sink that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.added: list[Transcript] = []
+        self.secrets: list[str] = []
+
+    def add(self, transcript: Transcript, secrets: Sequence[str]) -> None:
+        self.added.append(transcript)
+        self.secrets += secrets
+
+
+async def test_an_upstream_redirect_is_a_502_and_never_followed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def redirecting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 302 Found\r\nLocation: " + elsewhere.ws_url.encode() + b"\r\n"
+            b"Content-Length: 0\r\n\r\n"
+        )
+        await writer.drain()
+        writer.close()
+
+    async with MockServer(port=0) as elsewhere:  # another host, as far as origins go
+        listener = await asyncio.start_server(redirecting, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        mount = Mount(upstream=Upstream(url=f"ws://127.0.0.1:{port}/v1/realtime", api_key=REAL_KEY))
+        try:
+            async with MockServer(port=0, default_mount=mount) as proxy:
+                with pytest.raises(InvalidStatus) as refused:
+                    await connect(proxy.ws_url, additional_headers={"Authorization": "Bearer x"})
+        finally:
+            listener.close()
+        assert elsewhere.mounts[""].attempts == 0  # the key never went there
+    response = refused.value.response
+    assert response.status_code == 502
+    error = json.loads(response.body or b"")["error"]
+    assert error["code"] == "upstream_redirect"
+    assert f"answered 302 redirect to {elsewhere.ws_url}" in error["message"]
+    assert "does not follow redirects" in error["message"]
+    assert REAL_KEY not in caplog.text and "does not follow redirects" in caplog.text
+
+
+async def echo_upstream(
+    closing: Callable[[ServerConnection], Awaitable[None]] | None = None,
+) -> Any:
+    """A bare websockets upstream: echoes every frame, or runs ``closing`` on the connection."""
+
+    async def handler(ws: ServerConnection) -> None:
+        if closing is not None:
+            await closing(ws)
+            return
+        async for frame in ws:
+            await ws.send(frame)
+
+    return await serve(handler, "127.0.0.1", 0)
+
+
+def _url_of(listening: Any) -> str:
+    return f"ws://127.0.0.1:{next(iter(listening.sockets)).getsockname()[1]}/v1/realtime"
+
+
+async def test_an_upstream_close_without_status_is_a_1000_and_the_recording_is_written(
+    tmp_path: Path,
+) -> None:
+    async def no_status(ws: ServerConnection) -> None:
+        async with ws.send_context():  # a close frame with no status code in it
+            ws.protocol.send_close()
+        await ws.wait_closed()
+
+    recorder = Recorder(tmp_path / "lost.yaml")
+    async with await echo_upstream(no_status) as up:
+        mount = Mount(upstream=Upstream(url=_url_of(up), api_key=None, recorder=recorder))
+        async with MockServer(port=0, default_mount=mount) as proxy:
+            async with connect(
+                proxy.ws_url, additional_headers={"Authorization": "Bearer x"}
+            ) as ws:
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), WAIT)
+            await proxy.wait_for_sessions(0)
+    assert ws.close_code == 1000  # not 1011: a close without a status is a normal close
+    text = (tmp_path / "lost.yaml").read_text()
+    assert "!!python" not in text  # websockets' CloseCode enum, which a safe loader refuses
+    data = yaml.safe_load(text)
+    assert data["steps"][-1] == {"close": {"code": 1000, "reason": ""}}
+
+
+async def test_a_failing_pump_still_hands_the_recording_over(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real_note = Relay._note
+
+    def failing(self: Relay, side: Direction, frame: str | bytes) -> dict[str, Any] | None:
+        if side == "client":
+            raise RuntimeError("injected failure")
+        return real_note(self, side, frame)
+
+    monkeypatch.setattr(Relay, "_note", failing)
+    sink = Sink()
+    async with await echo_upstream() as up:
+        mount = Mount(upstream=Upstream(url=_url_of(up), api_key=REAL_KEY, recorder=sink))
+        async with MockServer(port=0, default_mount=mount) as proxy:
+            headers = {"Authorization": "Bearer sk-mock"}
+            async with connect(proxy.ws_url, additional_headers=headers) as ws:
+                await ws.send(json.dumps(ITEM))
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(ws.recv(), WAIT)
+            await proxy.wait_for_sessions(0)
+    assert len(sink.added) == 1 and REAL_KEY in sink.secrets
+    notes = [e for e in sink.added[0].entries if e.type == RELAY_FAILED]
+    assert len(notes) == 1 and "injected failure" in (notes[0].note or "")
+    failures = [r for r in caplog.records if "relay failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is None  # one line, no traceback
+    assert ws.close_code == 1011  # a bug of the relay's own, said as one
+
+
+async def test_an_integer_too_long_for_python_is_relayed_and_noted() -> None:
+    huge = '{"type":"conversation.item.create","n":' + "9" * 5000 + "}"
+    async with await echo_upstream() as up:
+        mount = Mount(upstream=Upstream(url=_url_of(up), api_key=None))
+        async with MockServer(port=0, default_mount=mount) as proxy:
+            async with connect(
+                proxy.ws_url, additional_headers={"Authorization": "Bearer x"}
+            ) as ws:
+                await ws.send(huge)
+                echoed = await asyncio.wait_for(ws.recv(), WAIT)
+                await ws.send(json.dumps(ITEM))  # the relay goes on
+                after = await asyncio.wait_for(ws.recv(), WAIT)
+            await proxy.wait_for_sessions(0)
+    assert echoed == huge and json.loads(after) == ITEM
+    entries = proxy.connections[0].transcript.entries
+    assert [(e.direction, e.type) for e in entries[:2]] == [
+        ("client", "<unparsable>"),
+        ("server", "<unparsable>"),
+    ]
+    assert "4300" in (entries[0].note or "")
+
+
+async def test_a_client_that_leaves_during_a_slow_upstream_handshake_closes_the_upstream() -> None:
+    reached, gate = asyncio.Event(), asyncio.Event()
+    upstream_sides: list[ServerConnection] = []
+
+    async def slow(connection: ServerConnection, request: Request) -> None:
+        upstream_sides.append(connection)
+        reached.set()
+        await gate.wait()
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, process_request=slow) as up:
+        mount = Mount(upstream=Upstream(url=_url_of(up), api_key=None))
+        async with MockServer(port=0, default_mount=mount) as proxy:
+            client = asyncio.ensure_future(
+                connect(proxy.ws_url, additional_headers={"Authorization": "Bearer x"})
+            )
+            await asyncio.wait_for(reached.wait(), WAIT)
+            client.cancel()  # the client gives up while the upstream is still opening
+            with pytest.raises(asyncio.CancelledError):
+                await client
+            gate.set()
+            # The upstream's side of the connection ends: no session is left open for nobody.
+            lost = upstream_sides[0].connection_lost_waiter
+            await asyncio.wait_for(asyncio.shield(lost), WAIT)
+            assert proxy.open_sessions == 0
+
+
+async def test_an_upstream_opened_for_a_handshake_that_then_fails_is_closed(
+    upstream: MockServer,
+) -> None:
+    async with relaying(upstream, api_key=None) as proxy:
+        # The relay opens the upstream first; websockets then refuses the key-less nonce.
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(
+            b"GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: not-base64!\r\nAuthorization: Bearer sk-test\r\n\r\n"
+        )
+        answer = await asyncio.wait_for(reader.read(), WAIT)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 400")
+        assert len(upstream.connections) == 1  # it had been opened
+        await upstream.wait_for_sessions(0, timeout=WAIT)

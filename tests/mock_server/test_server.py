@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import ssl
 import urllib.error
 import urllib.request
@@ -14,7 +15,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from mock_server.server import MockServer, Mount
+from mock_server.scenario.loader import load_scenario_text
+from mock_server.scenario.play import ScenarioPlay
+from mock_server.server import MockServer, Mount, reason_phrase
 
 KEY = {"Authorization": "Bearer sk-test"}
 WAIT = 5.0
@@ -295,3 +298,108 @@ async def test_concurrent_sessions_over_the_cap_get_503() -> None:
         await server.wait_for_sessions(at_most=0)
         async with connect(server.ws_url, additional_headers=KEY) as second:
             assert (await recv(second))["type"] == "session.created"
+
+
+async def test_every_credential_header_and_key_shaped_query_value_is_redacted(
+    server: MockServer,
+) -> None:
+    headers = {
+        **KEY,
+        "Ocp-Apim-Subscription-Key": "azure-subscription-0123",
+        "X-Auth-Token": "token-0123",
+        "X-Client-Secret": "secret-0123",
+        "Proxy-Authorization": "Basic dXNlcjpwYXNz",
+    }
+    query = "model=gpt-realtime&access_token=token-4567&extra=sk-proj-0123456789abcdef"
+    async with connect(f"{server.ws_url}?{query}", additional_headers=headers) as ws:
+        await recv(ws)
+    handshake = server.connections[-1].transcript.handshake
+    assert handshake is not None
+    dumped = server.connections[-1].transcript.to_json()
+    for secret in ("0123", "4567", "dXNlcjpwYXNz"):
+        assert secret not in dumped
+    assert dict(handshake.headers)["Ocp-Apim-Subscription-Key"] == "<redacted>"
+    assert handshake.query == {
+        "model": "gpt-realtime",
+        "access_token": "<redacted>",
+        "extra": "<redacted>",
+    }
+
+
+# ---- handshake failures: one line, no key, no 500 (issue 13) -----------------------------------
+
+SECRET = "openai-insecure-api-key.sk-SECRET"
+
+
+def server_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if not r.name.startswith("websockets.client")]
+
+
+async def raw_exchange(server: MockServer, request: bytes) -> bytes:
+    """Send ``request`` as is and return the whole answer (the server closes after it)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), WAIT)
+    finally:
+        writer.close()
+
+
+async def test_a_bad_subprotocol_list_is_a_400_and_one_log_line_without_the_key(
+    server: MockServer, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)  # even websockets' debug lines (it prints the headers)
+    offered = {"Sec-WebSocket-Protocol": f"realtime, {SECRET}, not/a-token"}
+    status, body = await refused(
+        server.ws_url + "?model=gpt-realtime", additional_headers={**KEY, **offered}
+    )
+    assert status == 400 and body["error"]["code"] == "invalid_subprotocol"
+    assert "sk-SECRET" not in json.dumps(body)
+    assert "expected comma" in body["error"]["message"]
+    await server.stop()
+    logged = server_log(caplog)  # the test's own client logs its headers at debug level
+    assert "sk-SECRET" not in "\n".join(r.getMessage() for r in logged)
+    assert "sk-SECRET" not in capsys.readouterr().err
+    assert not [r for r in logged if r.exc_info]  # no traceback
+    told = [r for r in logged if r.levelno >= logging.INFO and "subprotocol" in r.getMessage()]
+    assert len(told) == 1 and "400" in told[0].getMessage()
+
+
+async def test_a_malformed_handshake_is_one_log_line_without_the_key(
+    server: MockServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    request = (
+        "GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: not-base64!\r\nAuthorization: Bearer sk-mock-SECRET\r\n"
+        f"Sec-WebSocket-Protocol: realtime, {SECRET}\r\n\r\n"
+    )
+    answer = await raw_exchange(server, request.encode())
+    await server.stop()
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert "SECRET" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]
+    failed = [r for r in caplog.records if "handshake failed" in r.getMessage()]
+    assert len(failed) == 1 and "Sec-WebSocket-Key" in failed[0].getMessage()
+
+
+@pytest.mark.parametrize("path", ["//[", "//[/v1/realtime", "/v1/realtime?model=[x"])
+async def test_an_invalid_url_path_is_a_clean_refusal(server: MockServer, path: str) -> None:
+    answer = await raw_exchange(server, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    status = int(answer.split(b" ", 2)[1])
+    assert status in (400, 404, 426), answer[:200]
+
+
+@pytest.mark.parametrize("status", [499, 599, 451])
+async def test_an_unnamed_refusal_status_is_answered_as_is(status: int) -> None:
+    text = f"name: x\ndescription: y\nhandshake: {{status: {status}}}\n"
+    play = ScenarioPlay(load_scenario_text(text))
+    async with MockServer(port=0, default_mount=play.mount()) as odd:
+        with pytest.raises(InvalidStatus) as caught:
+            await connect(odd.ws_url, additional_headers=KEY, open_timeout=WAIT)
+    response = caught.value.response
+    assert response.status_code == status
+    assert response.reason_phrase == reason_phrase(status) != ""
+    assert json.loads(response.body or b"")["error"]["message"] == "Request refused."
