@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -49,10 +50,18 @@ def _line(entry: Entry) -> str:
     return f"{entry.t:8.3f}s {arrow} {entry.type} {detail}".rstrip()
 
 
-def render_timeline(transcripts: Iterable[Transcript], limit: int = 200) -> str:
-    """The timeline of one or more connections (each headed by its handshake)."""
+def render_timeline(
+    transcripts: Iterable[Transcript], limit: int = 200, numbers: Iterable[int] | None = None
+) -> str:
+    """The timeline of one or more connections (each headed by its handshake).
+
+    ``numbers`` are the connections' numbers (``Connection.number``, counted per mount as the
+    findings count them); by default 1, 2, ...
+    """
     out: list[str] = []
-    for number, transcript in enumerate(transcripts, start=1):
+    for number, transcript in zip(
+        itertools.count(1) if numbers is None else numbers, transcripts, strict=False
+    ):
         handshake = transcript.handshake
         where = f"{handshake.path} ({handshake.dialect})" if handshake else ""
         out.append(f"connection {number} {where}".rstrip())
