@@ -285,3 +285,34 @@ def test_a_relayed_connections_keys_never_reach_its_transcript_file(tmp_path: Pa
     _transcript_writer(tmp_path)(relayed)  # type: ignore[arg-type]
     written = (tmp_path / "connection-0001.json").read_text()
     assert azure_key not in written and "bad key <redacted>" in written
+
+
+def test_run_help_answers_the_question() -> None:
+    text = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert (
+        "realtime-mock run --scenario text_turn --scenario function_call -- node agent.js" in text
+    )
+    for variable in ("OPENAI_BASE_URL", "OPENAI_WEBSOCKET_BASE_URL", "OPENAI_API_KEY",
+                     "REALTIME_MOCK_URL", "REALTIME_MOCK_SCENARIO", "SSL_CERT_FILE"):  # fmt: skip
+        assert variable in text, variable
+    assert "0    every selected scenario passed" in text
+    assert "1    a scenario failed" in text
+    assert "2    usage or selection error" in text
+    assert (
+        "--tag TAG" in text and "--exclude-tag TAG" in text and "text          a text-only" in text
+    )
+
+
+def test_run_without_a_selection_from_a_missing_library_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import harness.runner
+
+    monkeypatch.setattr(harness.runner, "library", lambda: [])
+    assert main(["run", "--", "true"]) == 2
+    assert "0 passed" not in capsys.readouterr().out
