@@ -295,3 +295,16 @@ async def test_concurrent_sessions_over_the_cap_get_503() -> None:
         await server.wait_for_sessions(at_most=0)
         async with connect(server.ws_url, additional_headers=KEY) as second:
             assert (await recv(second))["type"] == "session.created"
+
+
+async def test_connections_are_numbered_per_mount() -> None:
+    # Findings say "connection N" by this number: a scenario's first connection is 1, whatever
+    # the shared server served before (run, demo and each plugin test mount their own).
+    async with MockServer(port=0, default_mount=Mount(pace=0.0)) as server:
+        other = server.mount(Mount(prefix="/other", pace=0.0))
+        base = f"ws://127.0.0.1:{server.port}"
+        for url in (f"{base}/v1/realtime", f"{base}/v1/realtime", f"{base}/other/v1/realtime"):
+            async with connect(url, additional_headers=KEY) as ws:
+                await recv(ws)
+        numbers = [(c.mount is other, c.number) for c in server.connections]
+        assert numbers == [(False, 1), (False, 2), (True, 1)]
