@@ -300,7 +300,12 @@ class RealtimeMock(ScenarioBuilder):
         return any(runner.stopped for runner in list(self.play.runners))
 
     def timeline(self) -> str:
-        return render_timeline(self.transcripts, width=self.width)
+        connections = self.connections()
+        return render_timeline(
+            [c.transcript for c in connections],
+            width=self.width,
+            numbers=[c.number for c in connections],
+        )
 
     def failure(self) -> str | None:
         """What a test reports when the verdict is not ok (findings and timeline), else None."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import shutil
 from collections.abc import Iterable
@@ -272,15 +273,19 @@ def render_timeline(
     limit: int = 200,
     width: int | None = None,
     legend: bool = True,
+    numbers: Iterable[int] | None = None,
 ) -> str:
     """The timeline of one or more connections (each headed by its handshake).
 
     ``width`` is the terminal's (default: the current terminal's, else 120 columns);
-    ``limit`` bounds the lines a connection shows (the middle of a longer one is elided).
+    ``limit`` bounds the lines a connection shows (the middle of a longer one is elided);
+    ``numbers`` are the connections' numbers (``Connection.number``, counted per mount as the
+    findings count them), by default 1, 2, ...
     """
     columns = _width(width)
     out: list[str] = [LEGEND] if legend else []
-    for number, transcript in enumerate(transcripts, start=1):
+    counted = itertools.count(1) if numbers is None else numbers
+    for number, transcript in zip(counted, transcripts, strict=False):
         handshake = transcript.handshake
         where = f"{handshake.path} ({handshake.dialect})" if handshake else ""
         out.append(f"connection {number} {where}".rstrip())

@@ -106,6 +106,9 @@ class Mount:
     # Seconds to wait before answering attempt N (a slow service).
     handshake_delay: Callable[[int], float] | None = None
     attempts: int = 0
+    # Accepted connections so far: each one's number counts from 1 per mount, so that a
+    # scenario's findings say "connection 1" whatever else the shared server has served.
+    accepted: int = 0
     # A new script (the scenario runner) per connection; it gets the connection's number.
     script_factory: Callable[[int], Script] | None = None
     transcriber: Callable[[bytes], str | None] | None = None
@@ -361,7 +364,6 @@ class MockServer:
         # them all (tests read them); a long-running `serve` keeps none, or memory would grow
         # with every session it ever served.
         self.keep_ended = keep_ended
-        self._accepted = 0
         self.port = port
         self.tls = tls
         self.tls_port = tls_port
@@ -678,8 +680,8 @@ class MockServer:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
-        self._accepted += 1
-        conn.number = self._accepted
+        conn.mount.accepted += 1
+        conn.number = conn.mount.accepted
         self.connections.append(conn)
         await self._count_session(+1)
         try:

@@ -25,6 +25,8 @@ from pydantic_core import PydanticCustomError
 
 from mock_server.protocol.events import CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES
 
+from mock_server.scenario.tags import CAPABILITY_TAGS
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
@@ -466,12 +468,30 @@ class Transcription(_Strict):
         return self
 
 
+class ClientOutcome(_Strict):
+    """How a correct client's process ends (what ``realtime-mock run`` checks)."""
+
+    exit: Literal["zero", "nonzero", "any"] = Field(
+        "zero",
+        description="zero: a correct client exits 0; nonzero: it reports a failure and exits "
+        "non-zero (a refused key, an unknown model); any: either is right.",
+    )
+
+
 class Scenario(_Strict):
     """A scenario file."""
 
     name: str
     description: str = Field(description="What happens, and what a correct client does.")
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(
+        default_factory=list,
+        description="Selected by realtime-mock run --tag / --exclude-tag. The library's "
+        "capability tags: " + ", ".join(CAPABILITY_TAGS) + ".",
+    )
+    client: ClientOutcome = Field(
+        default_factory=lambda: ClientOutcome(),
+        description="How a correct client's process ends under realtime-mock run.",
+    )
     dialect: Literal["ga", "beta", "any"] = "any"
     pace: str = Field("fast", description="realtime, fast, or xN such as x10.")
     unexpected: Literal["ignore", "record", "fail"] = "ignore"

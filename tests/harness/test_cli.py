@@ -446,3 +446,32 @@ async def test_writing_a_large_transcript_does_not_delay_a_bystander_session(
 
     added = p99(during) - p99(quiet)
     assert added < 0.100, f"p99 {p99(during) * 1000:.0f} ms vs {p99(quiet) * 1000:.0f} ms quiet"
+def test_run_help_answers_the_question() -> None:
+    text = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert (
+        "realtime-mock run --scenario text_turn --scenario function_call -- node agent.js" in text
+    )
+    for variable in ("OPENAI_BASE_URL", "OPENAI_WEBSOCKET_BASE_URL", "OPENAI_API_KEY",
+                     "REALTIME_MOCK_URL", "REALTIME_MOCK_SCENARIO", "SSL_CERT_FILE"):  # fmt: skip
+        assert variable in text, variable
+    assert "0    every selected scenario passed" in text
+    assert "1    a scenario failed" in text
+    assert "2    usage or selection error" in text
+    assert (
+        "--tag TAG" in text and "--exclude-tag TAG" in text and "text          a text-only" in text
+    )
+
+
+def test_run_without_a_selection_from_a_missing_library_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import harness.runner
+
+    monkeypatch.setattr(harness.runner, "library", lambda: [])
+    assert main(["run", "--", "true"]) == 2
+    assert "0 passed" not in capsys.readouterr().out

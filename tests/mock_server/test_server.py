@@ -403,3 +403,14 @@ async def test_an_unnamed_refusal_status_is_answered_as_is(status: int) -> None:
     assert response.status_code == status
     assert response.reason_phrase == reason_phrase(status) != ""
     assert json.loads(response.body or b"")["error"]["message"] == "Request refused."
+async def test_connections_are_numbered_per_mount() -> None:
+    # Findings say "connection N" by this number: a scenario's first connection is 1, whatever
+    # the shared server served before (run, demo and each plugin test mount their own).
+    async with MockServer(port=0, default_mount=Mount(pace=0.0)) as server:
+        other = server.mount(Mount(prefix="/other", pace=0.0))
+        base = f"ws://127.0.0.1:{server.port}"
+        for url in (f"{base}/v1/realtime", f"{base}/v1/realtime", f"{base}/other/v1/realtime"):
+            async with connect(url, additional_headers=KEY) as ws:
+                await recv(ws)
+        numbers = [(c.mount is other, c.number) for c in server.connections]
+        assert numbers == [(False, 1), (False, 2), (True, 1)]
