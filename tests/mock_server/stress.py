@@ -566,10 +566,12 @@ async def _window(
         if attack is None or attacker is None:
             await _idle(0.5)
         else:
-            await attack(attacker)
-            if attacker.open:
-                report.attacker_alive = await attacker.alive()
-            await attacker.close()
+            try:
+                await attack(attacker)
+                if attacker.open:
+                    report.attacker_alive = await attacker.alive()
+            finally:
+                await attacker.close()
             await _idle(0.2)  # a tail: the attack's after-effects on the loop are measured too
     finally:
         observation = observers.stop()
