@@ -69,6 +69,9 @@ DOCUMENTED_CLOSE_CODES = {
     4000: "refused (the live service's 4000)",
 }
 WAIT = 10.0  # any single wait for the server
+# How long the observers measure without the attack. The worst of a longer window is worse by
+# chance alone on a busy machine, so this is about as long as a fixed attack lasts.
+BASELINE_S = 1.0
 PROBE_INTERVAL_S = 0.005
 PROBE_TIMEOUT_S = 15.0
 
@@ -564,7 +567,7 @@ async def _window(
     observers.start()
     try:
         if attack is None or attacker is None:
-            await _idle(0.5)
+            await _idle(BASELINE_S)
         else:
             try:
                 await attack(attacker)
