@@ -11,7 +11,9 @@ What "the live service's answer" is here: a rejected event gets exactly one ``er
 type ``invalid_request_error`` whose ``event_id`` names the client's event (when the client gave
 a string ``event_id``), and the session goes on; a text frame that is not UTF-8 closes the
 connection with 1007 (RFC 6455, what any conforming server does); an ``error`` never echoes
-megabytes of the client's input back in its message; nothing ever becomes a ``server_error``.
+megabytes of the client's input back in its message; nothing ever becomes a ``server_error``;
+every server frame is strict JSON (RFC 8259: no ``NaN`` or ``Infinity``, which
+:func:`strict_json` refuses); a forced tool's arguments stay bounded whatever its schema says.
 """
 
 from __future__ import annotations
@@ -105,6 +107,15 @@ JSON_VALUES = st.recursive(
 )
 
 
+def _refuse_constant(token: str) -> Any:
+    raise AssertionError(f"the server sent the non-JSON token {token}")
+
+
+def strict_json(text: str | bytes) -> Any:
+    """A server frame, parsed as RFC 8259 JSON (strict clients refuse ``NaN``/``Infinity``)."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
 def json_kind(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -141,9 +152,12 @@ class Link:
     def recv(self) -> dict[str, Any]:
         assert self.ws is not None
         try:
-            event: dict[str, Any] = json.loads(self.ws.recv(timeout=WAIT))
+            event: dict[str, Any] = strict_json(self.ws.recv(timeout=WAIT))
         except (ConnectionClosed, TimeoutError):
             self.ws = None  # the next example starts a new session; this one failed
+            raise
+        except AssertionError:
+            self.close()  # its unread answers must not reach the next example
             raise
         return event
 
@@ -204,6 +218,16 @@ class Fuzz:
         )
         self.bystander = Link(url, KEY, self.counts)
         self.spare = Link(url, KEY, self.counts)  # for frames that end the connection
+        # Sessions whose tools the schema fuzz rewrites: a forced tool must not leak into the
+        # other tests' sessions.
+        self.tools = {
+            "ga": Link(url, KEY, self.counts),
+            "beta": Link(
+                url + "?model=gpt-4o-realtime-preview",
+                {**KEY, "OpenAI-Beta": "realtime=v1"},
+                self.counts,
+            ),
+        }
 
     def link(self, dialect: str) -> Link:
         return self.ga if dialect == "ga" else self.beta
@@ -212,7 +236,7 @@ class Fuzz:
         assert self.bystander.probe() == [], "another session's traffic reached the bystander"
 
     def close(self) -> None:
-        for link in (self.ga, self.beta, self.bystander, self.spare):
+        for link in (self.ga, self.beta, self.bystander, self.spare, *self.tools.values()):
             link.close()
 
 
@@ -520,3 +544,221 @@ def test_events_out_of_order_get_the_live_errors(
             "invalid_value",
             "conversation_already_has_active_response",
         }, error
+
+
+# ---- numbers JSON allows and Python refuses, tokens JSON does not allow -----------------------
+
+NUMBER = "__fuzz_number__"
+# Where a token goes: a numeric field the event has, an extra key, or the whole frame.
+NUMBER_PLACES: dict[str, tuple[str, tuple[str | int, ...]]] = {
+    "frame": ("response.cancel", ()),
+    "extra": ("response.cancel", ("x",)),
+    "event_id": ("conversation.item.retrieve", ("event_id",)),
+    "audio_end_ms": ("conversation.item.truncate", ("audio_end_ms",)),
+    "content_index": ("conversation.item.truncate", ("content_index",)),
+    "max_output_tokens": ("response.create", ("response", "max_output_tokens")),
+    "metadata": ("response.create", ("response", "metadata", "k")),
+    "threshold": ("session.update", ("session", "turn_detection", "threshold")),
+    "in_a_list": ("response.create", ("response", "metadata", "k", 0)),
+}
+
+
+def with_token(dialect: str, place: str, token: str) -> tuple[str, str | None]:
+    """The frame text of an otherwise valid event with ``token`` (any JSON-ish number text) at
+    ``place``; and the event's ``event_id``."""
+    type_, path = NUMBER_PLACES[place]
+    if not path:
+        return token, None
+    table = GA_EVENTS if dialect == "ga" else BETA_EVENTS
+    event = copy.deepcopy(table[type_])
+    if type_ == "session.update" and dialect == "ga":
+        event["session"]["audio"] = {"input": {"turn_detection": {"type": "server_vad"}}}
+        path = ("session", "audio", "input", "turn_detection", "threshold")
+    elif type_ == "session.update":
+        event["session"]["turn_detection"] = {"type": "server_vad"}
+    event.setdefault("event_id", "evt_number")
+    where: Any = event
+    for segment, following in itertools.pairwise(path):
+        if isinstance(where, dict) and segment not in where:
+            where[segment] = [] if isinstance(following, int) else {}
+        where = where[segment]
+    if isinstance(path[-1], int):
+        where.append(NUMBER)
+    else:
+        where[path[-1]] = NUMBER
+    return dump(event).replace(f'"{NUMBER}"', token), event_id_of(
+        event
+    ) if place != "event_id" else None
+
+
+def assert_answered_plainly(events: list[dict[str, Any]], event_id: str | None) -> None:
+    """However the event is judged, nothing internal breaks and errors name it (or no event:
+    a frame the parser refuses has no event to name)."""
+    assert_no_internal_error(events)
+    for error in errors_in(events):
+        assert error["event_id"] in (event_id, None), error
+        assert error["type"] == "invalid_request_error", error
+
+
+@st.composite
+def big_integers(draw: st.DrawFn) -> str:
+    """Integer text of any length: Python refuses to parse over 4,300 digits by default."""
+    digits = draw(
+        st.sampled_from([1, 19, 20, 309, 4300, 4301, 5000, 50_000]) | st.integers(1, 6000)
+    )
+    first = draw(st.sampled_from("123456789"))
+    rest = draw(st.text(alphabet="0123456789", min_size=0, max_size=20))
+    body = (first + rest * (digits // max(1, len(rest)) + 1))[:digits] if rest else first * digits
+    return draw(st.sampled_from(["", "-"])) + body
+
+
+@given(dialect=DIALECTS, place=st.sampled_from(sorted(NUMBER_PLACES)), number=big_integers())
+def test_integers_of_any_size_get_an_answer_and_the_session_goes_on(
+    fuzz: Fuzz, dialect: str, place: str, number: str
+) -> None:
+    frame, event_id = with_token(dialect, place, number)
+    events = fuzz.link(dialect).exchange(frame)
+    assert_answered_plainly(events, event_id)
+    if len(number.lstrip("-")) > 4300:
+        # Valid JSON the parser cannot hold: refused, like any frame it cannot parse.
+        assert len(errors_in(events)) == 1, events
+        assert errors_in(events)[0]["code"] == "invalid_json", events
+
+
+@given(
+    dialect=DIALECTS,
+    place=st.sampled_from(sorted(NUMBER_PLACES)),
+    token=st.sampled_from(["NaN", "Infinity", "-Infinity"]),
+)
+def test_nan_and_infinity_tokens_are_never_echoed_and_break_nothing(
+    fuzz: Fuzz, dialect: str, place: str, token: str
+) -> None:
+    frame, event_id = with_token(dialect, place, token)
+    events = fuzz.link(dialect).exchange(frame)  # every answer parsed strictly (Link.recv)
+    assert_answered_plainly(events, event_id)
+    assert errors_in(events), f"{token} accepted in {place}: {[e['type'] for e in events]}"
+
+
+# ---- random JSON Schemas for a forced tool ------------------------------------------------------
+
+# Generated arguments beyond this are a flood, whatever the schema asks for (issue 13).
+MAX_ARGUMENTS = 1024 * 1024
+JUNK = st.one_of(
+    st.text(max_size=4),
+    st.lists(st.integers(-3, 3), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+SIZES = st.sampled_from([0, 1, 3, -1, 100, 10**6, 2 * 10**6, 10**12]) | JUNK
+SCHEMA_TYPES = st.sampled_from(
+    ["object", "array", "string", "number", "integer", "boolean", "null", "nonsense"]
+)
+REFS = st.sampled_from(["#/$defs/a", "#/$defs/b", "#/definitions/a", "#", "#/nope", "x"])
+SCHEMA_LEAVES = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": SCHEMA_TYPES | st.lists(SCHEMA_TYPES, max_size=3) | JUNK,
+        "minLength": SIZES,
+        "maxLength": SIZES,
+        "minItems": SIZES,
+        "maxItems": SIZES,
+        "minimum": SIZES,
+        "maximum": SIZES,
+        "exclusiveMinimum": SIZES,
+        "multipleOf": SIZES,
+        "format": st.sampled_from(["date", "email", "uuid", "x"]) | JUNK,
+        "enum": st.lists(JSON_SCALARS, max_size=3) | JUNK,
+        "const": JSON_VALUES,
+        "$ref": REFS | JUNK,
+    },
+)
+
+
+def _schema_nodes(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    children = st.one_of(
+        inner, JUNK, st.lists(inner, max_size=2), st.lists(JSON_SCALARS, max_size=2)
+    )
+    return st.builds(
+        lambda leaf, more: {**leaf, **more},
+        SCHEMA_LEAVES,
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "properties": st.dictionaries(st.text(max_size=4), inner, max_size=3) | JUNK,
+                "required": st.lists(st.text(max_size=4), max_size=3) | JUNK,
+                "items": children,
+                "anyOf": st.lists(children, max_size=3) | JUNK,
+                "oneOf": st.lists(children, max_size=3) | JUNK,
+                "allOf": st.lists(children, max_size=3) | JUNK,
+                "$defs": st.dictionaries(st.sampled_from(["a", "b"]), inner, max_size=2) | JUNK,
+                "definitions": st.dictionaries(st.sampled_from(["a"]), inner, max_size=1),
+            },
+        ),
+    )
+
+
+# Schemas known to hurt a naive synthesiser: huge sizes, unreadable values, a self-reference
+# that fans out six ways (6 ** 6 values at the synthesis's depth limit).
+HOSTILE_SCHEMAS: list[dict[str, Any]] = [
+    {"type": "object", "properties": {"s": {"type": "string", "minLength": 2_000_000}}},
+    {"type": "object", "properties": {"a": {"type": "array", "minItems": 200_000}}},
+    {"type": "object", "properties": {"a": {"type": "array", "minItems": "x"}}},
+    {"type": "object", "allOf": [[1]]},
+    {
+        "$ref": "#/$defs/a",
+        "$defs": {
+            "a": {"type": "object", "properties": {k: {"$ref": "#/$defs/a"} for k in "abcdef"}}
+        },
+    },
+    {"$ref": "#"},
+    # Nested sizes: 100 x 100 strings of 200 characters, 2 MB of arguments.
+    {
+        "type": "object",
+        "properties": {
+            "a": {
+                "type": "array",
+                "minItems": 100,
+                "items": {
+                    "type": "array",
+                    "minItems": 100,
+                    "items": {"type": "string", "minLength": 200},
+                },
+            }
+        },
+    },
+]
+SCHEMAS = st.one_of(
+    st.sampled_from(HOSTILE_SCHEMAS),
+    st.recursive(SCHEMA_LEAVES, _schema_nodes, max_leaves=8),
+)
+
+
+@given(dialect=DIALECTS, parameters=SCHEMAS)
+def test_a_forced_tool_with_any_schema_gets_bounded_arguments_or_a_clear_error(
+    fuzz: Fuzz, dialect: str, parameters: Any
+) -> None:
+    link = fuzz.tools[dialect]
+    tool = {"type": "function", "name": "f", "parameters": parameters}
+    if dialect == "ga":
+        session = {
+            "type": "realtime",
+            "output_modalities": ["text"],
+            "tools": [tool],
+            "tool_choice": {"type": "function", "name": "f"},
+        }
+    else:
+        session = {"modalities": ["text"], "tools": [tool], "tool_choice": "f"}
+    update = {"type": "session.update", "event_id": "evt_schema", "session": session}
+    events = link.exchange(dump(update))
+    assert_answered_plainly(events, "evt_schema")
+    if errors_in(events):
+        return  # refused as a configuration: nothing to call
+    events = link.exchange(dump({"type": "response.create", "event_id": "evt_call"}))
+    assert_answered_plainly(events, "evt_call")
+    for event in events:
+        if event["type"] == "response.function_call_arguments.done":
+            assert len(event["arguments"]) <= MAX_ARGUMENTS, len(event["arguments"])
+            json.loads(event["arguments"], parse_constant=_refuse_constant)
+    types = [e["type"] for e in events]
+    assert "response.done" in types or errors_in(events), types
