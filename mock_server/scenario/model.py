@@ -24,7 +24,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from mock_server.protocol.events import CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES
-
 from mock_server.scenario.tags import CAPABILITY_TAGS
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")

@@ -446,6 +446,8 @@ async def test_writing_a_large_transcript_does_not_delay_a_bystander_session(
 
     added = p99(during) - p99(quiet)
     assert added < 0.100, f"p99 {p99(during) * 1000:.0f} ms vs {p99(quiet) * 1000:.0f} ms quiet"
+
+
 def test_run_help_answers_the_question() -> None:
     text = subprocess.run(
         [sys.executable, "-m", "harness.cli", "run", "--help"],

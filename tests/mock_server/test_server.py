@@ -403,6 +403,8 @@ async def test_an_unnamed_refusal_status_is_answered_as_is(status: int) -> None:
     assert response.status_code == status
     assert response.reason_phrase == reason_phrase(status) != ""
     assert json.loads(response.body or b"")["error"]["message"] == "Request refused."
+
+
 async def test_connections_are_numbered_per_mount() -> None:
     # Findings say "connection N" by this number: a scenario's first connection is 1, whatever
     # the shared server served before (run, demo and each plugin test mount their own).
