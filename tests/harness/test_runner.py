@@ -255,9 +255,9 @@ def test_what_a_finished_client_leaves_behind_is_ended(tmp_path: Path) -> None:
 SIGNALLED = """
 import os, socket, subprocess, sys, time
 child = subprocess.Popen(["sleep", "30"])
+print("client waiting", flush=True)  # before the report: the test signals run once it has it
 with socket.create_connection(("127.0.0.1", int(os.environ["TEST_PORT"]))) as report:
     report.sendall(f"{os.getpid()} {child.pid}\\n".encode())
-print("client waiting", flush=True)
 child.wait()
 """
 
