@@ -32,6 +32,7 @@ from mock_server.protocol import items as item_codec
 from mock_server.protocol import session_config
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.events import Dialect, wire_name
+from mock_server.protocol.frames import WIRE_JSON, FrameError, parse_client_json
 from mock_server.responder import (
     CannedResponder,
     FunctionCallOutput,
@@ -57,8 +58,6 @@ MAX_APPEND_BYTES = 15 * 1024 * 1024
 # schemas, nest a few tens of levels); Python's own recursion limit is about 1000.
 MAX_EVENT_DEPTH = 100
 DEFAULT_MAX_DURATION_S = 60 * 60
-# Compact JSON for every event sent; one encoder, not one built per json.dumps call.
-_WIRE_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -279,7 +278,7 @@ class Session:
             )
             return
         try:
-            event = json.loads(frame)
+            event = parse_client_json(frame)
             # Only a frame with that many brackets can nest that deep (str.count is cheap).
             too_deep = (
                 frame.count("{") + frame.count("[") > MAX_EVENT_DEPTH
@@ -294,6 +293,16 @@ class Session:
                 RealtimeError(
                     f"We could not parse the JSON body of your request. ({exc.msg} at line "
                     f"{exc.lineno} column {exc.colno})",
+                    "invalid_json",
+                )
+            )
+            return
+        except FrameError as exc:  # NaN, an overflowing number, an integer too long to parse
+            self.transcript.add(self._t(), "client", "<invalid json>", raw=frame[:2000])
+            self._find_mistake("malformed_frame", f"invalid JSON: {exc.message}")
+            self._error(
+                RealtimeError(
+                    f"We could not parse the JSON body of your request. ({exc.message})",
                     "invalid_json",
                 )
             )
@@ -448,7 +457,7 @@ class Session:
         sent = self._emit(wire)
         if given_id is not None:
             sent["event_id"] = given_id
-            self._ready[-1] = ServerEvent(sent, _WIRE_JSON.encode(sent))
+            self._ready[-1] = ServerEvent(sent, WIRE_JSON.encode(sent))
         return sent
 
     def send_error(
@@ -490,7 +499,7 @@ class Session:
         """Stamp, rename for the dialect, record and queue one server event."""
         wire = {"event_id": self.ids.new("event"), **event}
         wire["type"] = wire_name(event["type"], self.dialect)
-        return self._queue(wire, _WIRE_JSON.encode(wire))
+        return self._queue(wire, WIRE_JSON.encode(wire))
 
     def _emit_sibling(self, sent: dict[str, Any], type_: str) -> dict[str, Any]:
         """:meth:`_emit` an event with the fields of ``sent`` (the event queued last) but its id

@@ -943,3 +943,41 @@ def test_errors_quote_at_most_a_kilobyte_of_what_the_client_sent() -> None:
     assert error["event_id"] == "e_huge"  # echoed whole: clients match errors by it
     error = only_error(d.send({"type": "response.cancel", huge: 1}))
     assert error["code"] == "unknown_parameter" and len(error["param"]) < 250
+
+
+# ---- isolation and bounds (issue 13) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("literal", "says"),
+    [
+        ("9" * 4301, "more than 4300 digits"),
+        ("-" + "1" * 10_000, "more than 4300 digits"),
+        ("NaN", "'NaN' is not valid JSON"),
+        ("Infinity", "'Infinity' is not valid JSON"),
+        ("-Infinity", "'-Infinity' is not valid JSON"),
+        ("1e400", "1e400 is too large"),
+    ],
+)
+def test_numbers_strict_json_refuses_are_invalid_json_and_the_session_goes_on(
+    literal: str, says: str
+) -> None:
+    d = Driver()
+    frame = (
+        '{"type":"session.update","session":{"type":"realtime","audio":{"input":'
+        f'{{"turn_detection":{{"type":"server_vad","threshold":{literal}}}}}}}}}}}'
+    )
+    error = only_error(d.send(frame))
+    assert (error["type"], error["code"]) == ("invalid_request_error", "invalid_json")
+    assert says in error["message"]
+    # Nothing was stored: the next update's session carries the default threshold.
+    updated = d.session_update(instructions="hi")
+    assert types(updated) == ["session.updated"]
+    assert updated[0]["session"]["audio"]["input"]["turn_detection"]["threshold"] == 0.5
+
+
+def test_every_server_frame_is_strict_json() -> None:
+    d = Driver()
+    d.session.config["temperature"] = float("nan")  # a bug of ours, or a scenario's .nan
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        d.session.inject({"type": "session.updated", "session": {"x": float("inf")}})
