@@ -58,6 +58,9 @@ MAX_APPEND_BYTES = 15 * 1024 * 1024
 # schemas, nest a few tens of levels); Python's own recursion limit is about 1000.
 MAX_EVENT_DEPTH = 100
 DEFAULT_MAX_DURATION_S = 60 * 60
+# Every session.updated carries the whole configuration (tools, instructions): its size, and
+# so the cost of each update's event, is bounded.
+MAX_SESSION_CONFIG_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,9 @@ class Session:
         self.responder: Responder = responder or CannedResponder()
         self.transcript = transcript if transcript is not None else Transcript()
         self.config: dict[str, Any] = {}
+        self._config_sizes: dict[str, int] = {}
+        # The last session event's fields and their JSON (see _emit_session).
+        self._session_json: dict[str, tuple[Any, str]] = {}
         self.conversation_id = ""
         self.items: list[dict[str, Any]] = []
         self._item_ids: set[str] = set()
@@ -243,12 +249,11 @@ class Session:
             self.config = session_config.apply_update(
                 self.config, self.options.session_overrides, Dialect.GA
             )
+        self._config_sizes = {k: len(WIRE_JSON.encode(v)) for k, v in self.config.items()}
         self._configure_vad()
         if self.options.max_duration_s is not None:
             self._expires_at = now + self.options.max_duration_s
-        self._emit(
-            {"type": "session.created", "session": session_config.encode(self.config, self.dialect)}
-        )
+        self._emit_session("session.created", session_config.encode(self.config, self.dialect))
         send_conversation = self.options.send_conversation_created
         if send_conversation is None:
             send_conversation = self.dialect is Dialect.BETA
@@ -342,6 +347,15 @@ class Session:
                     f"Invalid type for 'type': expected a string, but got {type(type_).__name__}.",
                     "invalid_type",
                     "type",
+                )
+            if type_ == "session.update" and len(frame) > MAX_SESSION_CONFIG_BYTES:
+                # Refused before validation, whose cost grows with the size of the schemas.
+                raise RealtimeError(
+                    f"Invalid 'session': this update alone is {len(frame)} bytes of JSON, over "
+                    f"the limit of {MAX_SESSION_CONFIG_BYTES} bytes (1 MiB) for a session's "
+                    "configuration.",
+                    "session_config_too_large",
+                    "session",
                 )
             try:
                 self._validate(event)
@@ -512,6 +526,27 @@ class Session:
         text = f'{{"event_id":"{wire["event_id"]}","type":"{wire["type"]}"'
         return self._queue(wire, text + previous.text[len(head) :])
 
+    def _emit_session(self, type_: str, session: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`_emit` a ``session.created``/``.updated``: the JSON of each field the last
+        such event carried unchanged (the same object: configurations are copied on write) is
+        reused, so a small update to a session with a large tool list costs the update."""
+        wire: dict[str, Any] = {
+            "event_id": self.ids.new("event"),
+            "type": wire_name(type_, self.dialect),
+            "session": session,
+        }
+        previous = self._session_json
+        parts: dict[str, tuple[Any, str]] = {}
+        texts = []
+        for key, value in session.items():
+            known = previous.get(key)
+            text = known[1] if known is not None and known[0] is value else WIRE_JSON.encode(value)
+            parts[key] = (value, text)
+            texts.append(f"{WIRE_JSON.encode(key)}:{text}")
+        self._session_json = parts
+        head = WIRE_JSON.encode({"event_id": wire["event_id"], "type": wire["type"]})
+        return self._queue(wire, head[:-1] + ',"session":{' + ",".join(texts) + "}}")
+
     def _queue(self, wire: dict[str, Any], text: str) -> dict[str, Any]:
         for check in outbound_checks:
             check(wire, self.dialect)
@@ -579,11 +614,48 @@ class Session:
                 "invalid_value",
                 "session.model",
             )
-        self.config = session_config.apply_update(self.config, update, self.dialect)
-        self._configure_vad()
-        self._emit(
-            {"type": "session.updated", "session": session_config.encode(self.config, self.dialect)}
-        )
+        previous = self.config, self._vad, self._vad_item_id, self._config_sizes
+        try:
+            self.config = session_config.apply_update(self.config, update, self.dialect)
+            self._config_sizes = self._check_config_size(previous[0])
+            self._configure_vad()
+            session = session_config.encode(self.config, self.dialect)
+        except Exception as exc:
+            # Nothing of a refused update is kept: a value the next update (or a response)
+            # would trip over never reaches the stored configuration.
+            self.config, self._vad, self._vad_item_id, self._config_sizes = previous
+            if isinstance(exc, RealtimeError):
+                raise
+            log.exception("realtime-mock: session.update could not be applied")
+            raise RealtimeError(
+                f"Invalid 'session': the update could not be applied ({type(exc).__name__}: "
+                f"{exc}); the session keeps its previous configuration.",
+                "invalid_value",
+                "session",
+            ) from exc
+        self._emit_session("session.updated", session)
+
+    def _check_config_size(self, before: dict[str, Any]) -> dict[str, int]:
+        """The encoded size of each top-level field of the new configuration, measuring only
+        the fields this update replaced; over :data:`MAX_SESSION_CONFIG_BYTES` in all, the
+        update is refused (each ``session.updated`` carries the whole configuration)."""
+        sizes = dict(self._config_sizes)
+        for key, value in self.config.items():
+            if key not in sizes or before.get(key) is not value:
+                sizes[key] = len(WIRE_JSON.encode(value))
+        for key in [k for k in sizes if k not in self.config]:
+            del sizes[key]
+        total = sum(sizes.values())
+        if total > MAX_SESSION_CONFIG_BYTES:
+            largest = max(sizes, key=lambda k: sizes[k])
+            raise RealtimeError(
+                f"Invalid 'session': the configuration would be {total} bytes of JSON, over "
+                f"the limit of {MAX_SESSION_CONFIG_BYTES} bytes (1 MiB); its largest field is "
+                f"'{largest}' ({sizes[largest]} bytes).",
+                "session_config_too_large",
+                f"session.{largest}",
+            )
+        return sizes
 
     def _on_transcription_session_update(self, event: dict[str, Any]) -> None:
         session = copy.deepcopy(event["session"])

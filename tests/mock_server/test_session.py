@@ -981,3 +981,97 @@ def test_every_server_frame_is_strict_json() -> None:
     d.session.config["temperature"] = float("nan")  # a bug of ours, or a scenario's .nan
     with pytest.raises(ValueError, match="not JSON compliant"):
         d.session.inject({"type": "session.updated", "session": {"x": float("inf")}})
+
+
+@pytest.mark.parametrize("dialect", [Dialect.GA, Dialect.BETA])
+def test_null_for_a_setting_leaves_it_as_it_is_and_later_updates_work(dialect: Dialect) -> None:
+    d = Driver(dialect)
+    if dialect is Dialect.GA:
+        updates: list[dict[str, Any]] = [
+            {"audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": None}}}},
+            {"audio": {"input": None, "output": {"voice": None, "format": None}}},
+            {"audio": None, "output_modalities": None, "instructions": None, "tools": None},
+        ]
+    else:
+        updates = [
+            {"turn_detection": {"type": "server_vad", "threshold": None}},
+            {"modalities": None, "voice": None, "input_audio_format": None, "tools": None},
+        ]
+    for update in updates:
+        assert types(d.session_update(**update)) == ["session.updated"], update
+    updated = d.session_update(instructions="still configurable")
+    assert types(updated) == ["session.updated"]
+    session = updated[0]["session"]
+    turn = (
+        session["audio"]["input"]["turn_detection"]
+        if dialect is Dialect.GA
+        else (session["turn_detection"])
+    )
+    assert turn["threshold"] == 0.5
+    # Audio still flows through the VAD and a response still streams.
+    d.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\0" * 4800).decode()})
+    assert "response.done" in types(d.send({"type": "response.create"}))
+
+
+def test_turn_detection_null_still_turns_detection_off() -> None:
+    d = Driver()
+    session = d.session_update(audio={"input": {"turn_detection": None}})[0]["session"]
+    assert session["audio"]["input"]["turn_detection"] is None
+
+
+def test_an_update_that_cannot_be_applied_is_refused_and_nothing_of_it_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    d = Driver()
+    from mock_server import vad
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise TypeError("float() argument must be a string or a real number, not 'NoneType'")
+
+    monkeypatch.setattr(vad, "VadConfig", broken)
+    error = only_error(
+        d.session_update(
+            instructions="new",
+            audio={"input": {"turn_detection": {"type": "server_vad", "threshold": 0.7}}},
+        )
+    )
+    assert (error["type"], error["code"], error["param"]) == (
+        "invalid_request_error",
+        "invalid_value",
+        "session",
+    )
+    monkeypatch.undo()
+    session = d.session_update(output_modalities=["text"])[0]["session"]
+    assert session["instructions"] != "new"
+    assert session["audio"]["input"]["turn_detection"]["threshold"] == 0.5
+
+
+def test_the_session_configuration_is_capped_and_an_update_costs_what_it_carries() -> None:
+    from mock_server.session import MAX_SESSION_CONFIG_BYTES
+
+    d = Driver()
+    big_tool = {
+        "type": "function",
+        "name": "big",
+        "parameters": {"type": "object", "description": "x" * (MAX_SESSION_CONFIG_BYTES // 2)},
+    }
+    assert types(d.session_update(tools=[big_tool])) == ["session.updated"]
+    error = only_error(d.session_update(instructions="y" * (MAX_SESSION_CONFIG_BYTES // 2)))
+    assert (error["code"], error["param"]) == ("session_config_too_large", "session.tools")
+    assert "1048576 bytes" in error["message"]
+    # Small updates leave the stored tools alone: shared, not copied.
+    tools = d.session.config["tools"]
+    for _ in range(3):
+        assert types(d.session_update(audio={"output": {"voice": "cedar"}})) == ["session.updated"]
+    assert d.session.config["tools"] is tools
+
+
+def test_an_update_larger_than_the_configuration_cap_is_refused_before_validation() -> None:
+    from mock_server.session import MAX_SESSION_CONFIG_BYTES
+
+    d = Driver()
+    tool = {"type": "function", "name": "t", "parameters": {"description": "x" * (10 << 20)}}
+    error = only_error(d.session_update(tools=[tool]))
+    assert (error["code"], error["param"]) == ("session_config_too_large", "session")
+    assert f"{MAX_SESSION_CONFIG_BYTES} bytes" in error["message"]
+    assert types(d.session_update(instructions="ok")) == ["session.updated"]
