@@ -19,6 +19,8 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import heapq
+import itertools
 import json
 import logging
 import math
@@ -58,6 +60,9 @@ MAX_APPEND_BYTES = 15 * 1024 * 1024
 # schemas, nest a few tens of levels); Python's own recursion limit is about 1000.
 MAX_EVENT_DEPTH = 100
 DEFAULT_MAX_DURATION_S = 60 * 60
+# Out-of-band responses (conversation: none) a session may have streaming at once; the live
+# service streams a few side responses (classification, moderation) next to the conversation's.
+MAX_OUT_OF_BAND_RESPONSES = 8
 # Every session.updated carries the whole configuration (tools, instructions): its size, and
 # so the cost of each update's event, is bounded.
 MAX_SESSION_CONFIG_BYTES = 1024 * 1024
@@ -172,6 +177,8 @@ class _ResponseRun:
     current_kind: str | None = None
     wake_at: float = 0.0
     stream: Generator[Pause, None, None] | None = None
+    # Creation order: runs due at the same time advance in it.
+    seq: int = 0
 
 
 def _estimate_tokens(text: str) -> int:
@@ -217,6 +224,10 @@ class Session:
         self.input_buffer = bytearray()
         self._ready: list[Output] = []
         self._runs: list[_ResponseRun] = []
+        # (wake_at, seq, run) of every active run, so that due() touches only the runs whose
+        # time has come; entries of ended runs are skipped when they surface.
+        self._wakeups: list[tuple[float, int, _ResponseRun]] = []
+        self._run_seq = itertools.count()
         self._started_at = 0.0
         self._now = 0.0
         self._expires_at: float | None = None
@@ -405,7 +416,7 @@ class Session:
             )
         if self.script is not None and self.closed is None:
             self.script.poll(now)
-        for run in list(self._runs):
+        for run in self._runs_due(now):
             self._advance(run, now)
         if self.script is not None and self.closed is None:
             self.script.poll(now)  # steps waiting for a response that has just finished
@@ -418,7 +429,9 @@ class Session:
             return self._stalled_until
         if self._ready:
             return self._now
-        times = [run.wake_at for run in self._runs]
+        while self._wakeups and self._wakeups[0][2] not in self._runs:
+            heapq.heappop(self._wakeups)
+        times = [self._wakeups[0][0]] if self._wakeups else []
         if self._expires_at is not None and self.closed is None:
             times.append(self._expires_at)
         if self._idle_deadline is not None and self.closed is None:
@@ -431,6 +444,16 @@ class Session:
             if deadline is not None:
                 times.append(deadline)
         return min(times) if times else None
+
+    def _runs_due(self, now: float) -> list[_ResponseRun]:
+        """The active runs whose wake-up time has come, in creation order."""
+        due = []
+        while self._wakeups and self._wakeups[0][0] <= now:
+            _, _, run = heapq.heappop(self._wakeups)
+            if run in self._runs:
+                due.append(run)
+        due.sort(key=lambda run: run.seq)
+        return due
 
     def _idle_close_at(self) -> float | None:
         """When the connection counts as idle (None: never, or a response is streaming)."""
@@ -1077,6 +1100,16 @@ class Session:
                 "type",
             )
         in_conversation = overrides.get("conversation", "auto") != "none"
+        if not in_conversation:
+            side = [r.id for r in self._runs if not r.in_conversation]
+            if len(side) >= MAX_OUT_OF_BAND_RESPONSES:
+                raise RealtimeError(
+                    f"There are already {len(side)} out-of-band responses in progress "
+                    f"({', '.join(side)}), the most this session allows "
+                    f"({MAX_OUT_OF_BAND_RESPONSES}). Wait until one finishes, or cancel one, "
+                    "before creating another.",
+                    "too_many_active_responses",
+                )
         active = self.active_response_id()
         if in_conversation and active is not None:
             raise RealtimeError(
@@ -1135,6 +1168,7 @@ class Session:
             metadata=overrides.get("metadata"),
             max_output_tokens=max_tokens,
             wake_at=self._now,
+            seq=next(self._run_seq),
         )
         run.stream = self._stream_response(run)
         self._runs.append(run)
@@ -1154,6 +1188,12 @@ class Session:
                 return
             if pause > 0:
                 run.wake_at += pause
+        if run in self._runs:
+            heapq.heappush(self._wakeups, (run.wake_at, run.seq, run))
+            if len(self._wakeups) > 2 * len(self._runs) + 16:
+                # Runs cancelled before their wake-up left entries behind: drop them.
+                self._wakeups = [entry for entry in self._wakeups if entry[2] in self._runs]
+                heapq.heapify(self._wakeups)
 
     def _pause(self, seconds: float) -> float:
         return seconds * self.options.pace

@@ -1075,3 +1075,53 @@ def test_an_update_larger_than_the_configuration_cap_is_refused_before_validatio
     assert (error["code"], error["param"]) == ("session_config_too_large", "session")
     assert f"{MAX_SESSION_CONFIG_BYTES} bytes" in error["message"]
     assert types(d.session_update(instructions="ok")) == ["session.updated"]
+
+
+OUT_OF_BAND = {"type": "response.create", "response": {"conversation": "none"}}
+
+
+def test_out_of_band_responses_in_flight_are_capped() -> None:
+    from mock_server.session import MAX_OUT_OF_BAND_RESPONSES
+
+    d = Driver(pace=1.0)
+    for _ in range(MAX_OUT_OF_BAND_RESPONSES):
+        assert "response.created" in types(d.send(OUT_OF_BAND))
+    error = only_error(d.send({**OUT_OF_BAND, "event_id": "e_one_too_many"}))
+    assert (error["type"], error["code"], error["event_id"]) == (
+        "invalid_request_error",
+        "too_many_active_responses",
+        "e_one_too_many",
+    )
+    assert f"({MAX_OUT_OF_BAND_RESPONSES})" in error["message"]
+    # The conversation's own response is not counted against the cap.
+    assert "response.created" in types(d.send({"type": "response.create"}))
+    # Once they have finished, out-of-band responses can be created again.
+    done = d.advance(60.0)
+    assert types(done).count("response.done") == MAX_OUT_OF_BAND_RESPONSES + 1
+    assert "response.created" in types(d.send(OUT_OF_BAND))
+
+
+def test_due_advances_only_the_responses_whose_time_has_come(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mock_server.session import MAX_OUT_OF_BAND_RESPONSES
+
+    d = Driver(pace=1.0)
+    for _ in range(MAX_OUT_OF_BAND_RESPONSES):
+        d.send(OUT_OF_BAND)
+        d.now += 0.01  # each streams on its own clock
+    advanced: list[str] = []
+    original = Session._advance
+
+    def counting(self: Session, run: Any, now: float) -> None:
+        advanced.append(run.id)
+        original(self, run, now)
+
+    monkeypatch.setattr(Session, "_advance", counting)
+    deadline = d.session.next_deadline()
+    assert deadline is not None and deadline > d.now
+    d.take()
+    assert advanced == []  # none is due: none is touched
+    d.now = deadline
+    d.take()
+    assert len(advanced) == 1
