@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.items import text_of
 
 SAMPLE_RATE = 24000
@@ -101,9 +102,16 @@ class CannedResponder:
         last = request.context[-1] if request.context else None
         tool = forced_tool(request.tools, request.tool_choice)
         if tool is not None and not (last and last.get("type") == "function_call_output"):
-            from mock_server.protocol.schema_values import example_for_schema
+            from mock_server.protocol.schema_values import SchemaError, example_for_schema
 
-            arguments = example_for_schema(tool.get("parameters") or {"type": "object"})
+            try:
+                arguments = example_for_schema(tool.get("parameters") or {"type": "object"})
+            except SchemaError as error:
+                raise RealtimeError(
+                    f"Invalid schema for function '{tool.get('name')}': realtime-mock cannot "
+                    f"make arguments for its parameters: {error.message}.",
+                    "invalid_function_parameters",
+                ) from error
             return ResponsePlan([FunctionCallOutput(tool["name"], json.dumps(arguments))])
         if last is not None and last.get("type") == "function_call_output":
             return ResponsePlan([MessageOutput(f"The tool returned: {last.get('output', '')}")])

@@ -24,7 +24,7 @@ import itertools
 import json
 import logging
 import math
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -912,7 +912,10 @@ class Session:
         )
         self._commit_buffer(item_id)
         if self.active_response_id() is None:
-            self._start_response({}, event_id=None)
+            try:
+                self._start_response({}, event_id=None)
+            except RealtimeError as error:  # e.g. a forced tool's schema: said, not raised
+                self._error(error)
 
     # ---- conversation items ---------------------------------------------------------------
 
@@ -1630,8 +1633,12 @@ def _split_words(text: str) -> list[str]:
     return [w for w in words if w]
 
 
-def _split_arguments(arguments: str, size: int = 16) -> list[str]:
-    return [arguments[i : i + size] for i in range(0, len(arguments), size)] or [""]
+def _split_arguments(arguments: str, size: int = 16) -> Iterator[str]:
+    """The argument deltas, one at a time as the run streams (never all built up front)."""
+    if not arguments:
+        yield ""
+    for start in range(0, len(arguments), size):
+        yield arguments[start : start + size]
 
 
 _HANDLERS: dict[str, Callable[[Session, dict[str, Any]], None]] = {

@@ -1125,3 +1125,71 @@ def test_due_advances_only_the_responses_whose_time_has_come(
     d.now = deadline
     d.take()
     assert len(advanced) == 1
+
+
+def _forcing(parameters: Any) -> dict[str, Any]:
+    tool = {"type": "function", "name": "bomb", "parameters": parameters}
+    return {
+        "type": "response.create",
+        "event_id": "e_bomb",
+        "response": {"tools": [tool], "tool_choice": "required", "output_modalities": ["text"]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("parameters", "says"),
+    [
+        (
+            {
+                "type": "object",
+                "properties": {"s": {"type": "string", "minLength": 2_000_000}},
+                "required": ["s"],
+            },
+            "minLength 2000000",
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"a": {"type": "array", "minItems": 1_000_000}},
+                "required": ["a"],
+            },
+            "minItems 1000000",
+        ),
+        ({"type": "array", "minItems": "x"}, "'minItems' must be a non-negative integer"),
+        ({"allOf": [[1]]}, "expected a schema"),
+    ],
+)
+def test_a_forced_tool_whose_schema_cannot_be_satisfied_is_a_clear_error(
+    parameters: dict[str, Any], says: str
+) -> None:
+    d = Driver()
+    error = only_error(d.send(_forcing(parameters)))
+    assert (error["type"], error["code"], error["event_id"]) == (
+        "invalid_request_error",
+        "invalid_function_parameters",
+        "e_bomb",
+    )
+    assert "'bomb'" in error["message"] and says in error["message"]
+    assert "response.done" in types(d.send({"type": "response.create"}))
+
+
+def test_generated_arguments_are_bounded_and_stream_as_the_run_advances() -> None:
+    from mock_server.protocol.schema_values import MAX_ARGUMENTS_BYTES
+
+    d = Driver(pace=1.0)
+    cycle = {
+        "$ref": "#/$defs/n",
+        "$defs": {
+            "n": {
+                "type": "object",
+                "properties": {f"c{i}": {"$ref": "#/$defs/n"} for i in range(6)}
+                | {"s": {"type": "string", "minLength": 2000}},
+            }
+        },
+    }
+    first = d.send(_forcing(cycle))
+    assert types(first).count("response.function_call_arguments.delta") == 1
+    events = d.advance(600.0)
+    done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+    assert len(done["arguments"]) <= MAX_ARGUMENTS_BYTES
+    json.loads(done["arguments"])
