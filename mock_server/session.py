@@ -42,7 +42,8 @@ from mock_server.responder import (
     Responder,
     ResponsePlan,
     ResponseRequest,
-    placeholder_speech,
+    placeholder_speech_chunks,
+    placeholder_speech_length,
 )
 from mock_server.transcript import Finding, Transcript
 
@@ -1335,13 +1336,24 @@ class Session:
         )
         words = _split_words(text)
         if with_audio:
-            pcm = output.audio if output.audio is not None else placeholder_speech(text)
-            data = self._encode_output_audio(pcm, run.output_format)
             store = self._item_audio.setdefault(item_id, bytearray())
             chunk_bytes = AUDIO_CHUNK_MS * BYTES_PER_MS[run.output_format]
-            chunks = [data[i : i + chunk_bytes] for i in range(0, len(data), chunk_bytes)] or [b""]
+            chunks: Iterable[bytes]
+            if output.audio is not None:
+                data = self._encode_output_audio(output.audio, run.output_format)
+                count = math.ceil(len(data) / chunk_bytes)
+                chunks = _pieces([data], chunk_bytes)
+            else:
+                # Made a chunk at a time as the response streams: a long reply's audio is
+                # never computed (or held) whole before its first delta.
+                pcm_chunk = AUDIO_CHUNK_MS * BYTES_PER_MS["pcm16"]
+                count = math.ceil(placeholder_speech_length(text) / pcm_chunk)
+                chunks = (
+                    self._encode_output_audio(pcm, run.output_format)
+                    for pcm in _pieces(placeholder_speech_chunks(text), pcm_chunk)
+                )
             # Transcript deltas interleave with the audio, spread evenly over its chunks.
-            per_chunk = math.ceil(len(words) / len(chunks)) if words else 0
+            per_chunk = math.ceil(len(words) / max(count, 1)) if words else 0
             for n, chunk in enumerate(chunks):
                 for word in words[n * per_chunk : (n + 1) * per_chunk]:
                     content["transcript"] += word
@@ -1631,6 +1643,21 @@ def _split_words(text: str) -> list[str]:
     for n, word in enumerate(text.split(" ")):
         words.append(word if n == 0 else " " + word)
     return [w for w in words if w]
+
+
+def _pieces(parts: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """``parts`` cut again into pieces of ``size`` bytes (the last may be shorter; nothing
+    at all is one empty piece), taking a part only when the pieces so far are sent."""
+    pending = bytearray()
+    sent = False
+    for part in parts:
+        pending.extend(part)
+        while len(pending) >= size:
+            yield bytes(pending[:size])
+            del pending[:size]
+            sent = True
+    if pending or not sent:
+        yield bytes(pending)
 
 
 def _split_arguments(arguments: str, size: int = 16) -> Iterator[str]:

@@ -1193,3 +1193,63 @@ def test_generated_arguments_are_bounded_and_stream_as_the_run_advances() -> Non
     done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
     assert len(done["arguments"]) <= MAX_ARGUMENTS_BYTES
     json.loads(done["arguments"])
+
+
+def _say(text: str) -> dict[str, Any]:
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+    }
+
+
+def test_a_long_user_text_gets_a_bounded_reply_whose_audio_is_made_as_it_streams() -> None:
+    from mock_server.responder import MAX_QUOTED_CHARS, placeholder_speech_length
+    from mock_server.session import AUDIO_CHUNK_MS, BYTES_PER_MS
+
+    d = Driver(pace=1.0)
+    d.send(_say("hello " * 200_000))
+    first = d.send({"type": "response.create"})
+    assert types(first).count("response.output_audio.delta") == 1
+    item_id = next(e["item"]["id"] for e in first if e["type"] == "response.output_item.added")
+    assert len(d.session.item_audio(item_id)) == AUDIO_CHUNK_MS * BYTES_PER_MS["pcm16"]
+    events = d.advance(600.0)
+    done = next(e for e in events if e["type"] == "response.output_audio_transcript.done")
+    assert len(done["transcript"]) <= MAX_QUOTED_CHARS + 50
+    assert done["transcript"].endswith(' [...]".')
+    assert len(d.session.item_audio(item_id)) == placeholder_speech_length(done["transcript"])
+
+
+def test_placeholder_speech_is_not_kept_after_the_session() -> None:
+    import gc
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        d = Driver(pace=0.0)
+        d.send(_say("hello " * 4000))
+        assert "response.done" in types(d.send({"type": "response.create"}))
+        del d
+        gc.collect()
+        retained, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # What stays is the small cache of word bursts (64 bursts of this length, ~20 KB each).
+    assert retained < 3_000_000, retained
+
+
+def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
+    from mock_server.responder import placeholder_speech_length
+
+    d = Driver(dialect=Dialect.BETA)
+    d.session_update(output_audio_format="g711_ulaw")
+    d.send(_say("a few words to say"))
+    events = d.send({"type": "response.create"})
+    deltas = [base64.b64decode(e["delta"]) for e in events if e["type"] == "response.audio.delta"]
+    assert all(len(chunk) == 800 for chunk in deltas[:-1])
+    transcript = next(e for e in events if e["type"] == "response.audio_transcript.done")
+    pcm_ms = placeholder_speech_length(transcript["transcript"]) / 48
+    assert abs(sum(map(len, deltas)) / 8 - pcm_ms) <= 1
