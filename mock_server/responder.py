@@ -16,8 +16,8 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
