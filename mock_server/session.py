@@ -257,15 +257,27 @@ class Session:
             self.config = session_config.default_session(
                 self.dialect, self.options.model, session_id, now
             )
+        refused: RealtimeError | None = None
         if self.options.session_overrides:
-            self.config = session_config.apply_update(
-                self.config, self.options.session_overrides, Dialect.GA
-            )
+            overrides = self.options.session_overrides
+            # Client frames cannot carry NaN (strict parsing); a scenario's YAML can (.nan).
+            where = session_config.first_non_finite(overrides)
+            if where is None:
+                self.config = session_config.apply_update(self.config, overrides, Dialect.GA)
+            else:
+                refused = RealtimeError(
+                    f"realtime-mock: the scenario's session settings were not applied: "
+                    f"'session.{where}' is not a finite number (JSON has no NaN or Infinity).",
+                    "invalid_value",
+                    f"session.{where}",
+                )
         self._config_sizes = {k: len(WIRE_JSON.encode(v)) for k, v in self.config.items()}
         self._configure_vad()
         if self.options.max_duration_s is not None:
             self._expires_at = now + self.options.max_duration_s
         self._emit_session("session.created", session_config.encode(self.config, self.dialect))
+        if refused is not None:
+            self._error(refused)
         send_conversation = self.options.send_conversation_created
         if send_conversation is None:
             send_conversation = self.dialect is Dialect.BETA

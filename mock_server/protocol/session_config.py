@@ -11,6 +11,7 @@ is documented in docs/protocol-notes.md and a scenario's ``session:`` can overri
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from mock_server.protocol.events import Dialect
@@ -293,6 +294,20 @@ def apply_update(
             case _:
                 new = _replaced(new, (key,), copy.deepcopy(value))
     return new
+
+
+def first_non_finite(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first NaN or infinite number in ``value``, or None."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return where
+        if isinstance(node, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(node))
+    return None
 
 
 def output_modalities(config: dict[str, Any]) -> list[str]:

@@ -1253,3 +1253,12 @@ def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
     transcript = next(e for e in events if e["type"] == "response.audio_transcript.done")
     pcm_ms = placeholder_speech_length(transcript["transcript"]) / 48
     assert abs(sum(map(len, deltas)) / 8 - pcm_ms) <= 1
+
+
+def test_a_scenario_setting_that_is_not_a_finite_number_is_not_applied_nor_sent() -> None:
+    turn = {"type": "server_vad", "threshold": float("nan")}
+    d = Driver(session_overrides={"audio": {"input": {"turn_detection": turn}}})
+    created, error = d.opening
+    assert created["type"] == "session.created"
+    assert created["session"]["audio"]["input"]["turn_detection"]["threshold"] == 0.5
+    assert error["error"]["param"] == "session.audio.input.turn_detection.threshold"
