@@ -308,9 +308,16 @@ class Session:
             return
         try:
             event = parse_client_json(frame)
+            # An oversized session.update is refused below unwalked, however deep it is.
+            oversized_update = (
+                len(frame) > MAX_SESSION_CONFIG_BYTES
+                and type(event) is dict
+                and event.get("type") == "session.update"
+            )
             # Only a frame with that many brackets can nest that deep (str.count is cheap).
             too_deep = (
-                frame.count("{") + frame.count("[") > MAX_EVENT_DEPTH
+                not oversized_update
+                and frame.count("{") + frame.count("[") > MAX_EVENT_DEPTH
                 and _nesting_depth(event) > MAX_EVENT_DEPTH
             )
         except RecursionError:  # deeper than the parser goes: certainly too deep
@@ -1627,20 +1634,20 @@ def expiry_message(limit_s: float) -> str:
 
 
 def _nesting_depth(value: Any) -> int:
-    """How deeply JSON containers nest in ``value`` (a scalar is 0), without recursion."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Iterable[Any] = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
+    """How deeply JSON containers nest in ``value`` (a scalar is 0), without recursion.
+
+    Level by level, keeping only containers: a wide event (a large tool schema) costs one
+    comprehension step per value, not a stack push and pop."""
+    depth = 0
+    level = [value] if type(value) in (dict, list) else []
+    while level:
+        depth += 1
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            below.extend([child for child in children if type(child) in (dict, list)])
+        level = below
+    return depth
 
 
 def _event_id_of(event: Any) -> str | None:
