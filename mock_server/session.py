@@ -1667,16 +1667,17 @@ def _split_words(text: str) -> list[str]:
 def _pieces(parts: Iterable[bytes], size: int) -> Iterator[bytes]:
     """``parts`` cut again into pieces of ``size`` bytes (the last may be shorter; nothing
     at all is one empty piece), taking a part only when the pieces so far are sent."""
-    pending = bytearray()
+    pending = b""
     sent = False
     for part in parts:
-        pending.extend(part)
-        while len(pending) >= size:
-            yield bytes(pending[:size])
-            del pending[:size]
+        data = pending + part if pending else bytes(part)
+        whole = len(data) - len(data) % size
+        for start in range(0, whole, size):
+            yield data[start : start + size]
             sent = True
+        pending = data[whole:]
     if pending or not sent:
-        yield bytes(pending)
+        yield pending
 
 
 def _split_arguments(arguments: str, size: int = 16) -> Iterator[str]:
