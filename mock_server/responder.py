@@ -16,14 +16,26 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.items import text_of
 
 SAMPLE_RATE = 24000
+# The canned model quotes at most this much of what it echoes (the user's words, a tool's
+# output): its reply, and the placeholder speech made from it, stay small however long the
+# input is.
+MAX_QUOTED_CHARS = 400
+
+
+def _quoted(text: str) -> str:
+    if len(text) <= MAX_QUOTED_CHARS:
+        return text
+    return text[:MAX_QUOTED_CHARS].rstrip() + " [...]"
 
 
 @dataclass
@@ -101,43 +113,75 @@ class CannedResponder:
         last = request.context[-1] if request.context else None
         tool = forced_tool(request.tools, request.tool_choice)
         if tool is not None and not (last and last.get("type") == "function_call_output"):
-            from mock_server.protocol.schema_values import example_for_schema
+            from mock_server.protocol.schema_values import SchemaError, example_for_schema
 
-            arguments = example_for_schema(tool.get("parameters") or {"type": "object"})
+            try:
+                arguments = example_for_schema(tool.get("parameters") or {"type": "object"})
+            except SchemaError as error:
+                raise RealtimeError(
+                    f"Invalid schema for function '{tool.get('name')}': realtime-mock cannot "
+                    f"make arguments for its parameters: {error.message}.",
+                    "invalid_function_parameters",
+                ) from error
             return ResponsePlan([FunctionCallOutput(tool["name"], json.dumps(arguments))])
         if last is not None and last.get("type") == "function_call_output":
-            return ResponsePlan([MessageOutput(f"The tool returned: {last.get('output', '')}")])
+            output = str(last.get("output", ""))
+            return ResponsePlan([MessageOutput(f"The tool returned: {_quoted(output)}")])
         user = next((i for i in reversed(request.context) if i.get("role") == "user"), None)
         if user is None:
             return ResponsePlan([MessageOutput(self.greeting)])
         said = text_of(user)
         if said:
-            return ResponsePlan([MessageOutput(f'You said: "{said}".')])
+            return ResponsePlan([MessageOutput(f'You said: "{_quoted(said)}".')])
         # Audio without a transcript: input transcription is off for this session.
         return ResponsePlan(
             [MessageOutput("I heard you (turn on input transcription to see what I heard).")]
         )
 
 
-@functools.lru_cache(maxsize=128)
+# Placeholder speech: one voiced burst per word, a word's burst as long as the word (up to
+# this many characters), then a short gap.
+_MAX_WORD_CHARS = 40
+_GAP_S = 0.08
+
+
+def _burst_samples(word_chars: int, rate: int) -> int:
+    return int((0.12 + 0.045 * min(word_chars, _MAX_WORD_CHARS)) * rate)
+
+
+@functools.lru_cache(maxsize=64)
+def _burst(word_chars: int, index: int, rate: int) -> bytes:
+    # A small cache of fixed-size pieces (at most 64 bursts of under 2 s), shared by every
+    # session: common short replies reuse their bursts; nothing of a session's text is kept.
+    duration = 0.12 + 0.045 * min(word_chars, _MAX_WORD_CHARS)
+    t = np.arange(_burst_samples(word_chars, rate)) / rate
+    pitch = 140.0 + 15.0 * math.sin(index)
+    voice = sum(np.sin(2 * np.pi * pitch * k * t) / k for k in (1, 2, 3))
+    envelope = np.sin(np.pi * t / duration) ** 0.5
+    burst = (voice * envelope * 6000).astype(np.int16).astype("<i2").tobytes()
+    return burst + bytes(2 * int(_GAP_S * rate))
+
+
+def placeholder_speech_chunks(text: str, rate: int = SAMPLE_RATE) -> Iterator[bytes]:
+    """:func:`placeholder_speech`, a word at a time: a response streams it as it goes, and
+    never holds more than a word's burst it has not sent."""
+    for index, word in enumerate(text.split() or ["..."]):
+        yield _burst(len(word), index, rate)
+
+
+def placeholder_speech_length(text: str, rate: int = SAMPLE_RATE) -> int:
+    """The length in bytes of :func:`placeholder_speech` of ``text``, without making it."""
+    gap = int(_GAP_S * rate)
+    return sum(2 * (_burst_samples(len(w), rate) + gap) for w in text.split() or ["..."])
+
+
 def placeholder_speech(text: str, rate: int = SAMPLE_RATE) -> bytes:
     """Deterministic speech-like PCM16 for ``text``: one voiced burst per word.
 
     Used when a response must carry audio and nothing supplied any; it has the energy envelope
     of speech (so a client's VAD or level meter reacts) but says nothing.
 
-    >>> len(placeholder_speech("two words")) % 2
-    0
+    >>> len(placeholder_speech("two words")) == placeholder_speech_length("two words")
+    True
     """
-    words = text.split() or ["..."]
-    pieces: list[np.ndarray[Any, np.dtype[np.int16]]] = []
-    gap = np.zeros(int(0.08 * rate), dtype=np.int16)
-    for index, word in enumerate(words):
-        duration = 0.12 + 0.045 * len(word)
-        t = np.arange(int(duration * rate)) / rate
-        pitch = 140.0 + 15.0 * math.sin(index)
-        voice = sum(np.sin(2 * np.pi * pitch * k * t) / k for k in (1, 2, 3))
-        envelope = np.sin(np.pi * t / duration) ** 0.5
-        pieces.append((voice * envelope * 6000).astype(np.int16))
-        pieces.append(gap)
-    return np.concatenate(pieces).astype("<i2").tobytes()
+    return b"".join(placeholder_speech_chunks(text, rate))

@@ -19,10 +19,12 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import heapq
+import itertools
 import json
 import logging
 import math
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,6 +34,7 @@ from mock_server.protocol import items as item_codec
 from mock_server.protocol import session_config
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.events import Dialect, wire_name
+from mock_server.protocol.frames import WIRE_JSON, FrameError, parse_client_json
 from mock_server.responder import (
     CannedResponder,
     FunctionCallOutput,
@@ -39,7 +42,8 @@ from mock_server.responder import (
     Responder,
     ResponsePlan,
     ResponseRequest,
-    placeholder_speech,
+    placeholder_speech_chunks,
+    placeholder_speech_length,
 )
 from mock_server.transcript import SESSION_PAYLOAD_LIMIT, Finding, Transcript, elided
 
@@ -66,8 +70,12 @@ AUDIO_RELEASED = "conversation_audio_released"
 # schemas, nest a few tens of levels); Python's own recursion limit is about 1000.
 MAX_EVENT_DEPTH = 100
 DEFAULT_MAX_DURATION_S = 60 * 60
-# Compact JSON for every event sent; one encoder, not one built per json.dumps call.
-_WIRE_JSON = json.JSONEncoder(separators=(",", ":"))
+# Out-of-band responses (conversation: none) a session may have streaming at once; the live
+# service streams a few side responses (classification, moderation) next to the conversation's.
+MAX_OUT_OF_BAND_RESPONSES = 8
+# Every session.updated carries the whole configuration (tools, instructions): its size, and
+# so the cost of each update's event, is bounded.
+MAX_SESSION_CONFIG_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -179,6 +187,8 @@ class _ResponseRun:
     current_kind: str | None = None
     wake_at: float = 0.0
     stream: Generator[Pause, None, None] | None = None
+    # Creation order: runs due at the same time advance in it.
+    seq: int = 0
 
 
 def _estimate_tokens(text: str) -> int:
@@ -215,6 +225,9 @@ class Session:
         if self.transcript.payload_limit is None:
             self.transcript.payload_limit = SESSION_PAYLOAD_LIMIT
         self.config: dict[str, Any] = {}
+        self._config_sizes: dict[str, int] = {}
+        # The last session event's fields and their JSON (see _emit_session).
+        self._session_json: dict[str, tuple[Any, str]] = {}
         self.conversation_id = ""
         self.items: list[dict[str, Any]] = []
         self._item_ids: set[str] = set()
@@ -225,6 +238,10 @@ class Session:
         self.input_buffer = bytearray()
         self._ready: list[Output] = []
         self._runs: list[_ResponseRun] = []
+        # (wake_at, seq, run) of every active run, so that due() touches only the runs whose
+        # time has come; entries of ended runs are skipped when they surface.
+        self._wakeups: list[tuple[float, int, _ResponseRun]] = []
+        self._run_seq = itertools.count()
         self._started_at = 0.0
         self._now = 0.0
         self._expires_at: float | None = None
@@ -253,16 +270,27 @@ class Session:
             self.config = session_config.default_session(
                 self.dialect, self.options.model, session_id, now
             )
+        refused: RealtimeError | None = None
         if self.options.session_overrides:
-            self.config = session_config.apply_update(
-                self.config, self.options.session_overrides, Dialect.GA
-            )
+            overrides = self.options.session_overrides
+            # Client frames cannot carry NaN (strict parsing); a scenario's YAML can (.nan).
+            where = session_config.first_non_finite(overrides)
+            if where is None:
+                self.config = session_config.apply_update(self.config, overrides, Dialect.GA)
+            else:
+                refused = RealtimeError(
+                    f"realtime-mock: the scenario's session settings were not applied: "
+                    f"'session.{where}' is not a finite number (JSON has no NaN or Infinity).",
+                    "invalid_value",
+                    f"session.{where}",
+                )
+        self._config_sizes = {k: len(WIRE_JSON.encode(v)) for k, v in self.config.items()}
         self._configure_vad()
         if self.options.max_duration_s is not None:
             self._expires_at = now + self.options.max_duration_s
-        self._emit(
-            {"type": "session.created", "session": session_config.encode(self.config, self.dialect)}
-        )
+        self._emit_session("session.created", session_config.encode(self.config, self.dialect))
+        if refused is not None:
+            self._error(refused)
         send_conversation = self.options.send_conversation_created
         if send_conversation is None:
             send_conversation = self.dialect is Dialect.BETA
@@ -295,10 +323,17 @@ class Session:
             )
             return
         try:
-            event = json.loads(frame)
+            event = parse_client_json(frame)
+            # An oversized session.update is refused below unwalked, however deep it is.
+            oversized_update = (
+                len(frame) > MAX_SESSION_CONFIG_BYTES
+                and type(event) is dict
+                and event.get("type") == "session.update"
+            )
             # Only a frame with that many brackets can nest that deep (str.count is cheap).
             too_deep = (
-                frame.count("{") + frame.count("[") > MAX_EVENT_DEPTH
+                not oversized_update
+                and frame.count("{") + frame.count("[") > MAX_EVENT_DEPTH
                 and _nesting_depth(event) > MAX_EVENT_DEPTH
             )
         except RecursionError:  # deeper than the parser goes: certainly too deep
@@ -310,6 +345,16 @@ class Session:
                 RealtimeError(
                     f"We could not parse the JSON body of your request. ({exc.msg} at line "
                     f"{exc.lineno} column {exc.colno})",
+                    "invalid_json",
+                )
+            )
+            return
+        except FrameError as exc:  # NaN, an overflowing number, an integer too long to parse
+            self.transcript.add(self._t(), "client", "<invalid json>", raw=frame[:2000])
+            self._find_mistake("malformed_frame", f"invalid JSON: {exc.message}")
+            self._error(
+                RealtimeError(
+                    f"We could not parse the JSON body of your request. ({exc.message})",
                     "invalid_json",
                 )
             )
@@ -352,6 +397,15 @@ class Session:
                     f"Invalid type for 'type': expected a string, but got {type(type_).__name__}.",
                     "invalid_type",
                     "type",
+                )
+            if type_ == "session.update" and len(frame) > MAX_SESSION_CONFIG_BYTES:
+                # Refused before validation, whose cost grows with the size of the schemas.
+                raise RealtimeError(
+                    f"Invalid 'session': this update alone is {len(frame)} bytes of JSON, over "
+                    f"the limit of {MAX_SESSION_CONFIG_BYTES} bytes (1 MiB) for a session's "
+                    "configuration.",
+                    "session_config_too_large",
+                    "session",
                 )
             try:
                 self._validate(event)
@@ -419,7 +473,7 @@ class Session:
             )
         if self.script is not None and self.closed is None:
             self.script.poll(now)
-        for run in list(self._runs):
+        for run in self._runs_due(now):
             self._advance(run, now)
         if self.script is not None and self.closed is None:
             self.script.poll(now)  # steps waiting for a response that has just finished
@@ -430,7 +484,9 @@ class Session:
             return self._stalled_until
         if self._ready:
             return self._now
-        times = [run.wake_at for run in self._runs]
+        while self._wakeups and self._wakeups[0][2] not in self._runs:
+            heapq.heappop(self._wakeups)
+        times = [self._wakeups[0][0]] if self._wakeups else []
         if self._expires_at is not None and self.closed is None:
             times.append(self._expires_at)
         if self._idle_deadline is not None and self.closed is None:
@@ -448,6 +504,16 @@ class Session:
             if deadline is not None:
                 times.append(deadline)
         return min(times) if times else None
+
+    def _runs_due(self, now: float) -> list[_ResponseRun]:
+        """The active runs whose wake-up time has come, in creation order."""
+        due = []
+        while self._wakeups and self._wakeups[0][0] <= now:
+            _, _, run = heapq.heappop(self._wakeups)
+            if run in self._runs:
+                due.append(run)
+        due.sort(key=lambda run: run.seq)
+        return due
 
     def _idle_close_at(self) -> float | None:
         """When the connection counts as idle (None: never, or a response is streaming)."""
@@ -491,7 +557,7 @@ class Session:
         sent = self._emit(wire)
         if given_id is not None:
             sent["event_id"] = given_id
-            self._ready[-1] = ServerEvent(sent, _WIRE_JSON.encode(sent))
+            self._ready[-1] = ServerEvent(sent, WIRE_JSON.encode(sent))
         return sent
 
     def send_error(
@@ -537,7 +603,7 @@ class Session:
         wire = {"event_id": self.ids.new("event"), **event}
         wire["type"] = wire_name(event["type"], self.dialect)
         return self._queue(
-            wire, _WIRE_JSON.encode(wire), None if recorded is None else {**wire, **recorded}
+            wire, WIRE_JSON.encode(wire), None if recorded is None else {**wire, **recorded}
         )
 
     def _emit_sibling(self, sent: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -550,6 +616,27 @@ class Session:
         head = f'{{"event_id":"{sent["event_id"]}","type":"{sent["type"]}"'
         text = f'{{"event_id":"{wire["event_id"]}","type":"{wire["type"]}"'
         return self._queue(wire, text + previous.text[len(head) :])
+
+    def _emit_session(self, type_: str, session: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`_emit` a ``session.created``/``.updated``: the JSON of each field the last
+        such event carried unchanged (the same object: configurations are copied on write) is
+        reused, so a small update to a session with a large tool list costs the update."""
+        wire: dict[str, Any] = {
+            "event_id": self.ids.new("event"),
+            "type": wire_name(type_, self.dialect),
+            "session": session,
+        }
+        previous = self._session_json
+        parts: dict[str, tuple[Any, str]] = {}
+        texts = []
+        for key, value in session.items():
+            known = previous.get(key)
+            text = known[1] if known is not None and known[0] is value else WIRE_JSON.encode(value)
+            parts[key] = (value, text)
+            texts.append(f"{WIRE_JSON.encode(key)}:{text}")
+        self._session_json = parts
+        head = WIRE_JSON.encode({"event_id": wire["event_id"], "type": wire["type"]})
+        return self._queue(wire, head[:-1] + ',"session":{' + ",".join(texts) + "}}")
 
     def _queue(
         self, wire: dict[str, Any], text: str, recorded: dict[str, Any] | None = None
@@ -622,11 +709,48 @@ class Session:
                 "invalid_value",
                 "session.model",
             )
-        self.config = session_config.apply_update(self.config, update, self.dialect)
-        self._configure_vad()
-        self._emit(
-            {"type": "session.updated", "session": session_config.encode(self.config, self.dialect)}
-        )
+        previous = self.config, self._vad, self._vad_item_id, self._config_sizes
+        try:
+            self.config = session_config.apply_update(self.config, update, self.dialect)
+            self._config_sizes = self._check_config_size(previous[0])
+            self._configure_vad()
+            session = session_config.encode(self.config, self.dialect)
+        except Exception as exc:
+            # Nothing of a refused update is kept: a value the next update (or a response)
+            # would trip over never reaches the stored configuration.
+            self.config, self._vad, self._vad_item_id, self._config_sizes = previous
+            if isinstance(exc, RealtimeError):
+                raise
+            log.exception("realtime-mock: session.update could not be applied")
+            raise RealtimeError(
+                f"Invalid 'session': the update could not be applied ({type(exc).__name__}: "
+                f"{exc}); the session keeps its previous configuration.",
+                "invalid_value",
+                "session",
+            ) from exc
+        self._emit_session("session.updated", session)
+
+    def _check_config_size(self, before: dict[str, Any]) -> dict[str, int]:
+        """The encoded size of each top-level field of the new configuration, measuring only
+        the fields this update replaced; over :data:`MAX_SESSION_CONFIG_BYTES` in all, the
+        update is refused (each ``session.updated`` carries the whole configuration)."""
+        sizes = dict(self._config_sizes)
+        for key, value in self.config.items():
+            if key not in sizes or before.get(key) is not value:
+                sizes[key] = len(WIRE_JSON.encode(value))
+        for key in [k for k in sizes if k not in self.config]:
+            del sizes[key]
+        total = sum(sizes.values())
+        if total > MAX_SESSION_CONFIG_BYTES:
+            largest = max(sizes, key=lambda k: sizes[k])
+            raise RealtimeError(
+                f"Invalid 'session': the configuration would be {total} bytes of JSON, over "
+                f"the limit of {MAX_SESSION_CONFIG_BYTES} bytes (1 MiB); its largest field is "
+                f"'{largest}' ({sizes[largest]} bytes).",
+                "session_config_too_large",
+                f"session.{largest}",
+            )
+        return sizes
 
     def _on_transcription_session_update(self, event: dict[str, Any]) -> None:
         session = copy.deepcopy(event["session"])
@@ -921,7 +1045,10 @@ class Session:
         )
         self._commit_buffer(item_id)
         if self.active_response_id() is None:
-            self._start_response({}, event_id=None)
+            try:
+                self._start_response({}, event_id=None)
+            except RealtimeError as error:  # e.g. a forced tool's schema: said, not raised
+                self._error(error)
 
     # ---- conversation items ---------------------------------------------------------------
 
@@ -1039,7 +1166,7 @@ class Session:
             for n, part in enumerate(content)
         ]
         wire = {**recorded, "item": {**encoded, "content": sent_content}}
-        text = _WIRE_JSON.encode(recorded).replace(f'"{placeholder}"', f'"{payload}"')
+        text = WIRE_JSON.encode(recorded).replace(f'"{placeholder}"', f'"{payload}"')
         self._queue(wire, text, recorded)
 
     def _audio_added(self, item_id: str, size: int) -> None:
@@ -1176,6 +1303,16 @@ class Session:
                 "type",
             )
         in_conversation = overrides.get("conversation", "auto") != "none"
+        if not in_conversation:
+            side = [r.id for r in self._runs if not r.in_conversation]
+            if len(side) >= MAX_OUT_OF_BAND_RESPONSES:
+                raise RealtimeError(
+                    f"There are already {len(side)} out-of-band responses in progress "
+                    f"({', '.join(side)}), the most this session allows "
+                    f"({MAX_OUT_OF_BAND_RESPONSES}). Wait until one finishes, or cancel one, "
+                    "before creating another.",
+                    "too_many_active_responses",
+                )
         active = self.active_response_id()
         if in_conversation and active is not None:
             raise RealtimeError(
@@ -1234,6 +1371,7 @@ class Session:
             metadata=overrides.get("metadata"),
             max_output_tokens=max_tokens,
             wake_at=self._now,
+            seq=next(self._run_seq),
         )
         run.stream = self._stream_response(run)
         self._runs.append(run)
@@ -1267,6 +1405,12 @@ class Session:
                 return
             if pause > 0:
                 run.wake_at += pause
+        if run in self._runs:
+            heapq.heappush(self._wakeups, (run.wake_at, run.seq, run))
+            if len(self._wakeups) > 2 * len(self._runs) + 16:
+                # Runs cancelled before their wake-up left entries behind: drop them.
+                self._wakeups = [entry for entry in self._wakeups if entry[2] in self._runs]
+                heapq.heapify(self._wakeups)
 
     def _pause(self, seconds: float) -> float:
         return seconds * self.options.pace
@@ -1405,14 +1549,25 @@ class Session:
         )
         words = _split_words(text)
         if with_audio:
-            pcm = output.audio if output.audio is not None else placeholder_speech(text)
-            data = self._encode_output_audio(pcm, run.output_format)
             store = self._item_audio.setdefault(item_id, bytearray())
             self._item_format[item_id] = run.output_format
             chunk_bytes = AUDIO_CHUNK_MS * BYTES_PER_MS[run.output_format]
-            chunks = [data[i : i + chunk_bytes] for i in range(0, len(data), chunk_bytes)] or [b""]
+            chunks: Iterable[bytes]
+            if output.audio is not None:
+                data = self._encode_output_audio(output.audio, run.output_format)
+                count = math.ceil(len(data) / chunk_bytes)
+                chunks = _pieces([data], chunk_bytes)
+            else:
+                # Made a chunk at a time as the response streams: a long reply's audio is
+                # never computed (or held) whole before its first delta.
+                pcm_chunk = AUDIO_CHUNK_MS * BYTES_PER_MS["pcm16"]
+                count = math.ceil(placeholder_speech_length(text) / pcm_chunk)
+                chunks = (
+                    self._encode_output_audio(pcm, run.output_format)
+                    for pcm in _pieces(placeholder_speech_chunks(text), pcm_chunk)
+                )
             # Transcript deltas interleave with the audio, spread evenly over its chunks.
-            per_chunk = math.ceil(len(words) / len(chunks)) if words else 0
+            per_chunk = math.ceil(len(words) / max(count, 1)) if words else 0
             for n, chunk in enumerate(chunks):
                 for word in words[n * per_chunk : (n + 1) * per_chunk]:
                     content["transcript"] += word
@@ -1684,20 +1839,20 @@ def expiry_message(limit_s: float) -> str:
 
 
 def _nesting_depth(value: Any) -> int:
-    """How deeply JSON containers nest in ``value`` (a scalar is 0), without recursion."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Iterable[Any] = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
+    """How deeply JSON containers nest in ``value`` (a scalar is 0), without recursion.
+
+    Level by level, keeping only containers: a wide event (a large tool schema) costs one
+    comprehension step per value, not a stack push and pop."""
+    depth = 0
+    level = [value] if type(value) in (dict, list) else []
+    while level:
+        depth += 1
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            below.extend([child for child in children if type(child) in (dict, list)])
+        level = below
+    return depth
 
 
 def _event_id_of(event: Any) -> str | None:
@@ -1746,8 +1901,28 @@ def _split_words(text: str) -> list[str]:
     return [w for w in words if w]
 
 
-def _split_arguments(arguments: str, size: int = 16) -> list[str]:
-    return [arguments[i : i + size] for i in range(0, len(arguments), size)] or [""]
+def _pieces(parts: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """``parts`` cut again into pieces of ``size`` bytes (the last may be shorter; nothing
+    at all is one empty piece), taking a part only when the pieces so far are sent."""
+    pending = b""
+    sent = False
+    for part in parts:
+        data = pending + part if pending else bytes(part)
+        whole = len(data) - len(data) % size
+        for start in range(0, whole, size):
+            yield data[start : start + size]
+            sent = True
+        pending = data[whole:]
+    if pending or not sent:
+        yield pending
+
+
+def _split_arguments(arguments: str, size: int = 16) -> Iterator[str]:
+    """The argument deltas, one at a time as the run streams (never all built up front)."""
+    if not arguments:
+        yield ""
+    for start in range(0, len(arguments), size):
+        yield arguments[start : start + size]
 
 
 _HANDLERS: dict[str, Callable[[Session, dict[str, Any]], None]] = {

@@ -11,6 +11,7 @@ is documented in docs/protocol-notes.md and a scenario's ``session:`` can overri
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any
 
 from mock_server.protocol.events import Dialect
@@ -126,16 +127,20 @@ def ga_modalities(modalities: list[str]) -> list[str]:
 
 
 def encode(config: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
-    """The session object as ``session.created`` / ``session.updated`` carry it."""
+    """The session object as ``session.created`` / ``session.updated`` carry it.
+
+    It shares its nested values with ``config``: a configuration is never changed in place
+    (:func:`apply_update` copies on write), so no copy of a large tool schema is made per event.
+    """
     if dialect is Dialect.GA:
-        out = copy.deepcopy(config)
+        out = dict(config)
         out.pop("temperature", None)
         return out
     audio_in = config["audio"]["input"]
     audio_out = config["audio"].get("output", {})
-    turn = copy.deepcopy(audio_in.get("turn_detection"))
+    turn = audio_in.get("turn_detection")
     if turn is not None:
-        turn.pop("idle_timeout_ms", None)
+        turn = {k: v for k, v in turn.items() if k != "idle_timeout_ms"}
     return {
         "id": config["id"],
         "object": "realtime.session",
@@ -146,15 +151,15 @@ def encode(config: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
         "voice": audio_out.get("voice", "alloy"),
         "input_audio_format": beta_format(audio_in.get("format")),
         "output_audio_format": beta_format(audio_out.get("format")),
-        "input_audio_transcription": copy.deepcopy(audio_in.get("transcription")),
-        "input_audio_noise_reduction": copy.deepcopy(audio_in.get("noise_reduction")),
+        "input_audio_transcription": audio_in.get("transcription"),
+        "input_audio_noise_reduction": audio_in.get("noise_reduction"),
         "turn_detection": turn,
-        "tools": copy.deepcopy(config.get("tools", [])),
+        "tools": config.get("tools", []),
         "tool_choice": _beta_tool_choice(config.get("tool_choice", "auto")),
         "temperature": config.get("temperature", 0.8),
         "max_response_output_tokens": config.get("max_output_tokens", "inf"),
         "speed": audio_out.get("speed", 1.0),
-        "tracing": copy.deepcopy(config.get("tracing")),
+        "tracing": config.get("tracing"),
         "client_secret": None,
         "include": None,
     }
@@ -167,63 +172,142 @@ def _beta_tool_choice(choice: Any) -> str:
     return str(choice)
 
 
-def _merge(target: dict[str, Any], update: dict[str, Any]) -> None:
+# Fields where ``null`` means something (off, none); anywhere else in a session.update a null
+# means "leave as it is". The SDK's models accept null for nearly every optional field, and a
+# stored null where the session expects a dict or a number (``threshold: null``) would break
+# every later update.
+_NULL_MEANS_OFF = frozenset(
+    {
+        "turn_detection",
+        "transcription",
+        "noise_reduction",
+        "tracing",
+        "prompt",
+        "include",
+        "idle_timeout_ms",
+        "input_audio_transcription",
+        "input_audio_noise_reduction",
+    }
+)
+# Nested objects of the configuration itself; deeper dicts (tool schemas, metadata) are the
+# client's values, copied as they are (a null in a JSON Schema means null).
+_CONFIG_OBJECTS = frozenset(
+    {"audio", "input", "output", "turn_detection", "transcription", "noise_reduction"}
+)
+
+
+def _without_nulls(value: Any) -> Any:
+    """A fresh copy of a configuration object, without the nulls that mean "leave as is"."""
+    if not isinstance(value, dict):
+        return copy.deepcopy(value)
+    return {
+        key: _without_nulls(item) if key in _CONFIG_OBJECTS else copy.deepcopy(item)
+        for key, item in value.items()
+        if item is not None or key in _NULL_MEANS_OFF
+    }
+
+
+def _merged(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``update`` merged in, copy-on-write: the parts the update does not touch
+    are shared with ``base`` (which is never changed), so an update costs what it carries,
+    not what the configuration holds (a 10 MB tool schema stays where it is)."""
+    out = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict) and key != "format":
-            _merge(target[key], value)
+        if value is None and key not in _NULL_MEANS_OFF:
+            continue
+        current = out.get(key)
+        if isinstance(value, dict) and isinstance(current, dict) and key != "format":
+            out[key] = _merged(current, value)
+        elif isinstance(value, dict) and key in _CONFIG_OBJECTS:
+            out[key] = _without_nulls(value)
         else:
-            target[key] = copy.deepcopy(value)
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _replaced(config: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """``config`` with the value at ``path`` replaced, copy-on-write like :func:`_merged`."""
+    out = dict(config)
+    if len(path) == 1:
+        out[path[0]] = value
+    else:
+        inner = out.get(path[0])
+        out[path[0]] = _replaced(inner if isinstance(inner, dict) else {}, path[1:], value)
+    return out
+
+
+_TURN = ("audio", "input", "turn_detection")
+
+
+def _with_turn_defaults(config: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
+    # A partial server_vad object keeps the defaults for what it leaves out.
+    turn = config["audio"]["input"].get("turn_detection")
+    if isinstance(turn, dict) and turn.get("type", "server_vad") == "server_vad":
+        return _replaced(config, _TURN, {**default_turn_detection(dialect), **turn})
+    return config
 
 
 def apply_update(
     config: dict[str, Any], update: dict[str, Any], dialect: Dialect
 ) -> dict[str, Any]:
-    """The configuration after a (validated) ``session.update`` of ``dialect``.
+    """The configuration after a (validated) ``session.update`` of ``dialect``; ``config`` is
+    left as it was and shares the parts the update does not touch.
 
     >>> cfg = default_session(Dialect.BETA, "gpt-4o-realtime-preview", "sess_1", 0)
     >>> apply_update(cfg, {"modalities": ["text"]}, Dialect.BETA)["output_modalities"]
     ['text']
     """
-    new = copy.deepcopy(config)
     if dialect is Dialect.GA:
         patch = {k: v for k, v in update.items() if k not in ("type", "model")}
-        _merge(new, patch)
-        turn = new["audio"]["input"].get("turn_detection")
-        if isinstance(turn, dict) and turn.get("type") == "server_vad":
-            # A partial turn_detection object keeps the defaults for what it leaves out.
-            new["audio"]["input"]["turn_detection"] = {
-                **default_turn_detection(dialect),
-                **turn,
-            }
+        new = _merged(config, patch)
+        touched = patch.get("audio")
+        audio_in = touched.get("input") if isinstance(touched, dict) else None
+        if isinstance(audio_in, dict) and "turn_detection" in audio_in:
+            new = _with_turn_defaults(new, dialect)
         return new
+    new = config
     for key, value in update.items():
-        value = copy.deepcopy(value)
+        if value is None and key not in _NULL_MEANS_OFF:
+            continue
         match key:
             case "modalities":
-                new["output_modalities"] = ga_modalities(value)
-            case "voice":
-                new["audio"]["output"]["voice"] = value
-            case "speed":
-                new["audio"]["output"]["speed"] = value
+                new = _replaced(new, ("output_modalities",), ga_modalities(value))
+            case "voice" | "speed":
+                new = _replaced(new, ("audio", "output", key), copy.deepcopy(value))
             case "input_audio_format":
-                new["audio"]["input"]["format"] = ga_format(value)
+                new = _replaced(new, ("audio", "input", "format"), ga_format(value))
             case "output_audio_format":
-                new["audio"]["output"]["format"] = ga_format(value)
+                new = _replaced(new, ("audio", "output", "format"), ga_format(value))
             case "input_audio_transcription":
-                new["audio"]["input"]["transcription"] = value
+                path = ("audio", "input", "transcription")
+                new = _replaced(new, path, _without_nulls(value))
             case "input_audio_noise_reduction":
-                new["audio"]["input"]["noise_reduction"] = value
+                path = ("audio", "input", "noise_reduction")
+                new = _replaced(new, path, _without_nulls(value))
             case "turn_detection":
-                if isinstance(value, dict) and value.get("type", "server_vad") == "server_vad":
-                    value = {**default_turn_detection(dialect), **value}
-                new["audio"]["input"]["turn_detection"] = value
+                new = _replaced(new, _TURN, _without_nulls(value))
+                new = _with_turn_defaults(new, dialect)
             case "max_response_output_tokens":
-                new["max_output_tokens"] = value
+                new = _replaced(new, ("max_output_tokens",), value)
             case "model" | "client_secret":
                 pass
             case _:
-                new[key] = value
+                new = _replaced(new, (key,), copy.deepcopy(value))
     return new
+
+
+def first_non_finite(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first NaN or infinite number in ``value``, or None."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return where
+        if isinstance(node, dict):
+            stack.extend((v, f"{where}.{k}" if where else str(k)) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(node))
+    return None
 
 
 def output_modalities(config: dict[str, Any]) -> list[str]:

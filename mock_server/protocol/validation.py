@@ -15,6 +15,7 @@ receive; the test suite runs :func:`server_event_problems` on everything the moc
 
 from __future__ import annotations
 
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -378,6 +379,14 @@ def _range(param: str, value: Any, low: float, high: float) -> RealtimeError | N
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     integer = isinstance(value, int)
+    if isinstance(value, float) and not math.isfinite(value):
+        # Strict parsing refuses NaN and Infinity in frames; an event built in code may hold
+        # one, and every comparison with NaN is false.
+        return RealtimeError(
+            f"Invalid '{param}': expected a finite number, but got {value!r} instead.",
+            "invalid_value",
+            param,
+        )
     if value < low:
         code = "integer_below_min_value" if integer else "decimal_below_min_value"
         return RealtimeError(

@@ -1406,3 +1406,322 @@ def test_committing_a_full_buffer_with_transcription_is_cheap() -> None:
     spent = time.process_time() - started
     assert "conversation.item.input_audio_transcription.completed" in names
     assert spent < 0.2, f"a 15 MiB commit took {spent * 1000:.0f} ms of CPU"
+
+
+# ---- isolation and bounds (issue 13) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("literal", "says"),
+    [
+        ("9" * 4301, "more than 4300 digits"),
+        ("-" + "1" * 10_000, "more than 4300 digits"),
+        ("NaN", "'NaN' is not valid JSON"),
+        ("Infinity", "'Infinity' is not valid JSON"),
+        ("-Infinity", "'-Infinity' is not valid JSON"),
+        ("1e400", "1e400 is too large"),
+    ],
+)
+def test_numbers_strict_json_refuses_are_invalid_json_and_the_session_goes_on(
+    literal: str, says: str
+) -> None:
+    d = Driver()
+    frame = (
+        '{"type":"session.update","session":{"type":"realtime","audio":{"input":'
+        f'{{"turn_detection":{{"type":"server_vad","threshold":{literal}}}}}}}}}}}'
+    )
+    error = only_error(d.send(frame))
+    assert (error["type"], error["code"]) == ("invalid_request_error", "invalid_json")
+    assert says in error["message"]
+    # Nothing was stored: the next update's session carries the default threshold.
+    updated = d.session_update(instructions="hi")
+    assert types(updated) == ["session.updated"]
+    assert updated[0]["session"]["audio"]["input"]["turn_detection"]["threshold"] == 0.5
+
+
+def test_every_server_frame_is_strict_json() -> None:
+    d = Driver()
+    d.session.config["temperature"] = float("nan")  # a bug of ours, or a scenario's .nan
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        d.session.inject({"type": "session.updated", "session": {"x": float("inf")}})
+
+
+@pytest.mark.parametrize("dialect", [Dialect.GA, Dialect.BETA])
+def test_null_for_a_setting_leaves_it_as_it_is_and_later_updates_work(dialect: Dialect) -> None:
+    d = Driver(dialect)
+    if dialect is Dialect.GA:
+        updates: list[dict[str, Any]] = [
+            {"audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": None}}}},
+            {"audio": {"input": None, "output": {"voice": None, "format": None}}},
+            {"audio": None, "output_modalities": None, "instructions": None, "tools": None},
+        ]
+    else:
+        updates = [
+            {"turn_detection": {"type": "server_vad", "threshold": None}},
+            {"modalities": None, "voice": None, "input_audio_format": None, "tools": None},
+        ]
+    for update in updates:
+        assert types(d.session_update(**update)) == ["session.updated"], update
+    updated = d.session_update(instructions="still configurable")
+    assert types(updated) == ["session.updated"]
+    session = updated[0]["session"]
+    turn = (
+        session["audio"]["input"]["turn_detection"]
+        if dialect is Dialect.GA
+        else (session["turn_detection"])
+    )
+    assert turn["threshold"] == 0.5
+    # Audio still flows through the VAD and a response still streams.
+    d.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\0" * 4800).decode()})
+    assert "response.done" in types(d.send({"type": "response.create"}))
+
+
+def test_turn_detection_null_still_turns_detection_off() -> None:
+    d = Driver()
+    session = d.session_update(audio={"input": {"turn_detection": None}})[0]["session"]
+    assert session["audio"]["input"]["turn_detection"] is None
+
+
+def test_an_update_that_cannot_be_applied_is_refused_and_nothing_of_it_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    d = Driver()
+    from mock_server import vad
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise TypeError("float() argument must be a string or a real number, not 'NoneType'")
+
+    monkeypatch.setattr(vad, "VadConfig", broken)
+    error = only_error(
+        d.session_update(
+            instructions="new",
+            audio={"input": {"turn_detection": {"type": "server_vad", "threshold": 0.7}}},
+        )
+    )
+    assert (error["type"], error["code"], error["param"]) == (
+        "invalid_request_error",
+        "invalid_value",
+        "session",
+    )
+    monkeypatch.undo()
+    session = d.session_update(output_modalities=["text"])[0]["session"]
+    assert session["instructions"] != "new"
+    assert session["audio"]["input"]["turn_detection"]["threshold"] == 0.5
+
+
+def test_the_session_configuration_is_capped_and_an_update_costs_what_it_carries() -> None:
+    from mock_server.session import MAX_SESSION_CONFIG_BYTES
+
+    d = Driver()
+    big_tool = {
+        "type": "function",
+        "name": "big",
+        "parameters": {"type": "object", "description": "x" * (MAX_SESSION_CONFIG_BYTES // 2)},
+    }
+    assert types(d.session_update(tools=[big_tool])) == ["session.updated"]
+    error = only_error(d.session_update(instructions="y" * (MAX_SESSION_CONFIG_BYTES // 2)))
+    assert (error["code"], error["param"]) == ("session_config_too_large", "session.tools")
+    assert "1048576 bytes" in error["message"]
+    # Small updates leave the stored tools alone: shared, not copied.
+    tools = d.session.config["tools"]
+    for _ in range(3):
+        assert types(d.session_update(audio={"output": {"voice": "cedar"}})) == ["session.updated"]
+    assert d.session.config["tools"] is tools
+
+
+def test_an_update_larger_than_the_configuration_cap_is_refused_before_validation() -> None:
+    from mock_server.session import MAX_SESSION_CONFIG_BYTES
+
+    d = Driver()
+    tool = {"type": "function", "name": "t", "parameters": {"description": "x" * (10 << 20)}}
+    error = only_error(d.session_update(tools=[tool]))
+    assert (error["code"], error["param"]) == ("session_config_too_large", "session")
+    assert f"{MAX_SESSION_CONFIG_BYTES} bytes" in error["message"]
+    assert types(d.session_update(instructions="ok")) == ["session.updated"]
+
+
+OUT_OF_BAND = {"type": "response.create", "response": {"conversation": "none"}}
+
+
+def test_out_of_band_responses_in_flight_are_capped() -> None:
+    from mock_server.session import MAX_OUT_OF_BAND_RESPONSES
+
+    d = Driver(pace=1.0)
+    for _ in range(MAX_OUT_OF_BAND_RESPONSES):
+        assert "response.created" in types(d.send(OUT_OF_BAND))
+    error = only_error(d.send({**OUT_OF_BAND, "event_id": "e_one_too_many"}))
+    assert (error["type"], error["code"], error["event_id"]) == (
+        "invalid_request_error",
+        "too_many_active_responses",
+        "e_one_too_many",
+    )
+    assert f"({MAX_OUT_OF_BAND_RESPONSES})" in error["message"]
+    # The conversation's own response is not counted against the cap.
+    assert "response.created" in types(d.send({"type": "response.create"}))
+    # Once they have finished, out-of-band responses can be created again.
+    done = d.advance(60.0)
+    assert types(done).count("response.done") == MAX_OUT_OF_BAND_RESPONSES + 1
+    assert "response.created" in types(d.send(OUT_OF_BAND))
+
+
+def test_due_advances_only_the_responses_whose_time_has_come(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mock_server.session import MAX_OUT_OF_BAND_RESPONSES
+
+    d = Driver(pace=1.0)
+    for _ in range(MAX_OUT_OF_BAND_RESPONSES):
+        d.send(OUT_OF_BAND)
+        d.now += 0.01  # each streams on its own clock
+    advanced: list[str] = []
+    original = Session._advance
+
+    def counting(self: Session, run: Any, now: float) -> None:
+        advanced.append(run.id)
+        original(self, run, now)
+
+    monkeypatch.setattr(Session, "_advance", counting)
+    deadline = d.session.next_deadline()
+    assert deadline is not None and deadline > d.now
+    d.take()
+    assert advanced == []  # none is due: none is touched
+    d.now = deadline
+    d.take()
+    assert len(advanced) == 1
+
+
+def _forcing(parameters: Any) -> dict[str, Any]:
+    tool = {"type": "function", "name": "bomb", "parameters": parameters}
+    return {
+        "type": "response.create",
+        "event_id": "e_bomb",
+        "response": {"tools": [tool], "tool_choice": "required", "output_modalities": ["text"]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("parameters", "says"),
+    [
+        (
+            {
+                "type": "object",
+                "properties": {"s": {"type": "string", "minLength": 2_000_000}},
+                "required": ["s"],
+            },
+            "minLength 2000000",
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"a": {"type": "array", "minItems": 1_000_000}},
+                "required": ["a"],
+            },
+            "minItems 1000000",
+        ),
+        ({"type": "array", "minItems": "x"}, "'minItems' must be a non-negative integer"),
+        ({"allOf": [[1]]}, "expected a schema"),
+    ],
+)
+def test_a_forced_tool_whose_schema_cannot_be_satisfied_is_a_clear_error(
+    parameters: dict[str, Any], says: str
+) -> None:
+    d = Driver()
+    error = only_error(d.send(_forcing(parameters)))
+    assert (error["type"], error["code"], error["event_id"]) == (
+        "invalid_request_error",
+        "invalid_function_parameters",
+        "e_bomb",
+    )
+    assert "'bomb'" in error["message"] and says in error["message"]
+    assert "response.done" in types(d.send({"type": "response.create"}))
+
+
+def test_generated_arguments_are_bounded_and_stream_as_the_run_advances() -> None:
+    from mock_server.protocol.schema_values import MAX_ARGUMENTS_BYTES
+
+    d = Driver(pace=1.0)
+    cycle = {
+        "$ref": "#/$defs/n",
+        "$defs": {
+            "n": {
+                "type": "object",
+                "properties": {f"c{i}": {"$ref": "#/$defs/n"} for i in range(6)}
+                | {"s": {"type": "string", "minLength": 2000}},
+            }
+        },
+    }
+    first = d.send(_forcing(cycle))
+    assert types(first).count("response.function_call_arguments.delta") == 1
+    events = d.advance(600.0)
+    done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+    assert len(done["arguments"]) <= MAX_ARGUMENTS_BYTES
+    json.loads(done["arguments"])
+
+
+def _say(text: str) -> dict[str, Any]:
+    return {
+        "type": "conversation.item.create",
+        "item": {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        },
+    }
+
+
+def test_a_long_user_text_gets_a_bounded_reply_whose_audio_is_made_as_it_streams() -> None:
+    from mock_server.responder import MAX_QUOTED_CHARS, placeholder_speech_length
+    from mock_server.session import AUDIO_CHUNK_MS, BYTES_PER_MS
+
+    d = Driver(pace=1.0)
+    d.send(_say("hello " * 200_000))
+    first = d.send({"type": "response.create"})
+    assert types(first).count("response.output_audio.delta") == 1
+    item_id = next(e["item"]["id"] for e in first if e["type"] == "response.output_item.added")
+    assert len(d.session.item_audio(item_id)) == AUDIO_CHUNK_MS * BYTES_PER_MS["pcm16"]
+    events = d.advance(600.0)
+    done = next(e for e in events if e["type"] == "response.output_audio_transcript.done")
+    assert len(done["transcript"]) <= MAX_QUOTED_CHARS + 50
+    assert done["transcript"].endswith(' [...]".')
+    assert len(d.session.item_audio(item_id)) == placeholder_speech_length(done["transcript"])
+
+
+def test_placeholder_speech_is_not_kept_after_the_session() -> None:
+    import gc
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        d = Driver(pace=0.0)
+        d.send(_say("hello " * 4000))
+        assert "response.done" in types(d.send({"type": "response.create"}))
+        del d
+        gc.collect()
+        retained, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # What stays is the small cache of word bursts (64 bursts of this length, ~20 KB each).
+    assert retained < 3_000_000, retained
+
+
+def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
+    from mock_server.responder import placeholder_speech_length
+
+    d = Driver(dialect=Dialect.BETA)
+    d.session_update(output_audio_format="g711_ulaw")
+    d.send(_say("a few words to say"))
+    events = d.send({"type": "response.create"})
+    deltas = [base64.b64decode(e["delta"]) for e in events if e["type"] == "response.audio.delta"]
+    assert all(len(chunk) == 800 for chunk in deltas[:-1])
+    transcript = next(e for e in events if e["type"] == "response.audio_transcript.done")
+    pcm_ms = placeholder_speech_length(transcript["transcript"]) / 48
+    assert abs(sum(map(len, deltas)) / 8 - pcm_ms) <= 1
+
+
+def test_a_scenario_setting_that_is_not_a_finite_number_is_not_applied_nor_sent() -> None:
+    turn = {"type": "server_vad", "threshold": float("nan")}
+    d = Driver(session_overrides={"audio": {"input": {"turn_detection": turn}}})
+    created, error = d.opening
+    assert created["type"] == "session.created"
+    assert created["session"]["audio"]["input"]["turn_detection"]["threshold"] == 0.5
+    assert error["error"]["param"] == "session.audio.input.turn_detection.threshold"

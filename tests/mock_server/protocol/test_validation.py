@@ -373,3 +373,20 @@ def test_the_union_member_cache_stays_bounded_whatever_keys_clients_invent(
         )
         assert error is not None and error.param == f"item.invented_{n}"
     assert len(validation._CHOSEN) == 10
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_non_finite_number_in_a_checked_range_is_refused(value: float) -> None:
+    event = {
+        "type": "session.update",
+        "session": {
+            "type": "realtime",
+            "audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": value}}},
+        },
+    }
+    error = validate_client_event(event, Dialect.GA)
+    assert error is not None
+    assert (error.code, error.param) == (
+        "invalid_value",
+        "session.audio.input.turn_detection.threshold",
+    )
