@@ -390,18 +390,29 @@ def _range(param: str, value: Any, low: float, high: float) -> RealtimeError | N
     if value < low:
         code = "integer_below_min_value" if integer else "decimal_below_min_value"
         return RealtimeError(
-            f"Invalid '{param}': expected a value >= {low:g}, but got {value:g} instead.",
+            f"Invalid '{param}': expected a value >= {low:g}, but got {_number(value)} instead.",
             code,
             param,
         )
     if value > high:
         code = "integer_above_max_value" if integer else "decimal_above_max_value"
         return RealtimeError(
-            f"Invalid '{param}': expected a value <= {high:g}, but got {value:g} instead.",
+            f"Invalid '{param}': expected a value <= {high:g}, but got {_number(value)} instead.",
             code,
             param,
         )
     return None
+
+
+def _number(value: float) -> str:
+    """``value`` as an error message shows it: ``%g`` for floats and ordinary integers, and
+    for an integer too large for a float (a JSON integer may have thousands of digits) its
+    first digits and its length, so the message neither overflows nor echoes the whole."""
+    if isinstance(value, int) and abs(value) >= 10**15:
+        digits = str(abs(value))
+        sign = "-" if value < 0 else ""
+        return f"{sign}{digits[:6]}... ({len(digits)} digits)"
+    return f"{value:g}"
 
 
 def _service_rules(event: Mapping[str, Any], dialect: Dialect) -> RealtimeError | None:

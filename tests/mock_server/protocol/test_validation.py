@@ -390,3 +390,14 @@ def test_a_non_finite_number_in_a_checked_range_is_refused(value: float) -> None
         "invalid_value",
         "session.audio.input.turn_detection.threshold",
     )
+
+
+@pytest.mark.parametrize("digits", [17, 400, 4000])
+def test_an_integer_too_large_for_a_float_is_a_range_error_not_an_overflow(digits: int) -> None:
+    # Found by the fuzz suite: `{value:g}` raised OverflowError, a server_error for the client.
+    huge = int("4" * digits)
+    for value in (huge, -huge):
+        event = {"type": "response.create", "response": {"max_output_tokens": value}}
+        error = validate_client_event(event, Dialect.GA)
+        assert error is not None and error.param == "response.max_output_tokens"
+        assert f"({digits} digits)" in error.message
