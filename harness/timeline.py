@@ -31,7 +31,7 @@ import shutil
 from collections.abc import Iterable
 from typing import Any
 
-from mock_server.transcript import Entry, Transcript
+from mock_server.transcript import Entry, Transcript, elided_size
 
 LEGEND = (
     "legend: -> client to mock   <- mock to client   !! finding or note   "
@@ -63,8 +63,13 @@ def _width(width: int | None) -> int:
 
 
 def _audio_bytes(value: Any) -> int:
+    """The bytes of audio a base64 field carries, or stood for (the session's transcript keeps
+    appended audio as its size only: see :func:`mock_server.transcript.elided`)."""
     if not isinstance(value, str):
         return 0
+    size = elided_size(value)
+    if size is not None:
+        return size * 3 // 4
     try:
         return len(base64.b64decode(value, validate=True))
     except (binascii.Error, ValueError):

@@ -174,6 +174,19 @@ def elided(size: int, what: str) -> str:
     return f"<elided: {size} base64 characters of {what}>"
 
 
+_ELIDED = re.compile(r"<elided: (\d+) base64 characters of ")
+
+
+def elided_size(text: str) -> int | None:
+    """The size in base64 characters that an :func:`elided` placeholder stands for, else None.
+
+    >>> elided_size(elided(6400, "audio")), elided_size("AAAA")
+    (6400, None)
+    """
+    match = _ELIDED.match(text)
+    return int(match.group(1)) if match else None
+
+
 @dataclass(frozen=True)
 class Finding:
     """A mistake the client made, noted in the transcript (the verdict reports these).

@@ -222,8 +222,8 @@ def test_a_forgotten_response_create_fails_within_the_default_bound(
             "legend:*",
             "*-> conversation.item.create message role=user*",
             "*!! expectation_unmet*",
-            "*closed 1011*",
-            "*(the test then raised ConnectionClosedError: received 1011*",
+            "*closed 4000 invalid_request_error.realtime_mock_expectation_unmet*",
+            "*(the test then raised ConnectionClosedError: received 4000*",
         ]
     )
     assert "ERROR at teardown" not in result.stdout.str()
