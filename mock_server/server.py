@@ -382,6 +382,10 @@ class MockServer:
     # ---- life cycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # What every session needs, built once per process before the first connection is
+        # accepted, in a worker thread: built by a first session instead, it stalled the loop
+        # (and every other session) for over a second. A second server in a process skips it.
+        await asyncio.get_running_loop().run_in_executor(None, warm_up)
         common: dict[str, Any] = {
             "process_request": self._process_request,
             "select_subprotocol": self._select_subprotocol,
@@ -868,6 +872,20 @@ class _Alarm:
         """Whether the cancellation just caught was the alarm's alone (then it is undone)."""
         rang, self._rang = self._rang, False
         return rang and self.task.uncancel() == 0
+
+
+@functools.cache
+def warm_up() -> None:
+    """Build what a session needs once per process, so that the first session does not build
+    it on the event loop (over a second of pydantic schemas, stalling every other session).
+    Runs in a worker thread; a failure is logged, and the sessions then build it lazily."""
+    from mock_server.protocol.validation import warm_up as build_validators
+
+    try:
+        build_validators()
+        default_transcriber()
+    except Exception:  # pragma: no cover - a broken SDK install; sessions say what fails
+        log.exception("realtime-mock: warming up failed; sessions build their validators lazily")
 
 
 @functools.cache

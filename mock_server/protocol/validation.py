@@ -112,6 +112,15 @@ def _adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
     return TypeAdapter(model)
 
 
+def warm_up() -> None:
+    """Build every validator now (about a second, once per process) rather than at each event
+    type's first use, which would stall the event loop, and so every session, that long. The
+    server runs this in a worker thread when it starts (see ``MockServer.start``)."""
+    for dialect in Dialect:
+        for model in {*client_models(dialect).values(), *server_models(dialect).values()}:
+            _adapter(model)
+
+
 # ---- client events ---------------------------------------------------------------------------
 
 
