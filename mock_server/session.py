@@ -76,6 +76,13 @@ MAX_OUT_OF_BAND_RESPONSES = 8
 # Every session.updated carries the whole configuration (tools, instructions): its size, and
 # so the cost of each update's event, is bounded.
 MAX_SESSION_CONFIG_BYTES = 1024 * 1024
+# The conversation's size: items, their content parts, and the text they hold (what each
+# response's usage reads and each item lookup walks). An hour-long conversation of honest
+# turns holds a few thousand items; past a bound an item.create is refused
+# (conversation_too_large) rather than letting a client grow the session without end.
+MAX_CONVERSATION_ITEMS = 10_000
+MAX_CONVERSATION_PARTS = 50_000
+MAX_CONVERSATION_TEXT = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -1116,6 +1123,7 @@ class Session:
                         "invalid_value",
                         "item.content",
                     )
+        self._check_room(item)
         for part in item.get("content") or []:
             if part.get("type") == "input_audio" and isinstance(part.get("audio"), str):
                 try:
@@ -1130,6 +1138,27 @@ class Session:
                 self._audio_added(item["id"], len(raw))
                 part["audio"] = None
         self._insert_item(item, previous)
+
+    def _check_room(self, item: dict[str, Any]) -> None:
+        """Refuse ``item`` if the conversation would outgrow its bounds (see
+        :data:`MAX_CONVERSATION_ITEMS`); the walk is over at most that many items."""
+        parts = sum(len(i.get("content") or []) for i in self.items)
+        text = sum(len(item_codec.text_of(i)) for i in self.items)
+        adds_parts = len(item.get("content") or [])
+        adds_text = len(item_codec.text_of(item))
+        for what, now, adds, bound in (
+            ("items", len(self.items), 1, MAX_CONVERSATION_ITEMS),
+            ("content parts", parts, adds_parts, MAX_CONVERSATION_PARTS),
+            ("characters of text", text, adds_text, MAX_CONVERSATION_TEXT),
+        ):
+            if now + adds > bound:
+                raise RealtimeError(
+                    f"The conversation holds {now:,} {what}; this item would take it past "
+                    f"{bound:,}, the most realtime-mock keeps in one session. Delete items "
+                    "(conversation.item.delete) or start a new session.",
+                    "conversation_too_large",
+                    "item",
+                )
 
     def _require_item(self, item_id: str, action: str) -> int:
         index = self._find(item_id)

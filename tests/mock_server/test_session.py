@@ -1725,3 +1725,54 @@ def test_a_scenario_setting_that_is_not_a_finite_number_is_not_applied_nor_sent(
     assert created["type"] == "session.created"
     assert created["session"]["audio"]["input"]["turn_detection"]["threshold"] == 0.5
     assert error["error"]["param"] == "session.audio.input.turn_detection.threshold"
+
+
+# ---- frame and conversation size (issue 13: bounded cost per frame, bounded memory) ---------
+
+
+def _user_item(*texts: str) -> dict[str, Any]:
+    content = [{"type": "input_text", "text": text} for text in texts]
+    return {
+        "type": "conversation.item.create",
+        "item": {"type": "message", "role": "user", "content": content},
+    }  # noqa: E501
+
+
+def test_a_frame_of_too_many_objects_is_refused_before_it_is_parsed() -> None:
+    from mock_server.protocol.frames import MAX_FRAME_VALUES
+
+    d = Driver()
+    error = only_error(d.send(_user_item(*["x"] * MAX_FRAME_VALUES)))
+    assert error["code"] == "invalid_json" and "at most 20,000" in error["message"]
+    # One under the bound is parsed (and the item created); the session went on.
+    assert "conversation.item.added" in types(d.send(_user_item(*["x"] * 1000)))
+
+
+@pytest.mark.parametrize(
+    ("bound", "value", "item"),
+    [
+        ("MAX_CONVERSATION_ITEMS", 3, _user_item("a")),
+        ("MAX_CONVERSATION_PARTS", 5, _user_item("a", "b")),
+        ("MAX_CONVERSATION_TEXT", 10, _user_item("four")),
+    ],
+)
+def test_the_conversation_is_bounded(
+    monkeypatch: pytest.MonkeyPatch, bound: str, value: int, item: dict[str, Any]
+) -> None:
+    import mock_server.session as session_module
+
+    monkeypatch.setattr(session_module, bound, value)
+    d = Driver()
+    created = 0
+    for _ in range(6):
+        events = d.send(item)
+        if types(events) == ["error"]:
+            break
+        created += 1
+    error = only_error(events)
+    assert error["code"] == "conversation_too_large" and "Delete items" in error["message"]
+    assert created == {"MAX_CONVERSATION_ITEMS": 3, "MAX_CONVERSATION_PARTS": 2}.get(bound, 2)
+    # Deleting an item makes room again.
+    first = d.session.items[0]["id"]
+    d.send({"type": "conversation.item.delete", "item_id": first})
+    assert "conversation.item.added" in types(d.send(item))
