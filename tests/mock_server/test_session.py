@@ -1735,7 +1735,7 @@ def _user_item(*texts: str) -> dict[str, Any]:
     return {
         "type": "conversation.item.create",
         "item": {"type": "message", "role": "user", "content": content},
-    }  # noqa: E501
+    }
 
 
 def test_a_frame_of_too_many_objects_is_refused_before_it_is_parsed() -> None:
