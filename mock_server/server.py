@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import http
 import json
 import logging
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
     from mock_server.proxy import Relay, Upstream
 
 log = logging.getLogger("realtime_mock")
+# A frame whose handling took longer than this makes its session wait as long before its next
+# frame (see MockServer._run): a client's burst of costly frames never runs back to back.
+YIELD_AFTER_S = 0.002
 
 # 15 MiB of audio per append, base64-encoded (x4/3), plus room for the JSON around it.
 MAX_FRAME_BYTES = 21 * 1024 * 1024
@@ -768,7 +772,10 @@ class MockServer:
         alarm = _Alarm(loop, current)
         try:
             while True:
-                for output in session.due(clock()):
+                started = loop.time()
+                outputs = session.due(clock())
+                busy = loop.time() - started
+                for output in outputs:
                     if ws.state is not State.OPEN:
                         # The client is closing: nothing more can reach it (a send would wait
                         # for the closing handshake), but the frames it sent before its close
@@ -785,6 +792,10 @@ class MockServer:
                         return
                     elif isinstance(output, RawFrame):
                         await ws.send(output.data)
+                if busy > YIELD_AFTER_S:
+                    # A costly turn of the clock (a whole reply due at once, at pace 0): the
+                    # session waits as long before its next, as after a costly frame below.
+                    await asyncio.sleep(min(busy, 1.0))
                 deadline = session.next_deadline()
                 if deadline is None:
                     alarm.clear()  # only a client frame can cause output now
@@ -799,7 +810,15 @@ class MockServer:
                     raise  # cancelled by someone else: the server is stopping
                 finally:
                     alarm.waiting = False
+                started = loop.time()
                 session.receive(frame, clock())
+                spent = loop.time() - started
+                if spent > YIELD_AFTER_S:
+                    # recv() hands over a queued frame without yielding, and one loop turn per
+                    # costly frame is not enough for the others (a /healthz answer takes a few
+                    # turns): a session that just took the loop for a while waits as long
+                    # before its next frame, so no client holds more than half of it.
+                    await asyncio.sleep(min(spent, 1.0))
         except ConnectionClosed as closed:
             if conn.transcript.closed is None:
                 rcvd = closed.rcvd
@@ -884,6 +903,12 @@ def warm_up() -> None:
     try:
         build_validators()
         default_transcriber()
+        # What is alive now (modules, the SDK's models, the validators just built) lives as
+        # long as the process: frozen, the cyclic collector no longer walks it. A full
+        # collection walked ~160,000 such objects (90 ms; in a test process, over a second)
+        # whenever sessions allocate many containers, stalling every session.
+        gc.collect()
+        gc.freeze()
     except Exception:  # pragma: no cover - a broken SDK install; sessions say what fails
         log.exception("realtime-mock: warming up failed; sessions build their validators lazily")
 

@@ -81,7 +81,7 @@ MAX_SESSION_CONFIG_BYTES = 1024 * 1024
 # turns holds a few thousand items; past a bound an item.create is refused
 # (conversation_too_large) rather than letting a client grow the session without end.
 MAX_CONVERSATION_ITEMS = 10_000
-MAX_CONVERSATION_PARTS = 50_000
+MAX_CONVERSATION_PARTS = 5_000
 MAX_CONVERSATION_TEXT = 32 * 1024 * 1024
 
 

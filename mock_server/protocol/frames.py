@@ -19,9 +19,9 @@ import sys
 from typing import Any, NoReturn
 
 # Objects and arrays one frame may hold. Parsing and validating cost about 4 us each, so a
-# frame of 20,000 (a session.update with hundreds of tools, an item with thousands of parts)
+# frame of 10,000 (a session.update with a hundred rich tools, an item of thousands of parts)
 # still costs well under 100 ms of the event loop every session shares; audio is one string.
-MAX_FRAME_VALUES = 20_000
+MAX_FRAME_VALUES = 10_000
 # Below this size a frame cannot hold that many values, and is not counted.
 _COUNT_FROM = 2 * MAX_FRAME_VALUES
 

@@ -335,6 +335,44 @@ async def retrieve_amplification(att: Attacker) -> None:
         )
 
 
+MANY_VALUES_FRAMES = size(6, 40)
+
+
+@attack("many_values_in_one_frame", mount=Mount(pace=0.0, seed=13))
+async def many_values(att: Attacker) -> None:
+    # Small objects by the hundred thousand: a 2.6 MB frame parses and validates slowly (about
+    # 4 us a value) though it is far under the frame limit.
+    parts = ",".join(['{"type":"input_text","text":"x"}'] * 80_000)
+    frame = (
+        '{"type":"conversation.item.create","item":{"type":"message","role":"user",'
+        f'"content":[{parts}]}}}}'
+    )
+    for _ in range(MANY_VALUES_FRAMES):
+        await att.send(frame)
+        await att.alive()
+
+
+CONVERSATION_ITEMS = size(40, 400)
+
+
+@attack("conversation_growth", mount=Mount(pace=0.0, seed=13))
+async def conversation_growth(att: Attacker) -> None:
+    # Items of 250 parts each, until the conversation refuses more (its 5,000 parts): every
+    # later event must still cost little (no walk of a conversation grown without bound). One
+    # frame's own cost is the many_values attack's: this one's items are small.
+    parts = ",".join(['{"type":"input_text","text":"xxxxxxxx"}'] * 250)
+    frame = (
+        '{"type":"conversation.item.create","item":{"type":"message","role":"user",'
+        f'"content":[{parts}]}}}}'
+    )
+    for _ in range(CONVERSATION_ITEMS // 10):
+        for _ in range(10):
+            await att.send(frame)
+        await att.alive()
+    await att.send_event({"type": "response.create"})
+    await att.until(lambda e: e["type"] in ("response.done", "error"), "a response")
+
+
 # ---- session crashes --------------------------------------------------------------------------
 
 BIG_INT = "9" * 5000
