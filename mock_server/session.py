@@ -238,6 +238,11 @@ class Session:
         self.conversation_id = ""
         self.items: list[dict[str, Any]] = []
         self._item_ids: set[str] = set()
+        # The size of the items the client created (parts, characters), for the conversation's
+        # bounds; the model's items are bounded by the reply's own limits.
+        self._client_sizes: dict[str, tuple[int, int]] = {}
+        self._client_parts = 0
+        self._client_text = 0
         self._item_audio: dict[str, bytearray] = {}
         self._item_format: dict[str, str] = {}  # output items' audio format, for truncate
         self._audio_held = 0  # bytes in _item_audio, kept under MAX_CONVERSATION_AUDIO_BYTES
@@ -1123,7 +1128,7 @@ class Session:
                         "invalid_value",
                         "item.content",
                     )
-        self._check_room(item)
+        size = self._check_room(item)
         for part in item.get("content") or []:
             if part.get("type") == "input_audio" and isinstance(part.get("audio"), str):
                 try:
@@ -1138,18 +1143,21 @@ class Session:
                 self._audio_added(item["id"], len(raw))
                 part["audio"] = None
         self._insert_item(item, previous)
+        self._client_sizes[item["id"]] = size
+        self._client_parts += size[0]
+        self._client_text += size[1]
 
-    def _check_room(self, item: dict[str, Any]) -> None:
+    def _check_room(self, item: dict[str, Any]) -> tuple[int, int]:
         """Refuse ``item`` if the conversation would outgrow its bounds (see
-        :data:`MAX_CONVERSATION_ITEMS`); the walk is over at most that many items."""
-        parts = sum(len(i.get("content") or []) for i in self.items)
-        text = sum(len(item_codec.text_of(i)) for i in self.items)
+        :data:`MAX_CONVERSATION_ITEMS`); else its size (parts, characters), which the caller
+        counts in when it inserts the item. The totals are kept as items come and go, so the
+        check costs the same in a long conversation."""
         adds_parts = len(item.get("content") or [])
         adds_text = len(item_codec.text_of(item))
         for what, now, adds, bound in (
             ("items", len(self.items), 1, MAX_CONVERSATION_ITEMS),
-            ("content parts", parts, adds_parts, MAX_CONVERSATION_PARTS),
-            ("characters of text", text, adds_text, MAX_CONVERSATION_TEXT),
+            ("content parts", self._client_parts, adds_parts, MAX_CONVERSATION_PARTS),
+            ("characters of text", self._client_text, adds_text, MAX_CONVERSATION_TEXT),
         ):
             if now + adds > bound:
                 raise RealtimeError(
@@ -1159,6 +1167,7 @@ class Session:
                     "conversation_too_large",
                     "item",
                 )
+        return adds_parts, adds_text
 
     def _require_item(self, item_id: str, action: str) -> int:
         index = self._find(item_id)
@@ -1239,6 +1248,9 @@ class Session:
             self._cancel(run, "client_cancelled")
         item = self.items.pop(self._require_item(event["item_id"], "deleting"))
         self._item_ids.discard(item["id"])
+        parts, text = self._client_sizes.pop(item["id"], (0, 0))
+        self._client_parts -= parts
+        self._client_text -= text
         self._audio_held -= len(self._item_audio.pop(item["id"], b""))
         self._item_format.pop(item["id"], None)
         self._emit({"type": "conversation.item.deleted", "item_id": item["id"]})
