@@ -335,6 +335,15 @@ async def retrieve_amplification(att: Attacker) -> None:
         )
 
 
+def item_of_parts(count: int, text: str) -> str:
+    """The frame of a user item of ``count`` text parts (built as text: it is large)."""
+    part = json.dumps({"type": "input_text", "text": text})
+    return (
+        '{"type":"conversation.item.create","item":{"type":"message","role":"user",'
+        f'"content":[{",".join([part] * count)}]}}}}'
+    )
+
+
 MANY_VALUES_FRAMES = size(6, 40)
 
 
@@ -342,11 +351,7 @@ MANY_VALUES_FRAMES = size(6, 40)
 async def many_values(att: Attacker) -> None:
     # Small objects by the hundred thousand: a 2.6 MB frame parses and validates slowly (about
     # 4 us a value) though it is far under the frame limit.
-    parts = ",".join(['{"type":"input_text","text":"x"}'] * 80_000)
-    frame = (
-        '{"type":"conversation.item.create","item":{"type":"message","role":"user",'
-        f'"content":[{parts}]}}}}'
-    )
+    frame = item_of_parts(80_000, "x")
     for _ in range(MANY_VALUES_FRAMES):
         await att.send(frame)
         await att.alive()
@@ -360,11 +365,7 @@ async def conversation_growth(att: Attacker) -> None:
     # Items of 250 parts each, until the conversation refuses more (its 5,000 parts): every
     # later event must still cost little (no walk of a conversation grown without bound). One
     # frame's own cost is the many_values attack's: this one's items are small.
-    parts = ",".join(['{"type":"input_text","text":"xxxxxxxx"}'] * 250)
-    frame = (
-        '{"type":"conversation.item.create","item":{"type":"message","role":"user",'
-        f'"content":[{parts}]}}}}'
-    )
+    frame = item_of_parts(250, "xxxxxxxx")
     for _ in range(CONVERSATION_ITEMS // 10):
         for _ in range(10):
             await att.send(frame)
