@@ -233,6 +233,19 @@ def test_a_signal_closes_every_connection_with_1001_and_writes_the_transcripts(
                     "session.created"
                 )
             talking = sockets[0]
+            # A long question makes a long spoken reply (the canned model quotes it, about
+            # 20 s of audio at real-time pace): however slow the shutdown on a loaded machine,
+            # the signal lands mid-reply.
+            words = " ".join(f"word{n}" for n in range(80))
+            said = {"type": "input_text", "text": words}
+            await talking.send(
+                json.dumps(
+                    {
+                        "type": "conversation.item.create",
+                        "item": {"type": "message", "role": "user", "content": [said]},
+                    }
+                )
+            )
             await talking.send(json.dumps({"type": "response.create"}))
             while json.loads(await asyncio.wait_for(talking.recv(), WAIT))["type"] != (
                 "response.output_audio.delta"
