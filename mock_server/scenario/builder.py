@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mock_server.scenario.loader import (
     LoadedScenario,
@@ -39,6 +39,8 @@ from mock_server.scenario.loader import (
     resolve_fixture,
 )
 from mock_server.scenario.model import Rule, Scenario, Step
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 # A function call in a respond: a dict (the YAML form), or (name, arguments[, call_id]).
 FunctionCallSpec = Mapping[str, Any] | tuple[Any, ...]
@@ -299,13 +301,7 @@ class ScenarioBuilder:
         if count is not None:
             when["count"] = count
         spec = {"when": when, "do": self._group(build), "instead": instead}
-        try:
-            rule = Rule.model_validate(spec)
-        except ValidationError as exc:
-            raise ScenarioError(
-                _problems(exc, self._source, f"rules[{len(self._rules)}]")
-            ) from None
-        self._rules.append(rule)
+        self._rules.append(self._validated(Rule, spec, f"rules[{len(self._rules)}]"))
         return self._touched()
 
     # ---- the scenario --------------------------------------------------------------------
@@ -326,10 +322,7 @@ class ScenarioBuilder:
             **self._settings,
             **settings,
         }
-        try:
-            scenario = Scenario.model_validate(data)
-        except ValidationError as exc:
-            raise ScenarioError(_problems(exc, self._source)) from None
+        scenario = self._validated(Scenario, data, "")
         return scenario.model_copy(update={"steps": self.steps, "rules": self.rules})
 
     def loaded(self, **settings: Any) -> LoadedScenario:
@@ -346,14 +339,15 @@ class ScenarioBuilder:
     def _check_audio(self, reference: str) -> None:
         resolve_fixture(reference, self._folder)
 
-    def _add(self, data: dict[str, Any]) -> Self:
+    def _validated(self, model: type[_Model], data: Mapping[str, Any], where: str) -> _Model:
+        """``data`` as ``model``, or a :class:`ScenarioError` naming ``where`` it went wrong."""
         try:
-            step = Step.model_validate(data)
+            return model.model_validate(data)
         except ValidationError as exc:
-            raise ScenarioError(
-                _problems(exc, self._source, f"steps[{len(self._steps)}]")
-            ) from None
-        self._steps.append(step)
+            raise ScenarioError(_problems(exc, self._source, where)) from None
+
+    def _add(self, data: dict[str, Any]) -> Self:
+        self._steps.append(self._validated(Step, data, f"steps[{len(self._steps)}]"))
         return self._touched()
 
     def _touched(self) -> Self:
