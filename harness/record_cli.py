@@ -89,7 +89,7 @@ async def record_main(
     port: int = 8765,
     tls: bool = False,
 ) -> int:
-    from mock_server.recorder import Recorder, RecordMode, recorded_episodes
+    from mock_server.recorder import BackgroundRecorder, Recorder, RecordMode, recorded_episodes
     from mock_server.scenario.loader import ScenarioError
 
     path = Path(out)
@@ -109,7 +109,7 @@ async def record_main(
     upstream = None
     if relaying or record_mode is RecordMode.NEW_EPISODES:
         first = 1 if record_mode is RecordMode.ALL else len(existing) + 1
-        recorder = Recorder(path, upstream=upstream_url, first=first)
+        recorder = BackgroundRecorder(Recorder(path, upstream=upstream_url, first=first))
         upstream = Upstream(url=upstream_url, recorder=recorder)
     try:
         if record_mode is RecordMode.ALL:

@@ -22,8 +22,12 @@ Redaction filters are plain functions of ``(value, secrets)``, applied to everyt
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import logging
+import queue
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -40,6 +44,8 @@ from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePla
 from mock_server.scenario.templating import escape
 from mock_server.session import ServerEvent, Session, SessionOptions
 from mock_server.transcript import REDACTED, Entry, Transcript, redact_text
+
+log = logging.getLogger("realtime_mock")
 
 # ---- redaction filters ------------------------------------------------------------------------
 
@@ -698,3 +704,53 @@ class Recorder:
         self.written += Recording(redact(data, self.refusal_secrets)).write(path)
         self.refusals, self.refusal_secrets = [], []
         self.number += 1
+
+
+class BackgroundRecorder:
+    """A :class:`Recorder` that works off the event loop: a relayed connection that ends hands
+    over a snapshot of its transcript (one list copy) and a worker thread turns it into a
+    scenario, its WAV fixtures and the replay check, one connection after another in the order
+    they ended. Done on the loop, a long session's recording stalled every other connection.
+    :meth:`flush` waits for every pending recording, then writes the refusals' scenario.
+
+    >>> import tempfile
+    >>> recorder = BackgroundRecorder(Recorder(Path(tempfile.mkdtemp()) / "chat.yaml"))
+    >>> recorder.flush()  # nothing was pending
+    >>> recorder.written
+    []
+    """
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self._pending: queue.Queue[tuple[Transcript, tuple[str, ...]] | None] = queue.Queue()
+        self._worker = threading.Thread(
+            target=self._work, name="realtime-mock recorder", daemon=True
+        )
+        self._worker.start()
+
+    @property
+    def written(self) -> list[Path]:
+        return self.recorder.written
+
+    def next_path(self) -> Path:
+        return self.recorder.next_path()
+
+    def add(self, transcript: Transcript, secrets: Sequence[str]) -> None:
+        # The connection has ended: nothing appends to its entries any more, but the list is
+        # copied so that the worker never reads a list the loop could still touch.
+        snapshot = dataclasses.replace(transcript, entries=list(transcript.entries))
+        self._pending.put((snapshot, tuple(secrets)))
+
+    def _work(self) -> None:
+        while (job := self._pending.get()) is not None:
+            try:
+                self.recorder.add(*job)
+            except Exception:
+                log.exception("realtime-mock: could not record a connection")
+
+    def flush(self) -> None:
+        """Finish every pending recording (the worker then stops), then the refusals'."""
+        if self._worker.is_alive():
+            self._pending.put(None)
+            self._worker.join()
+        self.recorder.flush()

@@ -11,8 +11,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import re
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from websockets.http11 import Request, Response
 from mock_server import audio
 from mock_server.proxy import Upstream
 from mock_server.recorder import (
+    BackgroundRecorder,
     Recorder,
     redact,
     scenario_from_transcript,
@@ -408,3 +412,44 @@ async def test_a_refused_attempt_is_kept_and_replayed(tmp_path: Path) -> None:
     assert status == 429
     assert normalise(replayed.events) == normalise(live.events)
     assert play.verdict()["ok"], play.verdict()["findings"]
+
+
+# ---- off the loop (issue 13: a long recording must not stall the other connections) ----------
+
+
+class _GatedRecorder(Recorder):
+    """A Recorder whose first recording waits for the test (a long session's, in effect)."""
+
+    def __init__(self, out: Path) -> None:
+        super().__init__(out)
+        self.gate = threading.Event()
+        self.seen: list[int] = []
+
+    def add(self, transcript: Transcript, secrets: Sequence[str]) -> None:
+        assert self.gate.wait(10), "the test never opened the gate"
+        self.seen.append(len(transcript.entries))
+        if len(transcript.entries) == 2:
+            raise RuntimeError("a recording that fails")
+
+
+def test_the_background_recorder_hands_over_at_once_and_flush_waits_for_all(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gated = _GatedRecorder(tmp_path / "chat.yaml")
+    recorder = BackgroundRecorder(gated)
+    transcripts = []
+    for n in (1, 2, 3):
+        transcript = Transcript()
+        for i in range(n):
+            transcript.add(float(i), "note", "x", note="entry")
+        transcripts.append(transcript)
+    started = time.monotonic()
+    for transcript in transcripts:
+        recorder.add(transcript, ["sk-test"])
+    assert time.monotonic() - started < 0.5  # nothing waited for the (gated) recorder
+    transcripts[0].add(9.0, "note", "late", note="after the hand-over")  # a snapshot was taken
+    gated.gate.set()
+    with caplog.at_level(logging.ERROR, logger="realtime_mock"):
+        recorder.flush()
+    assert gated.seen == [1, 2, 3]  # in order; the failing one did not stop the next
+    assert "could not record a connection" in caplog.text
