@@ -40,6 +40,9 @@ with --scenario, an option given here wins over the scenario's own value (--dial
 --pace, --seed, --max-duration, --close-idle-after); an option not given keeps the scenario's
 value. --api-key adds to the scenario's require_key: a key must pass both. The scenario's
 handshake refusals and its dialect rule (a beta scenario refuses GA clients) still apply.
+Every expectation of a scenario is bounded: a client that has not sent what the next step
+expects within 10 s (real time; a step's `within:` or the scenario's `timeout: 10m` says
+otherwise) fails the verdict and is closed with 4000. Raise `timeout:` to type at a client.
 
 then, for the openai Python SDK:
   OPENAI_BASE_URL=http://127.0.0.1:8765/v1 OPENAI_API_KEY=sk-mock python my_agent.py
