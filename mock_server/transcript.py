@@ -24,7 +24,9 @@ Direction = Literal["client", "server", "note"]
 SECRET_HEADERS = frozenset({"authorization", "api-key", "cookie", "openai-api-key", "x-api-key"})
 # Besides those: any header whose name says it carries a credential (Azure's
 # Ocp-Apim-Subscription-Key, X-Auth-Token, Proxy-Authorization, Set-Cookie, X-Client-Secret...).
-_SECRET_NAME = re.compile(r"key|token|secret|auth|cookie|passw|credential|signature", re.I)
+# The words that mark a name (header, query parameter, option, variable) as holding a secret.
+SECRET_WORDS = r"key|token|secret|auth|cookie|passw|credential|signature"
+_SECRET_NAME = re.compile(SECRET_WORDS, re.I)
 SECRET_QUERY = frozenset({"api_key", "api-key", "key", "client_secret"})
 _SUBPROTOCOL_KEY = "openai-insecure-api-key."
 REDACTED = "<redacted>"

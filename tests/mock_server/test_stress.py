@@ -431,11 +431,16 @@ async def threshold_null(att: Attacker) -> None:
     await att.alive()
 
 
-@attack("truncate_streaming_audio", mount=Mount(pace=1.0, seed=13))
-async def truncate_streaming(att: Attacker) -> None:
+async def first_audio_delta(att: Attacker) -> dict[str, Any] | None:
+    """Ask for a spoken reply and wait for its first audio delta (None: the connection closed)."""
     await att.send_event(user_text("Tell me about the weather in Paris, please."))
     await att.send_event({"type": "response.create"})
-    delta = await att.until(of_type("response.output_audio.delta"), "the first audio delta")
+    return await att.until(of_type("response.output_audio.delta"), "the first audio delta")
+
+
+@attack("truncate_streaming_audio", mount=Mount(pace=1.0, seed=13))
+async def truncate_streaming(att: Attacker) -> None:
+    delta = await first_audio_delta(att)
     if delta is None:
         return
     await att.send_event(
@@ -526,9 +531,7 @@ clear_during_speech.oracle = speech_balanced  # type: ignore[attr-defined]
 
 @attack("delete_item_being_generated", mount=Mount(pace=1.0, seed=13))
 async def delete_generating(att: Attacker) -> None:
-    await att.send_event(user_text("Tell me about the weather in Paris, please."))
-    await att.send_event({"type": "response.create"})
-    delta = await att.until(of_type("response.output_audio.delta"), "the first audio delta")
+    delta = await first_audio_delta(att)
     if delta is None:
         return
     await att.send_event({"type": "conversation.item.delete", "item_id": delta["item_id"]})
