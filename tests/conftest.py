@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from mock_server import conformance
+from tests.helpers import server  # noqa: F401  (the shared fixture: a server, default mount)
 
 settings.register_profile(
     "ci",
