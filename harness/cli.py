@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.options import parse_duration, parse_pace
 from mock_server import __version__
+from mock_server.protocol.limits import MAX_SESSION_DURATION_S
 from mock_server.proxy import DEFAULT_UPSTREAM
 from mock_server.server import MockServer, Mount, describe
+from mock_server.units import parse_duration, parse_pace
 
 if TYPE_CHECKING:
     from harness.transcript_files import TranscriptFiles
@@ -396,7 +397,9 @@ def serve_mount(args: argparse.Namespace, play: ScenarioPlay | None) -> Mount:
             beta=args.beta or "served",
             any_model=args.any_model,
             pace=1.0 if args.pace is None else args.pace,
-            max_duration_s=3600.0 if args.max_duration is None else args.max_duration,
+            max_duration_s=MAX_SESSION_DURATION_S
+            if args.max_duration is None
+            else args.max_duration,
         )
     else:
         mount = play.mount()

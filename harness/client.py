@@ -31,13 +31,15 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from mock_server.protocol import formats
+
 Dialect = Literal["ga", "beta"]
 Tool = Callable[[dict[str, Any]], Any | Awaitable[Any]]
 
 AUDIO_DELTAS = ("response.output_audio.delta", "response.audio.delta")
 TEXT_DONE = ("response.output_text.done", "response.text.done")
 TRANSCRIPT_DONE = ("response.output_audio_transcript.done", "response.audio_transcript.done")
-BYTES_PER_MS = 48
+BYTES_PER_MS = formats.BYTES_PER_MS["pcm16"]
 # Errors that end the session whoever caused them.
 FATAL_CODES = frozenset({"session_expired", "missing_model", "beta_api_shape_disabled"})
 

@@ -22,11 +22,12 @@ from harness.timeline import render_timeline
 from mock_server.scenario.builder import ScenarioBuilder, scenario_from_dict
 from mock_server.scenario.loader import LoadedScenario, load_scenario, resolve_scenario
 from mock_server.scenario.matchers import match
-from mock_server.scenario.model import Handshake, Scenario, parse_duration
+from mock_server.scenario.model import Handshake, Scenario
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.scenario.runner import DEFAULT_TIMEOUT, ScenarioRunner
 from mock_server.server import Connection, MockServer, ThreadedMockServer
 from mock_server.transcript import Transcript
+from mock_server.units import parse_duration
 
 API_KEY = "sk-realtime-mock-test"
 # How long assert_received waits for the server to have taken in what the client just sent
@@ -61,7 +62,7 @@ class MockOptions:
 
 
 def _pace_name(pace: str | float) -> str:
-    from harness.options import parse_pace
+    from mock_server.units import parse_pace
 
     if isinstance(pace, str):
         parse_pace(pace)  # a clear error now, not when the first client connects

@@ -66,7 +66,7 @@ def realtime_mock_server() -> Iterator[ThreadedMockServer]:
 
 
 def _ini_timeout(config: pytest.Config) -> float:
-    from mock_server.scenario.model import parse_duration
+    from mock_server.units import parse_duration
 
     value = config.getini("realtime_mock_timeout")
     try:

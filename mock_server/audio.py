@@ -20,17 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import soundfile
 
-PCM16_RATE = 24000
-G711_RATE = 8000
-BYTES_PER_MS = {"pcm16": 48, "g711_ulaw": 8, "g711_alaw": 8}
-FORMAT_ALIASES = {
-    "pcm16": "pcm16",
-    "audio/pcm": "pcm16",
-    "g711_ulaw": "g711_ulaw",
-    "audio/pcmu": "g711_ulaw",
-    "g711_alaw": "g711_alaw",
-    "audio/pcma": "g711_alaw",
-}
+from mock_server.protocol.formats import BYTES_PER_MS, FORMAT_ALIASES, G711_RATE
+from mock_server.protocol.formats import SAMPLE_RATE as PCM16_RATE
 
 Samples = npt.NDArray[np.int16]
 

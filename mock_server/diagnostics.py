@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mock_server import audio
+from mock_server.protocol import formats
 
 LIVE_MIN_SPAN_S = 2.0
 LIVE_MAX_GAP_S = 0.5
@@ -73,7 +74,7 @@ class InputAudioDiagnostics:
         span = now - self._stream_start
         if span >= LIVE_MIN_SPAN_S:
             rate = (self._stream_bytes - self._first_chunk) / span
-            expected = audio.BYTES_PER_MS[fmt] * 1000
+            expected = formats.BYTES_PER_MS[fmt] * 1000
             ratio = rate / expected
             if 0.25 <= ratio <= 3.0 and abs(ratio - 1) > RATE_TOLERANCE:
                 hint = ""
@@ -92,7 +93,7 @@ class InputAudioDiagnostics:
         whole = len(data)
         # The first minute tells a muted or misformatted microphone as well as the whole turn
         # does, and keeps a commit's cost bounded (a full buffer is 15 MiB).
-        data = bytes(memoryview(data)[: 60_000 * audio.BYTES_PER_MS[audio.format_name(fmt)]])
+        data = bytes(memoryview(data)[: 60_000 * formats.BYTES_PER_MS[audio.format_name(fmt)]])
         found: list[Warning_] = []
         pcm = data if fmt == "pcm16" else audio.from_format(data, fmt)
         samples = np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2")

@@ -19,6 +19,7 @@ import numpy.typing as npt
 import yaml
 
 from mock_server import audio, resources
+from mock_server.protocol import formats
 
 FRAME = 240  # 10 ms at 24 kHz
 FLOOR_DB = -55.0
@@ -117,7 +118,11 @@ class FingerprintIndex:
         entries = yaml.safe_load(path.read_text()) or {}
         for name, entry in entries.items():
             transcript = entry.get("transcript")
-            if transcript and entry.get("rate") == audio.PCM16_RATE and "speech" in entry["kind"]:
+            if (
+                transcript
+                and entry.get("rate") == formats.SAMPLE_RATE
+                and "speech" in entry["kind"]
+            ):
                 pcm = audio.load_wav(path.parent / entry["file"]).tobytes()
                 index.add(name, pcm, transcript)
         return index

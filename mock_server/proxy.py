@@ -41,6 +41,7 @@ from websockets.typing import Subprotocol
 
 from mock_server.ids import IdFactory
 from mock_server.protocol.events import Dialect, wire_name
+from mock_server.protocol.limits import MAX_SESSION_DURATION_S
 from mock_server.transcript import (
     SECRET_QUERY,
     Direction,
@@ -374,9 +375,9 @@ class Relay:
             self.transcript.add(self._t(), "server", "<raw>", raw=text[:2000])
             await client.send(text)
         elif step.expire:
-            from mock_server.session import DEFAULT_MAX_DURATION_S, expiry_message
+            from mock_server.session import expiry_message
 
-            message = expiry_message(DEFAULT_MAX_DURATION_S)  # the live service's limit
+            message = expiry_message(MAX_SESSION_DURATION_S)  # the live service's limit
             error = {"type": "invalid_request_error", "code": "session_expired", "message": message}
             await self._inject(client, {"type": "error", "error": {**error, "param": None}})
             await self._close(client, 1001, message)

@@ -23,9 +23,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from mock_server.protocol.errors import RealtimeError
+from mock_server.protocol.formats import SAMPLE_RATE
 from mock_server.protocol.items import text_of
 
-SAMPLE_RATE = 24000
 # The canned model quotes at most this much of what it echoes (the user's words, a tool's
 # output): its reply, and the placeholder speech made from it, stay small however long the
 # input is.

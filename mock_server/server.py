@@ -40,6 +40,7 @@ from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from mock_server.protocol.events import Dialect
+from mock_server.protocol.limits import MAX_SESSION_DURATION_S
 from mock_server.responder import Responder
 from mock_server.session import (
     Close,
@@ -95,7 +96,7 @@ class Mount:
     any_model: bool = False
     pace: float = 1.0
     seed: int | str | None = None
-    max_duration_s: float | None = 60 * 60
+    max_duration_s: float | None = MAX_SESSION_DURATION_S
     # Close a connection (1001) after this long without a client frame while no response
     # streams; None keeps idle connections open, as the live service does until max_duration.
     close_idle_after_s: float | None = None

@@ -34,7 +34,9 @@ from mock_server.protocol import items as item_codec
 from mock_server.protocol import session_config
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.events import Dialect, wire_name
+from mock_server.protocol.formats import BYTES_PER_MS
 from mock_server.protocol.frames import WIRE_JSON, FrameError, parse_client_json
+from mock_server.protocol.limits import MAX_SESSION_DURATION_S
 from mock_server.responder import (
     CannedResponder,
     FunctionCallOutput,
@@ -52,7 +54,6 @@ log = logging.getLogger("realtime_mock")
 # Pauses a response generator yields are seconds of real time, scaled by the session's pace.
 Pause = float
 
-BYTES_PER_MS = {"pcm16": 48, "g711_ulaw": 8, "g711_alaw": 8}
 MIN_COMMIT_MS = 100
 AUDIO_CHUNK_MS = 100
 TEXT_DELTA_S = 0.02
@@ -69,7 +70,7 @@ AUDIO_RELEASED = "conversation_audio_released"
 # Deeper events are refused before anything walks them (the deepest real ones, tool parameter
 # schemas, nest a few tens of levels); Python's own recursion limit is about 1000.
 MAX_EVENT_DEPTH = 100
-DEFAULT_MAX_DURATION_S = 60 * 60
+DEFAULT_MAX_DURATION_S = MAX_SESSION_DURATION_S
 # Out-of-band responses (conversation: none) a session may have streaming at once; the live
 # service streams a few side responses (classification, moderation) next to the conversation's.
 MAX_OUT_OF_BAND_RESPONSES = 8

@@ -8,7 +8,6 @@ are what an editor shows.
 
 from __future__ import annotations
 
-import re
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
@@ -24,35 +23,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from mock_server.protocol.events import CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES
+from mock_server.protocol.limits import MAX_SESSION_DURATION_S
 from mock_server.scenario.tags import CAPABILITY_TAGS
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds in ``500ms``, ``2s``, ``1.5``, ``60m``, ``1h`` (a bare number is seconds).
-
-    >>> parse_duration("250ms"), parse_duration(2), parse_duration("1m")
-    (0.25, 2.0, 60.0)
-    """
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a string such as 500ms or 2s")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNITS[match.group(2)]
-    raise ValueError(f"invalid duration {value!r}: use a number with ms, s, m or h, e.g. 500ms")
-
+from mock_server.units import DURATION_PATTERN, parse_duration
 
 _DURATION_SCHEMA: dict[str, Any] = {
     "anyOf": [
         {"type": "number", "minimum": 0, "description": "seconds"},
-        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"},
+        {"type": "string", "pattern": DURATION_PATTERN},
     ],
     "description": "A duration: seconds, or a string such as 500ms, 2s, 60m.",
 }
@@ -496,7 +474,8 @@ class Scenario(_Strict):
     unexpected: Literal["ignore", "record", "fail"] = "ignore"
     seed: int | str | None = None
     max_duration: Duration | None = Field(
-        3600.0, description="The session's maximum duration (error session_expired, close 1001)."
+        float(MAX_SESSION_DURATION_S),
+        description="The session's maximum duration (error session_expired, close 1001).",
     )
     close_idle_after: Duration | None = Field(
         None,

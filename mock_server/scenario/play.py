@@ -36,7 +36,7 @@ _DEFAULT_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 
 
 def _pace(text: str) -> float:
-    from harness.options import parse_pace
+    from mock_server.units import parse_pace
 
     return parse_pace(text)
 

@@ -19,10 +19,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from harness.cli import build_parser, main
-from harness.options import parse_pace
 from mock_server.protocol.events import Dialect
 from mock_server.server import Connection, MockServer, Mount, describe
 from mock_server.transcript import Transcript
+from mock_server.units import parse_pace
 
 WAIT = 15.0
 
