@@ -21,7 +21,6 @@ import binascii
 import copy
 import heapq
 import itertools
-import json
 import logging
 import math
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -35,7 +34,13 @@ from mock_server.protocol import session_config
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.events import Dialect, wire_name
 from mock_server.protocol.formats import BYTES_PER_MS
-from mock_server.protocol.frames import WIRE_JSON, FrameError, parse_client_json
+from mock_server.protocol.frames import (
+    MAX_SESSION_CONFIG_BYTES,
+    WIRE_JSON,
+    Malformed,
+    event_id_of,
+    read_frame,
+)
 from mock_server.protocol.limits import MAX_SESSION_DURATION_S
 from mock_server.responder import (
     CannedResponder,
@@ -67,16 +72,12 @@ MAX_INPUT_BUFFER_BYTES = MAX_APPEND_BYTES
 # service truncates the oldest turns out of the model's context; nothing is refused.
 MAX_CONVERSATION_AUDIO_BYTES = 128 * 1024 * 1024
 AUDIO_RELEASED = "conversation_audio_released"
-# Deeper events are refused before anything walks them (the deepest real ones, tool parameter
-# schemas, nest a few tens of levels); Python's own recursion limit is about 1000.
-MAX_EVENT_DEPTH = 100
 DEFAULT_MAX_DURATION_S = MAX_SESSION_DURATION_S
 # Out-of-band responses (conversation: none) a session may have streaming at once; the live
 # service streams a few side responses (classification, moderation) next to the conversation's.
 MAX_OUT_OF_BAND_RESPONSES = 8
 # Every session.updated carries the whole configuration (tools, instructions): its size, and
 # so the cost of each update's event, is bounded.
-MAX_SESSION_CONFIG_BYTES = 1024 * 1024
 # The conversation's size: items, their content parts, and the text they hold (what each
 # response's usage reads and each item lookup walks). An hour-long conversation of honest
 # turns holds a few thousand items; past a bound an item.create is refused
@@ -325,76 +326,13 @@ class Session:
         self._now = self._last_activity = now
         if self.closed is not None:
             return
-        if isinstance(frame, bytes):
-            self.transcript.add(self._t(), "client", "<binary>", raw=f"<{len(frame)} bytes>")
-            self._find_mistake("malformed_frame", f"binary frame of {len(frame)} bytes")
-            self._error(
-                RealtimeError(
-                    "Binary frames are not supported: send each event as a JSON text frame.",
-                    "invalid_event",
-                )
-            )
+        event = read_frame(frame)
+        if isinstance(event, Malformed):
+            self.transcript.add(self._t(), "client", event.label, raw=event.raw)
+            self._find_mistake("malformed_frame", event.finding)
+            self._error(event.error)
             return
-        try:
-            event = parse_client_json(frame)
-            # An oversized session.update is refused below unwalked, however deep it is.
-            oversized_update = (
-                len(frame) > MAX_SESSION_CONFIG_BYTES
-                and type(event) is dict
-                and event.get("type") == "session.update"
-            )
-            # Only a frame with that many brackets can nest that deep (str.count is cheap).
-            too_deep = (
-                not oversized_update
-                and frame.count("{") + frame.count("[") > MAX_EVENT_DEPTH
-                and _nesting_depth(event) > MAX_EVENT_DEPTH
-            )
-        except RecursionError:  # deeper than the parser goes: certainly too deep
-            event, too_deep = None, True
-        except json.JSONDecodeError as exc:
-            self.transcript.add(self._t(), "client", "<invalid json>", raw=frame[:2000])
-            self._find_mistake("malformed_frame", f"invalid JSON: {exc.msg}")
-            self._error(
-                RealtimeError(
-                    f"We could not parse the JSON body of your request. ({exc.msg} at line "
-                    f"{exc.lineno} column {exc.colno})",
-                    "invalid_json",
-                )
-            )
-            return
-        except FrameError as exc:  # NaN, an overflowing number, an integer too long to parse
-            self.transcript.add(self._t(), "client", "<invalid json>", raw=frame[:2000])
-            self._find_mistake("malformed_frame", f"invalid JSON: {exc.message}")
-            self._error(
-                RealtimeError(
-                    f"We could not parse the JSON body of your request. ({exc.message})",
-                    "invalid_json",
-                )
-            )
-            return
-        if too_deep:
-            self.transcript.add(self._t(), "client", "<too deep>", raw=frame[:2000])
-            self._find_mistake("malformed_frame", f"JSON nested over {MAX_EVENT_DEPTH} levels")
-            self._error(
-                RealtimeError(
-                    "We could not parse the JSON body of your request: it is nested more than "
-                    f"{MAX_EVENT_DEPTH} levels deep.",
-                    "invalid_json",
-                    event_id=_event_id_of(event),
-                )
-            )
-            return
-        if not isinstance(event, dict):
-            self.transcript.add(self._t(), "client", "<not an object>", raw=frame[:2000])
-            self._find_mistake("malformed_frame", f"JSON {type(event).__name__}, not an object")
-            self._error(
-                RealtimeError(
-                    f"Each event must be a JSON object, got {type(event).__name__}.",
-                    "invalid_event",
-                )
-            )
-            return
-        client_event_id = _event_id_of(event)
+        client_event_id = event_id_of(event)
         type_ = event.get("type")
         self.transcript.add(
             self._t(),
@@ -1878,29 +1816,6 @@ def expiry_message(limit_s: float) -> str:
     if limit_s >= 60 and limit_s % 60 == 0:
         return f"Your session hit the maximum duration of {round(limit_s / 60)} minutes."
     return f"Your session hit the maximum duration of {limit_s:g} seconds."
-
-
-def _nesting_depth(value: Any) -> int:
-    """How deeply JSON containers nest in ``value`` (a scalar is 0), without recursion.
-
-    Level by level, keeping only containers: a wide event (a large tool schema) costs one
-    comprehension step per value, not a stack push and pop."""
-    depth = 0
-    level = [value] if type(value) in (dict, list) else []
-    while level:
-        depth += 1
-        below: list[Any] = []
-        for node in level:
-            children = node.values() if type(node) is dict else node
-            below.extend([child for child in children if type(child) in (dict, list)])
-        level = below
-    return depth
-
-
-def _event_id_of(event: Any) -> str | None:
-    """The client's ``event_id`` when it gave a usable one (errors name it)."""
-    event_id = event.get("event_id") if isinstance(event, dict) else None
-    return event_id if isinstance(event_id, str) else None
 
 
 _AUDIO_PART_TYPES = ("input_audio", "output_audio", "audio")

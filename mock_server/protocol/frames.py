@@ -5,8 +5,10 @@ Python's ``json`` accepts those tokens, turns a float literal too large for a do
 (``1e400``) into infinity, and raises a bare ``ValueError`` (not a ``JSONDecodeError``) for an
 integer literal longer than the interpreter's int-conversion limit (4,300 digits). Every one of
 those is a malformed frame here: :func:`parse_client_json` raises :class:`FrameError`, which the
-session answers with an ``invalid_json`` error (the connection survives). The relay can reuse the
-same function for the frames it forwards. :data:`WIRE_JSON` is the one encoder of every server
+session answers with an ``invalid_json`` error (the connection survives). :func:`read_frame` is
+the one classification of a client frame (binary, invalid JSON, too deep, not an object), used
+by the session, which answers a malformed frame, and by the relay, which notes it and passes it
+on. :data:`WIRE_JSON` is the one encoder of every server
 event: compact, and refusing NaN, so that a non-finite number that slipped into the state is a
 bug found at once rather than a frame a strict client cannot parse.
 """
@@ -16,7 +18,10 @@ from __future__ import annotations
 import json
 import math
 import sys
+from dataclasses import dataclass
 from typing import Any, NoReturn
+
+from mock_server.protocol.errors import RealtimeError
 
 # Objects and arrays one frame may hold. Parsing and validating cost about 4 us each, so a
 # frame of 10,000 (a session.update with a hundred rich tools, an item of thousands of parts)
@@ -24,6 +29,14 @@ from typing import Any, NoReturn
 MAX_FRAME_VALUES = 10_000
 # Below this size a frame cannot hold that many values, and is not counted.
 _COUNT_FROM = 2 * MAX_FRAME_VALUES
+
+# Deeper events are refused before anything walks them (the deepest real ones, tool parameter
+# schemas, nest a few tens of levels); Python's own recursion limit is about 1000.
+MAX_EVENT_DEPTH = 100
+# A session.update over this size is refused by the session without being walked.
+MAX_SESSION_CONFIG_BYTES = 1024 * 1024
+# What a transcript keeps of a malformed frame.
+_EXCERPT = 2000
 
 # Compact JSON for every event sent; one encoder, not one built per json.dumps call.
 WIRE_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
@@ -88,3 +101,125 @@ def parse_client_json(text: str) -> Any:
             f"An integer in the frame has more than {limit} digits, over the limit this "
             "service parses."
         ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A client frame that is not one JSON event: what the transcript, verdict and client get."""
+
+    label: str
+    """The transcript's name for it: ``<binary>``, ``<invalid json>``, ``<too deep>``,
+    ``<not an object>``."""
+    raw: str
+    """An excerpt of the frame (the size of a binary one) for the transcript."""
+    finding: str
+    """What was wrong, for the verdict's ``malformed_frame`` finding."""
+    error: RealtimeError
+    """The in-band error the live service answers it with."""
+
+
+def read_frame(frame: str | bytes) -> dict[str, Any] | Malformed:
+    """One client frame as an event (a JSON object), or what is wrong with it.
+
+    An object's ``type`` is not checked here: a missing or non-string type is a rejected event,
+    answered by the session like any other invalid field.
+
+    >>> read_frame('{"type": "response.create"}')
+    {'type': 'response.create'}
+    >>> read_frame(b"\\x00\\x01").label, read_frame("[1]").label, read_frame("{").label
+    ('<binary>', '<not an object>', '<invalid json>')
+    """
+    if isinstance(frame, bytes):
+        return Malformed(
+            "<binary>",
+            f"<{len(frame)} bytes>",
+            f"binary frame of {len(frame)} bytes",
+            RealtimeError(
+                "Binary frames are not supported: send each event as a JSON text frame.",
+                "invalid_event",
+            ),
+        )
+    raw = frame[:_EXCERPT]
+    try:
+        event = parse_client_json(frame)
+        # An oversized session.update is refused by the session unwalked, however deep it is.
+        oversized_update = (
+            len(frame) > MAX_SESSION_CONFIG_BYTES
+            and type(event) is dict
+            and event.get("type") == "session.update"
+        )
+        # Only a frame with that many brackets can nest that deep (str.count is cheap).
+        too_deep = (
+            not oversized_update
+            and frame.count("{") + frame.count("[") > MAX_EVENT_DEPTH
+            and nesting_depth(event) > MAX_EVENT_DEPTH
+        )
+    except RecursionError:  # deeper than the parser goes: certainly too deep
+        event, too_deep = None, True
+    except json.JSONDecodeError as exc:
+        return Malformed(
+            "<invalid json>",
+            raw,
+            f"invalid JSON: {exc.msg}",
+            RealtimeError(
+                f"We could not parse the JSON body of your request. ({exc.msg} at line "
+                f"{exc.lineno} column {exc.colno})",
+                "invalid_json",
+            ),
+        )
+    except FrameError as exc:  # NaN, an overflowing number, an integer too long to parse
+        return Malformed(
+            "<invalid json>",
+            raw,
+            f"invalid JSON: {exc.message}",
+            RealtimeError(
+                f"We could not parse the JSON body of your request. ({exc.message})",
+                "invalid_json",
+            ),
+        )
+    if too_deep:
+        return Malformed(
+            "<too deep>",
+            raw,
+            f"JSON nested over {MAX_EVENT_DEPTH} levels",
+            RealtimeError(
+                "We could not parse the JSON body of your request: it is nested more than "
+                f"{MAX_EVENT_DEPTH} levels deep.",
+                "invalid_json",
+                event_id=event_id_of(event),
+            ),
+        )
+    if not isinstance(event, dict):
+        return Malformed(
+            "<not an object>",
+            raw,
+            f"JSON {type(event).__name__}, not an object",
+            RealtimeError(
+                f"Each event must be a JSON object, got {type(event).__name__}.",
+                "invalid_event",
+            ),
+        )
+    return event
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply JSON containers nest in ``value`` (a scalar is 0), without recursion.
+
+    Level by level, keeping only containers: a wide event (a large tool schema) costs one
+    comprehension step per value, not a stack push and pop."""
+    depth = 0
+    level = [value] if type(value) in (dict, list) else []
+    while level:
+        depth += 1
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            below.extend([child for child in children if type(child) in (dict, list)])
+        level = below
+    return depth
+
+
+def event_id_of(event: Any) -> str | None:
+    """The client's ``event_id`` when it gave a usable one (errors name it)."""
+    event_id = event.get("event_id") if isinstance(event, dict) else None
+    return event_id if isinstance(event_id, str) else None

@@ -32,9 +32,8 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from mock_server.protocol.frames import MAX_FRAME_VALUES
+from mock_server.protocol.frames import MAX_EVENT_DEPTH, MAX_FRAME_VALUES
 from mock_server.server import Mount, ThreadedMockServer
-from mock_server.session import MAX_EVENT_DEPTH
 
 KEY = {"Authorization": "Bearer sk-fuzz"}
 WAIT = 10.0

@@ -1510,7 +1510,7 @@ def test_an_update_that_cannot_be_applied_is_refused_and_nothing_of_it_is_kept(
 
 
 def test_the_session_configuration_is_capped_and_an_update_costs_what_it_carries() -> None:
-    from mock_server.session import MAX_SESSION_CONFIG_BYTES
+    from mock_server.protocol.frames import MAX_SESSION_CONFIG_BYTES
 
     d = Driver()
     big_tool = {
@@ -1530,7 +1530,7 @@ def test_the_session_configuration_is_capped_and_an_update_costs_what_it_carries
 
 
 def test_an_update_larger_than_the_configuration_cap_is_refused_before_validation() -> None:
-    from mock_server.session import MAX_SESSION_CONFIG_BYTES
+    from mock_server.protocol.frames import MAX_SESSION_CONFIG_BYTES
 
     d = Driver()
     tool = {"type": "function", "name": "t", "parameters": {"description": "x" * (10 << 20)}}
