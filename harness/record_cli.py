@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 from websockets.http11 import Request, Response
 
+from mock_server.protocol.http import openai_error
 from mock_server.proxy import DEFAULT_UPSTREAM, Upstream
-from mock_server.server import MockServer, Mount, describe, openai_error
+from mock_server.server import MockServer, Mount, describe
 
 if TYPE_CHECKING:  # loaded when recording or replaying, not to build the CLI's parser
     from mock_server.recorder import RecordMode

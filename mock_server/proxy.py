@@ -178,7 +178,7 @@ class Upstream:
         ``transcript`` already holds the redacted handshake; a refusal is noted in it (and
         handed to the recorder) before being returned.
         """
-        from mock_server.server import (
+        from mock_server.protocol.http import (
             KEY_SUBPROTOCOL,
             offered_subprotocols,
             openai_error,
@@ -232,7 +232,7 @@ class Upstream:
         return Relay(upstream, transcript, secrets, self.recorder, rules, dialect)
 
     def _redirected(self, response: Response, secrets: Sequence[str]) -> Response:
-        from mock_server.server import openai_error
+        from mock_server.protocol.http import openai_error
 
         status = response.status_code
         location = response.headers.get("Location", "nowhere (no Location header)")
@@ -351,7 +351,7 @@ class Relay:
         await client.close(code, reason)
 
     async def _act(self, step: Step, client: ServerConnection) -> None:
-        from mock_server.scenario.runner import GARBAGE
+        from mock_server.scenario.actions import GARBAGE
         from mock_server.scenario.templating import TemplateError, render
 
         if step.error is not None:

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import functools
 import gc
-import http
 import json
 import logging
 import re
@@ -25,7 +24,7 @@ import ssl
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,13 +32,22 @@ from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidHeader
-from websockets.headers import parse_subprotocol
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from mock_server.protocol.events import Dialect
+from mock_server.protocol.http import (
+    asks_for_beta,
+    json_response,
+    mask_key,
+    offered_subprotocols,
+    openai_error,
+    presented_key,
+    split_realtime_path,
+    subprotocol_problem,
+)
 from mock_server.protocol.limits import MAX_SESSION_DURATION_S
 from mock_server.responder import Responder
 from mock_server.session import (
@@ -73,9 +81,6 @@ MAX_QUEUE = 16
 # How long a client's opening handshake may take (websockets' default, made explicit): a
 # relayed connection's upstream is opened within it (see proxy.Upstream.open_timeout).
 HANDSHAKE_TIMEOUT = 10.0
-BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
-KEY_SUBPROTOCOL = "openai-insecure-api-key."
-REALTIME_SUFFIXES = ("/v1/realtime", "/openai/realtime")
 # Models the live service knows; anything else is refused with `missing_model` (close 4000).
 KNOWN_MODELS = re.compile(r"^(gpt-realtime|gpt-4o(-mini)?-realtime|gpt-audio|gpt-4o(-mini)?-audio)")
 BETA_RETIRED_MESSAGE = (
@@ -136,106 +141,6 @@ class Connection:
     number: int = 0
     ended: bool = False
     relay: Relay | None = None  # a pass-through connection (no session of ours)
-
-
-_STATUS_CLASSES = {1: "Informational", 2: "Success", 3: "Redirection", 4: "Client Error"}
-
-
-def reason_phrase(status: int) -> str:
-    """The HTTP reason phrase of ``status``; one by its class for codes the standard leaves
-    unnamed (a scenario may refuse with 499 or 599).
-
-    >>> reason_phrase(429), reason_phrase(499), reason_phrase(599)
-    ('Too Many Requests', 'Client Error', 'Server Error')
-    """
-    try:
-        return http.HTTPStatus(status).phrase
-    except ValueError:
-        return _STATUS_CLASSES.get(status // 100, "Server Error")
-
-
-def _json_response(
-    status: int, body: dict[str, Any], extra: Iterable[tuple[str, str]] = ()
-) -> Response:
-    data = json.dumps(body, indent=2).encode() + b"\n"
-    headers = Headers(
-        [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *extra]
-    )
-    return Response(status, reason_phrase(status), headers, data)
-
-
-def openai_error(
-    status: int,
-    message: str,
-    *,
-    code: str | None = None,
-    type_: str = "invalid_request_error",
-    param: str | None = None,
-    headers: Iterable[tuple[str, str]] = (),
-) -> Response:
-    """An HTTP refusal with the body the OpenAI API sends."""
-    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
-    return _json_response(status, body, headers)
-
-
-def _mask_key(key: str) -> str:
-    return f"{key[:3]}{'*' * 4}{key[-4:]}" if len(key) > 8 else "****"
-
-
-def split_realtime_path(path: str) -> tuple[str, str] | None:
-    """``(mount prefix, suffix)`` for a realtime path, None for any other path.
-
-    >>> split_realtime_path("/v1/realtime")
-    ('', '/v1/realtime')
-    >>> split_realtime_path("/t/test_42/openai/realtime/")
-    ('/t/test_42', '/openai/realtime')
-    >>> split_realtime_path("/v1/chat") is None
-    True
-    """
-    path = path.rstrip("/") or "/"
-    for suffix in REALTIME_SUFFIXES:
-        if path.endswith(suffix):
-            return path[: -len(suffix)], suffix
-    return None
-
-
-def offered_subprotocols(headers: Headers) -> list[str]:
-    """The subprotocols a client offered (browsers carry the key and the dialect there)."""
-    offered = ",".join(headers.get_all("Sec-WebSocket-Protocol")).split(",")
-    return [p.strip() for p in offered if p.strip()]
-
-
-def presented_key(headers: Headers) -> str | None:
-    """The API key a handshake carries: Bearer, Azure's api-key, or the browser subprotocol."""
-    authorization = headers.get("Authorization", "")
-    if authorization.lower().startswith("bearer "):
-        return authorization[7:].strip() or None
-    if headers.get("api-key"):
-        return headers["api-key"].strip() or None
-    for protocol in offered_subprotocols(headers):
-        if protocol.startswith(KEY_SUBPROTOCOL):
-            return protocol[len(KEY_SUBPROTOCOL) :] or None
-    return None
-
-
-def subprotocol_problem(headers: Headers) -> str | None:
-    """What is wrong with the offered subprotocols, if anything (key redacted), else None.
-
-    websockets refuses such a handshake itself, but quotes the whole header, the browser's key
-    subprotocol included, in its answer and its log; the mock says it first, without the key.
-    """
-    for value in headers.get_all("Sec-WebSocket-Protocol"):
-        try:
-            parse_subprotocol(value)
-        except InvalidHeader as exc:
-            return redact_text(str(exc))
-    return None
-
-
-def asks_for_beta(headers: Headers) -> bool:
-    """Whether a handshake asks for the beta dialect (header or browser subprotocol)."""
-    beta_header = headers.get("OpenAI-Beta", "").replace(" ", "") == "realtime=v1"
-    return beta_header or BETA_SUBPROTOCOL in offered_subprotocols(headers)
 
 
 class _HandshakeLog(logging.Filter):
@@ -499,7 +404,7 @@ class MockServer:
             return openai_error(400, f"Invalid URL (GET {redact_text(request.path)[:200]})")
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         if url.path.rstrip("/") == "/healthz":
-            return _json_response(200, {"status": "ok", "mounts": sorted(self.mounts)})
+            return json_response(200, {"status": "ok", "mounts": sorted(self.mounts)})
         where = split_realtime_path(url.path)
         if where is None or where[0] not in self.mounts:
             return openai_error(404, f"Invalid URL (GET {url.path})")
@@ -651,7 +556,7 @@ class MockServer:
         if mount.api_keys and key not in mount.api_keys:
             return openai_error(
                 401,
-                f"Incorrect API key provided: {_mask_key(key)}. This mock accepts only the keys "
+                f"Incorrect API key provided: {mask_key(key)}. This mock accepts only the keys "
                 "given with --api-key.",
                 code="invalid_api_key",
             )

@@ -18,11 +18,12 @@ from typing import Any
 
 from websockets.http11 import Request, Response
 
+from mock_server.protocol.http import asks_for_beta, openai_error, presented_key
 from mock_server.proxy import DEFAULT_UPSTREAM, Upstream
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.model import Handshake
 from mock_server.scenario.runner import ScenarioRunner
-from mock_server.server import Mount, asks_for_beta, openai_error, presented_key
+from mock_server.server import Mount
 
 _DEFAULT_MESSAGES = {
     401: "Incorrect API key provided.",

@@ -26,6 +26,7 @@ from typing import Any
 from mock_server import audio
 from mock_server.protocol.errors import RealtimeError
 from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan, ResponseRequest
+from mock_server.scenario.actions import perform
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.matchers import get_path, match
 from mock_server.scenario.model import (
@@ -43,7 +44,6 @@ from mock_server.scenario.templating import TemplateError, render
 from mock_server.session import Session
 from mock_server.transcript import Finding
 
-GARBAGE = '{"type": "response.output_text.delta", "delta": "trunc'
 NOISE = frozenset({"input_audio_buffer.append"})
 STEPS_PER_RUN = 100
 # The bound, in real seconds, on an expectation that sets no `within` (the scenario's `timeout`
@@ -552,32 +552,11 @@ class ScenarioRunner:
     # ---- actions -------------------------------------------------------------------------
 
     def _act(self, step: Step) -> None:
-        session = self.session
-        assert session is not None
-        if step.send is not None:
-            try:
-                session.inject(render(step.send, self.captures, self._new_id))
-            except TemplateError as exc:
-                self.problems.append(f"send: {exc}")
-        elif step.error is not None:
-            fault = step.error
-            session.send_error(
-                fault.message,
-                fault.code,
-                type_=fault.type,
-                param=fault.param,
-                event_id=fault.event_id,
-            )
-        elif step.close is not None:
-            session.close(step.close.code, step.close.reason)
-        elif step.drop:
-            session.drop()
-        elif step.stall is not None:
-            session.stall(step.stall)
-        elif step.garbage is not None and step.garbage is not False:
-            session.send_raw(step.garbage if isinstance(step.garbage, str) else GARBAGE)
-        elif step.expire:
-            session.expire()
+        assert self.session is not None
+        try:
+            perform(step, self.session, lambda event: render(event, self.captures, self._new_id))
+        except TemplateError as exc:
+            self.problems.append(f"send: {exc}")
 
     # ---- plans ---------------------------------------------------------------------------
 

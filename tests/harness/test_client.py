@@ -18,7 +18,8 @@ from harness.client import (
     HandshakeRefused,
     RealtimeClient,
 )
-from mock_server.server import MockServer, Mount, openai_error
+from mock_server.protocol.http import openai_error
+from mock_server.server import MockServer, Mount
 
 WEATHER = {
     "type": "function",

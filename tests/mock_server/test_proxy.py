@@ -18,6 +18,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request, Response
 
+from mock_server.protocol.http import openai_error
 from mock_server.proxy import (
     RELAY_FAILED,
     RULE_PROBLEM,
@@ -29,7 +30,7 @@ from mock_server.proxy import (
 from mock_server.recorder import Recorder
 from mock_server.scenario.loader import ScenarioError, load_scenario_text
 from mock_server.scenario.play import ScenarioPlay
-from mock_server.server import HANDSHAKE_TIMEOUT, MockServer, Mount, openai_error
+from mock_server.server import HANDSHAKE_TIMEOUT, MockServer, Mount
 from mock_server.transcript import Direction, Transcript
 
 WAIT = 10.0

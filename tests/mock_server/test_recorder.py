@@ -29,6 +29,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.http11 import Request, Response
 
 from mock_server import audio
+from mock_server.protocol.http import openai_error
 from mock_server.proxy import Upstream
 from mock_server.recorder import (
     BackgroundRecorder,
@@ -39,7 +40,7 @@ from mock_server.recorder import (
 from mock_server.scenario.lint import lint_paths
 from mock_server.scenario.loader import load_scenario
 from mock_server.scenario.play import ScenarioPlay
-from mock_server.server import MockServer, Mount, openai_error
+from mock_server.server import MockServer, Mount
 from mock_server.transcript import Transcript
 
 WAIT = 10.0

@@ -15,9 +15,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from mock_server.protocol.http import reason_phrase
 from mock_server.scenario.loader import ScenarioError, load_scenario_text
 from mock_server.scenario.play import ScenarioPlay
-from mock_server.server import MockServer, Mount, reason_phrase
+from mock_server.server import MockServer, Mount
 
 KEY = {"Authorization": "Bearer sk-test"}
 WAIT = 5.0
