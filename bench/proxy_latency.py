@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 
 from bench import Row
 from bench.event_overhead import FRAME  # the same conversation.item.create round trip
-from mock_server.proxy import Upstream
+from mock_server.relay import Upstream
 from mock_server.server import MockServer, Mount
 
 ROUND_TRIPS = 1000

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 from mock_server import __version__
 from mock_server.protocol.limits import MAX_SESSION_DURATION_S
-from mock_server.proxy import DEFAULT_UPSTREAM
-from mock_server.server import MockServer, Mount, describe
+from mock_server.relay import DEFAULT_UPSTREAM
+from mock_server.server import MockServer, Mount, describe, mount_dialect
 from mock_server.units import parse_duration, parse_pace
 
 if TYPE_CHECKING:
@@ -393,7 +393,7 @@ def serve_mount(args: argparse.Namespace, play: ScenarioPlay | None) -> Mount:
     in place of its values (see SERVE_EXAMPLES); without a scenario, the options' defaults."""
     if play is None:
         mount = Mount(
-            dialect=args.dialect or "auto",
+            dialect=mount_dialect(args.dialect or "auto"),
             beta=args.beta or "served",
             any_model=args.any_model,
             pace=1.0 if args.pace is None else args.pace,
@@ -403,7 +403,7 @@ def serve_mount(args: argparse.Namespace, play: ScenarioPlay | None) -> Mount:
         )
     else:
         mount = play.mount()
-        mount.dialect = args.dialect or mount.dialect
+        mount.dialect = mount_dialect(args.dialect) if args.dialect else mount.dialect
         mount.beta = args.beta or mount.beta
         mount.any_model = mount.any_model or args.any_model
         if args.pace is not None:

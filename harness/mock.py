@@ -186,17 +186,17 @@ class RealtimeMock(ScenarioBuilder):
     @property
     def ws_url(self) -> str:
         """``ws://127.0.0.1:PORT/<prefix>/v1/realtime``."""
-        return f"ws://127.0.0.1:{self.server.port}{self.prefix}/v1/realtime"
+        return self.server.url_for(self.prefix)
 
     @property
     def base_url(self) -> str:
         """The http form for ``OPENAI_BASE_URL`` / ``base_url``."""
-        return f"http://127.0.0.1:{self.server.port}{self.prefix}/v1"
+        return self.server.url_for(self.prefix, scheme="http")
 
     @property
     def websocket_base_url(self) -> str:
         """For SDK clients that would otherwise derive ``wss://`` (the beta client)."""
-        return f"ws://127.0.0.1:{self.server.port}{self.prefix}/v1"
+        return self.server.url_for(self.prefix, scheme="ws", path="/v1")
 
     # ---- what happened -------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ a scenario, or replay what was kept, as VCR.py's record modes say (see
 :class:`mock_server.recorder.RecordMode`).
 
 The server is the mock's own (same URLs, health check, TLS); its mount either relays (a
-:class:`~mock_server.proxy.Upstream` with a :class:`~mock_server.recorder.Recorder`) or plays
+:class:`~mock_server.relay.Upstream` with a :class:`~mock_server.recorder.Recorder`) or plays
 the recorded episodes, connection N the N-th file.
 """
 
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from websockets.http11 import Request, Response
 
 from mock_server.protocol.http import openai_error
-from mock_server.proxy import DEFAULT_UPSTREAM, Upstream
+from mock_server.relay import DEFAULT_UPSTREAM, Upstream
 from mock_server.server import MockServer, Mount, describe
 
 if TYPE_CHECKING:  # loaded when recording or replaying, not to build the CLI's parser

@@ -1,6 +1,6 @@
 """The recorder: a relayed connection's transcript becomes a scenario, with its audio, no secrets.
 
-It reads the :class:`~mock_server.transcript.Transcript` that :mod:`mock_server.proxy` wrote
+It reads the :class:`~mock_server.transcript.Transcript` that :mod:`mock_server.relay` wrote
 (it keeps no copy of its own) and writes a scenario in the format the library already uses:
 
 - each client event becomes an ``expect`` step; volatile fields are loosened (``event_id``
@@ -39,7 +39,7 @@ import yaml
 from mock_server import audio
 from mock_server.protocol import session_config
 from mock_server.protocol.events import BETA_SERVER_NAMES, Dialect
-from mock_server.proxy import CLOSED_BY_SERVER, REFUSED
+from mock_server.relay import CLOSED_BY_SERVER, REFUSED
 from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
 from mock_server.scenario.templating import escape
 from mock_server.session import ServerEvent, Session, SessionOptions

@@ -5,7 +5,7 @@ connection in its own), ``ga`` answers beta clients as the live service does sin
 (``beta_api_shape_disabled``), ``beta`` refuses clients without ``OpenAI-Beta: realtime=v1``
 as the beta-era service did. ``handshake`` and ``connections`` decide each attempt. A
 ``passthrough`` scenario relays accepted connections to a live endpoint, its rules scripting
-faults on top (:mod:`mock_server.proxy`).
+faults on top (:mod:`mock_server.relay`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import Any
 
 from websockets.http11 import Request, Response
 
+from mock_server.protocol.events import Dialect
 from mock_server.protocol.http import asks_for_beta, openai_error, presented_key
-from mock_server.proxy import DEFAULT_UPSTREAM, Upstream
+from mock_server.relay import DEFAULT_UPSTREAM, Upstream
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.model import Handshake
 from mock_server.scenario.runner import ScenarioRunner
@@ -58,6 +59,7 @@ class ScenarioPlay:
         self.refusals: list[dict[str, Any]] = []
         self.accepted_at: list[float] = []
         self._mount: Mount | None = None
+        self.attempts = 0  # handshakes that reached the policy (the server counts them too)
         self._lock = threading.Lock()
 
     def _spec(self, attempt: int) -> Handshake:
@@ -68,6 +70,7 @@ class ScenarioPlay:
 
     def _policy(self, attempt: int, request: Request) -> Response | None:
         spec = self._spec(attempt)
+        self.attempts = max(self.attempts, attempt)
         if self.scenario.dialect == "beta" and not asks_for_beta(request.headers):
             return self._refuse(
                 attempt,
@@ -137,7 +140,7 @@ class ScenarioPlay:
         dialect = self.scenario.dialect
         self._mount = Mount(
             prefix=self.prefix,
-            dialect="beta" if dialect == "beta" else "auto",
+            dialect=Dialect.BETA if dialect == "beta" else None,
             beta="retired" if dialect == "ga" else "served",
             pace=_pace(self.scenario.pace),
             seed=self.scenario.seed,
@@ -166,7 +169,7 @@ class ScenarioPlay:
                 1 for c in self.scenario.connections if not (c.status and c.status >= 300)
             )
         findings: list[str] = []
-        attempts = self._mount.attempts if self._mount is not None else len(connections)
+        attempts = self.attempts if self._mount is not None else len(connections)
         wanted = self.scenario.attempts
         if wanted is not None and attempts != wanted:
             findings.append(

@@ -345,7 +345,7 @@ def test_with_a_scenario_the_options_not_given_keep_the_scenarios_values(tmp_pat
         20.0,
     )
     assert (mount.dialect, mount.beta, mount.any_model, mount.api_keys) == (
-        "auto",
+        None,  # "auto": each handshake decides
         "retired",
         True,
         frozenset(),

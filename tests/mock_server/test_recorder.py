@@ -30,13 +30,13 @@ from websockets.http11 import Request, Response
 
 from mock_server import audio
 from mock_server.protocol.http import openai_error
-from mock_server.proxy import Upstream
 from mock_server.recorder import (
     BackgroundRecorder,
     Recorder,
     redact,
     scenario_from_transcript,
 )
+from mock_server.relay import Upstream
 from mock_server.scenario.lint import lint_paths
 from mock_server.scenario.loader import load_scenario
 from mock_server.scenario.play import ScenarioPlay

@@ -1,0 +1,389 @@
+"""The listener(s), the mounts and the HTTP side; the connections' frames go elsewhere.
+
+A connection's life: :meth:`MockServer._process_request` answers the health check, asks
+:func:`~mock_server.server.handshake.decide` what to do with a handshake (between its two
+halves it counts the attempt on the mount and sleeps the mount's handshake delay), and either
+refuses with the HTTP response the decision carries, or registers the connection to accept
+(opening the upstream first for a relayed one). :meth:`MockServer._handle` then runs it with
+:func:`~mock_server.server.connection.serve_connection`. Refusals are real HTTP responses with
+an OpenAI-shaped JSON body, so SDKs raise the same errors they raise against the live service.
+
+One server can serve many mounts (scenario configurations) under URL prefixes
+(``/<prefix>/v1/realtime``), and listen on a ws and a wss port at once; every URL it hands out
+comes from :meth:`MockServer.url_for`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import tempfile
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
+
+from mock_server.protocol.http import json_response
+from mock_server.server import handshake
+from mock_server.server.connection import Connection, open_relay, serve_connection
+from mock_server.server.logs import WEBSOCKETS_LOG
+from mock_server.server.mount import Mount, MountTraffic
+from mock_server.server.warm import warm_up
+from mock_server.transcript import Transcript
+
+log = logging.getLogger("realtime_mock")
+
+# 15 MiB of audio per append, base64-encoded (x4/3), plus room for the JSON around it.
+MAX_FRAME_BYTES = 21 * 1024 * 1024
+# What one connection may buffer, so that a client that stops reading cannot grow the server's
+# memory: outgoing, a send waits while more than WRITE_LIMIT bytes are queued for the socket
+# (the session then produces nothing more until the client reads); incoming, reading from the
+# socket pauses once MAX_QUEUE frames wait for the session. Besides these, a connection holds
+# the events of its current response, whose size the scenario (or the responder) decides.
+WRITE_LIMIT = 64 * 1024
+MAX_QUEUE = 16
+# How long a client's opening handshake may take (websockets' default, made explicit): a
+# relayed connection's upstream is opened within it (see relay.Upstream.open_timeout).
+HANDSHAKE_TIMEOUT = 10.0
+# The path of each scheme's URL when none is given: the WebSocket endpoint, or the SDKs' base.
+_DEFAULT_PATHS = {"ws": "/v1/realtime", "wss": "/v1/realtime", "http": "/v1", "https": "/v1"}
+_SECURE = {"wss", "https"}
+
+
+class MockServer:
+    """The realtime-mock server; use as an async context manager::
+
+    async with MockServer(port=0, default_mount=Mount(pace=0.0)) as server:
+        client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url)
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        tls: bool = False,
+        tls_port: int | None = None,
+        default_mount: Mount | None = None,
+        max_sessions: int | None = None,
+        on_connection_end: Callable[[Connection], None] | None = None,
+        keep_ended: int | None = None,
+    ) -> None:
+        self.host = host
+        self.max_sessions = max_sessions
+        # Called with each connection once it has ended (also those that stop() closes).
+        self.on_connection_end = on_connection_end
+        # How many ended connections (with their transcripts) stay in `connections`: None keeps
+        # them all (tests read them); a long-running `serve` keeps none, or memory would grow
+        # with every session it ever served.
+        self.keep_ended = keep_ended
+        self.port = port
+        self.tls = tls
+        self.tls_port = tls_port
+        self.mounts: dict[str, Mount] = {"": default_mount or Mount()}
+        self.connections: list[Connection] = []
+        self.ca_path: Path | None = None
+        self._servers: list[Server] = []
+        # Accepted handshakes, until their handler starts: the connection, and the traffic of
+        # the mount it counts against (the mount may be replaced meanwhile).
+        self._pending: weakref.WeakKeyDictionary[
+            ServerConnection, tuple[Connection, MountTraffic]
+        ] = weakref.WeakKeyDictionary()
+        self._traffic: dict[str, tuple[Mount, MountTraffic]] = {}
+        self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._open_sessions = 0
+        self._sessions_changed: asyncio.Condition | None = None
+
+    # ---- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        # What every session needs, built once per process before the first connection is
+        # accepted, in a worker thread: built by a first session instead, it stalled the loop
+        # (and every other session) for over a second. A second server in a process skips it.
+        await asyncio.get_running_loop().run_in_executor(None, warm_up)
+        common: dict[str, Any] = {
+            "process_request": self._process_request,
+            "select_subprotocol": self._select_subprotocol,
+            "max_size": MAX_FRAME_BYTES,
+            "write_limit": WRITE_LIMIT,
+            "max_queue": MAX_QUEUE,
+            "open_timeout": HANDSHAKE_TIMEOUT,
+            "compression": None,
+            "server_header": "realtime-mock",
+            "ping_interval": None,
+            "logger": WEBSOCKETS_LOG,
+        }
+        plain = await serve(self._handle, self.host, self.port, **common)
+        self._servers.append(plain)
+        self.port = next(iter(plain.sockets)).getsockname()[1]
+        if self.tls:
+            context = self._make_tls_context()
+            secure = await serve(self._handle, self.host, self.tls_port or 0, ssl=context, **common)
+            self._servers.append(secure)
+            self.tls_port = next(iter(secure.sockets)).getsockname()[1]
+
+    async def stop(self) -> None:
+        """Close every connection with 1001 (going away) and stop listening."""
+        for server in self._servers:
+            server.close(close_connections=True)
+        for server in self._servers:
+            await server.wait_closed()
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=5)
+        self._servers.clear()
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+            self._tls_dir = None
+
+    async def __aenter__(self) -> MockServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _make_tls_context(self) -> ssl.SSLContext:
+        import trustme
+
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cert.configure_cert(context)
+        self._tls_dir = tempfile.TemporaryDirectory(prefix="realtime-mock-tls-")
+        self.ca_path = Path(self._tls_dir.name) / "ca.pem"
+        ca.cert_pem.write_to_path(str(self.ca_path))
+        return context
+
+    # ---- addresses -------------------------------------------------------------------------
+
+    def _host_for_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"[{host}]" if ":" in host else host
+
+    def url_for(self, prefix: str = "", *, scheme: str = "ws", path: str | None = None) -> str:
+        """The URL of mount ``prefix`` in ``scheme`` (ws, wss, http, https): the WebSocket
+        endpoint for ws/wss, the SDKs' ``base_url`` for http/https, unless ``path`` says.
+
+        wss and https are served on the TLS port, and only with ``tls=True``.
+        """
+        if scheme not in _DEFAULT_PATHS:
+            raise ValueError(f"unknown scheme {scheme!r}: one of {', '.join(_DEFAULT_PATHS)}")
+        port = self.tls_port if scheme in _SECURE else self.port
+        if port is None:
+            raise ValueError(f"no {scheme}:// URL: this server was started without tls=True")
+        where = _DEFAULT_PATHS[scheme] if path is None else path
+        return f"{scheme}://{self._host_for_url()}:{port}{prefix.rstrip('/')}{where}"
+
+    @property
+    def ws_url(self) -> str:
+        return self.url_for()
+
+    @property
+    def wss_url(self) -> str | None:
+        return None if self.tls_port is None else self.url_for(scheme="wss")
+
+    @property
+    def base_url(self) -> str:
+        """What to hand an SDK as ``base_url`` / ``OPENAI_BASE_URL``."""
+        return self.url_for(scheme="http")
+
+    @property
+    def https_base_url(self) -> str | None:
+        return None if self.tls_port is None else self.url_for(scheme="https")
+
+    # ---- mounts ----------------------------------------------------------------------------
+
+    def mount(self, mount: Mount) -> Mount:
+        """Serve ``mount`` under its prefix (replacing any mount there)."""
+        self.mounts[mount.prefix.rstrip("/")] = mount
+        return mount
+
+    def unmount(self, prefix: str) -> None:
+        self.mounts.pop(prefix.rstrip("/"), None)
+
+    def traffic(self, mount: Mount | str = "") -> MountTraffic:
+        """What this server counted on ``mount`` (or the mount at that prefix): handshake
+        attempts and accepted connections, from zero when it was mounted."""
+        prefix = mount if isinstance(mount, str) else mount.prefix
+        prefix = prefix.rstrip("/")
+        served = self.mounts.get(prefix)
+        if served is None or (isinstance(mount, Mount) and served is not mount):
+            raise KeyError(f"no such mount on this server: {prefix or '(the default mount)'!r}")
+        return self._traffic_of(prefix, served)
+
+    def _traffic_of(self, prefix: str, mount: Mount) -> MountTraffic:
+        counted = self._traffic.get(prefix)
+        if counted is None or counted[0] is not mount:  # a mount new at this prefix
+            counted = self._traffic[prefix] = (mount, MountTraffic())
+        return counted[1]
+
+    # ---- handshake -------------------------------------------------------------------------
+
+    def _select_subprotocol(
+        self, connection: ServerConnection, subprotocols: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        pending = self._pending.get(connection)
+        if pending is not None:
+            return pending[0].subprotocol
+        return handshake.select_subprotocol(list(subprotocols))
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        if _is_health_check(request.path):
+            return json_response(200, {"status": "ok", "mounts": sorted(self.mounts)})
+        target = handshake.select(request, self.mounts, origin=self.url_for(path=""))
+        if isinstance(target, handshake.Refuse):
+            return target.response
+        traffic = self._traffic_of(target.prefix, target.mount)
+        traffic.attempts += 1
+        attempt = traffic.attempts
+        if target.mount.handshake_delay is not None:
+            delay = target.mount.handshake_delay(attempt)
+            if delay > 0:
+                await asyncio.sleep(delay)
+        decision = handshake.decide(
+            request,
+            target,
+            attempt=attempt,
+            open_sessions=self._open_sessions,
+            max_sessions=self.max_sessions,
+        )
+        if isinstance(decision, handshake.Refuse):
+            return decision.response
+        if isinstance(decision, handshake.Relay):
+            opened = await open_relay(connection, request, decision)
+            if isinstance(opened, Response):
+                return opened
+            self._pending[connection] = (opened, traffic)
+            # Should the handshake with the client fail from here on, no handler runs the
+            # relay: its upstream is closed when the client's connection ends.
+            connection.connection_lost_waiter.add_done_callback(
+                lambda _: self._abandon_relay(connection)
+            )
+            return None
+        transcript = Transcript()
+        transcript.handshake = decision.handshake
+        conn = Connection(
+            mount=decision.mount,
+            dialect=decision.dialect,
+            model=decision.model,
+            intent=decision.intent,
+            api_key=decision.api_key,
+            transcript=transcript,
+            refusal=decision.refusal,
+            subprotocol=decision.subprotocol,
+        )
+        self._pending[connection] = (conn, traffic)
+        return None
+
+    def _abandon_relay(self, connection: ServerConnection) -> None:
+        pending = self._pending.pop(connection, None)  # the handler pops it when it starts
+        if pending is not None and pending[0].relay is not None:
+            log.info("realtime-mock: relay abandoned: the client's handshake did not complete")
+            closing = asyncio.ensure_future(pending[0].relay.abandon())
+            self._handlers.add(closing)  # stop() waits for it too
+            closing.add_done_callback(self._handlers.discard)
+
+    # ---- one connection --------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        pending = self._pending.pop(ws, None)
+        if pending is None:  # pragma: no cover - process_request always registers it
+            await ws.close(1011, "realtime-mock: no handshake state")
+            return
+        conn, traffic = pending
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        traffic.accepted += 1
+        conn.number = traffic.accepted
+        self.connections.append(conn)
+        await self._count_session(+1)
+        try:
+            await serve_connection(ws, conn)
+        finally:
+            if self.on_connection_end is not None:
+                try:
+                    self.on_connection_end(conn)
+                except Exception:  # a failing observer must not break the server
+                    log.exception("realtime-mock: on_connection_end failed")
+            conn.ended = True
+            self._forget_ended()
+            await self._count_session(-1)
+            self._handlers.discard(task)
+
+    def _forget_ended(self) -> None:
+        if self.keep_ended is None:
+            return
+        ended = [c for c in self.connections if c.ended]
+        for conn in ended[: max(0, len(ended) - self.keep_ended)]:
+            self.connections.remove(conn)
+
+    def _condition(self) -> asyncio.Condition:
+        if self._sessions_changed is None:
+            self._sessions_changed = asyncio.Condition()
+        return self._sessions_changed
+
+    async def _count_session(self, delta: int) -> None:
+        async with self._condition():
+            self._open_sessions += delta
+            self._condition().notify_all()
+
+    @property
+    def open_sessions(self) -> int:
+        """How many sessions are connected right now."""
+        return self._open_sessions
+
+    async def wait_for_sessions(self, at_most: int, timeout: float = 10.0) -> None:
+        """Wait until no more than ``at_most`` sessions are open (their handlers have ended)."""
+        async with self._condition():
+            await asyncio.wait_for(
+                self._condition().wait_for(lambda: self._open_sessions <= at_most), timeout
+            )
+
+
+def _is_health_check(path: str) -> bool:
+    try:
+        return urlsplit(path).path.rstrip("/") == "/healthz"
+    except ValueError:  # not a URL at all: handshake.select says so
+        return False
+
+
+def describe(server: MockServer, *, any_key: bool) -> str:
+    """The lines ``realtime-mock serve`` prints: URLs and what to hand the SDKs."""
+    lines = [
+        f"realtime-mock listening on {server.ws_url}",
+    ]
+    if server.wss_url:
+        lines.append(f"                      and {server.wss_url}")
+    lines += [
+        "",
+        "Point the openai SDKs at it:",
+        f"  OPENAI_BASE_URL={server.base_url}",
+        "  OPENAI_API_KEY="
+        + ("sk-mock (any non-empty key is accepted)" if any_key else "<one of --api-key>"),
+    ]
+    if server.ca_path is not None:
+        lines += [
+            "",
+            "TLS (trust this CA; some SDKs only connect over wss://):",
+            f"  OPENAI_BASE_URL={server.https_base_url}",
+            f"  SSL_CERT_FILE={server.ca_path}",
+            f"  NODE_EXTRA_CA_CERTS={server.ca_path}",
+        ]
+    lines += [
+        "",
+        f"Health check: {server.url_for(scheme='http', path='/healthz')}",
+        "Stop with Ctrl-C.",
+    ]
+    if server.host not in ("127.0.0.1", "localhost", "::1"):
+        lines.insert(1, f"WARNING: listening on {server.host}, reachable from other machines.")
+    return "\n".join(lines)
