@@ -22,8 +22,8 @@ from mock_server.scenario.lint import lint_paths
 from mock_server.scenario.loader import load_scenario
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import MockServer, Mount
+from tests.helpers import WAIT
 
-WAIT = 10.0
 TOOL: dict[str, Any] = {
     "type": "function",
     "name": "get_weather",

@@ -8,31 +8,19 @@ import logging
 import ssl
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mock_server.protocol.http import reason_phrase
 from mock_server.scenario.loader import ScenarioError, load_scenario_text
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import MockServer, Mount
+from tests.helpers import KEY, WAIT, recv, serving
 
-KEY = {"Authorization": "Bearer sk-test"}
-WAIT = 5.0
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[MockServer]:
-    async with MockServer(port=0, default_mount=Mount(pace=0.0, seed=1)) as running:
-        yield running
-
-
-async def recv(ws: ClientConnection) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
-    return event
+# The `server` fixture (tests/conftest.py): the default mount, pace 0, seed 1.
 
 
 async def refused(url: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
@@ -426,3 +414,34 @@ async def test_connections_are_numbered_per_mount() -> None:
                 await recv(ws)
         numbers = [(c.mount is other, c.number) for c in server.connections]
         assert numbers == [(False, 1), (False, 2), (True, 1)]
+
+
+# ---- addresses and counts (issue 14) ----------------------------------------------------------
+
+
+async def test_every_url_comes_from_url_for() -> None:
+    async with serving(tls=True) as server:
+        port, secure = server.port, server.tls_port
+        assert server.ws_url == server.url_for() == f"ws://127.0.0.1:{port}/v1/realtime"
+        assert server.base_url == f"http://127.0.0.1:{port}/v1"
+        assert server.wss_url == f"wss://127.0.0.1:{secure}/v1/realtime"
+        assert server.https_base_url == f"https://127.0.0.1:{secure}/v1"
+        assert server.url_for("/t/x/", path="/v1") == f"ws://127.0.0.1:{port}/t/x/v1"
+    with pytest.raises(ValueError, match="without tls=True"):
+        MockServer(port=0).url_for(scheme="wss")
+
+
+async def test_the_server_counts_attempts_and_connections_per_mount(server: MockServer) -> None:
+    mount = server.mount(Mount(prefix="/t/counted", pace=0.0))
+    url = server.url_for("/t/counted")
+    await refused(url)  # no key: an attempt, not a connection
+    async with connect(url, additional_headers=KEY) as ws:
+        assert (await recv(ws))["type"] == "session.created"
+    await server.wait_for_sessions(0)
+    assert (server.traffic(mount).attempts, server.traffic(mount).accepted) == (2, 1)
+    assert [c.number for c in server.connections if c.mount is mount] == [1]
+    assert server.traffic().attempts == 0  # the default mount's own count
+    again = server.mount(Mount(prefix="/t/counted", pace=0.0))
+    assert server.traffic(again).attempts == 0  # a new mount counts from zero
+    with pytest.raises(KeyError, match="no such mount"):
+        server.traffic(mount)  # replaced

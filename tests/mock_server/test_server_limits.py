@@ -8,18 +8,16 @@ import json
 import os
 import socket
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mock_server.responder import MessageOutput, Responder, ResponsePlan, ResponseRequest
 from mock_server.server import MAX_FRAME_BYTES, WRITE_LIMIT, MockServer, Mount
+from tests.helpers import KEY, WAIT, recv, recv_until, until
 
-KEY = {"Authorization": "Bearer sk-test"}
-WAIT = 10.0
 ITEM = {
     "type": "conversation.item.create",
     "item": {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]},
@@ -38,28 +36,6 @@ class LongReply:
 
 def long_reply(seconds: float) -> Callable[[], Responder]:
     return lambda: LongReply(seconds)
-
-
-async def recv(ws: ClientConnection) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
-    return event
-
-
-async def recv_until(ws: ClientConnection, type_: str) -> dict[str, Any]:
-    while True:
-        event = await recv(ws)
-        if event["type"] == type_:
-            return event
-
-
-async def until(condition: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    """Wait, bounded, for a condition the server reaches on its own."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting until {what}")
-        await asyncio.sleep(0.005)
 
 
 def server_side(server: MockServer) -> list[ServerConnection]:

@@ -6,6 +6,7 @@ The upstream is a second realtime-mock on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -28,12 +29,16 @@ from mock_server.relay import (
     is_real_key,
     upstream_key,
 )
+from mock_server.relay.faults import RelayActions
+from mock_server.scenario import actions
+from mock_server.scenario.actions import GARBAGE, Actions
 from mock_server.scenario.loader import ScenarioError, load_scenario_text
+from mock_server.scenario.model import PASSTHROUGH_ACTIONS, Step
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import HANDSHAKE_TIMEOUT, MockServer, Mount
 from mock_server.transcript import Direction, Transcript
+from tests.helpers import KEY, WAIT, connected, serving
 
-WAIT = 10.0
 REAL_KEY = "sk-proj-" + "R" * 40
 ITEM = {
     "type": "conversation.item.create",
@@ -492,3 +497,103 @@ async def test_an_upstream_opened_for_a_handshake_that_then_fails_is_closed(
         assert answer.startswith(b"HTTP/1.1 400")
         assert len(upstream.connections) == 1  # it had been opened
         await upstream.wait_for_sessions(0, timeout=WAIT)
+
+
+# ---- faults go through the one interpreter (issue 14) ------------------------------------------
+
+FAULTS: dict[str, tuple[str, Callable[[list[str | bytes], Any], None]]] = {}
+
+
+def _fault(kind: str, step: str) -> Callable[[Callable[[list[str | bytes], Any], None]], None]:
+    def register(check: Callable[[list[str | bytes], Any], None]) -> None:
+        FAULTS[kind] = (step, check)
+
+    return register
+
+
+def _events(frames: list[str | bytes]) -> list[dict[str, Any]]:
+    return [json.loads(f) for f in frames]
+
+
+@_fault("error", "{error: {type: tokens, code: rate_limit_exceeded, message: Slow down.}}")
+def _error(frames: list[str | bytes], ws: Any) -> None:
+    (error,) = _events(frames)
+    assert error["type"] == "error" and error["event_id"].startswith("event_")
+    assert error["error"] == {
+        "type": "tokens",
+        "code": "rate_limit_exceeded",
+        "message": "Slow down.",
+        "param": None,
+        "event_id": None,
+    }
+
+
+@_fault("send", "{send: {type: response.output_text.delta, delta: hi, event_id: evt_given}}")
+def _send(frames: list[str | bytes], ws: Any) -> None:
+    # Sent under the name of the connection's dialect (beta here), with the id it was given.
+    assert _events(frames) == [
+        {"event_id": "evt_given", "type": "response.text.delta", "delta": "hi"}
+    ]
+
+
+@_fault("close", "{close: {code: 4001, reason: bye}}")
+def _close(frames: list[str | bytes], ws: Any) -> None:
+    assert frames == [] and (ws.close_code, ws.close_reason) == (4001, "bye")
+
+
+@_fault("drop", "{drop: true}")
+def _drop(frames: list[str | bytes], ws: Any) -> None:
+    assert frames == [] and ws.close_code == 1006
+
+
+@_fault("stall", "{stall: 10ms}")
+def _stall(frames: list[str | bytes], ws: Any) -> None:
+    assert frames == []  # nothing but a pause, then the rule took the event's place
+
+
+@_fault("garbage", "{garbage: true}")
+def _garbage(frames: list[str | bytes], ws: Any) -> None:
+    assert frames == [GARBAGE]
+
+
+@_fault("expire", "{expire: true}")
+def _expire(frames: list[str | bytes], ws: Any) -> None:
+    (error,) = _events(frames)
+    assert error["error"]["code"] == "session_expired"
+    assert ws.close_code == 1001 and "maximum duration" in ws.close_reason
+
+
+@pytest.mark.parametrize("kind", sorted(PASSTHROUGH_ACTIONS))
+async def test_each_passthrough_fault_goes_through_perform_with_the_relays_actions(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step, check = FAULTS[kind]
+    performed: list[tuple[str, object]] = []
+    real_perform = actions.perform
+
+    def spy(step: Step, acting: Actions, render_send: Callable[[Any], Any]) -> bool:
+        performed.append((step.kind, acting))
+        return real_perform(step, acting, render_send)
+
+    monkeypatch.setattr(actions, "perform", spy)
+    text = (
+        "name: x\ndescription: y\npassthrough: true\n"
+        f"rules:\n  - when: conversation.item.create\n    do: [{step}]\n"
+    )
+    async with await echo_upstream() as up:
+        play = ScenarioPlay(load_scenario_text(text), upstream=_url_of(up))
+        async with serving(play.mount()) as proxy:
+            beta = KEY | {"OpenAI-Beta": "realtime=v1"}
+            async with connected(proxy.ws_url, headers=beta, opened=False) as ws:
+                await ws.send(json.dumps(ITEM))
+                await ws.send(json.dumps({"type": "response.create"}))  # no rule: echoed
+                frames: list[str | bytes] = []
+                with contextlib.suppress(ConnectionClosed):
+                    while (frame := await asyncio.wait_for(ws.recv(), WAIT)) != json.dumps(
+                        {"type": "response.create"}
+                    ):
+                        frames.append(frame)
+            await proxy.wait_for_sessions(0)
+    check(frames, ws)
+    assert [k for k, _ in performed] == [kind]
+    assert isinstance(performed[0][1], RelayActions)
