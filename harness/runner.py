@@ -331,14 +331,13 @@ def _exit_finding(expected: str, code: int) -> str | None:
 
 def _environment(server: MockServer, mount: Mount, scenario: str) -> dict[str, str]:
     secure = server.tls_port is not None and server.ca_path is not None
-    host = f"127.0.0.1:{server.tls_port if secure else server.port}"
     http, ws = ("https", "wss") if secure else ("http", "ws")
     env = {
         **os.environ,
-        "OPENAI_BASE_URL": f"{http}://{host}{mount.prefix}/v1",
-        "OPENAI_WEBSOCKET_BASE_URL": f"{ws}://{host}{mount.prefix}/v1",
+        "OPENAI_BASE_URL": server.url_for(mount.prefix, scheme=http),
+        "OPENAI_WEBSOCKET_BASE_URL": server.url_for(mount.prefix, scheme=ws, path="/v1"),
         "OPENAI_API_KEY": FAKE_KEY,
-        "REALTIME_MOCK_URL": f"{ws}://{host}{mount.prefix}/v1/realtime",
+        "REALTIME_MOCK_URL": server.url_for(mount.prefix, scheme=ws),
         "REALTIME_MOCK_SCENARIO": scenario,
     }
     if secure:

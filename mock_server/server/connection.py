@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from websockets.http11 import Request
 
     from mock_server.relay import Relay
-    from mock_server.server import handshake
+    from mock_server.server.handshake import Relay as RelayDecision
 
 log = logging.getLogger("realtime_mock")
 # A frame whose handling took longer than this makes its session wait as long before its next
@@ -163,7 +163,7 @@ async def _pump(ws: ServerConnection, conn: Connection, session: Session) -> Non
 
 
 async def open_relay(
-    connection: ServerConnection, request: Request, decision: handshake.Relay
+    connection: ServerConnection, request: Request, decision: RelayDecision
 ) -> Connection | Response:
     """Open the pass-through upstream during the client's handshake: the relayed connection,
     or the response to refuse the client with (the upstream's own refusal, or a 502)."""

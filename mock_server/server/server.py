@@ -30,8 +30,9 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from mock_server.protocol.http import json_response
-from mock_server.server import handshake
 from mock_server.server.connection import Connection, open_relay, serve_connection
+from mock_server.server.handshake import Refuse, decide, select, select_subprotocol
+from mock_server.server.handshake import Relay as RelayDecision
 from mock_server.server.logs import WEBSOCKETS_LOG
 from mock_server.server.mount import Mount, MountTraffic
 from mock_server.server.warm import warm_up
@@ -232,15 +233,15 @@ class MockServer:
         pending = self._pending.get(connection)
         if pending is not None:
             return pending[0].subprotocol
-        return handshake.select_subprotocol(list(subprotocols))
+        return select_subprotocol(list(subprotocols))
 
     async def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
         if _is_health_check(request.path):
             return json_response(200, {"status": "ok", "mounts": sorted(self.mounts)})
-        target = handshake.select(request, self.mounts, origin=self.url_for(path=""))
-        if isinstance(target, handshake.Refuse):
+        target = select(request, self.mounts, origin=self.url_for(path=""))
+        if isinstance(target, Refuse):
             return target.response
         traffic = self._traffic_of(target.prefix, target.mount)
         traffic.attempts += 1
@@ -249,16 +250,16 @@ class MockServer:
             delay = target.mount.handshake_delay(attempt)
             if delay > 0:
                 await asyncio.sleep(delay)
-        decision = handshake.decide(
+        decision = decide(
             request,
             target,
             attempt=attempt,
             open_sessions=self._open_sessions,
             max_sessions=self.max_sessions,
         )
-        if isinstance(decision, handshake.Refuse):
+        if isinstance(decision, Refuse):
             return decision.response
-        if isinstance(decision, handshake.Relay):
+        if isinstance(decision, RelayDecision):
             opened = await open_relay(connection, request, decision)
             if isinstance(opened, Response):
                 return opened
