@@ -26,14 +26,13 @@ from mock_server.session.conversation import (
     MAX_CONVERSATION_TEXT,
 )
 from mock_server.session.input_audio import MAX_APPEND_BYTES, MAX_INPUT_BUFFER_BYTES, MIN_COMMIT_MS
-from mock_server.session.options import DEFAULT_MAX_DURATION_S, SessionOptions
+from mock_server.session.options import DEFAULT_MAX_DURATION_S, SessionOptions, expiry_message
 from mock_server.session.outbox import Outbox
 from mock_server.session.outputs import Close, Drop, Output, RawFrame, ServerEvent
 from mock_server.session.responses import MAX_OUT_OF_BAND_RESPONSES
 from mock_server.session.script import Script, ScriptedSession
 from mock_server.session.session import Session
 from mock_server.session.streaming import AUDIO_CHUNK_MS, TEXT_DELTA_S
-from mock_server.session.update import expiry_message
 
 __all__ = [
     "AUDIO_CHUNK_MS",

@@ -1,4 +1,5 @@
-"""What the session does with each (validated) client event: one handler per event type.
+"""What the session does with a client event: the checks before validation, the transcript's
+copy (without the audio the session keeps decoded), and one handler per event type.
 
 Each handler hands the event to the part of the session that owns what it changes (the
 configuration, the input audio, the conversation, the responses); where an event touches two
@@ -11,9 +12,66 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mock_server.protocol import session_config
+from mock_server.protocol.errors import RealtimeError
+from mock_server.protocol.frames import MAX_SESSION_CONFIG_BYTES
+from mock_server.transcript import elided
 
 if TYPE_CHECKING:
     from mock_server.session.session import Session
+
+
+# Client events whose audio the session keeps decoded (buffer, item): the transcript keeps
+# their size only, not the base64 text a second time.
+CARRY_AUDIO = frozenset({"input_audio_buffer.append", "conversation.item.create"})
+
+
+def check_type(type_: Any, size: int) -> str:
+    """The event's ``type``; refused (RealtimeError) when it is not a string, or when the event
+    is a ``session.update`` of ``size`` bytes, too large to be validated at all."""
+    if type_ is None:
+        raise RealtimeError("The 'type' field is missing.", "invalid_event", "type")
+    if not isinstance(type_, str):
+        raise RealtimeError(
+            f"Invalid type for 'type': expected a string, but got {type(type_).__name__}.",
+            "invalid_type",
+            "type",
+        )
+    if type_ == "session.update" and size > MAX_SESSION_CONFIG_BYTES:
+        # Refused before validation, whose cost grows with the size of the schemas.
+        raise RealtimeError(
+            f"Invalid 'session': this update alone is {size} bytes of JSON, over "
+            f"the limit of {MAX_SESSION_CONFIG_BYTES} bytes (1 MiB) for a session's "
+            "configuration.",
+            "session_config_too_large",
+            "session",
+        )
+    return type_
+
+
+def without_audio(event: dict[str, Any]) -> dict[str, Any]:
+    """The transcript's copy of a client event that carries audio: each base64 audio string
+    replaced by its size (:func:`~mock_server.transcript.elided`); other fields as sent.
+
+    >>> without_audio({"type": "input_audio_buffer.append", "audio": "AAAA"})
+    {'type': 'input_audio_buffer.append', 'audio': '<elided: 4 base64 characters of audio>'}
+    """
+    audio = event.get("audio")
+    if isinstance(audio, str):
+        return {**event, "audio": elided(len(audio), "audio")}
+    item = event.get("item")
+    content = item.get("content") if isinstance(item, dict) else None
+    if not isinstance(content, list) or not any(
+        isinstance(part, dict) and isinstance(part.get("audio"), str) for part in content
+    ):
+        return event
+    assert isinstance(item, dict)
+    parts = [
+        {**part, "audio": elided(len(part["audio"]), "audio")}
+        if isinstance(part, dict) and isinstance(part.get("audio"), str)
+        else part
+        for part in content
+    ]
+    return {**event, "item": {**item, "content": parts}}
 
 
 def _session_update(session: Session, event: dict[str, Any]) -> None:

@@ -35,3 +35,17 @@ class SessionOptions:
     # checks (mock_server.conformance.default_checks(), read when the session is built; the
     # test suite installs the SDK conformance check there, `serve --strict` its stderr report).
     outbound_checks: Sequence[OutboundCheck] | None = None
+
+
+def expiry_message(limit_s: float) -> str:
+    """The ``session_expired`` message, in the live service's wording; a limit shorter than
+    whole minutes (tests) says seconds.
+
+    >>> expiry_message(DEFAULT_MAX_DURATION_S)
+    'Your session hit the maximum duration of 60 minutes.'
+    >>> expiry_message(0.5)
+    'Your session hit the maximum duration of 0.5 seconds.'
+    """
+    if limit_s >= 60 and limit_s % 60 == 0:
+        return f"Your session hit the maximum duration of {round(limit_s / 60)} minutes."
+    return f"Your session hit the maximum duration of {limit_s:g} seconds."

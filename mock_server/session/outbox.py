@@ -28,9 +28,8 @@ from mock_server.transcript import Transcript
 class Outbox:
     """The queue of a connection's outputs, and the only way events get into it.
 
-    >>> from mock_server.protocol.encoding import encoder_for
-    >>> from mock_server.protocol.events import Dialect
-    >>> box = Outbox(encoder_for(Dialect.BETA), IdFactory(1), Transcript(), lambda: 0.0)
+    >>> from mock_server.protocol.encoding import beta
+    >>> box = Outbox(beta.ENCODER, IdFactory(1), Transcript(), lambda: 0.0)
     >>> box.emit({"type": "response.output_text.done", "text": "hi"})["type"]
     'response.text.done'
     >>> [output.text for output in box.take()]  # doctest: +ELLIPSIS

@@ -25,25 +25,21 @@ from mock_server import conformance
 from mock_server.ids import IdFactory
 from mock_server.protocol.encoding import encoder_for
 from mock_server.protocol.errors import RealtimeError
-from mock_server.protocol.frames import MAX_SESSION_CONFIG_BYTES, Malformed, event_id_of, read_frame
+from mock_server.protocol.frames import Malformed, event_id_of, read_frame
 from mock_server.responder import CannedResponder, Responder, ResponsePlan, ResponseRequest
 from mock_server.session.context import Clock, Mistakes
 from mock_server.session.conversation import Conversation
-from mock_server.session.handlers import HANDLERS
+from mock_server.session.handlers import CARRY_AUDIO, HANDLERS, check_type, without_audio
 from mock_server.session.input_audio import InputAudio
-from mock_server.session.options import SessionOptions
+from mock_server.session.options import SessionOptions, expiry_message
 from mock_server.session.outbox import Outbox
 from mock_server.session.outputs import Close, Drop, Output
 from mock_server.session.responses import Responses
 from mock_server.session.script import Script
-from mock_server.session.update import SessionConfig, expiry_message, without_audio
+from mock_server.session.update import SessionConfig
 from mock_server.transcript import SESSION_PAYLOAD_LIMIT, Finding, Transcript
 
 log = logging.getLogger("realtime_mock")
-
-# Client events whose audio the session keeps decoded (buffer, item): the transcript keeps
-# their size only, not the base64 text a second time.
-_CARRY_AUDIO = frozenset({"input_audio_buffer.append", "conversation.item.create"})
 
 
 class Session:
@@ -192,33 +188,17 @@ class Session:
             t,
             "client",
             type_ if isinstance(type_, str) else "<no type>",
-            event=without_audio(event) if type_ in _CARRY_AUDIO else event,
+            event=without_audio(event) if type_ in CARRY_AUDIO else event,
         )
         try:
-            if type_ is None:
-                raise RealtimeError("The 'type' field is missing.", "invalid_event", "type")
-            if not isinstance(type_, str):
-                raise RealtimeError(
-                    f"Invalid type for 'type': expected a string, but got {type(type_).__name__}.",
-                    "invalid_type",
-                    "type",
-                )
-            if type_ == "session.update" and len(frame) > MAX_SESSION_CONFIG_BYTES:
-                # Refused before validation, whose cost grows with the size of the schemas.
-                raise RealtimeError(
-                    f"Invalid 'session': this update alone is {len(frame)} bytes of JSON, over "
-                    f"the limit of {MAX_SESSION_CONFIG_BYTES} bytes (1 MiB) for a session's "
-                    "configuration.",
-                    "session_config_too_large",
-                    "session",
-                )
+            name = check_type(type_, len(frame))
             error = self.encoder.validate(event)
             if error is not None:
                 # A script may answer even an invalid event itself (a recorded refusal).
                 if self.script is not None and self.script.on_rejected_event(event, now):
                     return
                 raise error
-            self._dispatch(type_, event)
+            self._dispatch(name, event)
         except RealtimeError as error:
             self.mistakes.find(
                 "rejected_event",

@@ -20,7 +20,6 @@ from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.frames import MAX_SESSION_CONFIG_BYTES, WIRE_JSON
 from mock_server.session.options import SessionOptions
 from mock_server.session.outbox import Outbox
-from mock_server.transcript import elided
 
 log = logging.getLogger("realtime_mock")
 
@@ -143,43 +142,3 @@ class SessionConfig:
         session.setdefault("id", self.config.get("id"))
         session.setdefault("object", "realtime.transcription_session")
         self.outbox.emit({"type": "transcription_session.updated", "session": session})
-
-
-def expiry_message(limit_s: float) -> str:
-    """The ``session_expired`` message, in the live service's wording; a limit shorter than
-    whole minutes (tests) says seconds.
-
-    >>> expiry_message(DEFAULT_MAX_DURATION_S)
-    'Your session hit the maximum duration of 60 minutes.'
-    >>> expiry_message(0.5)
-    'Your session hit the maximum duration of 0.5 seconds.'
-    """
-    if limit_s >= 60 and limit_s % 60 == 0:
-        return f"Your session hit the maximum duration of {round(limit_s / 60)} minutes."
-    return f"Your session hit the maximum duration of {limit_s:g} seconds."
-
-
-def without_audio(event: dict[str, Any]) -> dict[str, Any]:
-    """The transcript's copy of a client event that carries audio: each base64 audio string
-    replaced by its size (:func:`~mock_server.transcript.elided`); other fields as sent.
-
-    >>> without_audio({"type": "input_audio_buffer.append", "audio": "AAAA"})
-    {'type': 'input_audio_buffer.append', 'audio': '<elided: 4 base64 characters of audio>'}
-    """
-    audio = event.get("audio")
-    if isinstance(audio, str):
-        return {**event, "audio": elided(len(audio), "audio")}
-    item = event.get("item")
-    content = item.get("content") if isinstance(item, dict) else None
-    if not isinstance(content, list) or not any(
-        isinstance(part, dict) and isinstance(part.get("audio"), str) for part in content
-    ):
-        return event
-    assert isinstance(item, dict)
-    parts = [
-        {**part, "audio": elided(len(part["audio"]), "audio")}
-        if isinstance(part, dict) and isinstance(part.get("audio"), str)
-        else part
-        for part in content
-    ]
-    return {**event, "item": {**item, "content": parts}}
