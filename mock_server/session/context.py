@@ -1,8 +1,9 @@
 """What the parts of a session share: its clock and its log of the client's mistakes.
 
 The parts (:mod:`.input_audio`, :mod:`.conversation`, :mod:`.responses`) are given these two
-objects, the :class:`~mock_server.session.outbox.Outbox` and the few callbacks they need, rather
-than the session itself: none of them reads another's state.
+objects, the :class:`~mock_server.session.outbox.Outbox` and the other parts they act on, never
+the session itself: no part holds its session (a session is freed as soon as its connection
+lets it go, with no cycle for the collector to find).
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from mock_server.transcript import Finding, Transcript
 
 
 class Clock:
-    """The session's time: ``now`` as its driver last gave it, and when the session started."""
+    """The session's time: ``now`` as its driver last gave it, when the session started, and
+    when it last saw activity (a client frame, a response's end: the idle close counts from
+    it)."""
 
     def __init__(self) -> None:
         self.started_at = 0.0
         self.now = 0.0
+        self.last_activity = 0.0
 
     def elapsed(self) -> float:
         """Seconds since the session started (the transcript's time)."""

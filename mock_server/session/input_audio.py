@@ -3,9 +3,9 @@
 Appended audio is decoded into one bounded buffer (:data:`MAX_INPUT_BUFFER_BYTES`) and checked
 by :class:`~mock_server.diagnostics.InputAudioDiagnostics` (wrong rate, wrong format, clipping:
 warnings for the verdict). With turn detection on, :class:`~mock_server.vad.ServerVad` reads
-it: speech starts and stops, a stop commits the turn as a user item of the conversation, and
-audio that can no longer become part of a turn is let go. The session is told of a speech start
-and of a turn's end through two callbacks (its replies are not this part's business).
+it: speech starts and stops (a start interrupts the reply in progress), a stop commits the turn
+as a user item of the conversation and asks for a reply, and audio that can no longer become
+part of a turn is let go.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from mock_server.protocol.formats import BYTES_PER_MS
 from mock_server.session.context import Mistakes
 from mock_server.session.conversation import Conversation
 from mock_server.session.outbox import Outbox
+from mock_server.session.responses import Responses
+from mock_server.session.script import Script
 
 MIN_COMMIT_MS = 100
 MAX_APPEND_BYTES = 15 * 1024 * 1024
@@ -40,23 +42,23 @@ class InputAudio:
         ids: IdFactory,
         mistakes: Mistakes,
         conversation: Conversation,
+        responses: Responses,
         config: Callable[[], dict[str, Any]],
         *,
-        transcribe: Callable[[bytes], str | RealtimeError | None],
-        on_speech_started: Callable[[dict[str, Any]], None],
-        on_turn_end: Callable[[dict[str, Any]], None],
+        script: Script | None,
+        transcriber: Callable[[bytes], str | None] | None,
     ) -> None:
-        """``config`` is the session's current configuration; ``transcribe`` a committed turn's
-        text (None: no transcriber); ``on_speech_started`` / ``on_turn_end`` are told, with
-        the turn detection settings, when the VAD hears speech start and when it commits."""
+        """``config`` is the session's current configuration; a committed turn's transcript is
+        the ``script``'s, else the ``transcriber``'s (PCM16 in), else a placeholder. Speech
+        interrupts the ``responses`` and a turn detected starts one, as the settings say."""
         self.outbox = outbox
         self.ids = ids
         self.mistakes = mistakes
         self.conversation = conversation
+        self.responses = responses
         self._config = config
-        self._transcribe_audio = transcribe
-        self._on_speech_started = on_speech_started
-        self._on_turn_end = on_turn_end
+        self.script = script
+        self.transcriber = transcriber
         self.buffer = bytearray()
         self.written_ms = 0.0
         self.diagnostics = InputAudioDiagnostics()
@@ -188,7 +190,9 @@ class InputAudio:
     # ---- transcription --------------------------------------------------------------------
 
     def _transcribe(self, item: dict[str, Any], audio: bytes) -> None:
-        given = self._transcribe_audio(audio)
+        given = self.script.transcribe(audio) if self.script is not None else None
+        if given is None and self.transcriber is not None:
+            given = self.transcriber(self.to_pcm16(audio))
         if isinstance(given, RealtimeError):
             self.outbox.emit(
                 {
@@ -308,7 +312,9 @@ class InputAudio:
                         "item_id": self.vad_item_id,
                     }
                 )
-                self._on_speech_started(turn)
+                self.responses.idle_deadline = None
+                if turn.get("interrupt_response", True):
+                    self.responses.cancel_all("turn_detected", in_conversation_only=True)
             else:
                 item_id = self.vad_item_id or self.ids.new("item")
                 self.vad_item_id = None
@@ -320,4 +326,5 @@ class InputAudio:
                     }
                 )
                 self.commit_buffer(item_id)
-                self._on_turn_end(turn)
+                if turn.get("create_response", True) and self._config().get("type") == "realtime":
+                    self.responses.start({}, event_id=None)

@@ -14,15 +14,19 @@ The checks are given, not looked up: a session's come from its
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from mock_server.conformance import OutboundCheck
 from mock_server.ids import IdFactory
 from mock_server.protocol.encoding import Encoder
+from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.frames import WIRE_JSON
 from mock_server.session.outputs import Close, Drop, Output, RawFrame, ServerEvent
 from mock_server.transcript import Transcript
+
+log = logging.getLogger("realtime_mock")
 
 
 class Outbox:
@@ -111,6 +115,24 @@ class Outbox:
         )
         self._ready.append(ServerEvent(wire, text))
         return wire
+
+    def error(self, error: RealtimeError) -> dict[str, Any]:
+        """Send an ``error`` event."""
+        return self.emit({"type": "error", "error": error.payload()})
+
+    def internal_error(self, exc: Exception, doing: str, event_id: str | None = None) -> None:
+        """Turn an exception of ours into a ``server_error`` event (must be called from an
+        ``except`` block: the traceback is logged once, with the exception's)."""
+        log.exception("realtime-mock: internal error %s", doing)
+        self.error(
+            RealtimeError(
+                f"realtime-mock internal error while {doing}: {type(exc).__name__}: {exc}. "
+                "Please report it with the transcript.",
+                None,
+                type="server_error",
+                event_id=event_id,
+            )
+        )
 
     # ---- the connection -------------------------------------------------------------------
 

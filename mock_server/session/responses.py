@@ -28,6 +28,7 @@ from mock_server.session import streaming
 from mock_server.session.context import Clock
 from mock_server.session.conversation import Conversation
 from mock_server.session.outbox import Outbox
+from mock_server.session.script import Script
 
 # Out-of-band responses (conversation: none) a session may have streaming at once; the live
 # service streams a few side responses (classification, moderation) next to the conversation's.
@@ -68,13 +69,10 @@ class Responses:
         pace: float,
         config: Callable[[], dict[str, Any]],
         responder: Responder,
-        plan: Callable[[ResponseRequest], ResponsePlan | None],
-        report_bug: Callable[[Exception, str], None],
-        on_finished: Callable[[], None],
+        script: Script | None,
     ) -> None:
-        """``plan`` is the script's plan of a response (None: the ``responder``'s);
-        ``report_bug`` turns an exception of ours into a ``server_error`` (called in its
-        ``except`` block); ``on_finished`` is told when a response ends."""
+        """``config`` is the session's current configuration; a response's plan is the
+        ``script``'s, else the ``responder``'s."""
         self.outbox = outbox
         self.encoder = outbox.encoder
         self.ids = ids
@@ -83,9 +81,7 @@ class Responses:
         self.pace = pace
         self._config = config
         self.responder = responder
-        self._plan = plan
-        self._report_bug = report_bug
-        self._on_finished = on_finished
+        self.script = script
         self.runs: list[ResponseRun] = []
         # (wake_at, seq, run) of every active run, so that due() touches only the runs whose
         # time has come; entries of ended runs are skipped when they surface.
@@ -155,8 +151,8 @@ class Responses:
         )
         if in_conversation:
             self.idle_deadline = None
-        if plan is None:
-            plan = self._plan(request)
+        if plan is None and self.script is not None:
+            plan = self.script.plan_response(request)
         if plan is None:
             plan = self.responder.respond(request)
         run = ResponseRun(
@@ -200,7 +196,7 @@ class Responses:
             except Exception as exc:
                 # The client still gets its response.done (failed), not a response that
                 # never ends; the session goes on.
-                self._report_bug(exc, f"streaming response {run.id}")
+                self.outbox.internal_error(exc, f"streaming response {run.id}")
                 if run in self.runs:
                     self.stop(
                         run,
@@ -296,7 +292,7 @@ class Responses:
         response["usage"] = self.usage(run)
         if run in self.runs:
             self.runs.remove(run)
-        self._on_finished()
+        self.clock.last_activity = self.clock.now
         self.outbox.emit({"type": "response.done", "response": response})
         turn = self._config()["audio"]["input"].get("turn_detection")
         idle_ms = turn.get("idle_timeout_ms") if isinstance(turn, dict) else None

@@ -26,7 +26,7 @@ from mock_server.ids import IdFactory
 from mock_server.protocol.encoding import encoder_for
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.frames import Malformed, event_id_of, read_frame
-from mock_server.responder import CannedResponder, Responder, ResponsePlan, ResponseRequest
+from mock_server.responder import CannedResponder, Responder, ResponsePlan
 from mock_server.session.context import Clock, Mistakes
 from mock_server.session.conversation import Conversation
 from mock_server.session.handlers import CARRY_AUDIO, HANDLERS, check_type, without_audio
@@ -79,16 +79,6 @@ class Session:
         self.mistakes = Mistakes(self.transcript, self.clock)
         self.settings = SessionConfig(self.encoder, self.outbox)
         self.conversation = Conversation(self.outbox, self.ids, self.mistakes)
-        self.input_audio = InputAudio(
-            self.outbox,
-            self.ids,
-            self.mistakes,
-            self.conversation,
-            self.settings.current,
-            transcribe=self._transcribe,
-            on_speech_started=self._on_speech_started,
-            on_turn_end=self._on_turn_end,
-        )
         self.responses = Responses(
             self.outbox,
             self.ids,
@@ -97,14 +87,21 @@ class Session:
             pace=self.options.pace,
             config=self.settings.current,
             responder=responder or CannedResponder(),
-            plan=self._plan,
-            report_bug=self._internal_error,
-            on_finished=self._touch,
+            script=script,
+        )
+        self.input_audio = InputAudio(
+            self.outbox,
+            self.ids,
+            self.mistakes,
+            self.conversation,
+            self.responses,
+            self.settings.current,
+            script=script,
+            transcriber=self.options.transcriber,
         )
         self.closed: Close | Drop | None = None
         self._expires_at: float | None = None
         self._stalled_until: float | None = None
-        self._last_activity = 0.0
 
     # ---- what the parts hold, for drivers and scripts ------------------------------------
 
@@ -148,7 +145,7 @@ class Session:
 
     def open(self, now: float) -> None:
         """Start the session: ``session.created`` (and ``conversation.created`` for beta)."""
-        self.clock.started_at = self.clock.now = self._last_activity = now
+        self.clock.started_at = self.clock.now = self.clock.last_activity = now
         session_id = self.ids.new("sess")
         self.conversation.id = self.ids.new("conv")
         refused = self.settings.start(self.options, session_id, now)
@@ -172,7 +169,7 @@ class Session:
 
     def receive(self, frame: str | bytes, now: float) -> None:
         """Feed one client frame; the output it causes is collected by :meth:`due`."""
-        self.clock.now = self._last_activity = now
+        self.clock.now = self.clock.last_activity = now
         if self.closed is not None:
             return
         event = read_frame(frame)
@@ -278,27 +275,13 @@ class Session:
         idle = self.options.close_idle_after_s
         if idle is None or self.responses.runs or self.closed is not None:
             return None
-        return self._last_activity + idle
-
-    def _touch(self) -> None:
-        self._last_activity = self.clock.now
+        return self.clock.last_activity + idle
 
     def _internal_error(self, exc: Exception, doing: str, event_id: str | None = None) -> None:
-        """Turn an exception of ours into a ``server_error`` event (must be called from an
-        ``except`` block: the traceback is logged once, with the exception's)."""
-        log.exception("realtime-mock: internal error %s", doing)
-        self._error(
-            RealtimeError(
-                f"realtime-mock internal error while {doing}: {type(exc).__name__}: {exc}. "
-                "Please report it with the transcript.",
-                None,
-                type="server_error",
-                event_id=event_id,
-            )
-        )
+        self.outbox.internal_error(exc, doing, event_id)
 
     def _error(self, error: RealtimeError) -> None:
-        self.outbox.emit({"type": "error", "error": error.payload()})
+        self.outbox.error(error)
 
     def refuse(self, code: str, message: str, now: float) -> None:
         """Refuse the session after the upgrade, as the live service does for a retired dialect
@@ -368,26 +351,6 @@ class Session:
         self._error(RealtimeError(message, "session_expired"))
         self.closed = Close(1001, message)
         self.outbox.end(self.closed)
-
-    # ---- what the parts ask of the session ---------------------------------------------------
-
-    def _plan(self, request: ResponseRequest) -> ResponsePlan | None:
-        return self.script.plan_response(request) if self.script is not None else None
-
-    def _transcribe(self, audio: bytes) -> str | RealtimeError | None:
-        given = self.script.transcribe(audio) if self.script is not None else None
-        if given is None and self.options.transcriber is not None:
-            return self.options.transcriber(self.input_audio.to_pcm16(audio))
-        return given
-
-    def _on_speech_started(self, turn: dict[str, Any]) -> None:
-        self.responses.idle_deadline = None
-        if turn.get("interrupt_response", True):
-            self.responses.cancel_all("turn_detected", in_conversation_only=True)
-
-    def _on_turn_end(self, turn: dict[str, Any]) -> None:
-        if turn.get("create_response", True) and self.config.get("type") == "realtime":
-            self.responses.start({}, event_id=None)
 
     def _idle_timeout(self) -> None:
         """``idle_timeout_ms`` passed without speech: commit (empty) audio and respond."""

@@ -1726,3 +1726,22 @@ def test_the_conversation_is_bounded(
     first = d.session.items[0]["id"]
     d.send({"type": "conversation.item.delete", "item_id": first})
     assert "conversation.item.added" in types(d.send(item))
+
+
+def test_a_session_is_freed_as_soon_as_it_is_let_go() -> None:
+    """Its parts hold one another, never the session: no cycle waits for the collector (a
+    server lets many sessions go; the collector's passes would stall every other one)."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        d = SessionDriver()
+        d.send({"type": "conversation.item.create", "item": USER_HELLO})
+        d.send({"type": "response.create"})
+        d.session_update(instructions="brief")
+        let_go = weakref.ref(d.session)
+        del d
+        assert let_go() is None
+    finally:
+        gc.enable()
