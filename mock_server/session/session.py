@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mock_server import conformance
 from mock_server.ids import IdFactory
@@ -35,7 +35,7 @@ from mock_server.session.options import SessionOptions, expiry_message
 from mock_server.session.outbox import Outbox
 from mock_server.session.outputs import Close, Drop, Output
 from mock_server.session.responses import Responses
-from mock_server.session.script import Script
+from mock_server.session.script import Script, ScriptedSession
 from mock_server.session.update import SessionConfig
 from mock_server.transcript import SESSION_PAYLOAD_LIMIT, Finding, Transcript
 
@@ -370,3 +370,9 @@ class Session:
         handler = HANDLERS.get(type_)
         if handler is not None:  # None: validated types without behaviour of their own
             handler(self, event)
+
+
+if TYPE_CHECKING:
+
+    def _scripts_act_through_public_names(session: Session) -> ScriptedSession:
+        return session  # mypy checks that a Session is the ScriptedSession scripts rely on

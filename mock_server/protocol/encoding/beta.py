@@ -123,11 +123,21 @@ class BetaEncoder(Encoder):
         >>> BetaEncoder().item({"type": "message", "content": [{"type": "output_text"}]})
         {'type': 'message', 'content': [{'type': 'text'}]}
         """
-        out = items.encode(item, with_audio=with_audio)
-        for part in out.get("content") or []:
-            part["type"] = BETA_CONTENT_TYPES.get(part.get("type", ""), part.get("type"))
-            part.pop("detail", None)
-            part.pop("image_url", None)
+        # One pass: the content parts copied (the one level changed), their audio dropped
+        # unless asked for, their types renamed.
+        out = dict(item)
+        content = out.get("content")
+        if isinstance(content, list):
+            parts = []
+            for part in content:
+                part = dict(part)
+                if not with_audio and "audio" in part:
+                    part["audio"] = None
+                part["type"] = BETA_CONTENT_TYPES.get(part.get("type", ""), part.get("type"))
+                part.pop("detail", None)
+                part.pop("image_url", None)
+                parts.append(part)
+            out["content"] = parts
         return out
 
     def item_from_client(self, item: dict[str, Any], ids: IdFactory) -> dict[str, Any]:
