@@ -17,6 +17,10 @@ class Dialect(StrEnum):
     BETA = "beta"
 
 
+# A connection's dialect unless it asks for beta (the header or the subprotocol).
+DEFAULT_DIALECT = Dialect.GA
+
+
 # GA name -> beta name, for the server events that were renamed at GA (PROTOCOL.md section 3).
 BETA_SERVER_NAMES: dict[str, str] = {
     "response.output_text.delta": "response.text.delta",

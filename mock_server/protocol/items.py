@@ -1,20 +1,16 @@
-"""Conversation items: the neutral (GA) form and its encoding for each dialect.
+"""Conversation items in their neutral (GA) form.
 
-Items are kept in the GA shape with their full content, audio included (as base64, as the client
-or the model produced it). Server events never carry item audio except
-``conversation.item.retrieved``; :func:`encode` strips it, renames assistant content types for
-beta (``output_text`` -> ``text``, ``output_audio`` -> ``audio``) and drops what the dialect's
-item model does not know.
+Items are kept in the GA shape with their full content. Server events never carry item audio
+except ``conversation.item.retrieved``; :func:`encode` strips it. What a dialect changes (beta's
+content types ``text`` / ``audio``) is its encoder's (:mod:`mock_server.protocol.encoding`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from mock_server.ids import IdFactory
-from mock_server.protocol.events import BETA_CONTENT_TYPES, Dialect
-
-_GA_CONTENT_TYPES = {beta: ga for ga, beta in BETA_CONTENT_TYPES.items()}
 
 
 def copy_json(value: Any) -> Any:
@@ -33,16 +29,20 @@ def copy_json(value: Any) -> Any:
     return value
 
 
-def from_client(item: dict[str, Any], dialect: Dialect, ids: IdFactory) -> dict[str, Any]:
-    """The neutral item for a (validated) ``conversation.item.create``'s ``item``."""
+def from_client(
+    item: dict[str, Any], ids: IdFactory, assistant_types: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The neutral item for a (validated) ``conversation.item.create``'s ``item``;
+    ``assistant_types`` renames an assistant message's content types to the neutral ones."""
     new: dict[str, Any] = copy_json(item)
     new.setdefault("id", ids.new("item"))
     new["object"] = "realtime.item"
     new["status"] = "completed"
     if new.get("type") == "message":
+        renames = assistant_types if new.get("role") == "assistant" else None
         for part in new.get("content") or []:
-            if dialect is Dialect.BETA and new.get("role") == "assistant":
-                part["type"] = _GA_CONTENT_TYPES.get(part.get("type", ""), part.get("type"))
+            if renames:
+                part["type"] = renames.get(part.get("type", ""), part.get("type"))
             if part.get("type") == "input_audio":
                 part.setdefault("transcript", None)
     elif new.get("type") == "function_call":
@@ -50,22 +50,18 @@ def from_client(item: dict[str, Any], dialect: Dialect, ids: IdFactory) -> dict[
     return new
 
 
-def encode(item: dict[str, Any], dialect: Dialect, *, with_audio: bool = False) -> dict[str, Any]:
-    """``item`` as a server event of ``dialect`` carries it."""
-    # A shallow copy down to the content parts: the only level this function changes. Deeper
-    # values (tool arguments, transcripts) are strings, shared safely.
+def encode(item: dict[str, Any], *, with_audio: bool = False) -> dict[str, Any]:
+    """``item`` as a server event carries it in the neutral (GA) shape: without its audio
+    unless ``with_audio`` (``conversation.item.retrieved``). Its content parts are copies, the
+    one level a dialect's encoder changes; deeper values (tool arguments, transcripts) are
+    strings, shared safely."""
     out = dict(item)
     if isinstance(out.get("content"), list):
         out["content"] = [dict(part) for part in out["content"]]
-    for part in out.get("content") or []:
-        if not with_audio and "audio" in part:
-            part["audio"] = None
-        if dialect is Dialect.BETA:
-            part["type"] = BETA_CONTENT_TYPES.get(part.get("type", ""), part.get("type"))
-            part.pop("detail", None)
-            part.pop("image_url", None)
-    if dialect is Dialect.BETA and out.get("type") == "message" and out.get("role") == "system":
-        out["role"] = "system"
+    if not with_audio:
+        for part in out.get("content") or []:
+            if "audio" in part:
+                part["audio"] = None
     return out
 
 

@@ -21,10 +21,19 @@ and where.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
+
+from mock_server.protocol.schema_checks import (
+    SchemaError,
+    json_size,
+    number_within,
+    read_count,
+    shown,
+)
+
+__all__ = ["MAX_ARGUMENTS_BYTES", "SchemaError", "example_for_schema"]
 
 MAX_ARGUMENTS_BYTES = 16 * 1024
 MAX_ARGUMENT_VALUES = 1000
@@ -49,20 +58,6 @@ _FORMATS = {
     "ipv6": "::1",
 }
 _TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
-
-Problem = Literal["unreadable", "unsatisfiable", "too_large"]
-
-
-class SchemaError(ValueError):
-    """A schema the mock cannot make arguments for: ``problem`` says why, ``path`` where (a
-    JSON Pointer into the schema, ``""`` for its root)."""
-
-    def __init__(self, problem: Problem, path: str, message: str) -> None:
-        where = f"at '{path}'" if path else "at the schema's root"
-        super().__init__(f"{message} ({where})")
-        self.problem = problem
-        self.path = path
-        self.message = f"{message} ({where})"
 
 
 @dataclass
@@ -106,38 +101,10 @@ def example_for_schema(schema: Any) -> Any:
     >>> example_for_schema({"type": "string", "minLength": 2000000})
     Traceback (most recent call last):
     ...
-    mock_server.protocol.schema_values.SchemaError: a string of minLength 2000000 is over \
+    mock_server.protocol.schema_checks.SchemaError: a string of minLength 2000000 is over \
 the 16384 bytes of JSON the mock generates for arguments (at '/minLength')
     """
     return _Synthesis(schema).value(schema, "", 0)
-
-
-def _json_size(value: Any, path: str) -> int:
-    try:
-        return len(json.dumps(value, allow_nan=False, separators=(",", ":")))
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise SchemaError("unreadable", path, f"the value is not strict JSON ({exc})") from exc
-
-
-def _count(path: str, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise SchemaError(
-            "unreadable", f"{path}/{key}", f"'{key}' must be a non-negative integer, got {value!r}"
-        )
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise SchemaError(
-                "unreadable", f"{path}/{key}", f"'{key}' must be an integer, got {value!r}"
-            )
-        # A float past the bounds stays a float (inf-free: strict JSON); it is only compared.
-        return int(value) if value < 2**62 else 2**62
-    return value
-
-
-def _finite(path: str, key: str, value: Any) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise SchemaError("unreadable", f"{path}/{key}", f"'{key}' must be a number, got {value!r}")
-    return value
 
 
 class _Synthesis:
@@ -167,17 +134,17 @@ class _Synthesis:
             raise SchemaError(
                 "unreadable",
                 path,
-                f"expected a schema (an object), got {type(schema).__name__} {_shown(schema)}",
+                f"expected a schema (an object), got {type(schema).__name__} {shown(schema)}",
             )
         if "$ref" in schema:
             return self.value(self._resolve(schema["$ref"], path), f"{path}/$ref", depth + 1)
         for key in ("const", "default"):
             if key in schema:
-                budget.spend(path, _json_size(schema[key], f"{path}/{key}"))
+                budget.spend(path, json_size(schema[key], f"{path}/{key}"))
                 return schema[key]
         examples = schema.get("examples")
         if isinstance(examples, list) and examples:
-            budget.spend(path, _json_size(examples[0], f"{path}/examples/0"))
+            budget.spend(path, json_size(examples[0], f"{path}/examples/0"))
             return examples[0]
         if "enum" in schema:
             enum = schema["enum"]
@@ -185,7 +152,7 @@ class _Synthesis:
                 raise SchemaError("unreadable", f"{path}/enum", "'enum' must be a list")
             if not enum:
                 raise SchemaError("unsatisfiable", f"{path}/enum", "an empty 'enum' allows nothing")
-            budget.spend(path, _json_size(enum[0], f"{path}/enum/0"))
+            budget.spend(path, json_size(enum[0], f"{path}/enum/0"))
             return enum[0]
         for key in ("anyOf", "oneOf"):
             if key in schema:
@@ -203,7 +170,7 @@ class _Synthesis:
         if kind == "array":
             return self._array(schema, path, depth)
         if kind in ("number", "integer"):
-            number = _number(schema, path, integer=kind == "integer")
+            number = number_within(schema, path, integer=kind == "integer")
             budget.spend(path, len(json.dumps(number)))
             return number
         if kind == "boolean":
@@ -224,7 +191,7 @@ class _Synthesis:
             raise SchemaError(
                 "unreadable",
                 f"{path}/$ref",
-                f"only '#/...' references are supported, got {_shown(ref)}",
+                f"only '#/...' references are supported, got {shown(ref)}",
             )
         node: Any = self.root
         for part in ref.removeprefix("#").removeprefix("/").split("/") if ref != "#" else []:
@@ -248,7 +215,7 @@ class _Synthesis:
                 part = self._resolve(part["$ref"], where)
             if not isinstance(part, Mapping):
                 raise SchemaError(
-                    "unreadable", where, f"expected a schema (an object), got {_shown(part)}"
+                    "unreadable", where, f"expected a schema (an object), got {shown(part)}"
                 )
             for name, value in part.items():
                 if name == "properties" and isinstance(merged.get(name), Mapping):
@@ -283,7 +250,7 @@ class _Synthesis:
             raise SchemaError(
                 "unreadable",
                 f"{path}/type",
-                f"unknown 'type' {_shown(kind)}: expected one of {', '.join(sorted(_TYPES))}",
+                f"unknown 'type' {shown(kind)}: expected one of {', '.join(sorted(_TYPES))}",
             )
         return kind
 
@@ -326,8 +293,8 @@ class _Synthesis:
 
     def _array(self, schema: Mapping[str, Any], path: str, depth: int) -> list[Any]:
         items = schema.get("items", {})
-        low = _count(path, "minItems", schema.get("minItems", 0))
-        high = _count(path, "maxItems", schema["maxItems"]) if "maxItems" in schema else None
+        low = read_count(path, "minItems", schema.get("minItems", 0))
+        high = read_count(path, "maxItems", schema["maxItems"]) if "maxItems" in schema else None
         if high is not None and low > high:
             raise SchemaError(
                 "unsatisfiable", f"{path}/minItems", f"minItems {low} is over maxItems {high}"
@@ -357,8 +324,10 @@ class _Synthesis:
 
     def _string(self, schema: Mapping[str, Any], path: str) -> str:
         value = _FORMATS.get(str(schema.get("format", "")), "example")
-        minimum = _count(path, "minLength", schema.get("minLength", 0))
-        maximum = _count(path, "maxLength", schema["maxLength"]) if "maxLength" in schema else None
+        minimum = read_count(path, "minLength", schema.get("minLength", 0))
+        maximum = (
+            read_count(path, "maxLength", schema["maxLength"]) if "maxLength" in schema else None
+        )
         if maximum is not None and minimum > maximum:
             raise SchemaError(
                 "unsatisfiable",
@@ -378,56 +347,3 @@ class _Synthesis:
             value = value[:maximum]
         self.budget.spend(path, len(value) + 2)
         return value
-
-
-def _number(schema: Mapping[str, Any], path: str, *, integer: bool) -> int | float:
-    low = _finite(path, "minimum", schema["minimum"]) if "minimum" in schema else None
-    high = _finite(path, "maximum", schema["maximum"]) if "maximum" in schema else None
-    if "exclusiveMinimum" in schema and not isinstance(schema["exclusiveMinimum"], bool):
-        bound = _finite(path, "exclusiveMinimum", schema["exclusiveMinimum"])
-        low = bound + (1 if integer else max(1e-6, abs(bound) * 1e-9))
-    if "exclusiveMaximum" in schema and not isinstance(schema["exclusiveMaximum"], bool):
-        bound = _finite(path, "exclusiveMaximum", schema["exclusiveMaximum"])
-        high = bound - (1 if integer else max(1e-6, abs(bound) * 1e-9))
-    value: float = 1.0
-    if low is not None and value < low:
-        value = float(low)
-    if high is not None and value > high:
-        value = float(high)
-    step = schema.get("multipleOf")
-    if step is not None:
-        step = _finite(path, "multipleOf", step)
-        if step <= 0:
-            raise SchemaError(
-                "unreadable", f"{path}/multipleOf", f"'multipleOf' must be > 0, got {step!r}"
-            )
-        quotient = value / step
-        if not math.isfinite(quotient):
-            raise SchemaError(
-                "unsatisfiable", f"{path}/multipleOf", f"multipleOf {step!r} is too small"
-            )
-        value = math.ceil(quotient) * step
-        if high is not None and value > high:
-            value -= step
-    if integer:
-        rounded = math.ceil(value) if low is not None else math.floor(value)
-        if not math.isfinite(rounded):
-            raise SchemaError("unsatisfiable", path, "no integer fits these bounds")
-        value = int(rounded)
-    if (
-        not math.isfinite(value)
-        or (low is not None and value < low)
-        or (high is not None and value > high)
-    ):
-        raise SchemaError(
-            "unsatisfiable",
-            path,
-            f"no {'integer' if integer else 'number'} fits minimum {low!r}, maximum {high!r}"
-            + (f", multipleOf {step!r}" if step is not None else ""),
-        )
-    return value
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

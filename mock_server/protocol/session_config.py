@@ -1,11 +1,13 @@
 """The session configuration: one neutral form, the wire shape of each dialect at the edge.
 
 Inside the mock a session's configuration is held in the GA shape (``audio.input.format``,
-``output_modalities``, ...) plus the few beta-only knobs (``temperature``). :func:`encode` renders
-it for a connection's dialect, and :func:`apply_update` merges a client's ``session.update`` of
-either dialect into it. Defaults follow what the live service reports in ``session.created``
-(PROTOCOL.md section 4); where the sources disagree (the GA ``silence_duration_ms``) the choice
-is documented in docs/protocol-notes.md and a scenario's ``session:`` can override it.
+``output_modalities``, ...) plus the few beta-only knobs (``temperature``).
+:func:`apply_update` merges an update in that shape into it; the wire shapes of each dialect
+(the session object, beta's flat ``session.update``) are the encoders'
+(:mod:`mock_server.protocol.encoding`). Defaults follow what the live service reports in
+``session.created`` (PROTOCOL.md section 4); where the sources disagree (the GA
+``silence_duration_ms``) the choice is documented in docs/protocol-notes.md and a scenario's
+``session:`` can override it.
 """
 
 from __future__ import annotations
@@ -127,57 +129,11 @@ def ga_modalities(modalities: list[str]) -> list[str]:
     return ["audio"] if "audio" in modalities else ["text"]
 
 
-def encode(config: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
-    """The session object as ``session.created`` / ``session.updated`` carry it.
-
-    It shares its nested values with ``config``: a configuration is never changed in place
-    (:func:`apply_update` copies on write), so no copy of a large tool schema is made per event.
-    """
-    if dialect is Dialect.GA:
-        out = dict(config)
-        out.pop("temperature", None)
-        return out
-    audio_in = config["audio"]["input"]
-    audio_out = config["audio"].get("output", {})
-    turn = audio_in.get("turn_detection")
-    if turn is not None:
-        turn = {k: v for k, v in turn.items() if k != "idle_timeout_ms"}
-    return {
-        "id": config["id"],
-        "object": "realtime.session",
-        "model": config.get("model"),
-        "expires_at": config["expires_at"],
-        "modalities": beta_modalities(config.get("output_modalities", ["audio"])),
-        "instructions": config.get("instructions", ""),
-        "voice": audio_out.get("voice", "alloy"),
-        "input_audio_format": beta_format(audio_in.get("format")),
-        "output_audio_format": beta_format(audio_out.get("format")),
-        "input_audio_transcription": audio_in.get("transcription"),
-        "input_audio_noise_reduction": audio_in.get("noise_reduction"),
-        "turn_detection": turn,
-        "tools": config.get("tools", []),
-        "tool_choice": _beta_tool_choice(config.get("tool_choice", "auto")),
-        "temperature": config.get("temperature", 0.8),
-        "max_response_output_tokens": config.get("max_output_tokens", "inf"),
-        "speed": audio_out.get("speed", 1.0),
-        "tracing": config.get("tracing"),
-        "client_secret": None,
-        "include": None,
-    }
-
-
-def _beta_tool_choice(choice: Any) -> str:
-    # Beta's tool_choice is a string: a forced function is named directly.
-    if isinstance(choice, dict):
-        return str(choice.get("name", "required"))
-    return str(choice)
-
-
 # Fields where ``null`` means something (off, none); anywhere else in a session.update a null
 # means "leave as it is". The SDK's models accept null for nearly every optional field, and a
 # stored null where the session expects a dict or a number (``threshold: null``) would break
 # every later update.
-_NULL_MEANS_OFF = frozenset(
+NULL_MEANS_OFF = frozenset(
     {
         "turn_detection",
         "transcription",
@@ -197,14 +153,14 @@ _CONFIG_OBJECTS = frozenset(
 )
 
 
-def _without_nulls(value: Any) -> Any:
+def without_nulls(value: Any) -> Any:
     """A fresh copy of a configuration object, without the nulls that mean "leave as is"."""
     if not isinstance(value, dict):
         return copy.deepcopy(value)
     return {
-        key: _without_nulls(item) if key in _CONFIG_OBJECTS else copy.deepcopy(item)
+        key: without_nulls(item) if key in _CONFIG_OBJECTS else copy.deepcopy(item)
         for key, item in value.items()
-        if item is not None or key in _NULL_MEANS_OFF
+        if item is not None or key in NULL_MEANS_OFF
     }
 
 
@@ -214,86 +170,55 @@ def _merged(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     not what the configuration holds (a 10 MB tool schema stays where it is)."""
     out = dict(base)
     for key, value in update.items():
-        if value is None and key not in _NULL_MEANS_OFF:
+        if value is None and key not in NULL_MEANS_OFF:
             continue
         current = out.get(key)
         if isinstance(value, dict) and isinstance(current, dict) and key != "format":
             out[key] = _merged(current, value)
         elif isinstance(value, dict) and key in _CONFIG_OBJECTS:
-            out[key] = _without_nulls(value)
+            out[key] = without_nulls(value)
         else:
             out[key] = copy.deepcopy(value)
     return out
 
 
-def _replaced(config: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+def replaced(config: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
     """``config`` with the value at ``path`` replaced, copy-on-write like :func:`_merged`."""
     out = dict(config)
     if len(path) == 1:
         out[path[0]] = value
     else:
         inner = out.get(path[0])
-        out[path[0]] = _replaced(inner if isinstance(inner, dict) else {}, path[1:], value)
+        out[path[0]] = replaced(inner if isinstance(inner, dict) else {}, path[1:], value)
     return out
 
 
-_TURN = ("audio", "input", "turn_detection")
+TURN_DETECTION = ("audio", "input", "turn_detection")
 
 
-def _with_turn_defaults(config: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
+def with_turn_defaults(config: dict[str, Any], dialect: Dialect) -> dict[str, Any]:
     # A partial server_vad object keeps the defaults for what it leaves out.
     turn = config["audio"]["input"].get("turn_detection")
     if isinstance(turn, dict) and turn.get("type", "server_vad") == "server_vad":
-        return _replaced(config, _TURN, {**default_turn_detection(dialect), **turn})
+        return replaced(config, TURN_DETECTION, {**default_turn_detection(dialect), **turn})
     return config
 
 
-def apply_update(
-    config: dict[str, Any], update: dict[str, Any], dialect: Dialect
-) -> dict[str, Any]:
-    """The configuration after a (validated) ``session.update`` of ``dialect``; ``config`` is
-    left as it was and shares the parts the update does not touch.
+def apply_update(config: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """The configuration after an update in the neutral (GA) shape (a GA client's validated
+    ``session.update``, a scenario's ``session:``); ``config`` is left as it was and shares the
+    parts the update does not touch.
 
-    >>> cfg = default_session(Dialect.BETA, "gpt-4o-realtime-preview", "sess_1", 0)
-    >>> apply_update(cfg, {"modalities": ["text"]}, Dialect.BETA)["output_modalities"]
+    >>> cfg = default_session(Dialect.GA, "gpt-realtime", "sess_1", 0)
+    >>> apply_update(cfg, {"output_modalities": ["text"]})["output_modalities"]
     ['text']
     """
-    if dialect is Dialect.GA:
-        patch = {k: v for k, v in update.items() if k not in ("type", "model")}
-        new = _merged(config, patch)
-        touched = patch.get("audio")
-        audio_in = touched.get("input") if isinstance(touched, dict) else None
-        if isinstance(audio_in, dict) and "turn_detection" in audio_in:
-            new = _with_turn_defaults(new, dialect)
-        return new
-    new = config
-    for key, value in update.items():
-        if value is None and key not in _NULL_MEANS_OFF:
-            continue
-        match key:
-            case "modalities":
-                new = _replaced(new, ("output_modalities",), ga_modalities(value))
-            case "voice" | "speed":
-                new = _replaced(new, ("audio", "output", key), copy.deepcopy(value))
-            case "input_audio_format":
-                new = _replaced(new, ("audio", "input", "format"), ga_format(value))
-            case "output_audio_format":
-                new = _replaced(new, ("audio", "output", "format"), ga_format(value))
-            case "input_audio_transcription":
-                path = ("audio", "input", "transcription")
-                new = _replaced(new, path, _without_nulls(value))
-            case "input_audio_noise_reduction":
-                path = ("audio", "input", "noise_reduction")
-                new = _replaced(new, path, _without_nulls(value))
-            case "turn_detection":
-                new = _replaced(new, _TURN, _without_nulls(value))
-                new = _with_turn_defaults(new, dialect)
-            case "max_response_output_tokens":
-                new = _replaced(new, ("max_output_tokens",), value)
-            case "model" | "client_secret":
-                pass
-            case _:
-                new = _replaced(new, (key,), copy.deepcopy(value))
+    patch = {k: v for k, v in update.items() if k not in ("type", "model")}
+    new = _merged(config, patch)
+    touched = patch.get("audio")
+    audio_in = touched.get("input") if isinstance(touched, dict) else None
+    if isinstance(audio_in, dict) and "turn_detection" in audio_in:
+        new = with_turn_defaults(new, Dialect.GA)
     return new
 
 

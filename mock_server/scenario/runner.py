@@ -530,7 +530,7 @@ class ScenarioRunner:
         )
 
     def _t(self) -> float:
-        return round(self._now - (self.session._started_at if self.session else 0.0), 3)
+        return round(self._now - (self.session.started_at if self.session else 0.0), 3)
 
     # ---- rules ---------------------------------------------------------------------------
 

@@ -178,7 +178,9 @@ async def test_a_client_gone_mid_response_leaves_no_task_or_fd(how: str) -> None
         await server.wait_for_sessions(at_most=0)
         await until(lambda: len(asyncio.all_tasks()) == tasks, "the connections' tasks end")
         await until(lambda: open_fds() == fds, "the sockets are closed")
-        assert all(c.session is not None and c.session._runs == [] for c in server.connections)
+        assert all(
+            c.session is not None and c.session.responses.runs == [] for c in server.connections
+        )
         assert [c.transcript.closed for c in server.connections] == [
             (1006, "connection lost") if how == "abort" else (1000, "")
         ] * 5

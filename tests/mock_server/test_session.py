@@ -11,65 +11,7 @@ import pytest
 
 from mock_server.protocol.events import Dialect
 from mock_server.session import Close, ServerEvent, Session, SessionOptions
-
-USER_HELLO = {
-    "type": "message",
-    "role": "user",
-    "content": [{"type": "input_text", "text": "Hello"}],
-}
-WEATHER_TOOL = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Weather in a city",
-    "parameters": {
-        "type": "object",
-        "properties": {
-            "city": {"type": "string"},
-            "unit": {"type": "string", "enum": ["c", "f"]},
-        },
-        "required": ["city", "unit"],
-    },
-}
-
-
-class Driver:
-    """Feeds a session and collects what it emits, on a clock the test moves."""
-
-    def __init__(self, dialect: Dialect = Dialect.GA, **options: Any) -> None:
-        options.setdefault("pace", 0.0)
-        options.setdefault("seed", 7)
-        self.session = Session(SessionOptions(dialect=dialect, **options))
-        self.now = 0.0
-        self.session.open(self.now)
-        self.opening = self.take()
-
-    def send(self, event: dict[str, Any] | str | bytes) -> list[dict[str, Any]]:
-        frame = event if isinstance(event, str | bytes) else json.dumps(event)
-        self.session.receive(frame, self.now)
-        return self.take()
-
-    def take(self) -> list[dict[str, Any]]:
-        events = []
-        for output in self.session.due(self.now):
-            if isinstance(output, ServerEvent):
-                # The wire text is exactly the recorded event, though the session builds some
-                # texts from a sibling event's (conversation.item.added -> .done).
-                assert output.text == json.dumps(output.event, separators=(",", ":"))
-                events.append(output.event)
-        return events
-
-    def advance(self, seconds: float) -> list[dict[str, Any]]:
-        self.now += seconds
-        return self.take()
-
-    def session_update(self, **fields: Any) -> list[dict[str, Any]]:
-        if self.session.dialect is Dialect.GA:
-            fields.setdefault("type", "realtime")
-        return self.send({"type": "session.update", "session": fields})
-
-
-def types(events: list[dict[str, Any]]) -> list[str]:
-    return [e["type"] for e in events]
+from tests.helpers import USER_HELLO, WEATHER_TOOL, SessionDriver, types
 
 
 def only_error(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -82,7 +24,7 @@ def only_error(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_ga_session_starts_with_session_created_only() -> None:
-    d = Driver(Dialect.GA)
+    d = SessionDriver(Dialect.GA)
     assert types(d.opening) == ["session.created"]
     session = d.opening[0]["session"]
     assert session["type"] == "realtime"
@@ -91,7 +33,7 @@ def test_ga_session_starts_with_session_created_only() -> None:
 
 
 def test_beta_session_starts_with_session_then_conversation_created() -> None:
-    d = Driver(Dialect.BETA, model="gpt-4o-realtime-preview")
+    d = SessionDriver(Dialect.BETA, model="gpt-4o-realtime-preview")
     assert types(d.opening) == ["session.created", "conversation.created"]
     session = d.opening[0]["session"]
     assert session["modalities"] == ["text", "audio"]
@@ -101,7 +43,7 @@ def test_beta_session_starts_with_session_then_conversation_created() -> None:
 
 def test_ids_are_deterministic_under_a_seed() -> None:
     def run() -> list[str]:
-        d = Driver(seed="same")
+        d = SessionDriver(seed="same")
         d.send({"type": "conversation.item.create", "item": USER_HELLO})
         events = d.send({"type": "response.create"})
         return [e["event_id"] for e in d.opening + events]
@@ -116,7 +58,7 @@ def test_ids_are_deterministic_under_a_seed() -> None:
 
 @pytest.mark.parametrize("dialect", list(Dialect))
 def test_invalid_json_gets_an_error_and_the_session_goes_on(dialect: Dialect) -> None:
-    d = Driver(dialect)
+    d = SessionDriver(dialect)
     error = only_error(d.send('{"type": "response.create",'))
     assert (error["type"], error["code"]) == ("invalid_request_error", "invalid_json")
     assert "line 1" in error["message"]
@@ -124,37 +66,37 @@ def test_invalid_json_gets_an_error_and_the_session_goes_on(dialect: Dialect) ->
 
 
 def test_binary_frame_gets_invalid_event() -> None:
-    error = only_error(Driver().send(b"\x00\x01"))
+    error = only_error(SessionDriver().send(b"\x00\x01"))
     assert error["code"] == "invalid_event"
     assert "JSON text frame" in error["message"]
 
 
 def test_missing_type_gets_invalid_event_naming_the_event_id() -> None:
-    error = only_error(Driver().send({"event_id": "evt_1", "session": {}}))
+    error = only_error(SessionDriver().send({"event_id": "evt_1", "session": {}}))
     assert (error["code"], error["param"], error["event_id"]) == ("invalid_event", "type", "evt_1")
     assert error["message"] == "The 'type' field is missing."
 
 
 def test_non_string_type_gets_invalid_type() -> None:
-    error = only_error(Driver().send({"type": 5}))
+    error = only_error(SessionDriver().send({"type": 5}))
     assert (error["code"], error["param"]) == ("invalid_type", "type")
 
 
 def test_json_that_is_not_an_object_gets_invalid_event() -> None:
-    error = only_error(Driver().send("[1, 2]"))
+    error = only_error(SessionDriver().send("[1, 2]"))
     assert error["code"] == "invalid_event"
     assert "list" in error["message"]
 
 
 def test_unknown_type_gets_invalid_value_on_type() -> None:
-    error = only_error(Driver().send({"type": "response.create_now", "event_id": "e9"}))
+    error = only_error(SessionDriver().send({"type": "response.create_now", "event_id": "e9"}))
     assert (error["code"], error["param"], error["event_id"]) == ("invalid_value", "type", "e9")
     assert "response.create" in error["message"]
 
 
 def test_beta_only_event_is_unknown_in_ga() -> None:
     event = {"type": "transcription_session.update", "session": {}}
-    error = only_error(Driver(Dialect.GA).send(event))
+    error = only_error(SessionDriver(Dialect.GA).send(event))
     assert (error["code"], error["param"]) == ("invalid_value", "type")
 
 
@@ -162,7 +104,7 @@ def test_beta_only_event_is_unknown_in_ga() -> None:
 
 
 def test_ga_session_update_merges_into_the_effective_config() -> None:
-    d = Driver()
+    d = SessionDriver()
     events = d.session_update(
         instructions="Be brief.", audio={"output": {"voice": "cedar"}}, output_modalities=["text"]
     )
@@ -175,7 +117,7 @@ def test_ga_session_update_merges_into_the_effective_config() -> None:
 
 
 def test_beta_session_update_speaks_the_flat_shape() -> None:
-    d = Driver(Dialect.BETA)
+    d = SessionDriver(Dialect.BETA)
     events = d.session_update(
         modalities=["text"], voice="verse", turn_detection=None, input_audio_format="g711_ulaw"
     )
@@ -187,7 +129,9 @@ def test_beta_session_update_speaks_the_flat_shape() -> None:
 
 
 def test_ga_session_update_without_type_is_missing_required_parameter() -> None:
-    error = only_error(Driver().send({"type": "session.update", "session": {"instructions": "x"}}))
+    error = only_error(
+        SessionDriver().send({"type": "session.update", "session": {"instructions": "x"}})
+    )
     assert (error["type"], error["code"], error["param"]) == (
         "invalid_request_error",
         "missing_required_parameter",
@@ -196,23 +140,23 @@ def test_ga_session_update_without_type_is_missing_required_parameter() -> None:
 
 
 def test_beta_field_in_ga_session_is_unknown_parameter() -> None:
-    error = only_error(Driver().session_update(modalities=["text"]))
+    error = only_error(SessionDriver().session_update(modalities=["text"]))
     assert (error["code"], error["param"]) == ("unknown_parameter", "session.modalities")
 
 
 def test_ga_field_in_beta_session_is_unknown_parameter() -> None:
-    error = only_error(Driver(Dialect.BETA).session_update(output_modalities=["text"]))
+    error = only_error(SessionDriver(Dialect.BETA).session_update(output_modalities=["text"]))
     assert (error["code"], error["param"]) == ("unknown_parameter", "session.output_modalities")
 
 
 def test_bad_enum_value_is_invalid_value_with_a_dotted_param() -> None:
-    error = only_error(Driver().session_update(output_modalities=["video"]))
+    error = only_error(SessionDriver().session_update(output_modalities=["video"]))
     assert error["code"] == "invalid_value"
     assert error["param"].startswith("session.output_modalities")
 
 
 def test_model_cannot_change_mid_session() -> None:
-    error = only_error(Driver().session_update(model="gpt-realtime-mini"))
+    error = only_error(SessionDriver().session_update(model="gpt-realtime-mini"))
     assert (error["code"], error["param"]) == ("invalid_value", "session.model")
 
 
@@ -220,19 +164,21 @@ def test_model_cannot_change_mid_session() -> None:
 
 
 def test_ga_item_create_emits_added_then_done() -> None:
-    events = Driver().send({"type": "conversation.item.create", "item": USER_HELLO})
+    events = SessionDriver().send({"type": "conversation.item.create", "item": USER_HELLO})
     assert types(events) == ["conversation.item.added", "conversation.item.done"]
     assert events[0]["previous_item_id"] is None
     assert events[0]["item"]["id"].startswith("item_")
 
 
 def test_beta_item_create_emits_created() -> None:
-    events = Driver(Dialect.BETA).send({"type": "conversation.item.create", "item": USER_HELLO})
+    events = SessionDriver(Dialect.BETA).send(
+        {"type": "conversation.item.create", "item": USER_HELLO}
+    )
     assert types(events) == ["conversation.item.created"]
 
 
 def test_previous_item_id_root_inserts_at_the_beginning() -> None:
-    d = Driver()
+    d = SessionDriver()
     first = d.send({"type": "conversation.item.create", "item": {**USER_HELLO, "id": "item_a"}})
     assert first[0]["item"]["id"] == "item_a"
     d.send(
@@ -261,7 +207,7 @@ def test_unknown_previous_item_id_is_an_error() -> None:
         "item": USER_HELLO,
         "event_id": "e3",
     }
-    error = only_error(Driver().send(event))
+    error = only_error(SessionDriver().send(event))
     assert (error["code"], error["param"], error["event_id"]) == (
         "invalid_value",
         "previous_item_id",
@@ -277,7 +223,7 @@ def test_unknown_previous_item_id_is_an_error() -> None:
     ],
 )
 def test_unknown_item_ids_are_errors(event_type: str, code: str) -> None:
-    error = only_error(Driver().send({"type": event_type, "item_id": "item_nope"}))
+    error = only_error(SessionDriver().send({"type": event_type, "item_id": "item_nope"}))
     assert (error["type"], error["code"], error["param"]) == (
         "invalid_request_error",
         code,
@@ -287,7 +233,7 @@ def test_unknown_item_ids_are_errors(event_type: str, code: str) -> None:
 
 
 def test_retrieve_returns_the_item_and_delete_removes_it() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.send({"type": "conversation.item.create", "item": {**USER_HELLO, "id": "item_x"}})
     retrieved = d.send({"type": "conversation.item.retrieve", "item_id": "item_x"})
     assert types(retrieved) == ["conversation.item.retrieved"]
@@ -297,7 +243,7 @@ def test_retrieve_returns_the_item_and_delete_removes_it() -> None:
     assert d.session.items == []
 
 
-def _audio_reply(d: Driver) -> tuple[str, int]:
+def _audio_reply(d: SessionDriver) -> tuple[str, int]:
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     events = d.send({"type": "response.create"})
     done = next(e for e in events if e["type"] == "response.output_item.done")
@@ -310,7 +256,7 @@ def _audio_reply(d: Driver) -> tuple[str, int]:
 
 
 def test_truncate_cuts_the_audio_and_drops_the_transcript() -> None:
-    d = Driver()
+    d = SessionDriver()
     item_id, nbytes = _audio_reply(d)
     events = d.send(
         {
@@ -331,7 +277,7 @@ def test_truncate_cuts_the_audio_and_drops_the_transcript() -> None:
 
 
 def test_truncate_past_the_end_is_invalid_value() -> None:
-    d = Driver()
+    d = SessionDriver()
     item_id, nbytes = _audio_reply(d)
     too_far = nbytes // 48 + 1000
     event = {
@@ -352,7 +298,7 @@ def test_truncate_unknown_item() -> None:
         "content_index": 0,
         "audio_end_ms": 10,
     }
-    error = only_error(Driver().send(event))
+    error = only_error(SessionDriver().send(event))
     assert (error["code"], error["param"]) == ("item_truncate_invalid_item_id", "item_id")
 
 
@@ -367,7 +313,7 @@ def _append(ms: int) -> dict[str, Any]:
 
 
 def test_append_has_no_ack_and_commit_creates_a_user_item() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(audio={"input": {"turn_detection": None}})
     assert d.send(_append(150)) == []
     events = d.send({"type": "input_audio_buffer.commit"})
@@ -383,7 +329,7 @@ def test_append_has_no_ack_and_commit_creates_a_user_item() -> None:
 
 
 def test_commit_under_100ms_is_commit_empty() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(audio={"input": {"turn_detection": None}})
     d.send(_append(40))
     error = only_error(d.send({"type": "input_audio_buffer.commit", "event_id": "c1"}))
@@ -394,12 +340,12 @@ def test_commit_under_100ms_is_commit_empty() -> None:
 
 def test_invalid_base64_is_invalid_value_on_audio() -> None:
     event = {"type": "input_audio_buffer.append", "audio": "not base64!!", "event_id": "a1"}
-    error = only_error(Driver().send(event))
+    error = only_error(SessionDriver().send(event))
     assert (error["code"], error["param"], error["event_id"]) == ("invalid_value", "audio", "a1")
 
 
 def test_clear_empties_the_buffer() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(audio={"input": {"turn_detection": None}})
     d.send(_append(200))
     assert types(d.send({"type": "input_audio_buffer.clear"})) == ["input_audio_buffer.cleared"]
@@ -409,7 +355,7 @@ def test_clear_empties_the_buffer() -> None:
 
 
 def test_g711_buffer_durations_count_8_bytes_per_ms() -> None:
-    d = Driver(Dialect.BETA)
+    d = SessionDriver(Dialect.BETA)
     d.session_update(turn_detection=None, input_audio_format="g711_ulaw")
     d.send({"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\xff" * 880).decode()})
     assert types(d.send({"type": "input_audio_buffer.commit"}))[0] == "input_audio_buffer.committed"
@@ -441,7 +387,7 @@ def _squash_deltas(names: list[str]) -> list[str]:
 
 
 def test_ga_text_turn_has_the_canonical_order() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(output_modalities=["text"])
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     events = d.send({"type": "response.create"})
@@ -456,7 +402,7 @@ def test_ga_text_turn_has_the_canonical_order() -> None:
 
 
 def test_beta_text_turn_uses_beta_names() -> None:
-    d = Driver(Dialect.BETA)
+    d = SessionDriver(Dialect.BETA)
     d.session_update(modalities=["text"])
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     names = _squash_deltas(types(d.send({"type": "response.create"})))
@@ -476,7 +422,7 @@ def test_beta_text_turn_uses_beta_names() -> None:
 
 @pytest.mark.parametrize("dialect", list(Dialect))
 def test_audio_turn_interleaves_audio_and_transcript(dialect: Dialect) -> None:
-    d = Driver(dialect)
+    d = SessionDriver(dialect)
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     events = d.send({"type": "response.create"})
     audio_name = "response.output_audio.delta" if dialect is Dialect.GA else "response.audio.delta"
@@ -493,14 +439,14 @@ def test_audio_turn_interleaves_audio_and_transcript(dialect: Dialect) -> None:
 
 
 def test_text_only_session_gets_no_audio_deltas() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(output_modalities=["text"])
     events = d.send({"type": "response.create"})
     assert not [e for e in events if "audio" in e["type"]]
 
 
 def test_audio_is_paced_in_real_time() -> None:
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     events = d.send({"type": "response.create"})
     first_batch = [e for e in events if e["type"] == "response.output_audio.delta"]
@@ -514,7 +460,7 @@ def test_audio_is_paced_in_real_time() -> None:
 
 
 def test_second_response_while_one_is_active_is_an_error() -> None:
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     first = d.send({"type": "response.create"})
     active = first[0]["response"]["id"]
     error = only_error(d.send({"type": "response.create", "event_id": "r2"}))
@@ -523,7 +469,7 @@ def test_second_response_while_one_is_active_is_an_error() -> None:
 
 
 def test_out_of_band_response_stays_out_of_the_conversation() -> None:
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     d.send({"type": "response.create"})
     events = d.send(
         {
@@ -545,7 +491,7 @@ def test_out_of_band_response_stays_out_of_the_conversation() -> None:
 
 
 def test_cancel_stops_the_response_with_client_cancelled() -> None:
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     d.send({"type": "response.create"})
     d.advance(0.1)
@@ -559,13 +505,13 @@ def test_cancel_stops_the_response_with_client_cancelled() -> None:
 
 
 def test_cancel_with_nothing_active() -> None:
-    error = only_error(Driver().send({"type": "response.cancel", "event_id": "c9"}))
+    error = only_error(SessionDriver().send({"type": "response.cancel", "event_id": "c9"}))
     assert (error["code"], error["event_id"]) == ("response_cancel_not_active", "c9")
     assert "no active response" in error["message"]
 
 
 def test_max_output_tokens_makes_the_response_incomplete() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(output_modalities=["text"])
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     events = d.send({"type": "response.create", "response": {"max_output_tokens": 2}})
@@ -576,7 +522,7 @@ def test_max_output_tokens_makes_the_response_incomplete() -> None:
 
 @pytest.mark.parametrize("dialect", list(Dialect))
 def test_forced_tool_choice_calls_the_tool_with_schema_valid_arguments(dialect: Dialect) -> None:
-    d = Driver(dialect)
+    d = SessionDriver(dialect)
     choice: Any = (
         {"type": "function", "name": "get_weather"} if dialect is Dialect.GA else "get_weather"
     )
@@ -604,7 +550,7 @@ def test_forced_tool_choice_calls_the_tool_with_schema_valid_arguments(dialect: 
 
 
 def test_required_tool_choice_picks_the_first_function() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(tools=[WEATHER_TOOL], tool_choice="required", output_modalities=["text"])
     events = d.send({"type": "response.create"})
     added = next(e for e in events if e["type"] == "response.output_item.added")
@@ -616,7 +562,7 @@ def test_required_tool_choice_picks_the_first_function() -> None:
 
 
 def test_session_expires_with_error_then_close_1001() -> None:
-    d = Driver(max_duration_s=3600.0)
+    d = SessionDriver(max_duration_s=3600.0)
     assert d.session.next_deadline() == 3600.0
     d.now = 3600.0
     outputs = d.session.due(d.now)
@@ -627,7 +573,7 @@ def test_session_expires_with_error_then_close_1001() -> None:
 
 
 def test_transcript_records_both_directions_in_order() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.send({"type": "input_audio_buffer.clear", "event_id": "x1"})
     d.send("garbage")
     entries = [(e.direction, e.type) for e in d.session.transcript.entries]
@@ -645,12 +591,12 @@ def test_transcript_records_both_directions_in_order() -> None:
 # ---- the client's mistakes, for the verdict ---------------------------------------------------
 
 
-def _kinds(d: Driver) -> list[str]:
+def _kinds(d: SessionDriver) -> list[str]:
     return [f.kind for f in d.session.findings]
 
 
 def test_function_call_output_for_an_unissued_call_id_is_a_finding() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.send(
         {
             "type": "conversation.item.create",
@@ -664,7 +610,7 @@ def test_function_call_output_for_an_unissued_call_id_is_a_finding() -> None:
 
 
 def test_response_create_before_the_tool_output_is_a_finding() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(tools=[WEATHER_TOOL], tool_choice="required", output_modalities=["text"])
     d.send({"type": "response.create"})
     d.send({"type": "response.create", "event_id": "r2"})
@@ -673,7 +619,7 @@ def test_response_create_before_the_tool_output_is_a_finding() -> None:
 
 
 def test_a_correct_round_trip_has_no_findings() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(tools=[WEATHER_TOOL], tool_choice="required", output_modalities=["text"])
     events = d.send({"type": "response.create"})
     call = next(e for e in events if e["type"] == "response.function_call_arguments.done")
@@ -688,7 +634,7 @@ def test_a_correct_round_trip_has_no_findings() -> None:
 
 
 def test_rejected_events_and_malformed_frames_are_findings() -> None:
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     d.send({"type": "response.create"})
     d.send({"type": "response.create", "event_id": "dup"})
     d.send("{oops")
@@ -700,7 +646,7 @@ def test_rejected_events_and_malformed_frames_are_findings() -> None:
 
 
 def test_audio_in_a_text_only_session_is_a_warning_once() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(output_modalities=["text"], audio={"input": {"turn_detection": None}})
     d.send(_append(20))
     d.send(_append(20))
@@ -725,7 +671,7 @@ def _append_bytes(data: bytes) -> dict[str, Any]:
 
 @pytest.mark.parametrize("dialect", list(Dialect))
 def test_server_vad_commits_the_turn_and_answers(dialect: Dialect) -> None:
-    d = Driver(dialect)
+    d = SessionDriver(dialect)
     events = d.send(_append_bytes(bytes(300 * 48) + _voice(800) + bytes(1000 * 48)))
     names = types(events)
     assert names[:2] == ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped"]
@@ -737,7 +683,7 @@ def test_server_vad_commits_the_turn_and_answers(dialect: Dialect) -> None:
 
 
 def test_speech_during_a_response_cancels_it_with_turn_detected() -> None:
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     d.send({"type": "response.create"})
     d.advance(0.2)
@@ -749,7 +695,7 @@ def test_speech_during_a_response_cancels_it_with_turn_detected() -> None:
 
 
 def test_create_response_false_commits_without_answering() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(
         audio={"input": {"turn_detection": {"type": "server_vad", "create_response": False}}}
     )
@@ -759,7 +705,9 @@ def test_create_response_false_commits_without_answering() -> None:
 
 
 def test_input_transcription_uses_the_transcriber_or_says_it_has_none() -> None:
-    d = Driver(transcriber=lambda pcm: "what's the weather in Paris?" if len(pcm) > 9600 else None)
+    d = SessionDriver(
+        transcriber=lambda pcm: "what's the weather in Paris?" if len(pcm) > 9600 else None
+    )
     d.session_update(
         audio={"input": {"turn_detection": None, "transcription": {"model": "whisper-1"}}}
     )
@@ -776,12 +724,12 @@ def test_input_transcription_uses_the_transcriber_or_says_it_has_none() -> None:
 # ---- diagnostics of the client's audio, idle timeout ----------------------------------------
 
 
-def _warnings(d: Driver) -> dict[str, str]:
+def _warnings(d: SessionDriver) -> dict[str, str]:
     return {f.kind: f.message for f in d.session.findings if f.severity == "warning"}
 
 
 def test_16khz_audio_streamed_live_as_24khz_is_reported_with_numbers() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(audio={"input": {"turn_detection": None}})
     for _ in range(150):  # 3 s of wall time, 20 ms a chunk, 16 kHz worth of bytes
         d.send(_append_bytes(bytes(640)))
@@ -794,14 +742,14 @@ def test_16khz_audio_streamed_live_as_24khz_is_reported_with_numbers() -> None:
 
 
 def test_audio_sent_faster_than_real_time_is_not_a_rate_problem() -> None:
-    d = Driver()
+    d = SessionDriver()
     for _ in range(50):
         d.send(_append_bytes(bytes(48000)))
     assert "audio_rate_mismatch" not in _warnings(d)
 
 
 def test_odd_pcm16_chunks_silence_and_clipping_are_reported() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(audio={"input": {"turn_detection": None}})
     d.send(_append_bytes(bytes(4801)))
     d.send({"type": "input_audio_buffer.commit"})
@@ -814,7 +762,7 @@ def test_odd_pcm16_chunks_silence_and_clipping_are_reported() -> None:
 
 
 def test_pcm16_in_a_g711_session_is_reported() -> None:
-    d = Driver(Dialect.BETA)
+    d = SessionDriver(Dialect.BETA)
     d.session_update(turn_detection=None, input_audio_format="g711_ulaw")
     d.send(_append_bytes(_voice(300)))
     d.send({"type": "input_audio_buffer.commit"})
@@ -822,7 +770,7 @@ def test_pcm16_in_a_g711_session_is_reported() -> None:
 
 
 def test_idle_timeout_triggers_a_response_after_the_reply_has_played() -> None:
-    d = Driver(pace=0.0)
+    d = SessionDriver(pace=0.0)
     d.session_update(
         output_modalities=["text"],
         audio={"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 5000}}},
@@ -838,7 +786,7 @@ def test_idle_timeout_triggers_a_response_after_the_reply_has_played() -> None:
 
 
 def test_speech_cancels_the_idle_timeout() -> None:
-    d = Driver(pace=0.0)
+    d = SessionDriver(pace=0.0)
     d.session_update(
         output_modalities=["text"],
         audio={
@@ -859,7 +807,7 @@ def test_speech_cancels_the_idle_timeout() -> None:
 def test_g711_in_a_pcm16_session_is_reported() -> None:
     from mock_server import audio
 
-    d = Driver()
+    d = SessionDriver()
     d.session_update(audio={"input": {"turn_detection": None}})
     d.send(_append_bytes(audio.to_format(_voice(1500), "g711_ulaw")))
     d.send({"type": "input_audio_buffer.commit"})
@@ -872,14 +820,14 @@ def test_real_speech_raises_no_audio_warnings() -> None:
     from mock_server import audio
 
     fixtures = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
-    d = Driver()
+    d = SessionDriver()
     d.session_update(audio={"input": {"turn_detection": None}})
     question = audio.load_wav(fixtures / "question.wav").tobytes()
     for piece in audio.chunk(question, 20):
         d.send(_append_bytes(piece))
         d.now += 0.02
     d.send({"type": "input_audio_buffer.commit"})
-    ulaw = Driver(Dialect.BETA)
+    ulaw = SessionDriver(Dialect.BETA)
     ulaw.session_update(turn_detection=None, input_audio_format="g711_ulaw")
     ulaw.send(_append_bytes((fixtures / "question.ulaw").read_bytes()))
     ulaw.send({"type": "input_audio_buffer.commit"})
@@ -892,7 +840,7 @@ ITEM_CREATE = {"type": "conversation.item.create", "item": USER_HELLO}
 
 
 def test_an_idle_session_closes_after_close_idle_after() -> None:
-    d = Driver(pace=1.0, close_idle_after_s=30.0, max_duration_s=None)
+    d = SessionDriver(pace=1.0, close_idle_after_s=30.0, max_duration_s=None)
     assert d.session.next_deadline() == 30.0
     d.now = 20.0
     d.send(ITEM_CREATE)  # a client frame restarts the clock
@@ -913,7 +861,7 @@ def test_an_idle_session_closes_after_close_idle_after() -> None:
 
 
 def test_events_nested_too_deeply_are_invalid_json_naming_the_event() -> None:
-    d = Driver()
+    d = SessionDriver()
     deep = (
         '{"type":"response.create","event_id":"e_deep","response":{"metadata":'
         + ("[" * 101 + "]" * 101)
@@ -934,7 +882,7 @@ def test_events_nested_too_deeply_are_invalid_json_naming_the_event() -> None:
 
 
 def test_errors_quote_at_most_a_kilobyte_of_what_the_client_sent() -> None:
-    d = Driver()
+    d = SessionDriver()
     huge = "x" * 1_000_000
     error = only_error(d.send({"type": huge, "event_id": "e_huge"}))
     assert len(error["message"]) < 1100
@@ -948,8 +896,8 @@ def test_errors_quote_at_most_a_kilobyte_of_what_the_client_sent() -> None:
 # ---- isolation and bounds (issue 13): caps, streaming items, contained errors ------------------
 
 
-class _Driver(Driver):
-    """A :class:`Driver` over a session with its own responder or transcript."""
+class _Driver(SessionDriver):
+    """A :class:`SessionDriver` over a session with its own responder or transcript."""
 
     def __init__(
         self,
@@ -968,11 +916,11 @@ class _Driver(Driver):
         self.opening = self.take()
 
 
-def _manual(d: Driver) -> None:
+def _manual(d: SessionDriver) -> None:
     d.session_update(audio={"input": {"turn_detection": None}})
 
 
-def _long_reply(d: Driver, words: int = 80) -> list[dict[str, Any]]:
+def _long_reply(d: SessionDriver, words: int = 80) -> list[dict[str, Any]]:
     """Ask for an audio reply long enough to be still streaming at pace 1."""
     text = " ".join(["word"] * words)
     d.send(
@@ -997,7 +945,7 @@ def _streaming_item(events: list[dict[str, Any]]) -> str:
 def test_the_input_buffer_is_capped_at_15_mib_with_a_clear_error() -> None:
     from mock_server.session import MAX_INPUT_BUFFER_BYTES
 
-    d = Driver()
+    d = SessionDriver()
     _manual(d)
     assert d.send(_append_bytes(bytes(MAX_INPUT_BUFFER_BYTES - 4800))) == []
     assert d.send(_append_bytes(bytes(4800))) == []  # exactly full
@@ -1012,17 +960,17 @@ def test_the_input_buffer_is_capped_at_15_mib_with_a_clear_error() -> None:
 
 
 def test_a_commit_hands_the_buffer_to_the_item_without_copying_it() -> None:
-    d = Driver()
+    d = SessionDriver()
     _manual(d)
     d.send(_append_bytes(bytes(48 * 1000)))
     buffer = d.session.input_buffer
     item_id = d.send({"type": "input_audio_buffer.commit"})[0]["item_id"]
-    assert d.session._item_audio[item_id] is buffer
+    assert d.session.conversation.audio[item_id] is buffer
     assert d.session.input_buffer is not buffer and len(d.session.input_buffer) == 0
 
 
 def test_silence_under_server_vad_does_not_fill_the_buffer() -> None:
-    d = Driver()
+    d = SessionDriver()
     second = _append_bytes(bytes(48 * 1000))
     for _ in range(120):  # two minutes of silence, never committed
         assert d.send(second) == []
@@ -1031,7 +979,7 @@ def test_silence_under_server_vad_does_not_fill_the_buffer() -> None:
 
 
 def test_a_vad_turn_starts_at_the_speech_minus_the_prefix_padding() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session_update(
         audio={"input": {"turn_detection": {"type": "server_vad", "create_response": False}}}
     )
@@ -1046,7 +994,7 @@ def test_a_vad_turn_starts_at_the_speech_minus_the_prefix_padding() -> None:
 
 
 def test_retrieve_sends_the_audio_but_the_transcript_keeps_its_size_only() -> None:
-    d = Driver()
+    d = SessionDriver()
     _manual(d)
     pcm = _voice(500)
     d.send(_append_bytes(pcm))
@@ -1065,7 +1013,7 @@ def test_retrieve_sends_the_audio_but_the_transcript_keeps_its_size_only() -> No
 
 
 def test_appended_audio_is_kept_once_decoded_not_again_in_the_transcript() -> None:
-    d = Driver()
+    d = SessionDriver()
     _manual(d)
     frame = _append_bytes(bytes(4800))
     d.send(frame)
@@ -1105,11 +1053,11 @@ def test_the_transcript_holds_model_audio_up_to_its_payload_limit() -> None:
 def test_a_session_transcript_has_a_payload_limit_by_default() -> None:
     from mock_server.transcript import SESSION_PAYLOAD_LIMIT
 
-    assert Driver().session.transcript.payload_limit == SESSION_PAYLOAD_LIMIT
+    assert SessionDriver().session.transcript.payload_limit == SESSION_PAYLOAD_LIMIT
 
 
 def test_truncating_a_still_streaming_item_cuts_it_and_stops_its_stream() -> None:
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     events = _long_reply(d) + d.advance(0.25)
     item_id = _streaming_item(events)
     events = d.send(
@@ -1134,7 +1082,7 @@ def test_truncating_a_still_streaming_item_cuts_it_and_stops_its_stream() -> Non
 
 
 def test_truncate_measures_the_item_in_its_own_format() -> None:
-    d = Driver()
+    d = SessionDriver()
     item_id, _ = _audio_reply(d)  # pcm16, 48 bytes a millisecond
     d.session_update(audio={"output": {"format": {"type": "audio/pcmu"}}})
     events = d.send(
@@ -1150,7 +1098,7 @@ def test_truncate_measures_the_item_in_its_own_format() -> None:
 
 
 def test_deleting_the_item_being_generated_stops_its_stream() -> None:
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     events = _long_reply(d) + d.advance(0.25)
     item_id = _streaming_item(events)
     events = d.send({"type": "conversation.item.delete", "item_id": item_id})
@@ -1163,7 +1111,7 @@ def test_deleting_the_item_being_generated_stops_its_stream() -> None:
 
 
 def test_cancelling_a_function_call_leaves_no_pending_call() -> None:
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     d.session_update(tools=[WEATHER_TOOL], tool_choice="required")
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     events = d.send({"type": "response.create"})
@@ -1176,7 +1124,7 @@ def test_cancelling_a_function_call_leaves_no_pending_call() -> None:
 
 
 def test_clear_during_speech_ends_the_speech_first() -> None:
-    d = Driver()
+    d = SessionDriver()
     started = d.send(_append_bytes(bytes(48 * 200) + _voice(400)))
     assert types(started) == ["input_audio_buffer.speech_started"]
     events = d.send({"type": "input_audio_buffer.clear"})
@@ -1193,7 +1141,7 @@ def test_clear_during_speech_ends_the_speech_first() -> None:
 
 
 def test_a_manual_commit_or_a_vad_change_during_speech_ends_the_speech() -> None:
-    d = Driver()
+    d = SessionDriver()
     started = d.send(_append_bytes(_voice(400)))
     events = d.send({"type": "input_audio_buffer.commit"})
     assert types(events)[:2] == [
@@ -1219,7 +1167,7 @@ def test_an_exception_in_due_is_a_server_error_and_the_session_goes_on(
         output_modalities=["text"],
         audio={"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 1000}}},
     )
-    d.session._idle_deadline = 1.0  # as after a reply has played
+    d.session.responses.idle_deadline = 1.0  # as after a reply has played
     with caplog.at_level("ERROR", logger="realtime_mock"):
         events = d.advance(1.5)  # the idle timeout builds a response inside due()
     assert types(events)[-1] == "error"
@@ -1250,10 +1198,10 @@ def test_a_response_whose_stream_raises_ends_as_failed() -> None:
     assert d.session.active_response_id() is None
 
 
-def _through_every_isolation_case() -> Driver:
+def _through_every_isolation_case() -> SessionDriver:
     """A session that went through each case above: VAD speech cleared, a committed and
     retrieved turn, truncate and delete of streaming items, a buffer left uncommitted."""
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     d.send(_append_bytes(bytes(48 * 200) + _voice(400)))
     d.send({"type": "input_audio_buffer.clear"})
     _manual(d)
@@ -1303,17 +1251,17 @@ def test_nothing_of_a_session_remains_after_it_ends() -> None:
 def test_past_its_audio_cap_a_conversation_lets_its_oldest_audio_go(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mock_server import session as session_module
+    from mock_server.session import conversation as session_module
 
     monkeypatch.setattr(session_module, "MAX_CONVERSATION_AUDIO_BYTES", 3 * 48_000)
-    d = Driver()
+    d = SessionDriver()
     _manual(d)
     turns = []
     for _ in range(4):  # four 1 s turns: one more than the (patched) cap holds
         d.send(_append_bytes(_voice(1000)))
         turns.append(d.send({"type": "input_audio_buffer.commit"})[0]["item_id"])
-    held = d.session._item_audio
-    assert list(held) == turns[1:] and d.session._audio_held == 3 * 48_000
+    held = d.session.conversation.audio
+    assert list(held) == turns[1:] and d.session.conversation.audio_held == 3 * 48_000
     retrieved = d.send({"type": "conversation.item.retrieve", "item_id": turns[0]})
     assert retrieved[0]["type"] == "conversation.item.retrieved"  # still an item, no audio
     assert not retrieved[0]["item"]["content"][0].get("audio")
@@ -1330,7 +1278,7 @@ def test_past_its_audio_cap_a_conversation_lets_its_oldest_audio_go(
             "audio_end_ms": 100,
         }
     )
-    assert d.session._audio_held == sum(len(a) for a in held.values()) <= 3 * 48_000
+    assert d.session.conversation.audio_held == sum(len(a) for a in held.values()) <= 3 * 48_000
 
 
 class _BrokenScript:
@@ -1425,7 +1373,7 @@ def test_committing_a_full_buffer_with_transcription_is_cheap() -> None:
 def test_numbers_strict_json_refuses_are_invalid_json_and_the_session_goes_on(
     literal: str, says: str
 ) -> None:
-    d = Driver()
+    d = SessionDriver()
     frame = (
         '{"type":"session.update","session":{"type":"realtime","audio":{"input":'
         f'{{"turn_detection":{{"type":"server_vad","threshold":{literal}}}}}}}}}}}'
@@ -1440,7 +1388,7 @@ def test_numbers_strict_json_refuses_are_invalid_json_and_the_session_goes_on(
 
 
 def test_every_server_frame_is_strict_json() -> None:
-    d = Driver()
+    d = SessionDriver()
     d.session.config["temperature"] = float("nan")  # a bug of ours, or a scenario's .nan
     with pytest.raises(ValueError, match="not JSON compliant"):
         d.session.inject({"type": "session.updated", "session": {"x": float("inf")}})
@@ -1448,7 +1396,7 @@ def test_every_server_frame_is_strict_json() -> None:
 
 @pytest.mark.parametrize("dialect", [Dialect.GA, Dialect.BETA])
 def test_null_for_a_setting_leaves_it_as_it_is_and_later_updates_work(dialect: Dialect) -> None:
-    d = Driver(dialect)
+    d = SessionDriver(dialect)
     if dialect is Dialect.GA:
         updates: list[dict[str, Any]] = [
             {"audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": None}}}},
@@ -1477,7 +1425,7 @@ def test_null_for_a_setting_leaves_it_as_it_is_and_later_updates_work(dialect: D
 
 
 def test_turn_detection_null_still_turns_detection_off() -> None:
-    d = Driver()
+    d = SessionDriver()
     session = d.session_update(audio={"input": {"turn_detection": None}})[0]["session"]
     assert session["audio"]["input"]["turn_detection"] is None
 
@@ -1485,7 +1433,7 @@ def test_turn_detection_null_still_turns_detection_off() -> None:
 def test_an_update_that_cannot_be_applied_is_refused_and_nothing_of_it_is_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    d = Driver()
+    d = SessionDriver()
     from mock_server import vad
 
     def broken(*args: Any, **kwargs: Any) -> None:
@@ -1512,7 +1460,7 @@ def test_an_update_that_cannot_be_applied_is_refused_and_nothing_of_it_is_kept(
 def test_the_session_configuration_is_capped_and_an_update_costs_what_it_carries() -> None:
     from mock_server.protocol.frames import MAX_SESSION_CONFIG_BYTES
 
-    d = Driver()
+    d = SessionDriver()
     big_tool = {
         "type": "function",
         "name": "big",
@@ -1532,7 +1480,7 @@ def test_the_session_configuration_is_capped_and_an_update_costs_what_it_carries
 def test_an_update_larger_than_the_configuration_cap_is_refused_before_validation() -> None:
     from mock_server.protocol.frames import MAX_SESSION_CONFIG_BYTES
 
-    d = Driver()
+    d = SessionDriver()
     tool = {"type": "function", "name": "t", "parameters": {"description": "x" * (10 << 20)}}
     error = only_error(d.session_update(tools=[tool]))
     assert (error["code"], error["param"]) == ("session_config_too_large", "session")
@@ -1546,7 +1494,7 @@ OUT_OF_BAND = {"type": "response.create", "response": {"conversation": "none"}}
 def test_out_of_band_responses_in_flight_are_capped() -> None:
     from mock_server.session import MAX_OUT_OF_BAND_RESPONSES
 
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     for _ in range(MAX_OUT_OF_BAND_RESPONSES):
         assert "response.created" in types(d.send(OUT_OF_BAND))
     error = only_error(d.send({**OUT_OF_BAND, "event_id": "e_one_too_many"}))
@@ -1568,19 +1516,20 @@ def test_due_advances_only_the_responses_whose_time_has_come(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from mock_server.session import MAX_OUT_OF_BAND_RESPONSES
+    from mock_server.session.responses import Responses
 
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     for _ in range(MAX_OUT_OF_BAND_RESPONSES):
         d.send(OUT_OF_BAND)
         d.now += 0.01  # each streams on its own clock
     advanced: list[str] = []
-    original = Session._advance
+    original = Responses.advance
 
-    def counting(self: Session, run: Any, now: float) -> None:
+    def counting(self: Responses, run: Any, now: float) -> None:
         advanced.append(run.id)
         original(self, run, now)
 
-    monkeypatch.setattr(Session, "_advance", counting)
+    monkeypatch.setattr(Responses, "advance", counting)
     deadline = d.session.next_deadline()
     assert deadline is not None and deadline > d.now
     d.take()
@@ -1625,7 +1574,7 @@ def _forcing(parameters: Any) -> dict[str, Any]:
 def test_a_forced_tool_whose_schema_cannot_be_satisfied_is_a_clear_error(
     parameters: dict[str, Any], says: str
 ) -> None:
-    d = Driver()
+    d = SessionDriver()
     error = only_error(d.send(_forcing(parameters)))
     assert (error["type"], error["code"], error["event_id"]) == (
         "invalid_request_error",
@@ -1639,7 +1588,7 @@ def test_a_forced_tool_whose_schema_cannot_be_satisfied_is_a_clear_error(
 def test_generated_arguments_are_bounded_and_stream_as_the_run_advances() -> None:
     from mock_server.protocol.schema_values import MAX_ARGUMENTS_BYTES
 
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     cycle = {
         "$ref": "#/$defs/n",
         "$defs": {
@@ -1670,10 +1619,11 @@ def _say(text: str) -> dict[str, Any]:
 
 
 def test_a_long_user_text_gets_a_bounded_reply_whose_audio_is_made_as_it_streams() -> None:
+    from mock_server.protocol.formats import BYTES_PER_MS
     from mock_server.responder import MAX_QUOTED_CHARS, placeholder_speech_length
-    from mock_server.session import AUDIO_CHUNK_MS, BYTES_PER_MS
+    from mock_server.session import AUDIO_CHUNK_MS
 
-    d = Driver(pace=1.0)
+    d = SessionDriver(pace=1.0)
     d.send(_say("hello " * 200_000))
     first = d.send({"type": "response.create"})
     assert types(first).count("response.output_audio.delta") == 1
@@ -1692,7 +1642,7 @@ def test_placeholder_speech_is_not_kept_after_the_session() -> None:
 
     tracemalloc.start()
     try:
-        d = Driver(pace=0.0)
+        d = SessionDriver(pace=0.0)
         d.send(_say("hello " * 4000))
         assert "response.done" in types(d.send({"type": "response.create"}))
         del d
@@ -1707,7 +1657,7 @@ def test_placeholder_speech_is_not_kept_after_the_session() -> None:
 def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
     from mock_server.responder import placeholder_speech_length
 
-    d = Driver(dialect=Dialect.BETA)
+    d = SessionDriver(dialect=Dialect.BETA)
     d.session_update(output_audio_format="g711_ulaw")
     d.send(_say("a few words to say"))
     events = d.send({"type": "response.create"})
@@ -1720,7 +1670,7 @@ def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
 
 def test_a_scenario_setting_that_is_not_a_finite_number_is_not_applied_nor_sent() -> None:
     turn = {"type": "server_vad", "threshold": float("nan")}
-    d = Driver(session_overrides={"audio": {"input": {"turn_detection": turn}}})
+    d = SessionDriver(session_overrides={"audio": {"input": {"turn_detection": turn}}})
     created, error = d.opening
     assert created["type"] == "session.created"
     assert created["session"]["audio"]["input"]["turn_detection"]["threshold"] == 0.5
@@ -1741,7 +1691,7 @@ def _user_item(*texts: str) -> dict[str, Any]:
 def test_a_frame_of_too_many_objects_is_refused_before_it_is_parsed() -> None:
     from mock_server.protocol.frames import MAX_FRAME_VALUES
 
-    d = Driver()
+    d = SessionDriver()
     error = only_error(d.send(_user_item(*["x"] * MAX_FRAME_VALUES)))
     assert error["code"] == "invalid_json" and f"at most {MAX_FRAME_VALUES:,}" in error["message"]
     # One under the bound is parsed (and the item created); the session went on.
@@ -1759,10 +1709,10 @@ def test_a_frame_of_too_many_objects_is_refused_before_it_is_parsed() -> None:
 def test_the_conversation_is_bounded(
     monkeypatch: pytest.MonkeyPatch, bound: str, value: int, item: dict[str, Any]
 ) -> None:
-    import mock_server.session as session_module
+    import mock_server.session.conversation as session_module
 
     monkeypatch.setattr(session_module, bound, value)
-    d = Driver()
+    d = SessionDriver()
     created = 0
     for _ in range(6):
         events = d.send(item)
@@ -1776,3 +1726,22 @@ def test_the_conversation_is_bounded(
     first = d.session.items[0]["id"]
     d.send({"type": "conversation.item.delete", "item_id": first})
     assert "conversation.item.added" in types(d.send(item))
+
+
+def test_a_session_is_freed_as_soon_as_it_is_let_go() -> None:
+    """Its parts hold one another, never the session: no cycle waits for the collector (a
+    server lets many sessions go; the collector's passes would stall every other one)."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        d = SessionDriver()
+        d.send({"type": "conversation.item.create", "item": USER_HELLO})
+        d.send({"type": "response.create"})
+        d.session_update(instructions="brief")
+        let_go = weakref.ref(d.session)
+        del d
+        assert let_go() is None
+    finally:
+        gc.enable()

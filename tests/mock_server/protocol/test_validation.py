@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mock_server.protocol.events import Dialect
 from mock_server.protocol.validation import (
-    _adapter,
+    adapter,
     client_models,
     is_user_text_item,
     server_event_problems,
@@ -272,7 +272,7 @@ def test_the_append_fast_path_agrees_with_the_sdk_model(fields: dict[str, Any]) 
     event = {**fields, "type": "input_audio_buffer.append"}
     model = client_models(GA)["input_audio_buffer.append"]
     try:
-        _adapter(model).validate_python(event, strict=True)
+        adapter(model).validate_python(event, strict=True)
         model_ok = set(event) <= {"type", "event_id", "audio"}
     except Exception:
         model_ok = False
@@ -362,17 +362,17 @@ def test_server_event_problems_name_what_is_wrong() -> None:
 def test_the_union_member_cache_stays_bounded_whatever_keys_clients_invent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mock_server.protocol import validation
+    from mock_server.protocol import model_errors
 
-    monkeypatch.setattr(validation, "_CHOSEN", {})
-    monkeypatch.setattr(validation, "_CHOSEN_MAX", 10)
+    monkeypatch.setattr(model_errors, "_CHOSEN", {})
+    monkeypatch.setattr(model_errors, "_CHOSEN_MAX", 10)
     for n in range(50):
         item = {"type": "message", "role": "user", "content": [], f"invented_{n}": 1}
         error = validate_client_event(
             {"type": "conversation.item.create", "item": item}, Dialect.GA
         )
         assert error is not None and error.param == f"item.invented_{n}"
-    assert len(validation._CHOSEN) == 10
+    assert len(model_errors._CHOSEN) == 10
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])

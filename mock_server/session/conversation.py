@@ -1,0 +1,331 @@
+"""A session's conversation: its items, the audio they hold, and the bounds on both.
+
+Items are kept in the neutral (GA) form; the encoder renders them for the wire, and says which
+events announce an item (GA ``conversation.item.added`` then ``.done``, beta ``.created``).
+The client's items are bounded (:data:`MAX_CONVERSATION_ITEMS` and its siblings: past them an
+item is refused), the audio of all items is capped (:data:`MAX_CONVERSATION_AUDIO_BYTES`: past
+it the oldest items' audio is let go, as the live service truncates its context). The function
+calls the model issued are tracked here too, so that a ``function_call_output`` for a call never
+issued, or a reply asked for while calls await their output, is reported.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from mock_server.ids import IdFactory
+from mock_server.protocol import items as item_codec
+from mock_server.protocol.encoding import Encoder
+from mock_server.protocol.errors import RealtimeError
+from mock_server.protocol.formats import BYTES_PER_MS
+from mock_server.protocol.frames import WIRE_JSON
+from mock_server.session.context import Mistakes
+from mock_server.session.outbox import Outbox
+from mock_server.transcript import elided
+
+# The audio a conversation's items hold, both ways (46 min of PCM16, more than a 60-minute
+# session's honest turns leave). Past it the oldest items' audio is let go, as the live
+# service truncates the oldest turns out of the model's context; nothing is refused.
+MAX_CONVERSATION_AUDIO_BYTES = 128 * 1024 * 1024
+AUDIO_RELEASED = "conversation_audio_released"
+# The conversation's size: items, their content parts, and the text they hold (what each
+# response's usage reads and each item lookup walks). An hour-long conversation of honest
+# turns holds a few thousand items; past a bound an item.create is refused
+# (conversation_too_large) rather than letting a client grow the session without end.
+MAX_CONVERSATION_ITEMS = 10_000
+MAX_CONVERSATION_PARTS = 5_000
+MAX_CONVERSATION_TEXT = 32 * 1024 * 1024
+
+_ACTION_CODES = {"retrieving": "retrieve", "deleting": "delete", "truncating": "truncate"}
+_AUDIO_PART_TYPES = ("input_audio", "output_audio", "audio")
+
+
+class Conversation:
+    """The items of one session, in order, with their audio."""
+
+    def __init__(self, outbox: Outbox, ids: IdFactory, mistakes: Mistakes) -> None:
+        self.outbox = outbox
+        self.encoder: Encoder = outbox.encoder
+        self.ids = ids
+        self.mistakes = mistakes
+        self.id = ""
+        self.items: list[dict[str, Any]] = []
+        self._item_ids: set[str] = set()
+        # The audio each item holds (client audio in, model audio out), oldest first.
+        self.audio: dict[str, bytearray] = {}
+        self.audio_held = 0  # bytes in audio, kept under MAX_CONVERSATION_AUDIO_BYTES
+        self._item_format: dict[str, str] = {}  # output items' audio format, for truncate
+        # The size of the items the client created (parts, characters), for the bounds; the
+        # model's items are bounded by the reply's own limits.
+        self._client_sizes: dict[str, tuple[int, int]] = {}
+        self._client_parts = 0
+        self._client_text = 0
+        self.issued_calls: set[str] = set()
+        self.pending_calls: dict[str, str] = {}  # call_id -> function name, awaiting output
+
+    def last_id(self) -> str | None:
+        return self.items[-1]["id"] if self.items else None
+
+    def find(self, item_id: str) -> int | None:
+        """The position of an item; searched from the end, where new items are."""
+        if item_id not in self._item_ids:
+            return None
+        for position in range(len(self.items) - 1, -1, -1):
+            if self.items[position]["id"] == item_id:
+                return position
+        return None  # pragma: no cover - the index and the list move together
+
+    def require(self, item_id: str, action: str) -> int:
+        index = self.find(item_id)
+        if index is None:
+            raise RealtimeError(
+                f"Error {action} item: the item with id '{item_id}' does not exist.",
+                f"item_{_ACTION_CODES[action]}_invalid_item_id",
+                "item_id",
+            )
+        return index
+
+    # ---- adding -----------------------------------------------------------------------------
+
+    def insert(self, item: dict[str, Any], previous_id: str | None) -> None:
+        """Insert a complete item after ``previous_id`` (None: at the end; ``root``: first)."""
+        if previous_id is None:
+            position = len(self.items)
+        elif previous_id == "root":
+            position = 0
+        else:
+            found = self.find(previous_id)
+            position = len(self.items) if found is None else found + 1
+        self.items.insert(position, item)
+        self._item_ids.add(item["id"])
+        previous = self.items[position - 1]["id"] if position > 0 else None
+        encoded = self.encoder.item(item)
+        added = self.outbox.emit(
+            {"type": self.encoder.item_added_event, "previous_item_id": previous, "item": encoded}
+        )
+        if self.encoder.item_done_event is not None:
+            self.outbox.emit_sibling(added, self.encoder.item_done_event)
+
+    def open_model_item(self, item: dict[str, Any]) -> None:
+        """A reply's item joins the conversation as it starts streaming."""
+        previous = self.last_id()
+        self.items.append(item)
+        self._item_ids.add(item["id"])
+        encoded = self.encoder.item(item)
+        self.outbox.emit(
+            {"type": self.encoder.item_added_event, "previous_item_id": previous, "item": encoded}
+        )
+
+    def close_model_item(self, item: dict[str, Any], encoded: dict[str, Any]) -> None:
+        """A reply's item is complete (the dialects that say so, say so)."""
+        if self.encoder.item_done_event is None:
+            return
+        position = self.find(item["id"])
+        previous = self.items[position - 1]["id"] if position else None
+        self.outbox.emit(
+            {"type": self.encoder.item_done_event, "previous_item_id": previous, "item": encoded}
+        )
+
+    def model_audio(self, item_id: str, output_format: str) -> bytearray:
+        """The store a reply's item's audio streams into."""
+        self._item_format[item_id] = output_format
+        return self.audio.setdefault(item_id, bytearray())
+
+    def add_user_audio(self, item_id: str, audio: bytearray) -> dict[str, Any]:
+        """A committed turn: its buffer becomes the item's audio (nothing is copied)."""
+        previous = self.last_id()
+        item = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": "completed",
+            "role": "user",
+            "content": [{"type": "input_audio", "transcript": None}],
+        }
+        self.audio[item_id] = audio
+        self.audio_added(item_id, len(audio))
+        self.insert(item, previous)
+        return item
+
+    def create(self, event: dict[str, Any]) -> None:
+        """A client's (validated) ``conversation.item.create``."""
+        previous = event.get("previous_item_id")
+        if previous is not None and previous != "root" and self.find(previous) is None:
+            raise RealtimeError(
+                f"Error adding item: the previous item with id '{previous}' does not exist.",
+                "invalid_value",
+                "previous_item_id",
+            )
+        item = self.encoder.item_from_client(event["item"], self.ids)
+        if item.get("type") == "function_call_output":
+            call_id = item.get("call_id", "")
+            if call_id not in self.issued_calls:
+                self.mistakes.find(
+                    "unknown_call_id",
+                    f"function_call_output for call_id {call_id!r}, which the model never "
+                    f"issued (issued: {sorted(self.issued_calls) or 'none'})",
+                    event.get("event_id"),
+                )
+            self.pending_calls.pop(call_id, None)
+        if self.find(item["id"]) is not None:
+            raise RealtimeError(
+                f"Error adding item: an item with id '{item['id']}' already exists.",
+                "invalid_value",
+                "item.id",
+            )
+        if item.get("type") == "message" and item.get("role") == "assistant":
+            for part in item.get("content") or []:
+                if part.get("type") == "output_audio" and part.get("audio"):
+                    raise RealtimeError(
+                        "Assistant messages cannot carry audio: use a text part.",
+                        "invalid_value",
+                        "item.content",
+                    )
+        size = self._check_room(item)
+        for part in item.get("content") or []:
+            if part.get("type") == "input_audio" and isinstance(part.get("audio"), str):
+                try:
+                    raw = base64.b64decode(part["audio"], validate=True)
+                except (binascii.Error, ValueError) as exc:
+                    raise RealtimeError(
+                        "Invalid 'item.content.audio': expected base64-encoded audio bytes.",
+                        "invalid_value",
+                        "item.content.audio",
+                    ) from exc
+                self.audio.setdefault(item["id"], bytearray()).extend(raw)
+                self.audio_added(item["id"], len(raw))
+                part["audio"] = None
+        self.insert(item, previous)
+        self._client_sizes[item["id"]] = size
+        self._client_parts += size[0]
+        self._client_text += size[1]
+
+    def _check_room(self, item: dict[str, Any]) -> tuple[int, int]:
+        """Refuse ``item`` if the conversation would outgrow its bounds (see
+        :data:`MAX_CONVERSATION_ITEMS`); else its size (parts, characters), which the caller
+        counts in when it inserts the item. The totals are kept as items come and go, so the
+        check costs the same in a long conversation."""
+        adds_parts = len(item.get("content") or [])
+        adds_text = len(item_codec.text_of(item))
+        for what, now, adds, bound in (
+            ("items", len(self.items), 1, MAX_CONVERSATION_ITEMS),
+            ("content parts", self._client_parts, adds_parts, MAX_CONVERSATION_PARTS),
+            ("characters of text", self._client_text, adds_text, MAX_CONVERSATION_TEXT),
+        ):
+            if now + adds > bound:
+                raise RealtimeError(
+                    f"The conversation holds {now:,} {what}; this item would take it past "
+                    f"{bound:,}, the most realtime-mock keeps in one session. Delete items "
+                    "(conversation.item.delete) or start a new session.",
+                    "conversation_too_large",
+                    "item",
+                )
+        return adds_parts, adds_text
+
+    def audio_added(self, item_id: str, size: int) -> None:
+        """Count audio ``item_id`` took on; past the conversation's cap, let the oldest other
+        items' audio go (they stay items: retrieve returns them without audio)."""
+        self.audio_held += size
+        if self.audio_held <= MAX_CONVERSATION_AUDIO_BYTES:
+            return
+        released = 0
+        while self.audio_held > MAX_CONVERSATION_AUDIO_BYTES:
+            oldest = iter(self.audio)
+            victim = next(oldest, None)
+            if victim == item_id:
+                victim = next(oldest, None)
+            if victim is None:
+                break
+            self.audio_held -= len(self.audio.pop(victim))
+            released += 1
+        self.mistakes.note_once(
+            AUDIO_RELEASED,
+            f"the conversation holds {MAX_CONVERSATION_AUDIO_BYTES} bytes of audio at most: "
+            f"the audio of its {released} oldest item(s) was let go",
+        )
+
+    # ---- reading and changing -----------------------------------------------------------------
+
+    def retrieve(self, item_id: str) -> None:
+        item = self.items[self.require(item_id, "retrieving")]
+        encoded = self.encoder.item(item, with_audio=True)
+        audio = self.audio.get(item["id"])
+        content = encoded.get("content") or []
+        audio_parts = [n for n, part in enumerate(content) if part.get("type") in _AUDIO_PART_TYPES]
+        if not audio or not audio_parts:
+            self.outbox.emit({"type": "conversation.item.retrieved", "item": encoded})
+            return
+        # The item's audio is encoded once, straight into the frame's text (base64 needs no
+        # JSON escaping); the transcript keeps its size, since the session holds the audio.
+        payload = binascii.b2a_base64(audio, newline=False).decode("ascii")
+        placeholder = elided(len(payload), f"item {item['id']}'s audio")
+        for n in audio_parts:
+            content[n] = {**content[n], "audio": placeholder}
+        recorded = {
+            "event_id": self.ids.new("event"),
+            "type": self.encoder.event_name("conversation.item.retrieved"),
+            "item": encoded,
+        }
+        sent_content = [
+            {**part, "audio": payload} if n in audio_parts else part
+            for n, part in enumerate(content)
+        ]
+        wire = {**recorded, "item": {**encoded, "content": sent_content}}
+        text = WIRE_JSON.encode(recorded).replace(f'"{placeholder}"', f'"{payload}"')
+        self.outbox.queue(wire, text, recorded)
+
+    def delete(self, item_id: str) -> None:
+        item = self.items.pop(self.require(item_id, "deleting"))
+        self._item_ids.discard(item["id"])
+        parts, text = self._client_sizes.pop(item["id"], (0, 0))
+        self._client_parts -= parts
+        self._client_text -= text
+        self.audio_held -= len(self.audio.pop(item["id"], b""))
+        self._item_format.pop(item["id"], None)
+        self.outbox.emit({"type": "conversation.item.deleted", "item_id": item["id"]})
+
+    def truncate(self, event: dict[str, Any], output_format: str) -> None:
+        """Cut an assistant item's audio at ``audio_end_ms`` (``output_format``: the session's,
+        for an item whose own format is not known)."""
+        item = self.items[self.require(event["item_id"], "truncating")]
+        if item.get("role") != "assistant" or item.get("type") != "message":
+            raise RealtimeError(
+                "Only assistant messages can be truncated.", "invalid_value", "item_id"
+            )
+        content_index = event["content_index"]
+        content = item.get("content") or []
+        if not (0 <= content_index < len(content)) or content[content_index].get("type") not in (
+            "output_audio",
+        ):
+            raise RealtimeError(
+                f"Content index {content_index} of item '{item['id']}' is not audio.",
+                "invalid_value",
+                "content_index",
+            )
+        audio = self.audio.get(item["id"], bytearray())
+        # The item's own format: the session's may have changed since it was spoken.
+        fmt = self._item_format.get(item["id"]) or output_format
+        duration_ms = len(audio) / BYTES_PER_MS[fmt]
+        end_ms = event["audio_end_ms"]
+        if end_ms > duration_ms:
+            raise RealtimeError(
+                f"Audio content of {duration_ms:.0f}ms is already shorter than {end_ms}ms",
+                "invalid_value",
+                "audio_end_ms",
+            )
+        cut = int(end_ms * BYTES_PER_MS[fmt])
+        self.audio_held -= max(0, len(audio) - cut)
+        del audio[cut:]
+        # Truncating removes the server-side transcript, so that the model's context holds no
+        # text the user never heard.
+        content[content_index]["transcript"] = None
+        self.outbox.emit(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": item["id"],
+                "content_index": content_index,
+                "audio_end_ms": end_ms,
+            }
+        )

@@ -1,0 +1,299 @@
+"""The event sequence of one response, as a generator the session's clock drives.
+
+:func:`stream_response` emits a response's events in the canonical order (PROTOCOL.md section
+6): ``response.created``, ``rate_limits.updated``, then per output item its ``output_item`` and
+``content_part`` events with the deltas (audio interleaved with its transcript), and
+``response.done``; between deltas it yields the pause, in seconds of real time, before the next.
+The events are built under GA names with neutral items; the outbox and the encoder render them
+for the connection.
+"""
+
+from __future__ import annotations
+
+import binascii
+import math
+from collections.abc import Generator, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from mock_server.protocol.formats import BYTES_PER_MS
+from mock_server.responder import (
+    FunctionCallOutput,
+    MessageOutput,
+    placeholder_speech_chunks,
+    placeholder_speech_length,
+)
+
+if TYPE_CHECKING:
+    from mock_server.session.responses import ResponseRun, Responses
+
+AUDIO_CHUNK_MS = 100
+TEXT_DELTA_S = 0.02
+
+Pauses = Generator[float, None, None]
+
+
+def estimate_tokens(text: str) -> int:
+    return max(1, math.ceil(len(text) / 4)) if text else 0
+
+
+def stream_response(responses: Responses, run: ResponseRun) -> Pauses:
+    emit = responses.outbox.emit
+    emit({"type": "response.created", "response": responses.response_object(run, "in_progress")})
+    responses.emit_rate_limits()
+    for index, output in enumerate(run.plan.outputs):
+        if isinstance(output, FunctionCallOutput):
+            yield from _stream_function_call(responses, run, index, output)
+        else:
+            yield from _stream_message(responses, run, index, output)
+    status = run.plan.status
+    details: dict[str, Any] | None = None
+    if status != "completed" or run.plan.reason:
+        details = {"type": status}
+        if run.plan.reason:
+            details["reason"] = run.plan.reason
+        if run.plan.error:
+            details["error"] = run.plan.error
+    responses.finish(run, status, details)
+
+
+def _open_item(responses: Responses, run: ResponseRun, index: int, item: dict[str, Any]) -> None:
+    run.current = item
+    responses.outbox.emit(
+        {
+            "type": "response.output_item.added",
+            "response_id": run.id,
+            "output_index": index,
+            "item": responses.encoder.item(item),
+        }
+    )
+    if run.in_conversation:
+        responses.conversation.open_model_item(item)
+
+
+def _close_item(responses: Responses, run: ResponseRun, index: int, status: str) -> None:
+    item = run.current
+    assert item is not None
+    item["status"] = status
+    run.output.append(item)
+    encoded = responses.encoder.item(item)
+    responses.outbox.emit(
+        {
+            "type": "response.output_item.done",
+            "response_id": run.id,
+            "output_index": index,
+            "item": encoded,
+        }
+    )
+    if run.in_conversation:
+        responses.conversation.close_model_item(item, encoded)
+    run.current = None
+    run.current_kind = None
+
+
+def close_open_part(responses: Responses, run: ResponseRun) -> None:
+    """Close the content part and the item a response stopped early had open (incomplete)."""
+    emit = responses.outbox.emit
+    index = len(run.output)
+    item = run.current
+    assert item is not None
+    where = {
+        "response_id": run.id,
+        "item_id": item["id"],
+        "output_index": index,
+        "content_index": 0,
+    }
+    if run.current_kind == "audio":
+        # None once truncated: the transcript was dropped with the unplayed audio.
+        transcript = item["content"][0].get("transcript") or ""
+        emit({"type": "response.output_audio.done", **where})
+        emit({"type": "response.output_audio_transcript.done", **where, "transcript": transcript})
+        emit(
+            {
+                "type": "response.content_part.done",
+                **where,
+                "part": {"type": "audio", "transcript": transcript},
+            }
+        )
+    elif run.current_kind == "text":
+        text = item["content"][0].get("text", "")
+        emit({"type": "response.output_text.done", **where, "text": text})
+        emit(
+            {"type": "response.content_part.done", **where, "part": {"type": "text", "text": text}}
+        )
+    _close_item(responses, run, index, "incomplete")
+
+
+def _stream_message(
+    responses: Responses, run: ResponseRun, index: int, output: MessageOutput
+) -> Pauses:
+    emit = responses.outbox.emit
+    output_format = run.settings.output_format
+    with_audio = "audio" in run.settings.output_modalities
+    text = output.text
+    max_tokens = run.settings.max_output_tokens
+    if isinstance(max_tokens, int) and estimate_tokens(text) > max_tokens:
+        text = text[: max_tokens * 4]
+        run.plan.status = "incomplete"
+        run.plan.reason = "max_output_tokens"
+    item_id = responses.ids.new("item")
+    item: dict[str, Any] = {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "message",
+        "status": "in_progress",
+        "role": "assistant",
+        "content": [],
+    }
+    _open_item(responses, run, index, item)
+    part_key = "transcript" if with_audio else "text"
+    content = {"type": "output_audio" if with_audio else "output_text", part_key: ""}
+    item["content"].append(content)
+    run.current_kind = "audio" if with_audio else "text"
+    where = {"response_id": run.id, "item_id": item_id, "output_index": index, "content_index": 0}
+    part_type = "audio" if with_audio else "text"
+    emit(
+        {"type": "response.content_part.added", **where, "part": {"type": part_type, part_key: ""}}
+    )
+    words = _split_words(text)
+    if with_audio:
+        store = responses.conversation.model_audio(item_id, output_format)
+        chunk_bytes = AUDIO_CHUNK_MS * BYTES_PER_MS[output_format]
+        chunks: Iterable[bytes]
+        if output.audio is not None:
+            data = _encode_output_audio(output.audio, output_format)
+            count = math.ceil(len(data) / chunk_bytes)
+            chunks = _pieces([data], chunk_bytes)
+        else:
+            # Made a chunk at a time as the response streams: a long reply's audio is
+            # never computed (or held) whole before its first delta.
+            pcm_chunk = AUDIO_CHUNK_MS * BYTES_PER_MS["pcm16"]
+            count = math.ceil(placeholder_speech_length(text) / pcm_chunk)
+            chunks = (
+                _encode_output_audio(pcm, output_format)
+                for pcm in _pieces(placeholder_speech_chunks(text), pcm_chunk)
+            )
+        # Transcript deltas interleave with the audio, spread evenly over its chunks.
+        per_chunk = math.ceil(len(words) / max(count, 1)) if words else 0
+        transcript = responses.outbox.transcript
+        for n, chunk in enumerate(chunks):
+            for word in words[n * per_chunk : (n + 1) * per_chunk]:
+                content["transcript"] += word
+                emit({"type": "response.output_audio_transcript.delta", **where, "delta": word})
+            store.extend(chunk)
+            responses.conversation.audio_added(item_id, len(chunk))
+            delta = binascii.b2a_base64(chunk, newline=False).decode("ascii")
+            held = transcript.hold(responses.clock.elapsed(), delta, "model audio")
+            emit(
+                {"type": "response.output_audio.delta", **where, "delta": delta},
+                recorded=None if held is delta else {"delta": held},
+            )
+            pause = responses.pause(len(chunk) / BYTES_PER_MS[output_format] / 1000)
+            if pause > 0:
+                yield pause
+        emit({"type": "response.output_audio.done", **where})
+        emit(
+            {
+                "type": "response.output_audio_transcript.done",
+                **where,
+                "transcript": content["transcript"],
+            }
+        )
+    else:
+        for word in words:
+            content["text"] += word
+            emit({"type": "response.output_text.delta", **where, "delta": word})
+            pause = responses.pause(TEXT_DELTA_S)
+            if pause > 0:
+                yield pause
+        emit({"type": "response.output_text.done", **where, "text": content["text"]})
+    emit(
+        {
+            "type": "response.content_part.done",
+            **where,
+            "part": {"type": part_type, part_key: content[part_key]},
+        }
+    )
+    done_status = "incomplete" if run.plan.status == "incomplete" else "completed"
+    _close_item(responses, run, index, done_status)
+
+
+def _stream_function_call(
+    responses: Responses, run: ResponseRun, index: int, output: FunctionCallOutput
+) -> Pauses:
+    item_id = responses.ids.new("item")
+    call_id = output.call_id or responses.ids.new("call")
+    responses.conversation.issued_calls.add(call_id)
+    responses.conversation.pending_calls[call_id] = output.name
+    item: dict[str, Any] = {
+        "id": item_id,
+        "object": "realtime.item",
+        "type": "function_call",
+        "status": "in_progress",
+        "name": output.name,
+        "call_id": call_id,
+        "arguments": "",
+    }
+    _open_item(responses, run, index, item)
+    run.current_kind = "function_call"
+    where = {"response_id": run.id, "item_id": item_id, "output_index": index, "call_id": call_id}
+    for piece in _split_arguments(output.arguments):
+        item["arguments"] += piece
+        responses.outbox.emit(
+            {"type": "response.function_call_arguments.delta", **where, "delta": piece}
+        )
+        pause = responses.pause(TEXT_DELTA_S)
+        if pause > 0:
+            yield pause
+    done: dict[str, Any] = {
+        "type": "response.function_call_arguments.done",
+        **where,
+        "arguments": item["arguments"],
+    }
+    if responses.encoder.names_function_in_arguments_done:
+        done["name"] = output.name
+    responses.outbox.emit(done)
+    _close_item(responses, run, index, "completed")
+
+
+def _encode_output_audio(pcm: bytes, output_format: str) -> bytes:
+    if output_format == "pcm16":
+        return pcm
+    from mock_server import audio as audio_module
+
+    return audio_module.to_format(pcm, output_format)
+
+
+def _split_words(text: str) -> list[str]:
+    """Deltas as the live service sends them: words with their leading space.
+
+    >>> _split_words("Hello there  you")
+    ['Hello', ' there', ' ', ' you']
+    """
+    words: list[str] = []
+    for n, word in enumerate(text.split(" ")):
+        words.append(word if n == 0 else " " + word)
+    return [w for w in words if w]
+
+
+def _pieces(parts: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """``parts`` cut again into pieces of ``size`` bytes (the last may be shorter; nothing
+    at all is one empty piece), taking a part only when the pieces so far are sent."""
+    pending = b""
+    sent = False
+    for part in parts:
+        data = pending + part if pending else bytes(part)
+        whole = len(data) - len(data) % size
+        for start in range(0, whole, size):
+            yield data[start : start + size]
+            sent = True
+        pending = data[whole:]
+    if pending or not sent:
+        yield pending
+
+
+def _split_arguments(arguments: str, size: int = 16) -> Iterator[str]:
+    """The argument deltas, one at a time as the run streams (never all built up front)."""
+    if not arguments:
+        yield ""
+    for start in range(0, len(arguments), size):
+        yield arguments[start : start + size]
