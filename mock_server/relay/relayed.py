@@ -26,10 +26,14 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from mock_server import conformance
 from mock_server.ids import IdFactory
-from mock_server.protocol.events import Dialect, wire_name
-from mock_server.protocol.frames import WIRE_JSON, Malformed, read_frame
+from mock_server.protocol.encoding import encoder_for
+from mock_server.protocol.events import Dialect
+from mock_server.protocol.frames import Malformed, read_frame
 from mock_server.relay.faults import CloseWith, Cut, Frame, Pause, RelayActions
+from mock_server.session.outbox import Outbox
+from mock_server.session.outputs import ServerEvent
 from mock_server.transcript import Direction, Transcript, redact_text
 
 if TYPE_CHECKING:  # the scenario format is loaded only when a passthrough scenario has rules
@@ -67,6 +71,7 @@ class Relay:
     dialect: Dialect = Dialect.GA
     _origin: float = field(default_factory=time.monotonic)
     _ids: IdFactory = field(default_factory=IdFactory)
+    _outbox: Outbox | None = field(default=None, init=False, repr=False)
 
     def _t(self) -> float:
         return time.monotonic() - self._origin
@@ -83,17 +88,22 @@ class Relay:
         return event
 
     def _emit(self, event: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        """The one exit of the relay's own events (a rule's ``send``, ``error``, ``expire``):
-        stamped with an id (unless given one), named for the connection's dialect, written to
-        the transcript; the wire event and its text come out, to be sent by the caller.
-
-        Kept to this shape (event in, wire dict and text out) so that the session's outbox,
-        which does the same for a session's events, can take its place.
-        """
-        wire = {"event_id": self._ids.new("event"), **event}
-        wire["type"] = wire_name(str(event.get("type")), self.dialect)
-        self.transcript.add(self._t(), "server", wire["type"], event=wire)
-        return wire, WIRE_JSON.encode(wire)
+        """The relay's own events (a rule's ``send``, ``error``, ``expire``) leave through an
+        :class:`~mock_server.session.outbox.Outbox`, as a session's do: stamped (unless given
+        an id), named for the dialect, checked, written to the transcript. The wire event and
+        its text come out, to be sent by the caller in order with the relayed frames."""
+        if self._outbox is None:
+            self._outbox = Outbox(
+                encoder_for(self.dialect),
+                self._ids,
+                self.transcript,
+                self._t,
+                conformance.default_checks(),
+            )
+        wire = self._outbox.emit_given(event)
+        (sent,) = self._outbox.take()
+        assert isinstance(sent, ServerEvent)
+        return wire, sent.text
 
     async def _pump(
         self, source: ServerConnection | ClientConnection, sink: Any, side: Direction

@@ -528,11 +528,23 @@ def _error(frames: list[str | bytes], ws: Any) -> None:
     }
 
 
-@_fault("send", "{send: {type: response.output_text.delta, delta: hi, event_id: evt_given}}")
+_DELTA = "response_id: resp_1, item_id: item_1, output_index: 0, content_index: 0, delta: hi"
+
+
+@_fault("send", f"{{send: {{type: response.output_text.delta, {_DELTA}, event_id: evt_given}}}}")
 def _send(frames: list[str | bytes], ws: Any) -> None:
-    # Sent under the name of the connection's dialect (beta here), with the id it was given.
+    # Sent under the name of the connection's dialect (beta here), with the id it was given;
+    # through the outbox, so checked against the SDK's models like a session's events.
     assert _events(frames) == [
-        {"event_id": "evt_given", "type": "response.text.delta", "delta": "hi"}
+        {
+            "event_id": "evt_given",
+            "type": "response.text.delta",
+            "response_id": "resp_1",
+            "item_id": "item_1",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": "hi",
+        }
     ]
 
 
