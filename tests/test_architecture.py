@@ -320,15 +320,43 @@ def test_the_relay_reuses_frames_and_actions_and_parses_no_json_itself() -> None
     missing = sorted({"mock_server.protocol.frames", "mock_server.scenario.actions"} - targets)
     assert missing == [], f"the relay does not use {missing} (it has its own copy?)"
     parsing = [
-        f"  {path.relative_to(ROOT).as_posix()}:{number}: {line.strip()}"
+        f"  {path.relative_to(ROOT).as_posix()}:{line}: {what}"
         for path in sorted(RELAY_PACKAGE.rglob("*.py"))
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-        if "json.loads" in line
+        for line, what in json_parsing(ast.parse(path.read_bytes()))
     ]
     assert parsing == [], (
         "the relay parses JSON itself (protocol/frames.read_frame is the one parser):\n"
         + "\n".join(parsing)
     )
+
+
+def json_parsing(tree: ast.AST) -> list[tuple[int, str]]:
+    """Where a module parses JSON itself: ``json.loads``/``json.load``, or either imported."""
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in ("loads", "load")
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "json"
+        ):
+            found.append((node.lineno, f"json.{node.attr}"))
+        elif isinstance(node, ast.ImportFrom) and node.module == "json":
+            found.extend(
+                (node.lineno, f"from json import {alias.name}")
+                for alias in node.names
+                if alias.name in ("loads", "load")
+            )
+    return sorted(found)
+
+
+def test_json_parsing_is_found_in_code_not_in_words() -> None:
+    tree = ast.parse(
+        '"""json.loads is not called here."""\n'
+        "import json\nfrom json import dumps, loads as parse\n"
+        "def f(text):\n    return json.loads(text)\n"
+    )
+    assert json_parsing(tree) == [(3, "from json import loads"), (5, "json.loads")]
 
 
 # The tables of docs/architecture.md name modules relative to their package's heading.
