@@ -11,10 +11,11 @@ session's own next deadline. After every step it checks, from the events alone:
 - every ``response.created`` gets exactly one ``response.done`` with its id (at the end, the
   clock is run until nothing is pending; a response the session's close cut short is exempt,
   as on the live service, but nothing at all may follow a close);
-- the conversation the item events describe (added/created, done, deleted, truncated) is the
-  one ``conversation.item.retrieve`` answers: a known item is retrieved as it was announced, an
-  unknown or deleted one is ``item_retrieve_invalid_item_id``; ``previous_item_id`` names an
-  item the conversation holds;
+- the conversation the item events describe (added/created, done, deleted, truncated, an input
+  transcription completed) is the one ``conversation.item.retrieve`` answers: a known item is
+  retrieved as the events last showed it (all of it, but the audio, once they have shown all
+  of it), an unknown or deleted one is ``item_retrieve_invalid_item_id``; ``previous_item_id``
+  names an item the conversation holds;
 - every event conforms to the SDK's server-event union for the dialect (the check
   :mod:`mock_server.conformance` installs, :func:`server_event_problems`, run on each event
   here, so a non-conforming event fails the step that emitted it, not only the test's
@@ -87,6 +88,15 @@ def _signature(item: dict[str, Any]) -> tuple[Any, ...]:
     return (item.get("id"), item.get("type"), item.get("role"), item.get("call_id"))
 
 
+def _without_audio(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as the events show it: retrieve adds the audio itself, no other event does."""
+    parts = [
+        {key: value for key, value in part.items() if key != "audio"}
+        for part in item.get("content") or []
+    ]
+    return {**item, "content": parts} if "content" in item else dict(item)
+
+
 class SessionMachine(RuleBasedStateMachine):
     """One session, its clock, and the model of it the events describe."""
 
@@ -105,6 +115,9 @@ class SessionMachine(RuleBasedStateMachine):
         # The conversation as its item events tell it: id -> the latest view of the item, in
         # conversation order (dicts keep insertion order; inserts in the middle rebuild it).
         self.items: dict[str, dict[str, Any]] = {}
+        # The items whose whole state the events have told (added by the client, or done):
+        # retrieve must answer exactly that (but the audio); the others, what they are.
+        self.settled: set[str] = set()
         self.ever_items: list[str] = []
         self.call_ids: list[str] = []
         self.response_ids: list[str] = []
@@ -208,14 +221,38 @@ class SessionMachine(RuleBasedStateMachine):
             self.on_item_added(event)
         elif type_ == "conversation.item.done":
             self.require_item(event["item"]["id"], type_)
-            self.items[event["item"]["id"]] = event["item"]
+            self.settle(event["item"])
+        elif type_ == "response.output_item.done" and event["item"]["id"] in self.items:
+            self.settle(event["item"])  # beta's only word on a response's finished item
         elif type_ == "conversation.item.deleted":
             self.require_item(event["item_id"], type_)
             del self.items[event["item_id"]]
+            self.settled.discard(event["item_id"])
         elif type_ == "conversation.item.truncated":
             self.require_item(event["item_id"], type_)
+            # Truncating drops the server-side transcript of the part.
+            self.update_part(event["item_id"], event["content_index"], transcript=None)
+        elif type_ == "conversation.item.input_audio_transcription.completed":
+            self.require_item(event["item_id"], type_)
+            self.update_part(
+                event["item_id"], event["content_index"], transcript=event["transcript"]
+            )
         elif type_ == "conversation.item.retrieved":
             self.on_retrieved(event)
+
+    def settle(self, item: dict[str, Any]) -> None:
+        self.items[item["id"]] = item
+        self.settled.add(item["id"])
+
+    def update_part(self, item_id: str, index: int, **fields: Any) -> None:
+        item = self.items[item_id]
+        parts = list(item.get("content") or [])
+        if not 0 <= index < len(parts):
+            if item_id in self.settled:
+                raise self.fail(f"content_index {index} of {item_id}, which has {len(parts)}")
+            return
+        parts[index] = {**parts[index], **fields}
+        self.items[item_id] = {**item, "content": parts}
 
     def on_error(self, event: dict[str, Any]) -> None:
         error = event["error"]
@@ -244,6 +281,8 @@ class SessionMachine(RuleBasedStateMachine):
         order.insert(at, (item_id, item))
         self.items = dict(order)
         self.ever_items.append(item_id)
+        if item.get("status") == "completed":
+            self.settled.add(item_id)  # a client's item: whole from the start
         if item.get("type") == "function_call" and item.get("call_id"):
             self.call_ids.append(item["call_id"])
 
@@ -258,6 +297,11 @@ class SessionMachine(RuleBasedStateMachine):
                             "(or deleted)")  # fmt: skip
         if _signature(known) != _signature(item):
             raise self.fail(f"retrieved {_signature(item)}, announced as {_signature(known)}")
+        if item["id"] in self.settled and _without_audio(item) != _without_audio(known):
+            raise self.fail(
+                f"retrieved {json.dumps(_without_audio(item))},\n the events said "
+                f"{json.dumps(_without_audio(known))}"
+            )
 
     def require_item(self, item_id: str, what: str) -> None:
         if item_id not in self.items:
