@@ -135,8 +135,22 @@ class SessionMachine(RuleBasedStateMachine):
         seed=st.integers(0, 3),
         # Short enough that the clock rules reach the expiry now and then.
         max_duration_s=st.sampled_from([None, 60.0]),
+        # A configuration to begin with, so that the features it enables (input transcription,
+        # the idle timeout, G.711, tools) meet the rest of the traffic more often.
+        setup=st.lists(
+            st.sampled_from(["transcription", "idle_timeout", "g711", "tools", "text_only"]),
+            max_size=2,
+            unique=True,
+        ),
     )
-    def start(self, dialect: Dialect, pace: float, seed: int, max_duration_s: float | None) -> None:
+    def start(
+        self,
+        dialect: Dialect,
+        pace: float,
+        seed: int,
+        max_duration_s: float | None,
+        setup: list[str],
+    ) -> None:
         self.dialect = dialect
         self.expires_at = max_duration_s
         options = SessionOptions(
@@ -149,6 +163,8 @@ class SessionMachine(RuleBasedStateMachine):
         )
         self.session.open(self.now)
         self.collect()
+        for kind in setup:
+            self.session_update(kind)
 
     def note(self, line: str) -> None:
         self.history.append(line)
@@ -329,6 +345,8 @@ class SessionMachine(RuleBasedStateMachine):
                 "vad_off",
                 "vad_no_reply",
                 "transcription",
+                "g711",
+                "idle_timeout",
                 "bad_enum",
                 "unknown_field",
                 "other_dialect",
@@ -361,6 +379,20 @@ class SessionMachine(RuleBasedStateMachine):
             "transcription": self.update(audio={"input": {"transcription": {"model": "whisper-1"}}})
             if self.ga
             else self.update(input_audio_transcription={"model": "whisper-1"}),
+            "g711": self.update(
+                audio={
+                    "input": {"format": {"type": "audio/pcmu"}},
+                    "output": {"format": {"type": "audio/pcmu"}},
+                }
+            )
+            if self.ga
+            else self.update(input_audio_format="g711_ulaw", output_audio_format="g711_ulaw"),
+            # GA only: beta refuses the field (unknown_parameter).
+            "idle_timeout": self.update(
+                audio={"input": {"turn_detection": {**vad, "idle_timeout_ms": 3000}}}
+            )
+            if self.ga
+            else self.update(turn_detection={**vad, "idle_timeout_ms": 3000}),
             "bad_enum": self.update(output_modalities=["smell"])
             if self.ga
             else self.update(modalities=["smell"]),
