@@ -107,7 +107,8 @@ class SessionMachine(RuleBasedStateMachine):
         self.now = 0.0
         self.expires_at: float | None = None  # the session opens at 0.0
         self.sent = 0
-        self.history: deque[str] = deque(maxlen=60)
+        # The recent traffic; a run of identical lines (the deltas of a part) is kept as one.
+        self.history: deque[list[Any]] = deque(maxlen=60)
         self.open_responses: set[str] = set()
         self.done_responses: set[str] = set()
         self.cut_short: set[str] = set()  # in flight when the session closed
@@ -167,10 +168,18 @@ class SessionMachine(RuleBasedStateMachine):
             self.session_update(kind)
 
     def note(self, line: str) -> None:
-        self.history.append(line)
+        # Deltas interleave (audio, transcript): a delta joins a recent line just like it.
+        recent = list(self.history)[-3:] if ".delta " in line else list(self.history)[-1:]
+        same = next((entry for entry in recent if entry[0] == line), None)
+        if same is not None:
+            same[1] += 1
+        else:
+            self.history.append([line, 1])
 
     def fail(self, what: str) -> AssertionError:
-        recent = "\n".join(f"  {line}" for line in self.history)
+        recent = "\n".join(
+            f"  {line}" + (f"  (x{count})" if count > 1 else "") for line, count in self.history
+        )
         return AssertionError(f"{what}\n[{self.dialect.value} session; recent traffic:]\n{recent}")
 
     def send(self, frame: dict[str, Any] | str | bytes) -> None:
