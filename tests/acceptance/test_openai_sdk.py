@@ -19,26 +19,12 @@ import pytest
 from openai import AsyncOpenAI
 
 from mock_server.server import MockServer, Mount
-
-WAIT = 10.0
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Current weather in a city",
-    "parameters": {
-        "type": "object",
-        "properties": {
-            "city": {"type": "string"},
-            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-        },
-        "required": ["city", "unit"],
-    },
-}
+from tests.helpers import WAIT, WEATHER_TOOL, serving
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[MockServer]:
-    async with MockServer(port=0, default_mount=Mount(pace=0.0, seed="sdk")) as running:
+    async with serving(Mount(pace=0.0, seed="sdk")) as running:
         yield running
 
 
@@ -176,7 +162,10 @@ async def test_beta_function_call_round_trip(server: MockServer) -> None:
         await conn.response.create()
         events = await collect_until(conn, "response.done")
         call = next(e for e in events if e.type == "response.function_call_arguments.done")
-        assert json.loads(call.arguments)["unit"] in ("celsius", "fahrenheit")
+        assert (
+            json.loads(call.arguments)["unit"]
+            in WEATHER_TOOL["parameters"]["properties"]["unit"]["enum"]
+        )
         await conn.conversation.item.create(
             item={"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}
         )
@@ -189,7 +178,7 @@ async def test_beta_function_call_round_trip(server: MockServer) -> None:
 
 
 async def test_ga_sdk_over_wss_trusting_the_printed_ca() -> None:
-    async with MockServer(port=0, tls=True, default_mount=Mount(pace=0.0)) as server:
+    async with serving(Mount(pace=0.0), tls=True) as server:
         assert server.https_base_url is not None and server.ca_path is not None
         context = ssl.create_default_context(cafile=str(server.ca_path))
         client = AsyncOpenAI(api_key="sk-test", base_url=server.https_base_url)
@@ -205,7 +194,7 @@ async def test_ga_sdk_over_wss_trusting_the_printed_ca() -> None:
 
 async def test_beta_sdk_over_wss_with_ssl_cert_file(monkeypatch: pytest.MonkeyPatch) -> None:
     """What a user does when an SDK insists on wss://: trust the CA through SSL_CERT_FILE."""
-    async with MockServer(port=0, tls=True, default_mount=Mount(pace=0.0)) as server:
+    async with serving(Mount(pace=0.0), tls=True) as server:
         assert server.https_base_url is not None
         monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_path))
         client = AsyncOpenAI(api_key="sk-test", base_url=server.https_base_url)

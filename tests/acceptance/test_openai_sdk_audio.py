@@ -13,6 +13,7 @@ from mock_server import audio
 from mock_server.scenario.loader import load_scenario, load_scenario_text, resolve_scenario
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import MockServer
+from tests.helpers import WAIT, serving
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
 ANSWER = audio.load_wav(FIXTURES / "answer.wav").tobytes()
@@ -21,7 +22,7 @@ ANSWER = audio.load_wav(FIXTURES / "answer.wav").tobytes()
 async def test_sdk_streams_a_fixture_with_server_vad_and_gets_transcript_and_answer() -> None:
     # The audio_vad library scenario answers with the answer fixture.
     play = ScenarioPlay(load_scenario(resolve_scenario("audio_vad")))
-    async with MockServer(port=0, default_mount=play.mount()) as server:
+    async with serving(play.mount()) as server:
         client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url)
         async with client.realtime.connect(model="gpt-realtime") as conn:
             await conn.session.update(
@@ -49,7 +50,7 @@ async def test_sdk_streams_a_fixture_with_server_vad_and_gets_transcript_and_ans
                     if event.type == "response.done" and transcript_seen.is_set():
                         return
 
-            await asyncio.wait_for(read(), 10)
+            await asyncio.wait_for(read(), WAIT)
     names = [e.type for e in events]
     for expected in (
         "input_audio_buffer.speech_started",
@@ -85,7 +86,7 @@ async def stream_question(server: MockServer, turns: int) -> list[Any]:
                     if event.type == "response.done":
                         return
 
-            await asyncio.wait_for(read(), 10)
+            await asyncio.wait_for(read(), WAIT)
     return events
 
 
@@ -99,7 +100,7 @@ transcriptions:
   - error: {type: server_error, code: transcription_failed, message: "Audio could not be read."}
 """
     play = ScenarioPlay(load_scenario_text(text, "transcripts.yaml"))
-    async with MockServer(port=0, default_mount=play.mount()) as server:
+    async with serving(play.mount()) as server:
         events = await stream_question(server, turns=2)
     completed = [e for e in events if e.type.endswith("transcription.completed")]
     assert [e.transcript for e in completed] == ["Quel temps fait-il à Paris ?"]

@@ -42,8 +42,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from mock_server.server import Connection, Mount, ThreadedMockServer
+from tests.helpers import KEY, WAIT
 
-KEY = {"Authorization": "Bearer sk-stress"}
 # "long" runs every attack at the sizes of the report (minutes, gigabytes before the
 # fixes); the CI size shows each bug on unfixed code and costs little once it is fixed.
 LONG = os.environ.get("REALTIME_MOCK_STRESS") == "long" or os.environ.get("HYPOTHESIS_PROFILE") == (
@@ -68,7 +68,6 @@ DOCUMENTED_CLOSE_CODES = {
     1009: "message too big",
     4000: "refused (the live service's 4000)",
 }
-WAIT = 10.0  # any single wait for the server
 # How long the observers measure without the attack. The worst of a longer window is worse by
 # chance alone on a busy machine, so this is about as long as a fixed attack lasts.
 BASELINE_S = 1.0

@@ -34,9 +34,8 @@ from websockets.sync.client import ClientConnection, connect
 
 from mock_server.protocol.frames import MAX_EVENT_DEPTH, MAX_FRAME_VALUES
 from mock_server.server import Mount, ThreadedMockServer
+from tests.helpers import KEY, WAIT
 
-KEY = {"Authorization": "Bearer sk-fuzz"}
-WAIT = 10.0
 # An error may quote a little of the offending input; never megabytes of it.
 MAX_ERROR_MESSAGE = 2000
 SILENCE_100MS = base64.b64encode(bytes(4800)).decode()

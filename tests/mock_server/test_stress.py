@@ -43,11 +43,11 @@ import pytest
 
 from mock_server import audio
 from mock_server.server import Mount
+from tests.helpers import WAIT
 from tests.mock_server.stress import (
     ADDED_LATENCY_BOUND_S,
     DOCUMENTED_CLOSE_CODES,
     LONG,
-    WAIT,
     Attack,
     Attacker,
     Report,
