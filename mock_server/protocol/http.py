@@ -121,3 +121,20 @@ def asks_for_beta(headers: Headers) -> bool:
     """Whether a handshake asks for the beta dialect (header or browser subprotocol)."""
     beta_header = headers.get("OpenAI-Beta", "").replace(" ", "") == "realtime=v1"
     return beta_header or BETA_SUBPROTOCOL in offered_subprotocols(headers)
+
+
+def error_fields(body: bytes | None) -> dict[str, Any]:
+    """The ``message``, ``code`` and ``type`` of an OpenAI error body; {} for any other body.
+
+    >>> error_fields(b'{"error": {"message": "Slow down", "code": "rate_limit_exceeded"}}')
+    {'message': 'Slow down', 'code': 'rate_limit_exceeded', 'type': None}
+    >>> error_fields(b"<html>busy</html>")
+    {}
+    """
+    try:
+        error = json.loads(body or b"").get("error")
+    except (ValueError, AttributeError):
+        return {}
+    if not isinstance(error, dict):
+        return {}
+    return {k: error.get(k) for k in ("message", "code", "type")}

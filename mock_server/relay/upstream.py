@@ -16,7 +16,6 @@ client gets a 502 that says where it pointed.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import time
@@ -34,6 +33,7 @@ from websockets.typing import Subprotocol
 from mock_server.protocol.events import Dialect
 from mock_server.protocol.http import (
     KEY_SUBPROTOCOL,
+    error_fields,
     offered_subprotocols,
     openai_error,
     presented_key,
@@ -107,9 +107,7 @@ def _refusal(response: Response) -> Response:
 def _refusal_note(response: Response) -> dict[str, Any]:
     """What the recorder needs of a refusal: status, the OpenAI error body, retry-after."""
     note: dict[str, Any] = {"status": response.status_code}
-    with contextlib.suppress(ValueError, AttributeError):
-        error = json.loads(response.body or b"").get("error") or {}
-        note.update({k: error.get(k) for k in ("message", "code", "type")})
+    note.update(error_fields(response.body))
     retry_after = response.headers.get("retry-after")
     with contextlib.suppress(TypeError, ValueError):
         note["retry_after"] = float(retry_after) if retry_after is not None else None

@@ -15,7 +15,7 @@ from typing import Any
 
 from mock_server.ids import IdFactory
 from mock_server.protocol import items, session_config
-from mock_server.protocol.encoding import Encoder, ResponseSettings
+from mock_server.protocol.encoding.base import Encoder, ResponseSettings
 from mock_server.protocol.events import BETA_CONTENT_TYPES, BETA_SERVER_NAMES, Dialect
 from mock_server.protocol.session_config import (
     NULL_MEANS_OFF,

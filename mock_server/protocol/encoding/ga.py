@@ -12,7 +12,7 @@ from typing import Any
 
 from mock_server.ids import IdFactory
 from mock_server.protocol import items, session_config
-from mock_server.protocol.encoding import Encoder, ResponseSettings
+from mock_server.protocol.encoding.base import Encoder, ResponseSettings
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.events import Dialect
 
