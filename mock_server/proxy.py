@@ -42,13 +42,8 @@ from websockets.typing import Subprotocol
 from mock_server.ids import IdFactory
 from mock_server.protocol.events import Dialect, wire_name
 from mock_server.protocol.limits import MAX_SESSION_DURATION_S
-from mock_server.transcript import (
-    SECRET_QUERY,
-    Direction,
-    Transcript,
-    is_secret_query,
-    redact_text,
-)
+from mock_server.redaction import SECRET_QUERY, is_secret_query, redact_text
+from mock_server.transcript import CLOSED_BY_SERVER, REFUSED, Direction, Transcript
 
 if TYPE_CHECKING:  # the scenario format is loaded only when a passthrough scenario has rules
     from mock_server.scenario.model import EventMatch, Rule, Step
@@ -63,12 +58,9 @@ FORWARDED_HEADERS = ("openai-beta", "openai-organization", "openai-project", "us
 REFUSAL_HEADERS = ("content-type", "retry-after", "x-request-id", "openai-processing-ms")
 REAL_KEY_PREFIXES = ("sk-", "ek_")
 REAL_KEY_MIN_LENGTH = 32
-REFUSED = "handshake.refused"
 # Noted when a passthrough scenario's rule cannot be applied (a bad template): no verdict reads
 # a relayed connection, so the transcript and the log say it.
 RULE_PROBLEM = "rule.problem"
-# Noted when the service's side closed (the upstream, or a passthrough scenario's rule).
-CLOSED_BY_SERVER = "server.closed"
 # Noted when the relay itself failed (a bug): the client got 1011; the recording is still made.
 RELAY_FAILED = "relay.failed"
 

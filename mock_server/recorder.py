@@ -39,48 +39,15 @@ import yaml
 from mock_server import audio
 from mock_server.protocol import session_config
 from mock_server.protocol.events import BETA_SERVER_NAMES, Dialect
-from mock_server.proxy import CLOSED_BY_SERVER, REFUSED
+from mock_server.redaction import REDACTED, redact_secret_fields, redact_strings, redact_text
 from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
 from mock_server.scenario.templating import escape
 from mock_server.session import ServerEvent, Session, SessionOptions
-from mock_server.transcript import REDACTED, Entry, Transcript, redact_text
+from mock_server.transcript import CLOSED_BY_SERVER, REFUSED, Entry, Transcript
 
 log = logging.getLogger("realtime_mock")
 
 # ---- redaction filters ------------------------------------------------------------------------
-
-SECRET_FIELDS = frozenset({"client_secret", "api_key", "api-key", "authorization", "password"})
-
-
-def redact_secret_fields(value: Any, secrets: Sequence[str]) -> Any:
-    """Fields that hold credentials by their name (``client_secret: {value: ek_...}``) emptied."""
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            if str(key).lower() in SECRET_FIELDS:
-                out[key] = (
-                    {**item, "value": REDACTED}
-                    if isinstance(item, dict) and "value" in item
-                    else REDACTED
-                )
-            else:
-                out[key] = redact_secret_fields(item, secrets)
-        return out
-    if isinstance(value, list):
-        return [redact_secret_fields(item, secrets) for item in value]
-    return value
-
-
-def redact_strings(value: Any, secrets: Sequence[str]) -> Any:
-    """Every string (keys too) with the connection's key values and key-shaped text replaced."""
-    if isinstance(value, dict):
-        return {redact_strings(k, secrets): redact_strings(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact_strings(item, secrets) for item in value]
-    if isinstance(value, str):
-        return redact_text(value, secrets)
-    return value
-
 
 Filter = Callable[[Any, Sequence[str]], Any]
 FILTERS: list[Filter] = [redact_secret_fields, redact_strings]

@@ -49,6 +49,7 @@ from mock_server.protocol.http import (
     subprotocol_problem,
 )
 from mock_server.protocol.limits import MAX_SESSION_DURATION_S
+from mock_server.redaction import redact_headers, redact_text
 from mock_server.responder import Responder
 from mock_server.session import (
     Close,
@@ -59,7 +60,7 @@ from mock_server.session import (
     Session,
     SessionOptions,
 )
-from mock_server.transcript import Handshake, Transcript, redact_headers, redact_text
+from mock_server.transcript import Handshake, Transcript
 
 if TYPE_CHECKING:
     from mock_server.proxy import Relay, Upstream
