@@ -1,10 +1,6 @@
 """``realtime-mock record``: relay clients to a live Realtime endpoint and keep each session as
-a scenario, or replay what was kept, as VCR.py's record modes say (see
-:class:`mock_server.recorder.RecordMode`).
-
-The server is the mock's own (same URLs, health check, TLS); its mount either relays (a
-:class:`~mock_server.proxy.Upstream` with a :class:`~mock_server.recorder.Recorder`) or plays
-the recorded episodes, connection N the N-th file.
+a scenario, or replay what was kept, as VCR.py's record modes say. What each mode replays and
+records is :mod:`mock_server.record.modes`'; this module serves the mount it builds until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -15,71 +11,9 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from websockets.http11 import Request, Response
-
-from mock_server.protocol.http import openai_error
-from mock_server.proxy import DEFAULT_UPSTREAM, Upstream
-from mock_server.server import MockServer, Mount, describe
-
-if TYPE_CHECKING:  # loaded when recording or replaying, not to build the CLI's parser
-    from mock_server.recorder import RecordMode
-    from mock_server.session import Script
-
-
-class Episodes:
-    """The recorded episodes of ``out`` played one per connection; beyond them, connections
-    are relayed and recorded (``relay``) or refused."""
-
-    def __init__(self, out: Path, mode: RecordMode, upstream: Upstream | None) -> None:
-        from mock_server.recorder import recorded_episodes
-        from mock_server.scenario.loader import load_scenario
-        from mock_server.scenario.play import ScenarioPlay
-
-        self.out = out
-        self.plays = [ScenarioPlay(load_scenario(path)) for path in recorded_episodes(out)]
-        self.mounts = [play.mount() for play in self.plays]
-        # Each episode's own runners, and the first one's handshakes (recorded refusals), kept
-        # before mount() puts this class's in their place.
-        self.factories = [m.script_factory for m in self.mounts]
-        self.recorded_policy = self.mounts[0].handshake_policy if self.mounts else None
-        self.mode = mode
-        self.upstream = upstream
-        self.played = 0
-
-    def mount(self) -> Mount:
-        if not self.plays:
-            assert self.upstream is not None
-            return Mount(upstream=self.upstream)
-        first = self.mounts[0]
-        first.script_factory = self._script
-        first.handshake_policy = self._policy
-        if self.upstream is not None:
-            self.upstream.relays = lambda: self.played >= len(self.plays)
-            first.upstream = self.upstream
-        return first
-
-    def _script(self, number: int) -> Script:
-        factory = self.factories[min(self.played, len(self.factories) - 1)]
-        assert factory is not None
-        self.played += 1
-        return factory(1)
-
-    def _policy(self, attempt: int, request: Request) -> Response | None:
-        if self.played >= len(self.plays) and self.upstream is None:
-            return openai_error(
-                404,
-                f"realtime-mock record --mode {self.mode.value}: every recorded episode of "
-                f"{self.out} has been played ({len(self.plays)}); this mode records nothing "
-                "new (use --mode new_episodes or all to record).",
-                code="no_recorded_episode",
-            )
-        policy = self.recorded_policy
-        return policy(attempt, request) if policy is not None else None
-
-    def verdicts(self) -> list[dict[str, object]]:
-        return [play.verdict() for play in self.plays if play.runners]
+from mock_server.proxy import DEFAULT_UPSTREAM
+from mock_server.server import MockServer, describe
 
 
 async def record_main(
@@ -90,39 +24,20 @@ async def record_main(
     port: int = 8765,
     tls: bool = False,
 ) -> int:
-    from mock_server.recorder import BackgroundRecorder, Recorder, RecordMode, recorded_episodes
+    from mock_server.record import NothingRecorded, plan, set_up
     from mock_server.scenario.loader import ScenarioError
 
     path = Path(out)
-    record_mode = RecordMode(mode)
-    existing = recorded_episodes(path)
-    if record_mode is RecordMode.NONE and not existing:
-        print(
-            f"realtime-mock record: nothing recorded at {path} (--mode none only replays; "
-            "record first with --mode once or all)",
-            file=sys.stderr,
-        )
-        return 2
-    relaying = record_mode is RecordMode.ALL or (
-        record_mode in (RecordMode.ONCE, RecordMode.NEW_EPISODES) and not existing
-    )
-    recorder = None
-    upstream = None
-    if relaying or record_mode is RecordMode.NEW_EPISODES:
-        first = 1 if record_mode is RecordMode.ALL else len(existing) + 1
-        recorder = BackgroundRecorder(Recorder(path, upstream=upstream_url, first=first))
-        upstream = Upstream(url=upstream_url, recorder=recorder)
     try:
-        if record_mode is RecordMode.ALL:
-            episodes = None
-            mount = Mount(upstream=upstream)
-        else:
-            episodes = Episodes(path, record_mode, upstream)
-            mount = episodes.mount()
+        setup = set_up(plan(path, mode), upstream_url)
+    except NothingRecorded as nothing:
+        print(f"realtime-mock record: {nothing}", file=sys.stderr)
+        return 2
     except ScenarioError as error:
         print(f"realtime-mock record: cannot replay {path}:\n{error}", file=sys.stderr)
         return 2
-    server = MockServer(host=host, port=port, tls=tls, default_mount=mount)
+    recorder, upstream, episodes = setup.recorder, setup.upstream, setup.episodes
+    server = MockServer(host=host, port=port, tls=tls, default_mount=setup.mount)
     try:
         await server.start()
     except OSError as exc:

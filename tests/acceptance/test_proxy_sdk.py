@@ -17,7 +17,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from mock_server.proxy import Upstream
-from mock_server.recorder import Recorder
+from mock_server.record import Recorder
 from mock_server.scenario.lint import lint_paths
 from mock_server.scenario.loader import load_scenario
 from mock_server.scenario.play import ScenarioPlay

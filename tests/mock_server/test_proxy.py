@@ -27,7 +27,7 @@ from mock_server.proxy import (
     is_real_key,
     upstream_key,
 )
-from mock_server.recorder import Recorder
+from mock_server.record import Recorder
 from mock_server.scenario.loader import ScenarioError, load_scenario_text
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import HANDSHAKE_TIMEOUT, MockServer, Mount

@@ -31,7 +31,7 @@ from websockets.http11 import Request, Response
 from mock_server import audio
 from mock_server.protocol.http import openai_error
 from mock_server.proxy import Upstream
-from mock_server.recorder import (
+from mock_server.record import (
     BackgroundRecorder,
     Recorder,
     redact,

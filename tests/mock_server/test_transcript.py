@@ -36,7 +36,7 @@ def test_redaction_is_one_module() -> None:
     """The transcript, the recorder, the relay and `run` redact with the same functions."""
     import harness.runner
     import mock_server.proxy
-    import mock_server.recorder
+    import mock_server.record.filters
     from mock_server import redaction, transcript
 
     handshake = transcript.Handshake.redacted(
@@ -51,11 +51,11 @@ def test_redaction_is_one_module() -> None:
         [("Authorization", "Bearer sk-test-SECRET1234")]
     )
     assert handshake.query == redaction.redact_query({"api_key": "k", "model": "gpt-realtime"})
-    assert mock_server.recorder.redact_text is redaction.redact_text
+    assert mock_server.record.filters.redact_text is redaction.redact_text
     assert mock_server.proxy.redact_text is redaction.redact_text
     assert harness.runner.redact_text is redaction.redact_text
     secret = {"client_secret": {"value": "ek_abcdefgh1234"}, "note": "Bearer sk-test-SECRET1234"}
-    assert mock_server.recorder.redact(secret, []) == redaction.redact_value(secret)
+    assert mock_server.record.filters.redact(secret, []) == redaction.redact_value(secret)
     for name in ("redact_text", "redact_headers", "SECRET_WORDS", "is_secret_query"):
         assert not hasattr(transcript, name) or getattr(transcript, name) is getattr(
             redaction, name
