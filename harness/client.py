@@ -26,14 +26,14 @@ import random
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mock_server.protocol import formats
+from mock_server.protocol.events import Dialect
 
-Dialect = Literal["ga", "beta"]
 Tool = Callable[[dict[str, Any]], Any | Awaitable[Any]]
 
 AUDIO_DELTAS = ("response.output_audio.delta", "response.audio.delta")
@@ -99,7 +99,8 @@ class ClientConfig:
     url: str
     api_key: str
     model: str = "gpt-realtime"
-    dialect: Dialect = "ga"
+    # The one Dialect; its name as typed ("ga", "beta") is accepted and converted.
+    dialect: Dialect | str = Dialect.GA
     session: dict[str, Any] = field(default_factory=dict)
     tools: dict[str, Tool] = field(default_factory=dict)
     tool_schemas: list[dict[str, Any]] = field(default_factory=list)
@@ -107,6 +108,9 @@ class ClientConfig:
     ssl_context: ssl.SSLContext | None = None
     timeout_s: float = 30.0
     max_reconnects: int = 3
+
+    def __post_init__(self) -> None:
+        self.dialect = Dialect(self.dialect)
 
 
 def _beta_session(ga: dict[str, Any]) -> dict[str, Any]:
@@ -178,7 +182,7 @@ class RealtimeClient:
 
     def _headers(self) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.config.api_key}"}
-        if self.config.dialect == "beta":
+        if self.config.dialect is Dialect.BETA:
             headers["OpenAI-Beta"] = "realtime=v1"
         return headers
 
@@ -216,7 +220,7 @@ class RealtimeClient:
             code = created["error"].get("code")
             raise SessionError(f"the server refused the session: {code}: {created['error']}")
         self.session = created.get("session", {})
-        if self.config.dialect == "beta":
+        if self.config.dialect is Dialect.BETA:
             # beta sends conversation.created right after session.created
             self._pending.append(await self._next_event())
         await self.configure()
@@ -227,7 +231,7 @@ class RealtimeClient:
             session["tools"] = self.config.tool_schemas
         if not session:
             return
-        if self.config.dialect == "ga":
+        if self.config.dialect is Dialect.GA:
             session = {"type": "realtime", **session}
         else:
             session = _beta_session(session)
@@ -296,7 +300,7 @@ class RealtimeClient:
     async def add_item(self, item: dict[str, Any]) -> None:
         """Create an item (kept in the GA shape in :attr:`history`, sent in the dialect's)."""
         wire = item
-        if self.config.dialect == "beta" and item.get("role") == "assistant":
+        if self.config.dialect is Dialect.BETA and item.get("role") == "assistant":
             wire = {
                 **item,
                 "content": [
@@ -428,7 +432,7 @@ class RealtimeClient:
             await self.send({"type": "input_audio_buffer.commit"})
 
     def _turn_detection(self) -> Any:
-        if self.config.dialect == "ga":
+        if self.config.dialect is Dialect.GA:
             return self.session.get("audio", {}).get("input", {}).get("turn_detection")
         return self.session.get("turn_detection")
 

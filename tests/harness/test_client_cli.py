@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.client_cli import client_main, is_local, realtime_url
+from harness.cli.client import client_main, is_local, realtime_url
 from mock_server.server import MockServer, Mount
 
 

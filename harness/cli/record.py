@@ -5,13 +5,16 @@ records is :mod:`mock_server.record.modes`'; this module serves the mount it bui
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
+from harness.cli import options
 from mock_server.proxy import DEFAULT_UPSTREAM
 from mock_server.server import MockServer, describe
 
@@ -88,3 +91,39 @@ modes (VCR.py's names; a connection is an episode, connection N is NAME-N.yaml):
 
 upstream default: {DEFAULT_UPSTREAM}; see docs/recording.md for what is redacted.
 """
+
+
+def add_parser(subparsers: Any) -> None:
+    record = subparsers.add_parser(
+        "record",
+        help="relay clients to the live API and keep each session as a scenario",
+        description="Serve as a pass-through to a live Realtime endpoint: every connection is "
+        "relayed unchanged and, when it ends, written as a scenario with its audio (keys "
+        "redacted), which realtime-mock serve --scenario replays.",
+        epilog=RECORD_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    record.add_argument(
+        "--out", required=True, metavar="FILE", help="the scenario to write, e.g. NAME.yaml"
+    )
+    record.add_argument(
+        "--upstream",
+        default=DEFAULT_UPSTREAM,
+        metavar="URL",
+        help=f"the live endpoint (default {DEFAULT_UPSTREAM})",
+    )
+    record.add_argument(
+        "--mode",
+        choices=["once", "new_episodes", "all", "none"],
+        default="once",
+        help="VCR.py record mode (default once; see below)",
+    )
+    record.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    record.add_argument("--port", type=options.port, default=8765, help="ws port (default 8765)")
+    record.add_argument("--tls", action="store_true", help="also serve wss://")
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(
+        record_main(args.out, args.upstream, args.mode, args.host, args.port, args.tls)
+    )
