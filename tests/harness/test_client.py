@@ -163,3 +163,13 @@ async def test_session_expiry_reconnects_and_replays_the_conversation() -> None:
             1001,
             "Your session hit the maximum duration of 0.3 seconds.",
         )
+
+
+def test_the_dialect_is_the_one_enum_and_its_name_is_accepted() -> None:
+    from mock_server.protocol.events import Dialect
+
+    assert ClientConfig(url="ws://x", api_key="k").dialect is Dialect.GA
+    assert ClientConfig(url="ws://x", api_key="k", dialect="beta").dialect is Dialect.BETA
+    assert ClientConfig(url="ws://x", api_key="k", dialect=Dialect.BETA).dialect is Dialect.BETA
+    with pytest.raises(ValueError, match="'gamma' is not a valid Dialect"):
+        ClientConfig(url="ws://x", api_key="k", dialect="gamma")
