@@ -42,8 +42,8 @@ from mock_server.scenario.loader import load_scenario
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import MockServer, Mount
 from mock_server.transcript import Transcript
+from tests.helpers import WAIT, serving
 
-WAIT = 10.0
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
 QUESTION = audio.load_wav(FIXTURES / "question.wav").tobytes()
 SILENCE = audio.load_wav(FIXTURES / "silence.wav").tobytes()
@@ -183,14 +183,14 @@ async def converse(url: str, conversation: Conversation, key: str = "sk-test") -
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[MockServer]:
-    async with MockServer(port=0, default_mount=Mount(pace=0.0, seed="up")) as server:
+    async with serving(Mount(pace=0.0, seed="up")) as server:
         yield server
 
 
 async def record(upstream: MockServer, out: Path, conversation: Conversation) -> Heard:
     recorder = Recorder(out, upstream=upstream.ws_url)
     mount = Mount(upstream=Upstream(url=upstream.ws_url, api_key=None, recorder=recorder))
-    async with MockServer(port=0, default_mount=mount) as proxy:
+    async with serving(mount) as proxy:
         heard = await converse(proxy.ws_url, conversation)
         await proxy.wait_for_sessions(0)
     assert recorder.written, "the recorder wrote nothing"
@@ -199,7 +199,7 @@ async def record(upstream: MockServer, out: Path, conversation: Conversation) ->
 
 async def replay(path: Path, conversation: Conversation) -> tuple[Heard, dict[str, Any]]:
     play = ScenarioPlay(load_scenario(path))
-    async with MockServer(port=0, default_mount=play.mount()) as server:
+    async with serving(play.mount()) as server:
         heard = await converse(server.ws_url, conversation)
         await server.wait_for_sessions(0)
     return heard, play.verdict()
@@ -343,7 +343,7 @@ async def test_no_key_reaches_a_written_file(upstream: MockServer, tmp_path: Pat
     headers = {"Authorization": f"Bearer {SECRET}", "api-key": SECRET}
     subprotocols = ["realtime", f"openai-insecure-api-key.{SECRET}"]
     ephemeral = "ek_SECRET123ephemeral"
-    async with MockServer(port=0, default_mount=mount) as proxy:
+    async with serving(mount) as proxy:
         url = f"{proxy.ws_url}?model=gpt-realtime&api_key={SECRET}"
         async with connect(
             url,
@@ -392,9 +392,9 @@ async def test_a_refused_attempt_is_kept_and_replayed(tmp_path: Path) -> None:
 
     out = tmp_path / "busy.yaml"
     recorder = Recorder(out)
-    async with MockServer(port=0, default_mount=Mount(pace=0.0, handshake_policy=busy_once)) as up:
+    async with serving(Mount(pace=0.0, handshake_policy=busy_once)) as up:
         relay = Mount(upstream=Upstream(url=up.ws_url, api_key=None, recorder=recorder))
-        async with MockServer(port=0, default_mount=relay) as proxy:
+        async with serving(relay) as proxy:
             status, live = await attempts(proxy.ws_url)
             await proxy.wait_for_sessions(0)
     assert status == 429
@@ -407,7 +407,7 @@ async def test_a_refused_attempt_is_kept_and_replayed(tmp_path: Path) -> None:
         "retry_after": 0.0,
     }
     play = ScenarioPlay(load_scenario(out))
-    async with MockServer(port=0, default_mount=play.mount()) as server:
+    async with serving(play.mount()) as server:
         status, replayed = await attempts(server.ws_url)
         await server.wait_for_sessions(0)
     assert status == 429
