@@ -6,7 +6,7 @@ kept, the key replaced by the upstream key), and a refusal there (401, 429 with 
 ``retry-after``, ...) goes back to the client as the same HTTP status, headers and body. Once both
 sides are open, :class:`Relay` moves frames both ways unchanged and writes each one, parsed, into
 the connection's :class:`~mock_server.transcript.Transcript`: the one record the recorder reads
-when the connection ends (see :mod:`mock_server.recorder`).
+when the connection ends (see :mod:`mock_server.record`).
 
 The upstream key is the client's own when it sends a real one (an ``sk-``/``ek_`` key of real
 length), else ``OPENAI_API_KEY`` of the recording process: a client under test usually carries a

@@ -454,3 +454,47 @@ def test_the_background_recorder_hands_over_at_once_and_flush_waits_for_all(
         recorder.flush()
     assert gated.seen == [1, 2, 3]  # in order; the failing one did not stop the next
     assert "could not record a connection" in caplog.text
+
+
+# ---- record modes, without a server (mock_server/record/modes.py) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "recorded", "relays_now", "records", "first", "replays"),
+    [
+        ("once", 0, True, True, 1, True),
+        ("once", 2, False, False, 3, True),
+        ("new_episodes", 0, True, True, 1, True),
+        ("new_episodes", 2, False, True, 3, True),
+        ("all", 0, True, True, 1, False),
+        ("all", 2, True, True, 1, False),
+        ("none", 2, False, False, 3, True),
+    ],
+)
+def test_each_record_mode_replays_and_records_as_vcr_says(
+    tmp_path: Path,
+    mode: str,
+    recorded: int,
+    relays_now: bool,
+    records: bool,
+    first: int,
+    replays: bool,
+) -> None:
+    from mock_server.record import episode_path, plan
+
+    out = tmp_path / "chat.yaml"
+    for number in range(1, recorded + 1):
+        episode_path(out, number).write_text("# recorded\n")
+    decided = plan(out, mode)
+    assert len(decided.existing) == recorded
+    assert (decided.relays_now, decided.records) == (relays_now, records)
+    assert (decided.first_episode, decided.replays) == (first, replays)
+
+
+def test_mode_none_with_nothing_recorded_says_how_to_record(tmp_path: Path) -> None:
+    from mock_server.record import NothingRecorded, plan
+
+    with pytest.raises(NothingRecorded, match="--mode none only replays; record first"):
+        plan(tmp_path / "chat.yaml", "none")
+    with pytest.raises(ValueError, match="'sometimes' is not a valid RecordMode"):
+        plan(tmp_path / "chat.yaml", "sometimes")
