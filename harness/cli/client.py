@@ -21,15 +21,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.cli import options
-from harness.client import (
-    AuthenticationError,
-    ClientConfig,
-    ClientError,
-    HandshakeRefused,
-    RealtimeClient,
-    Turn,
-)
-from mock_server import audio
 from mock_server.protocol.events import Dialect
 
 DEFAULT_URL = "ws://127.0.0.1:8765/v1/realtime"
@@ -132,6 +123,17 @@ async def client_main(
     out: str | None,
     text_only: bool,
 ) -> int:
+    # Loaded when the command runs, not to build the CLI's parser (every command pays for that).
+    from harness.client import (
+        AuthenticationError,
+        ClientConfig,
+        ClientError,
+        HandshakeRefused,
+        RealtimeClient,
+        Turn,
+    )
+    from mock_server import audio
+
     try:
         url = realtime_url(url or os.environ.get("REALTIME_MOCK_URL") or DEFAULT_URL)
     except ValueError as exc:

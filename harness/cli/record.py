@@ -1,6 +1,7 @@
 """``realtime-mock record``: relay clients to a live Realtime endpoint and keep each session as
 a scenario, or replay what was kept, as VCR.py's record modes say. What each mode replays and
-records is :mod:`mock_server.record.modes`'; this module serves the mount it builds until Ctrl-C.
+records is decided by :mod:`mock_server.record.modes`; this module parses the options and serves
+the mount it sets up until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -12,17 +13,20 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.cli import options
 from mock_server.proxy import DEFAULT_UPSTREAM
 from mock_server.server import MockServer, describe
 
+if TYPE_CHECKING:  # loaded when recording or replaying, not to build the CLI's parser
+    from mock_server.record import RecordMode
+
 
 async def record_main(
     out: str,
     upstream_url: str,
-    mode: str,
+    mode: RecordMode | str,
     host: str = "127.0.0.1",
     port: int = 8765,
     tls: bool = False,
