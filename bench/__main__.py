@@ -6,6 +6,7 @@ ratio with the target. ``--quick`` runs smaller sizes; ``--only`` picks benchmar
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import platform
@@ -77,11 +78,36 @@ def run_benchmarks(quick: bool = False, only: Sequence[str] = ()) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    # The options and their --help live in one place: the CLI's ``bench`` subcommand.
-    from harness.cli import main as cli_main
+def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
+    """The benchmarks' options, in one place: ``realtime-mock bench`` hands its arguments here."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Run realtime-mock's benchmarks (bench/ in a source checkout; the same as "
+        "`python -m bench`) and print each figure with a baseline measured in the same run and "
+        "their ratio: event overhead, streaming, concurrent sessions on one core, the pytest "
+        "fixture's cost per test, start-up and scenario lint, VAD speed, the pass-through's added "
+        "latency, and a soak (memory before and after). See BENCHMARKS.md.",
+        epilog="examples:\n"
+        "  realtime-mock bench                    # everything: 2 to 3 minutes on 2 cores\n"
+        "  realtime-mock bench --quick            # smaller sizes: about 1.5 minutes\n"
+        "  realtime-mock bench --only vad_speed --only test_cost",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, a shorter search")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this benchmark (repeatable): event_overhead, streaming, concurrency, "
+        "test_cost, startup, vad_speed, proxy_latency, soak",
+    )
+    return parser
 
-    return cli_main(["bench", *(sys.argv[1:] if argv is None else argv)])
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m bench") -> int:
+    args = build_parser(prog).parse_args(sys.argv[1:] if argv is None else argv)
+    return run_benchmarks(args.quick, args.only)
 
 
 if __name__ == "__main__":

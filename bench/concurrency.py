@@ -341,9 +341,9 @@ def run(
 
 def _serve() -> None:
     _pin(SERVER_CORE)
-    from harness.cli import main
-
-    sys.exit(main(["serve", "--port", "0", "--seed", "1"]))
+    # The CLI in this very process (its pid is the one measured; the core pin is inherited).
+    command = [sys.executable, "-m", "harness.cli", "serve", "--port", "0", "--seed", "1"]
+    os.execv(sys.executable, command)
 
 
 async def _serve_bare() -> None:

@@ -62,7 +62,7 @@ class Context:
             url=self.url,
             api_key=kwargs.pop("api_key", "sk-test"),
             model=model,
-            dialect=self.dialect,  # type: ignore[arg-type]
+            dialect=self.dialect,
             timeout_s=WAIT_S,
             tools=dict(TOOLS),
             **kwargs,

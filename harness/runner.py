@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.timeline import render_timeline
+from mock_server.redaction import REDACTED, SECRET_WORDS, redact_text
 from mock_server.scenario.loader import (
     LoadedScenario,
     ScenarioError,
@@ -54,7 +55,6 @@ from mock_server.scenario.loader import (
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.scenario.tags import CAPABILITY_TAGS
 from mock_server.server import MockServer, Mount
-from mock_server.transcript import REDACTED, SECRET_WORDS, redact_text
 
 FAKE_KEY = "sk-realtime-mock"
 # What is kept of each of the client's streams, while it is read: its first and last bytes.
@@ -192,7 +192,7 @@ async def end_group(process: asyncio.subprocess.Process, group: int) -> bool:
 
 # ---- redaction and XML ----------------------------------------------------------------------
 
-_SECRET_WORD = rf"(?:{SECRET_WORDS})"  # the transcript's own vocabulary
+_SECRET_WORD = rf"(?:{SECRET_WORDS})"  # the one vocabulary of secret names
 _SECRET_OPTION = re.compile(rf"^--?[\w-]*{_SECRET_WORD}$", re.IGNORECASE)
 _SECRET_TEXT = [
     # --api-key=X, --api-key X (inside a shell string), Authorization: Bearer X

@@ -26,8 +26,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from mock_server.redaction import redact_headers, redact_text
 from mock_server.server import Connection
-from mock_server.transcript import Entry, Handshake, redact_headers, redact_text
+from mock_server.transcript import Entry, Handshake
 
 MAX_PENDING = 64
 # Strings longer than this are escaped in pieces of this size (one C call holds the GIL).

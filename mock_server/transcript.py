@@ -19,112 +19,15 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from mock_server.redaction import redact_headers, redact_query, redact_subprotocol
+
 Direction = Literal["client", "server", "note"]
 
-SECRET_HEADERS = frozenset({"authorization", "api-key", "cookie", "openai-api-key", "x-api-key"})
-# Besides those: any header whose name says it carries a credential (Azure's
-# Ocp-Apim-Subscription-Key, X-Auth-Token, Proxy-Authorization, Set-Cookie, X-Client-Secret...).
-# The words that mark a name (header, query parameter, option, variable) as holding a secret.
-SECRET_WORDS = r"key|token|secret|auth|cookie|passw|credential|signature"
-_SECRET_NAME = re.compile(SECRET_WORDS, re.I)
-SECRET_QUERY = frozenset({"api_key", "api-key", "key", "client_secret"})
-_SUBPROTOCOL_KEY = "openai-insecure-api-key."
-REDACTED = "<redacted>"
-# sk-..., rk-..., sk_... and ek_... keys; not words that merely start with "sk" ("skateboard").
-# Also whatever follows "Bearer " or the browser's key subprotocol, whatever its shape.
-_KEY_PATTERN = re.compile(
-    r"\b(?:sk|rk)[-_][A-Za-z0-9_\-]{8,}|\bek_[A-Za-z0-9_\-]{8,}"
-    r"|(?<=openai-insecure-api-key\.)[^\s,;\"']+|(?<=[Bb]earer )[^\s,;\"'<]+"
-)
-
-# Every match contains one of these: text without any is left alone without running the pattern.
-_TRIGGERS = ("k-", "k_", "earer ", "openai-insecure-api-key.")
-_WINDOW = 64 * 1024
-
-
-def is_secret_header(name: str) -> bool:
-    """Whether a header (by its name) carries a credential, so its value is never kept.
-
-    >>> [is_secret_header(n) for n in ("Authorization", "Ocp-Apim-Subscription-Key", "Accept")]
-    [True, True, False]
-    """
-    lowered = name.lower()
-    if lowered in ("sec-websocket-key", "sec-websocket-accept"):  # a nonce, not a credential
-        return False
-    return lowered in SECRET_HEADERS or _SECRET_NAME.search(name) is not None
-
-
-def is_secret_query(name: str) -> bool:
-    """Whether a query parameter (by its name) carries a credential: ``api_key``, ``token``...
-
-    >>> [is_secret_query(n) for n in ("api_key", "access_token", "sig", "model", "intent")]
-    [True, True, True, False, False]
-    """
-    lowered = name.lower()
-    return lowered in SECRET_QUERY or lowered == "sig" or _SECRET_NAME.search(name) is not None
-
-
-def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every known secret and anything shaped like an OpenAI key replaced.
-
-    >>> redact_text("Bearer sk-test-SECRET123", ["sk-test-SECRET123"])
-    'Bearer <redacted>'
-    >>> redact_text("skateboarding with ek_68a4ee1f0c5c")
-    'skateboarding with <redacted>'
-    >>> redact_text("realtime, openai-insecure-api-key.sk-SECRET, x")
-    'realtime, openai-insecure-api-key.<redacted>, x'
-    """
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    if not any(trigger in text for trigger in _TRIGGERS):
-        return text  # most text (all base64 audio) has nothing the pattern could match
-    if len(text) <= _WINDOW:
-        return _KEY_PATTERN.sub(REDACTED, text)
-    # A long text in windows ending at whitespace, which no match spans: each regex call holds
-    # the GIL for a few milliseconds only (a transcript is written in a thread beside the loop).
-    # Searched with pos/endpos, not slices, so that lookbehinds still see the previous window.
-    pieces, start, kept = [], 0, 0
-    while start < len(text):
-        end = start + _WINDOW
-        if end < len(text):
-            cut = max(text.rfind(c, start, end) for c in " \n\t")
-            end = cut + 1 if cut > start else len(text)  # no whitespace: the rest at once
-        for match in _KEY_PATTERN.finditer(text, start, end):
-            pieces += [text[kept : match.start()], REDACTED]
-            kept = match.end()
-        start = end
-    pieces.append(text[kept:])
-    return "".join(pieces)
-
-
-def _redact_value(value: str) -> str:
-    # Keep the scheme of "Bearer <key>" (it says how the client authenticated).
-    return f"{value.split(' ', 1)[0]} {REDACTED}" if " " in value.strip() else REDACTED
-
-
-def redact_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    out = []
-    for name, value in headers:
-        if name.lower() == "sec-websocket-protocol":
-            value = ", ".join(redact_subprotocol(p.strip()) for p in value.split(","))
-        elif is_secret_header(name):
-            value = _redact_value(value)
-        else:  # a key may still sit in any other header's value (a Referer with ?key=...)
-            value = redact_text(value)
-        out.append((name, value))
-    return out
-
-
-def redact_query(query: Mapping[str, str]) -> dict[str, str]:
-    """A handshake's query with credentials (by name, or key-shaped values) redacted."""
-    return {k: (REDACTED if is_secret_query(k) else redact_text(v)) for k, v in query.items()}
-
-
-def redact_subprotocol(protocol: str) -> str:
-    if protocol.startswith(_SUBPROTOCOL_KEY):
-        return _SUBPROTOCOL_KEY + REDACTED
-    return protocol
+# Notes a relay writes and the recorder reads (here, so that the recorder needs no relay).
+# A handshake the upstream refused (its status, OpenAI error body and retry-after as the event).
+REFUSED = "handshake.refused"
+# The service's side closed (the upstream, or a passthrough scenario's rule).
+CLOSED_BY_SERVER = "server.closed"
 
 
 @dataclass

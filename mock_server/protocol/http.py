@@ -17,7 +17,7 @@ from websockets.exceptions import InvalidHeader
 from websockets.headers import parse_subprotocol
 from websockets.http11 import Response
 
-from mock_server.transcript import redact_text
+from mock_server.redaction import redact_text
 
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."

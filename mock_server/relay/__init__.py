@@ -11,8 +11,6 @@ Nothing here imports the server (:mod:`mock_server.server`), which imports this 
 """
 
 from mock_server.relay.relayed import (
-    CLOSED_BY_SERVER,
-    REFUSED,
     RELAY_FAILED,
     RULE_PROBLEM,
     RecordingSink,
@@ -27,9 +25,7 @@ from mock_server.relay.upstream import (
 )
 
 __all__ = [
-    "CLOSED_BY_SERVER",
     "DEFAULT_UPSTREAM",
-    "REFUSED",
     "RELAY_FAILED",
     "RULE_PROBLEM",
     "RecordingSink",

@@ -3,7 +3,7 @@
 Once both sides are open, :class:`Relay` moves frames both ways as they are and writes each one,
 classified by :func:`~mock_server.protocol.frames.read_frame` (the session's own reading), into
 the connection's :class:`~mock_server.transcript.Transcript`: the one record the recorder reads
-when the connection ends (see :mod:`mock_server.recorder`). A passthrough scenario's rules fire
+when the connection ends (see :mod:`mock_server.record`). A passthrough scenario's rules fire
 on client events; their faults go through :func:`~mock_server.scenario.actions.perform`, with
 :class:`~mock_server.relay.faults.RelayActions` as the connection's actions.
 
@@ -31,10 +31,11 @@ from mock_server.ids import IdFactory
 from mock_server.protocol.encoding import encoder_for
 from mock_server.protocol.events import Dialect
 from mock_server.protocol.frames import Malformed, read_frame
+from mock_server.redaction import redact_text
 from mock_server.relay.faults import CloseWith, Cut, Frame, Pause, RelayActions
 from mock_server.session.outbox import Outbox
 from mock_server.session.outputs import ServerEvent
-from mock_server.transcript import Direction, Transcript, redact_text
+from mock_server.transcript import CLOSED_BY_SERVER, Direction, Transcript
 
 if TYPE_CHECKING:  # the scenario format is loaded only when a passthrough scenario has rules
     from mock_server.scenario.model import EventMatch
@@ -42,12 +43,9 @@ if TYPE_CHECKING:  # the scenario format is loaded only when a passthrough scena
 
 log = logging.getLogger("realtime_mock")
 
-REFUSED = "handshake.refused"
 # Noted when a passthrough scenario's rule cannot be applied (a bad template): no verdict reads
 # a relayed connection, so the transcript and the log say it.
 RULE_PROBLEM = "rule.problem"
-# Noted when the service's side closed (the upstream, or a passthrough scenario's rule).
-CLOSED_BY_SERVER = "server.closed"
 # Noted when the relay itself failed (a bug): the client got 1011; the recording is still made.
 RELAY_FAILED = "relay.failed"
 

@@ -38,8 +38,9 @@ from mock_server.protocol.http import (
     openai_error,
     presented_key,
 )
-from mock_server.relay.relayed import REFUSED, RecordingSink, Relay
-from mock_server.transcript import SECRET_QUERY, Transcript, is_secret_query, redact_text
+from mock_server.redaction import SECRET_QUERY, is_secret_query, redact_text
+from mock_server.relay.relayed import RecordingSink, Relay
+from mock_server.transcript import REFUSED, Transcript
 
 if TYPE_CHECKING:  # the scenario format is loaded only when a passthrough scenario has rules
     from mock_server.scenario.model import Rule

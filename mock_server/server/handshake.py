@@ -37,8 +37,9 @@ from mock_server.protocol.http import (
     split_realtime_path,
     subprotocol_problem,
 )
+from mock_server.redaction import redact_text
 from mock_server.server.mount import Mount
-from mock_server.transcript import Handshake, redact_text
+from mock_server.transcript import Handshake
 
 if TYPE_CHECKING:
     from mock_server.relay import Upstream

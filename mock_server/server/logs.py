@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from mock_server.transcript import redact_headers, redact_text
+from mock_server.redaction import redact_headers, redact_text
 
 
 class _HandshakeLog(logging.Filter):

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from openai import AsyncOpenAI
 
-from mock_server.recorder import Recorder
+from mock_server.record import Recorder
 from mock_server.relay import Upstream
 from mock_server.scenario.lint import lint_paths
 from mock_server.scenario.loader import load_scenario

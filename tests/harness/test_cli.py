@@ -293,7 +293,7 @@ def test_serve_binds_loopback_unless_told_and_warns_when_told() -> None:
 def test_a_relayed_connections_keys_never_reach_its_transcript_file(tmp_path: Path) -> None:
     from types import SimpleNamespace
 
-    from harness.cli import _transcript_writer
+    from harness.cli.serve import transcript_writer
     from mock_server.transcript import Transcript
 
     azure_key = "0123456789abcdef0123456789abcdef"  # not shaped like an OpenAI key
@@ -302,7 +302,7 @@ def test_a_relayed_connections_keys_never_reach_its_transcript_file(tmp_path: Pa
     relayed = SimpleNamespace(
         number=1, api_key=None, relay=SimpleNamespace(secrets=[azure_key]), transcript=transcript
     )
-    files = _transcript_writer(tmp_path)
+    files = transcript_writer(tmp_path)
     files(relayed)  # type: ignore[arg-type]
     files.close()
     written = (tmp_path / "connection-0001.json").read_text()
@@ -326,7 +326,7 @@ steps:
 
 
 def _mount_for(tmp_path: Path, *options: str) -> Mount:
-    from harness.cli import serve_mount
+    from harness.cli.serve import serve_mount
     from mock_server.scenario.loader import load_scenario
     from mock_server.scenario.play import ScenarioPlay
 
@@ -419,10 +419,10 @@ async def test_writing_a_large_transcript_does_not_delay_a_bystander_session(
     running the suite is shared: its own hiccups are measured too, over as many round trips
     without the write, and the bound is on the 99th percentile (the old stall was one round
     trip of seconds among a few: its 99th percentile)."""
-    from harness.cli import _transcript_writer
+    from harness.cli.serve import transcript_writer
 
     big = _big_transcript(1, megabytes=20)
-    files = _transcript_writer(tmp_path)
+    files = transcript_writer(tmp_path)
     server = MockServer(port=0, default_mount=Mount(pace=0.0))
     bearer = {"Authorization": "Bearer sk-test"}
     async with server, connect(server.ws_url, additional_headers=bearer) as ws:
@@ -490,3 +490,30 @@ def test_run_without_a_selection_from_a_missing_library_exits_2(
     monkeypatch.setattr(harness.runner, "library", lambda: [])
     assert main(["run", "--", "true"]) == 2
     assert "0 passed" not in capsys.readouterr().out
+
+
+# ---- one module per command (issue 14) -------------------------------------------------------
+
+
+def test_every_command_is_a_module_with_add_parser_and_run_and_answers_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import argparse
+    import inspect
+
+    import harness.cli
+
+    parser = build_parser()
+    listed = next(
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    ).choices.keys()
+    assert list(harness.cli.COMMANDS) == list(listed)
+    for name, module in harness.cli.COMMANDS.items():
+        assert module.__name__ == f"harness.cli.{name}"
+        assert callable(module.add_parser) and callable(module.run), name
+        assert list(inspect.signature(module.run).parameters) == ["args"], name
+        with pytest.raises(SystemExit) as exit:
+            main([name, "--help"])
+        assert exit.value.code == 0, name
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: realtime-mock {name}"), (name, out[:200])

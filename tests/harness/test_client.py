@@ -20,6 +20,7 @@ from harness.client import (
 )
 from mock_server.protocol.http import openai_error
 from mock_server.server import MockServer, Mount
+from tests.helpers import serving
 
 WEATHER = {
     "type": "function",
@@ -35,7 +36,7 @@ WEATHER = {
 
 @pytest.fixture
 async def server() -> AsyncIterator[MockServer]:
-    async with MockServer(port=0, default_mount=Mount(pace=0.0, seed="client")) as running:
+    async with serving(Mount(pace=0.0, seed="client")) as running:
         yield running
 
 
@@ -104,7 +105,7 @@ async def test_backoff_on_429_honours_retry_after() -> None:
         return None
 
     mount = Mount(pace=0.0, handshake_policy=first_two_rate_limited)
-    async with MockServer(port=0, default_mount=mount) as server:
+    async with serving(mount) as server:
         async with RealtimeClient(config(server)) as client:
             turn = await client.say("after the storm")
         assert server.traffic(mount).attempts == 3
@@ -116,7 +117,7 @@ async def test_backoff_gives_up_with_the_servers_message() -> None:
         return openai_error(503, "Overloaded", type_="server_error", headers=[("retry-after", "0")])
 
     mount = Mount(pace=0.0, handshake_policy=always_busy)
-    async with MockServer(port=0, default_mount=mount) as server:
+    async with serving(mount) as server:
         cfg = config(server, backoff=Backoff(retries=2))
         with pytest.raises(HandshakeRefused, match="HTTP 503: Overloaded"):
             await RealtimeClient(cfg).connect()
@@ -132,14 +133,14 @@ def test_backoff_delays_grow_exponentially_with_full_jitter() -> None:
 
 async def test_401_says_what_to_do() -> None:
     mount = Mount(pace=0.0, api_keys=frozenset({"sk-right"}))
-    async with MockServer(port=0, default_mount=mount) as server:
+    async with serving(mount) as server:
         with pytest.raises(AuthenticationError, match="OPENAI_API_KEY"):
             await RealtimeClient(config(server)).connect()
 
 
 async def test_session_expiry_reconnects_and_replays_the_conversation() -> None:
     mount = Mount(pace=1.0, max_duration_s=0.3, seed="expiry")
-    async with MockServer(port=0, default_mount=mount) as server:
+    async with serving(mount) as server:
         # A first connection pays the one-off costs (the SDK models behind validation load
         # lazily) that would otherwise eat the 0.3 s session before its first turn ends.
         server.mount(Mount(prefix="/warm-up", pace=0.0))
@@ -163,3 +164,13 @@ async def test_session_expiry_reconnects_and_replays_the_conversation() -> None:
             1001,
             "Your session hit the maximum duration of 0.3 seconds.",
         )
+
+
+def test_the_dialect_is_the_one_enum_and_its_name_is_accepted() -> None:
+    from mock_server.protocol.events import Dialect
+
+    assert ClientConfig(url="ws://x", api_key="k").dialect is Dialect.GA
+    assert ClientConfig(url="ws://x", api_key="k", dialect="beta").dialect is Dialect.BETA
+    assert ClientConfig(url="ws://x", api_key="k", dialect=Dialect.BETA).dialect is Dialect.BETA
+    with pytest.raises(ValueError, match="'gamma' is not a valid Dialect"):
+        ClientConfig(url="ws://x", api_key="k", dialect="gamma")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.client_cli import client_main, is_local, realtime_url
-from mock_server.server import MockServer, Mount
+from harness.cli.client import client_main, is_local, realtime_url
+from mock_server.server import Mount
+from tests.helpers import serving
 
 
 @pytest.mark.parametrize(
@@ -57,7 +58,7 @@ async def test_the_base_url_serve_prints_works_without_a_key(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    async with MockServer(port=0, default_mount=Mount(pace=0.0)) as server:
+    async with serving(Mount(pace=0.0)) as server:
         assert await _talk(server.base_url) == 0
         (connection,) = server.connections
         assert connection.transcript.handshake is not None

@@ -30,7 +30,7 @@ from websockets.http11 import Request, Response
 
 from mock_server import audio
 from mock_server.protocol.http import openai_error
-from mock_server.recorder import (
+from mock_server.record import (
     BackgroundRecorder,
     Recorder,
     redact,
@@ -42,8 +42,8 @@ from mock_server.scenario.loader import load_scenario
 from mock_server.scenario.play import ScenarioPlay
 from mock_server.server import MockServer, Mount
 from mock_server.transcript import Transcript
+from tests.helpers import WAIT, serving
 
-WAIT = 10.0
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "audio"
 QUESTION = audio.load_wav(FIXTURES / "question.wav").tobytes()
 SILENCE = audio.load_wav(FIXTURES / "silence.wav").tobytes()
@@ -183,14 +183,14 @@ async def converse(url: str, conversation: Conversation, key: str = "sk-test") -
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[MockServer]:
-    async with MockServer(port=0, default_mount=Mount(pace=0.0, seed="up")) as server:
+    async with serving(Mount(pace=0.0, seed="up")) as server:
         yield server
 
 
 async def record(upstream: MockServer, out: Path, conversation: Conversation) -> Heard:
     recorder = Recorder(out, upstream=upstream.ws_url)
     mount = Mount(upstream=Upstream(url=upstream.ws_url, api_key=None, recorder=recorder))
-    async with MockServer(port=0, default_mount=mount) as proxy:
+    async with serving(mount) as proxy:
         heard = await converse(proxy.ws_url, conversation)
         await proxy.wait_for_sessions(0)
     assert recorder.written, "the recorder wrote nothing"
@@ -199,7 +199,7 @@ async def record(upstream: MockServer, out: Path, conversation: Conversation) ->
 
 async def replay(path: Path, conversation: Conversation) -> tuple[Heard, dict[str, Any]]:
     play = ScenarioPlay(load_scenario(path))
-    async with MockServer(port=0, default_mount=play.mount()) as server:
+    async with serving(play.mount()) as server:
         heard = await converse(server.ws_url, conversation)
         await server.wait_for_sessions(0)
     return heard, play.verdict()
@@ -343,7 +343,7 @@ async def test_no_key_reaches_a_written_file(upstream: MockServer, tmp_path: Pat
     headers = {"Authorization": f"Bearer {SECRET}", "api-key": SECRET}
     subprotocols = ["realtime", f"openai-insecure-api-key.{SECRET}"]
     ephemeral = "ek_SECRET123ephemeral"
-    async with MockServer(port=0, default_mount=mount) as proxy:
+    async with serving(mount) as proxy:
         url = f"{proxy.ws_url}?model=gpt-realtime&api_key={SECRET}"
         async with connect(
             url,
@@ -392,9 +392,9 @@ async def test_a_refused_attempt_is_kept_and_replayed(tmp_path: Path) -> None:
 
     out = tmp_path / "busy.yaml"
     recorder = Recorder(out)
-    async with MockServer(port=0, default_mount=Mount(pace=0.0, handshake_policy=busy_once)) as up:
+    async with serving(Mount(pace=0.0, handshake_policy=busy_once)) as up:
         relay = Mount(upstream=Upstream(url=up.ws_url, api_key=None, recorder=recorder))
-        async with MockServer(port=0, default_mount=relay) as proxy:
+        async with serving(relay) as proxy:
             status, live = await attempts(proxy.ws_url)
             await proxy.wait_for_sessions(0)
     assert status == 429
@@ -407,7 +407,7 @@ async def test_a_refused_attempt_is_kept_and_replayed(tmp_path: Path) -> None:
         "retry_after": 0.0,
     }
     play = ScenarioPlay(load_scenario(out))
-    async with MockServer(port=0, default_mount=play.mount()) as server:
+    async with serving(play.mount()) as server:
         status, replayed = await attempts(server.ws_url)
         await server.wait_for_sessions(0)
     assert status == 429
@@ -454,3 +454,47 @@ def test_the_background_recorder_hands_over_at_once_and_flush_waits_for_all(
         recorder.flush()
     assert gated.seen == [1, 2, 3]  # in order; the failing one did not stop the next
     assert "could not record a connection" in caplog.text
+
+
+# ---- record modes, without a server (mock_server/record/modes.py) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "recorded", "relays_now", "records", "first", "replays"),
+    [
+        ("once", 0, True, True, 1, True),
+        ("once", 2, False, False, 3, True),
+        ("new_episodes", 0, True, True, 1, True),
+        ("new_episodes", 2, False, True, 3, True),
+        ("all", 0, True, True, 1, False),
+        ("all", 2, True, True, 1, False),
+        ("none", 2, False, False, 3, True),
+    ],
+)
+def test_each_record_mode_replays_and_records_as_vcr_says(
+    tmp_path: Path,
+    mode: str,
+    recorded: int,
+    relays_now: bool,
+    records: bool,
+    first: int,
+    replays: bool,
+) -> None:
+    from mock_server.record import episode_path, plan
+
+    out = tmp_path / "chat.yaml"
+    for number in range(1, recorded + 1):
+        episode_path(out, number).write_text("# recorded\n")
+    decided = plan(out, mode)
+    assert len(decided.existing) == recorded
+    assert (decided.relays_now, decided.records) == (relays_now, records)
+    assert (decided.first_episode, decided.replays) == (first, replays)
+
+
+def test_mode_none_with_nothing_recorded_says_how_to_record(tmp_path: Path) -> None:
+    from mock_server.record import NothingRecorded, plan
+
+    with pytest.raises(NothingRecorded, match="--mode none only replays; record first"):
+        plan(tmp_path / "chat.yaml", "none")
+    with pytest.raises(ValueError, match="'sometimes' is not a valid RecordMode"):
+        plan(tmp_path / "chat.yaml", "sometimes")

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request, Response
 
 from mock_server.protocol.http import openai_error
-from mock_server.recorder import Recorder
+from mock_server.record import Recorder
 from mock_server.relay import (
     RELAY_FAILED,
     RULE_PROBLEM,

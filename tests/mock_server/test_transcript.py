@@ -30,3 +30,33 @@ def test_the_json_record_says_what_happened_not_how_it_was_kept() -> None:
     record = json.loads(transcript.to_json())
     assert "payload_limit" not in record and "payload_held" not in record
     assert record["entries"][0]["type"] == PAYLOAD_ELIDED
+
+
+def test_redaction_is_one_module() -> None:
+    """The transcript, the recorder, the relay and `run` redact with the same functions."""
+    import harness.runner
+    import mock_server.record.filters
+    import mock_server.relay.relayed
+    from mock_server import redaction, transcript
+
+    handshake = transcript.Handshake.redacted(
+        path="/v1/realtime",
+        query={"api_key": "k", "model": "gpt-realtime"},
+        headers=[("Authorization", "Bearer sk-test-SECRET1234")],
+        subprotocols=["openai-insecure-api-key.sk-test-SECRET1234"],
+        dialect="ga",
+        model="gpt-realtime",
+    )
+    assert handshake.headers == redaction.redact_headers(
+        [("Authorization", "Bearer sk-test-SECRET1234")]
+    )
+    assert handshake.query == redaction.redact_query({"api_key": "k", "model": "gpt-realtime"})
+    assert mock_server.record.filters.redact_text is redaction.redact_text
+    assert mock_server.relay.relayed.redact_text is redaction.redact_text
+    assert harness.runner.redact_text is redaction.redact_text
+    secret = {"client_secret": {"value": "ek_abcdefgh1234"}, "note": "Bearer sk-test-SECRET1234"}
+    assert mock_server.record.filters.redact(secret, []) == redaction.redact_value(secret)
+    for name in ("redact_text", "redact_headers", "SECRET_WORDS", "is_secret_query"):
+        assert not hasattr(transcript, name) or getattr(transcript, name) is getattr(
+            redaction, name
+        )

@@ -11,21 +11,17 @@ localhost, ::1) needs no key: the mock accepts any, so a fake one is sent.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from harness.client import (
-    AuthenticationError,
-    ClientConfig,
-    ClientError,
-    HandshakeRefused,
-    RealtimeClient,
-    Turn,
-)
-from mock_server import audio
+from harness.cli import options
+from mock_server.protocol.events import Dialect
 
 DEFAULT_URL = "ws://127.0.0.1:8765/v1/realtime"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -65,10 +61,61 @@ def is_local(url: str) -> bool:
     return (urlsplit(url).hostname or "") in LOCAL_HOSTS
 
 
+def add_parser(subparsers: Any) -> None:
+    client = subparsers.add_parser(
+        "client",
+        help="talk to a Realtime server with the reference client",
+        description="Connect with the reference client (backoff on 429/5xx, clear errors), say "
+        "each --say text and/or stream a WAV file, print the answers and write the reply audio.",
+        epilog="examples:\n"
+        "  realtime-mock client --say 'What is the weather in Paris?'\n"
+        "  realtime-mock client --audio fixtures/audio/question.wav --out reply.wav --realtime\n"
+        "  realtime-mock client --dialect beta --url http://127.0.0.1:8765/v1 --say hi\n"
+        "(the URL defaults to $REALTIME_MOCK_URL, then ws://127.0.0.1:8765/v1/realtime; the key "
+        "to $OPENAI_API_KEY)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    client.add_argument(
+        "--url",
+        default=None,
+        help="the realtime URL (ws://, wss://) or the base URL serve prints (http://.../v1)",
+    )
+    client.add_argument(
+        "--key",
+        default=None,
+        help="API key (default $OPENAI_API_KEY; a local URL needs none)",
+    )
+    client.add_argument(
+        "--dialect", type=options.dialect, choices=list(Dialect), default=Dialect.GA
+    )
+    client.add_argument("--model", default=None)
+    client.add_argument("--say", action="append", default=[], metavar="TEXT")
+    client.add_argument("--audio", default=None, metavar="WAV", help="speech to stream")
+    client.add_argument("--realtime", action="store_true", help="stream the WAV in real time")
+    client.add_argument("--out", default=None, metavar="WAV", help="write the reply audio here")
+    client.add_argument("--text-only", action="store_true", help="ask for text answers only")
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(
+        client_main(
+            args.url,
+            args.key,
+            args.dialect,
+            args.model,
+            args.say,
+            args.audio,
+            args.realtime,
+            args.out,
+            args.text_only,
+        )
+    )
+
+
 async def client_main(
     url: str | None,
     key: str | None,
-    dialect: str,
+    dialect: Dialect | str,
     model: str | None,
     says: list[str],
     wav: str | None,
@@ -76,6 +123,17 @@ async def client_main(
     out: str | None,
     text_only: bool,
 ) -> int:
+    # Loaded when the command runs, not to build the CLI's parser (every command pays for that).
+    from harness.client import (
+        AuthenticationError,
+        ClientConfig,
+        ClientError,
+        HandshakeRefused,
+        RealtimeClient,
+        Turn,
+    )
+    from mock_server import audio
+
     try:
         url = realtime_url(url or os.environ.get("REALTIME_MOCK_URL") or DEFAULT_URL)
     except ValueError as exc:
@@ -111,11 +169,12 @@ async def client_main(
         for warning in caught:
             print(f"realtime-mock client: warning: {warning.message}", file=sys.stderr)
     modality = "text" if text_only else "audio"
+    dialect = Dialect(dialect)
     config = ClientConfig(
         url=url,
         api_key=key,
-        model=model or ("gpt-realtime" if dialect == "ga" else "gpt-4o-realtime-preview"),
-        dialect=dialect,  # type: ignore[arg-type]
+        model=model or ("gpt-realtime" if dialect is Dialect.GA else "gpt-4o-realtime-preview"),
+        dialect=dialect,
         session={
             "output_modalities": [modality],
             # So that the answer can say what was heard (the mock recognises its fixtures).

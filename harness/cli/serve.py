@@ -1,0 +1,248 @@
+"""``realtime-mock serve``: the mock until Ctrl-C or SIGTERM, with or without a scenario.
+
+Without a scenario it is the emulator with the options' values; with one, the scenario's mount
+with the options given on the command line in place of its values. Each connection's
+transcript can be written to a folder (off the event loop), and the scenario's verdict is
+printed on stderr when it stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.cli import options
+from mock_server.protocol.limits import MAX_SESSION_DURATION_S
+from mock_server.server import MockServer, Mount, describe, mount_dialect
+
+if TYPE_CHECKING:
+    from harness.transcript_files import TranscriptFiles
+    from mock_server.scenario.play import ScenarioPlay
+
+SERVE_EXAMPLES = """\
+examples:
+  realtime-mock serve                          # ws://127.0.0.1:8765/v1/realtime, any key accepted
+  realtime-mock serve --port 0 --pace fast     # a free port; responses as fast as possible
+  realtime-mock serve --tls                    # also wss:// with a CA printed for SSL_CERT_FILE
+  realtime-mock serve --beta retired           # beta clients get beta_api_shape_disabled (2026-05)
+  realtime-mock serve --api-key sk-test-1      # only this key; others get HTTP 401
+  realtime-mock serve --transcript-dir out/    # each connection's transcript, as JSON
+  realtime-mock serve --max-sessions 50 --close-idle-after 30s
+  realtime-mock serve --scenario function_call --pace realtime --api-key sk-test-1
+
+with --scenario, an option given here wins over the scenario's own value (--dialect, --beta,
+--pace, --seed, --max-duration, --close-idle-after); an option not given keeps the scenario's
+value. --api-key adds to the scenario's require_key: a key must pass both. The scenario's
+handshake refusals and its dialect rule (a beta scenario refuses GA clients) still apply.
+Every expectation of a scenario is bounded: a client that has not sent what the next step
+expects within 10 s (real time; a step's `within:` or the scenario's `timeout: 10m` says
+otherwise) fails the verdict and is closed with 4000. Raise `timeout:` to type at a client.
+
+then, for the openai Python SDK:
+  OPENAI_BASE_URL=http://127.0.0.1:8765/v1 OPENAI_API_KEY=sk-mock python my_agent.py
+  (the SDK's beta client always derives wss:// from base_url: give it
+   websocket_base_url="ws://127.0.0.1:8765/v1", or serve with --tls)
+"""
+
+
+def add_parser(subparsers: Any) -> None:
+    serve = subparsers.add_parser(
+        "serve",
+        help="run the mock server until Ctrl-C",
+        description="Run the mock Realtime API server. It prints its URL and the environment "
+        "to hand the SDKs, answers GET /healthz with 200, and stops cleanly on Ctrl-C/SIGTERM "
+        "(every connection gets close 1001).",
+        epilog=SERVE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument(
+        "--scenario",
+        default=None,
+        metavar="NAME|PATH",
+        help="play this scenario (a library name such as function_call, or a YAML file); the "
+        "verdict of each connection is printed on stderr as JSON",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=options.port, default=8765, help="ws port (default 8765; 0 = any free)"
+    )
+    serve.add_argument(
+        "--dialect",
+        choices=["auto", "ga", "beta"],
+        default=None,
+        help="protocol dialect: auto = beta when the client sends 'OpenAI-Beta: realtime=v1' "
+        "(or the openai-beta.realtime-v1 subprotocol), else GA (default auto)",
+    )
+    serve.add_argument(
+        "--beta",
+        choices=["served", "retired"],
+        default=None,
+        help="'retired' answers beta clients as the live service has since 2026-05: an error "
+        "beta_api_shape_disabled, then close 4000 (default served)",
+    )
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accept only this key (repeatable); by default any non-empty key is accepted; "
+        "with --scenario, a key must also pass the scenario's require_key",
+    )
+    serve.add_argument(
+        "--tls", action="store_true", help="also serve wss:// (certificate made on the fly)"
+    )
+    serve.add_argument(
+        "--tls-port", type=options.port, default=None, help="wss port (default: any free)"
+    )
+    serve.add_argument(
+        "--pace",
+        type=options.pace,
+        default=None,
+        metavar="PACE",
+        help="response pacing: realtime (default), fast, or xN such as x10",
+    )
+    serve.add_argument(
+        "--max-duration",
+        type=options.duration,
+        default=None,
+        metavar="DURATION",
+        help="session maximum duration before error session_expired + close 1001 (default 60m)",
+    )
+    serve.add_argument(
+        "--max-sessions",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse connections beyond N concurrent sessions with HTTP 503 (default: no cap)",
+    )
+    serve.add_argument(
+        "--close-idle-after",
+        type=options.duration,
+        default=None,
+        metavar="DURATION",
+        help="close a connection with 1001 after this long without a client event while no "
+        "response streams (default: never, as the live service until --max-duration)",
+    )
+    serve.add_argument(
+        "--transcript-dir",
+        default=None,
+        metavar="DIR",
+        help="write each connection's transcript (both directions, handshake, secrets redacted) "
+        "to DIR/connection-NNNN.json when it ends; on Ctrl-C/SIGTERM the open ones are closed "
+        "and written before exit",
+    )
+    serve.add_argument("--seed", default=None, help="seed for ids (same seed, same ids)")
+    serve.add_argument(
+        "--any-model",
+        action="store_true",
+        help="accept any ?model= name (a --scenario always does: it plays whatever the model)",
+    )
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        default=os.environ.get("REALTIME_MOCK_STRICT") == "1",
+        help="check every server event against the openai SDK's models and report any that "
+        "do not conform on stderr (also REALTIME_MOCK_STRICT=1)",
+    )
+
+
+def transcript_writer(folder: Path) -> TranscriptFiles:
+    """Write each ended connection's transcript to ``folder`` (keys redacted), off the loop."""
+    from harness.transcript_files import TranscriptFiles
+
+    return TranscriptFiles(folder)
+
+
+def serve_mount(args: argparse.Namespace, play: ScenarioPlay | None) -> Mount:
+    """The mount ``serve`` plays: the scenario's, with the options given on the command line
+    in place of its values (see SERVE_EXAMPLES); without a scenario, the options' defaults."""
+    if play is None:
+        mount = Mount(
+            dialect=mount_dialect(args.dialect or "auto"),
+            beta=args.beta or "served",
+            any_model=args.any_model,
+            pace=1.0 if args.pace is None else args.pace,
+            max_duration_s=MAX_SESSION_DURATION_S
+            if args.max_duration is None
+            else args.max_duration,
+        )
+    else:
+        mount = play.mount()
+        mount.dialect = mount_dialect(args.dialect) if args.dialect else mount.dialect
+        mount.beta = args.beta or mount.beta
+        mount.any_model = mount.any_model or args.any_model
+        if args.pace is not None:
+            mount.pace = args.pace
+        if args.max_duration is not None:
+            mount.max_duration_s = args.max_duration
+    if args.seed is not None:
+        mount.seed = args.seed
+    if args.close_idle_after is not None:
+        mount.close_idle_after_s = args.close_idle_after
+    mount.api_keys = frozenset(args.api_key)
+    return mount
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    if args.strict:
+        from mock_server.conformance import install_stderr_check
+
+        install_stderr_check()
+    play = None
+    if args.scenario is not None:
+        from mock_server.scenario.loader import ScenarioError, load_scenario, resolve_scenario
+        from mock_server.scenario.play import ScenarioPlay
+
+        try:
+            play = ScenarioPlay(load_scenario(resolve_scenario(args.scenario)))
+        except ScenarioError as error:
+            print(f"realtime-mock: cannot use the scenario:\n{error}", file=sys.stderr)
+            return 2
+    mount = serve_mount(args, play)
+    transcripts = transcript_writer(Path(args.transcript_dir)) if args.transcript_dir else None
+    server = MockServer(
+        host=args.host,
+        port=args.port,
+        tls=args.tls,
+        tls_port=args.tls_port,
+        default_mount=mount,
+        max_sessions=args.max_sessions,
+        keep_ended=0,  # or memory grows with every session; --transcript-dir keeps them on disk
+        on_connection_end=transcripts,
+    )
+    try:
+        await server.start()
+    except OSError as exc:
+        print(
+            f"realtime-mock: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        if transcripts is not None:
+            transcripts.close()
+        if args.port:
+            print("  try another --port, or --port 0 for any free port", file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    # Announce only once a signal would be handled: a supervisor may stop us right away.
+    print(describe(server, any_key=not args.api_key), flush=True)
+    await stop.wait()
+    print("realtime-mock: stopping (closing connections with 1001)", file=sys.stderr, flush=True)
+    await server.stop()
+    if transcripts is not None:  # every pending write finishes before exit
+        await asyncio.to_thread(transcripts.close)
+    if play is not None:
+        print(json.dumps(play.verdict(), indent=2), file=sys.stderr)
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_serve(args))

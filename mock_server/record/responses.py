@@ -1,0 +1,152 @@
+"""A recorded response as a ``respond`` step, when the emulator would send the same events.
+
+A response whose content a plan can say (text, audio with its transcript, function calls) and
+whose event sequence the emulator repeats, given that plan (deltas aside: how many is the
+service's choice), becomes one ``respond`` step with its audio as a fixture; the recorder keeps
+any other response event by event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mock_server import audio
+from mock_server.protocol import session_config
+from mock_server.protocol.events import Dialect
+from mock_server.record.filters import ga_name
+from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
+from mock_server.session import ServerEvent, Session, SessionOptions
+
+# A respond step, its plan, the response's settings and its audio fixtures.
+PlannedResponse = tuple[dict[str, Any], ResponsePlan, dict[str, Any], dict[str, bytes]]
+
+
+def format_of(value: Any) -> str:
+    """The neutral name of a format given either way (GA object or beta string)."""
+    if isinstance(value, dict):
+        return session_config.format_name(value)
+    if isinstance(value, str):
+        return audio.format_name(value)
+    return "pcm16"
+
+
+def decode_audio(text: Any) -> bytes:
+    """Recorded base64 audio; nothing where it is not base64."""
+    try:
+        return audio.decode_b64(str(text))
+    except audio.AudioFormatError:
+        return b""
+
+
+def plan_response(
+    events: list[dict[str, Any]], dialect: Dialect, stem: str, model_fixtures: int
+) -> PlannedResponse | None:
+    """The ``respond`` step of a response, its plan, settings and audio (named after
+    ``stem``, numbered after the ``model_fixtures`` already made); None if it has no end or
+    no content a plan can say."""
+    created = next((e for e in events if e.get("type") == "response.created"), None)
+    done = next((e for e in events if e.get("type") == "response.done"), None)
+    if created is None or done is None:
+        return None
+    response = done.get("response") or {}
+    start = created.get("response") or {}
+    if dialect is Dialect.GA:
+        output_format = format_of(((start.get("audio") or {}).get("output") or {}).get("format"))
+        overrides: dict[str, Any] = {
+            "output_modalities": start.get("output_modalities") or ["audio"],
+            "audio": {"output": {"format": session_config.ga_format(output_format)}},
+            "max_output_tokens": start.get("max_output_tokens", "inf"),
+        }
+    else:
+        output_format = format_of(start.get("output_audio_format"))
+        overrides = {
+            "modalities": start.get("modalities") or ["text", "audio"],
+            "output_audio_format": output_format,
+            "max_response_output_tokens": start.get("max_output_tokens", "inf"),
+        }
+    if start.get("conversation_id") is None:
+        overrides["conversation"] = "none"
+    if start.get("metadata") is not None:
+        overrides["metadata"] = start["metadata"]
+    sound: dict[str, bytearray] = {}
+    for event in events:
+        if ga_name(str(event.get("type"))) == "response.output_audio.delta":
+            sound.setdefault(str(event.get("item_id")), bytearray()).extend(
+                decode_audio(event.get("delta"))
+            )
+    items: list[dict[str, Any]] = []
+    outputs: list[MessageOutput | FunctionCallOutput] = []
+    fixtures: dict[str, bytes] = {}
+    for item in response.get("output") or []:
+        if item.get("type") == "function_call":
+            call = {
+                "name": item.get("name", ""),
+                "arguments": item.get("arguments", ""),
+                "call_id": item.get("call_id"),
+            }
+            items.append({"function_call": call})
+            outputs.append(FunctionCallOutput(call["name"], call["arguments"], call["call_id"]))
+            continue
+        content = item.get("content") or []
+        if item.get("type") != "message" or len(content) != 1:
+            return None
+        part = content[0]
+        if "transcript" in part or part.get("type") in ("output_audio", "audio"):
+            pcm = audio.from_format(bytes(sound.get(item.get("id", ""), b"")), output_format)
+            number = model_fixtures + len(fixtures) + 1
+            name = f"{stem}.model-{number}.wav"
+            fixtures[name] = pcm
+            items.append({"audio": name, "transcript": part.get("transcript") or ""})
+            outputs.append(MessageOutput(part.get("transcript") or "", pcm))
+        else:
+            items.append({"text": part.get("text") or ""})
+            outputs.append(MessageOutput(part.get("text") or ""))
+    respond: dict[str, Any]
+    if len(items) == 1:
+        respond = dict(items[0])
+    elif items and all("function_call" in i for i in items):
+        respond = {"function_calls": [i["function_call"] for i in items]}
+    else:
+        respond = {"items": items}
+    status = response.get("status", "completed")
+    details = response.get("status_details") or {}
+    if not items and status == "completed":
+        return None
+    if status != "completed":
+        respond["status"] = status
+    if details.get("reason"):
+        respond["reason"] = details["reason"]
+    if details.get("error"):
+        respond["error"] = details["error"]
+    if response.get("usage") is not None:
+        respond["usage"] = response["usage"]
+    plan = ResponsePlan(
+        outputs,
+        status,
+        details.get("reason"),
+        details.get("error"),
+        response.get("usage"),
+    )
+    return respond, plan, overrides, fixtures
+
+
+def shape(events: list[dict[str, Any]]) -> list[str]:
+    """A response's event types without its deltas (how many deltas is the service's choice)."""
+    return [
+        ga_name(str(e.get("type"))) for e in events if not str(e.get("type", "")).endswith(".delta")
+    ]
+
+
+def is_standard(
+    events: list[dict[str, Any]], plan: ResponsePlan, overrides: dict[str, Any], dialect: Dialect
+) -> bool:
+    """Whether the emulator, given ``plan``, sends the same sequence (deltas aside)."""
+    session = Session(SessionOptions(dialect=dialect, pace=0.0, seed=0, max_duration_s=None))
+    session.open(0.0)
+    session.due(0.0)
+    try:
+        session.create_response(plan, overrides)
+    except Exception:  # settings the emulator refuses: not a standard response
+        return False
+    made = [o.event for o in session.due(0.0) if isinstance(o, ServerEvent)]
+    return shape(made) == shape(events)
