@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,8 +23,9 @@ from mock_server.scenario.builder import ScenarioBuilder, scenario_from_dict
 from mock_server.scenario.loader import LoadedScenario, load_scenario, resolve_scenario
 from mock_server.scenario.matchers import match
 from mock_server.scenario.model import Handshake, Scenario
-from mock_server.scenario.play import ScenarioPlay
 from mock_server.scenario.runner import DEFAULT_TIMEOUT, ScenarioRunner
+from mock_server.scenario.served import ServedScenario
+from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import Connection, MockServer, ThreadedMockServer
 from mock_server.transcript import Transcript
 from mock_server.units import parse_duration
@@ -108,8 +109,8 @@ class RealtimeMock(ScenarioBuilder):
         self.scripted = scenario is not None
         self._base = base
         self._overrides = self._settings_from(base.scenario, options, default_timeout)
-        self.play = ScenarioPlay(self._compose(), prefix)
-        mount = self.play.mount()
+        self.served = ServedScenario(self._compose(), prefix)
+        mount = self.served.mount()
         if not self.scripted:
             mount.any_model = False  # the canned model refuses unknown models, as live does
         self.mount = mount
@@ -169,7 +170,7 @@ class RealtimeMock(ScenarioBuilder):
         self.scripted = True
         loaded = self._compose()
         # Connections made from now on play the new steps (the server thread reads these).
-        self.play.loaded, self.play.scenario = loaded, loaded.scenario
+        self.served.loaded, self.served.scenario = loaded, loaded.scenario
 
     def build(self, **settings: Any) -> Scenario:
         """The scenario this mock plays (the loaded one, the steps added, the options)."""
@@ -178,7 +179,7 @@ class RealtimeMock(ScenarioBuilder):
     @property
     def timeout(self) -> float:
         """The bound on every expectation without its own ``within`` (real seconds)."""
-        value = self.play.scenario.timeout
+        value = self.served.scenario.timeout
         return value if value is not None else DEFAULT_TIMEOUT
 
     # ---- where to connect ----------------------------------------------------------------
@@ -249,8 +250,8 @@ class RealtimeMock(ScenarioBuilder):
 
     def _settle_bound(self) -> float:
         longest = 0.0
-        scale = self.play.scenario.time_scale
-        for runner in list(self.play.runners):
+        scale = self.served.scenario.time_scale
+        for runner in list(self.served.runners):
             for node in runner.nodes:
                 for expect in node.expects:
                     if expect.within is not None:
@@ -271,34 +272,26 @@ class RealtimeMock(ScenarioBuilder):
         """Whether a test's verdict is checked after it (a scenario, steps, or ``strict``)."""
         return self.scripted or self.options.strict
 
-    def verdict(self) -> dict[str, Any]:
+    def verdict(self) -> ScenarioVerdict:
         """The scenario's verdict (without a scenario: the client's protocol mistakes)."""
         if self.scripted:
-            verdict = self.play.verdict()
+            verdict = self.served.verdict()
         else:
-            mistakes = [f for t in self.transcripts for f in t.findings() if f.severity == "error"]
-            verdict = {
-                "scenario": None,
-                "ok": not mistakes,
-                "findings": [f"{f.kind}: {f.message}" for f in mistakes],
-                "warnings": [
-                    f"{f.kind}: {f.message}"
-                    for t in self.transcripts
-                    for f in t.findings()
-                    if f.severity == "warning"
-                ],
-            }
-        if self.options.strict and verdict.get("warnings"):
-            verdict = {
-                **verdict,
-                "ok": False,
-                "findings": [*verdict["findings"], *verdict["warnings"]],
-            }
+            findings = [f for t in self.transcripts for f in t.findings()]
+            verdict = ScenarioVerdict(
+                scenario=None,
+                findings=tuple(f"{f.kind}: {f.message}" for f in findings if f.severity == "error"),
+                warnings=tuple(
+                    f"{f.kind}: {f.message}" for f in findings if f.severity == "warning"
+                ),
+            )
+        if self.options.strict and verdict.warnings:
+            verdict = replace(verdict, findings=(*verdict.findings, *verdict.warnings))
         return verdict
 
     def gave_up(self) -> bool:
         """Whether the mock closed a connection because an expectation was not met in time."""
-        return any(runner.stopped for runner in list(self.play.runners))
+        return any(runner.stopped for runner in list(self.served.runners))
 
     def timeline(self) -> str:
         connections = self.connections()
@@ -311,10 +304,10 @@ class RealtimeMock(ScenarioBuilder):
     def failure(self) -> str | None:
         """What a test reports when the verdict is not ok (findings and timeline), else None."""
         verdict = self.verdict()
-        if verdict["ok"]:
+        if verdict.ok:
             return None
-        findings = "\n  ".join(verdict["findings"])
-        name = verdict.get("scenario") or "the canned model"
+        findings = "\n  ".join(verdict.findings)
+        name = verdict.scenario or "the canned model"
         return (
             f"realtime-mock: the verdict of {name} ({self.prefix}) is not ok:\n  {findings}"
             f"\n\n{self.timeline()}"

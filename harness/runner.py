@@ -51,8 +51,9 @@ from mock_server.scenario.loader import (
     load_scenario,
     resolve_scenario,
 )
-from mock_server.scenario.play import ScenarioPlay
+from mock_server.scenario.served import ServedScenario
 from mock_server.scenario.tags import CAPABILITY_TAGS
+from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import MockServer, Mount
 from mock_server.transcript import REDACTED, SECRET_WORDS, redact_text
 
@@ -308,7 +309,7 @@ class Result:
     stdout: CapturedOutput = field(default_factory=CapturedOutput)
     stderr: CapturedOutput = field(default_factory=CapturedOutput)
     timeline: str = ""
-    verdict: dict[str, Any] = field(default_factory=dict)
+    verdict: ScenarioVerdict | None = None  # None: it did not run
     skipped: str | None = None  # why it did not run (run was interrupted)
 
 
@@ -355,7 +356,7 @@ async def run_one(
     interrupted: asyncio.Event | None = None,
 ) -> Result:
     """Serve one scenario, run the client against it, and judge both."""
-    play = ScenarioPlay(loaded, prefix=f"/run/{index}")
+    play = ServedScenario(loaded, prefix=f"/run/{index}")
     name = play.scenario.name
     mount = server.mount(play.mount())
     loop = asyncio.get_running_loop()
@@ -432,7 +433,7 @@ async def run_one(
         finding = _exit_finding(play.scenario.client.exit, exit_code)
         if finding:
             findings.append(finding)
-    findings += verdict["findings"]
+    findings += verdict.findings
     connections = [c for c in server.connections if c.mount is mount]
     return Result(
         scenario=name,

@@ -41,6 +41,7 @@ from mock_server.scenario.model import (
     unrolled_size,
 )
 from mock_server.scenario.templating import TemplateError, render
+from mock_server.scenario.verdict import ConnectionVerdict, Unexpected, Unmet
 from mock_server.session import Session
 from mock_server.transcript import Finding
 
@@ -196,8 +197,8 @@ class ScenarioRunner:
         self.cursor = 0
         self.captures: dict[str, Any] = {}
         self.satisfied: list[str] = []
-        self.unmet: list[dict[str, Any]] = []
-        self.unexpected: list[dict[str, Any]] = []
+        self.unmet: list[Unmet] = []
+        self.unexpected: list[Unexpected] = []
         self.problems: list[str] = []
         try:
             self.nodes = compile_steps(steps)
@@ -502,14 +503,7 @@ class ScenarioRunner:
         return self.session.ids.new(kind)  # type: ignore[arg-type]
 
     def _fail_expectation(self, node: _Node, why: str) -> None:
-        self.unmet.append(
-            {
-                "step": node.label,
-                "why": why,
-                "came_instead": self._seen_since[-10:],
-                "connection": self.connection,
-            }
-        )
+        self.unmet.append(self._unmet(node, why))
         self.stopped = True
         self.finished.set()
         if self.session is not None and self.session.closed is None:
@@ -522,12 +516,13 @@ class ScenarioRunner:
             self.session.send_error(message, "realtime_mock_expectation_unmet")
             self.session.close(UNMET_CLOSE, _close_reason(f"{UNMET_REASON}: {node.label}: {why}"))
 
+    def _unmet(self, node: _Node, why: str) -> Unmet:
+        return Unmet(node.label, why, tuple(self._seen_since[-10:]), self.connection)
+
     def _note_unexpected(self, event: dict[str, Any], handled: bool) -> None:
         if self.scenario.unexpected == "ignore" or handled or event.get("type") in NOISE:
             return
-        self.unexpected.append(
-            {"type": event.get("type"), "event_id": event.get("event_id"), "t": self._t()}
-        )
+        self.unexpected.append(Unexpected(event.get("type"), event.get("event_id"), self._t()))
 
     def _t(self) -> float:
         return round(self._now - (self.session._started_at if self.session else 0.0), 3)
@@ -603,8 +598,8 @@ class ScenarioRunner:
 
     # ---- the verdict ---------------------------------------------------------------------
 
-    def verdict(self) -> dict[str, Any]:
-        """This connection's result, as data."""
+    def verdict(self) -> ConnectionVerdict:
+        """This connection's result."""
         unmet = list(self.unmet)
         if not self.stopped:
             for node in self.nodes[self.cursor :]:
@@ -612,35 +607,15 @@ class ScenarioRunner:
                     why = "the connection ended first"
                     if node.kind == "respond":
                         why = "the client never asked for this response"
-                    unmet.append(
-                        {
-                            "step": node.label,
-                            "why": why,
-                            "came_instead": self._seen_since[-10:],
-                            "connection": self.connection,
-                        }
-                    )
+                    unmet.append(self._unmet(node, why))
                     break
         findings = self.session.findings if self.session is not None else self._findings
-        mistakes = [
-            {
-                "kind": finding.kind,
-                "severity": finding.severity,
-                "message": finding.message,
-                "code": finding.code,
-                "event_id": finding.event_id,
-                "t": round(finding.t, 3),
-            }
-            for finding in findings
-        ]
-        errors = [m for m in mistakes if m["severity"] == "error"]
-        fail_unexpected = self.scenario.unexpected == "fail" and self.unexpected
-        return {
-            "connection": self.connection,
-            "ok": not unmet and not errors and not fail_unexpected and not self.problems,
-            "satisfied": list(self.satisfied),
-            "unmet": unmet,
-            "unexpected": list(self.unexpected),
-            "mistakes": mistakes,
-            "problems": list(self.problems),
-        }
+        return ConnectionVerdict(
+            connection=self.connection,
+            satisfied=tuple(self.satisfied),
+            unmet=tuple(unmet),
+            unexpected=tuple(self.unexpected),
+            mistakes=tuple(findings),
+            problems=tuple(self.problems),
+            unexpected_fails=self.scenario.unexpected == "fail",
+        )

@@ -408,7 +408,7 @@ def test_options_key_dialect_and_marker(pytester: pytest.Pytester) -> None:
         @pytest.mark.realtime_mock("text_turn", pace="x1000", dialect="ga")
         def test_marker(realtime_mock):
             mock = realtime_mock()
-            assert mock.play.scenario.dialect == "ga"
+            assert mock.served.scenario.dialect == "ga"
             assert "sunny" in ask(mock, "hi")
 
         def test_unknown_option(realtime_mock):

@@ -16,8 +16,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from mock_server.scenario.loader import load_scenario_text
-from mock_server.scenario.play import ScenarioPlay
 from mock_server.scenario.runner import DEFAULT_TIMEOUT, UNMET_CLOSE
+from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer
 
 WAIT = 10.0
@@ -25,8 +25,8 @@ HEAD = "name: t\ndescription: a test scenario\n"
 
 
 @asynccontextmanager
-async def served(text: str) -> AsyncIterator[tuple[MockServer, ScenarioPlay]]:
-    play = ScenarioPlay(load_scenario_text(HEAD + text, "t.yaml"))
+async def served(text: str) -> AsyncIterator[tuple[MockServer, ServedScenario]]:
+    play = ServedScenario(load_scenario_text(HEAD + text, "t.yaml"))
     async with MockServer(port=0, default_mount=play.mount()) as server:
         yield server, play
 
@@ -78,7 +78,7 @@ steps:
         assert "expect response.create" in (ws.close_reason or "")
     errors = [e for e in seen if e["type"] == "error"]
     assert errors and errors[-1]["error"]["code"] == "realtime_mock_expectation_unmet"
-    findings = "\n".join(play.verdict()["findings"])
+    findings = "\n".join(play.verdict().findings)
     assert "expect response.create: not within 1.5s (default timeout)" in findings
     assert "came instead: conversation.item.create" not in findings  # it was expected
 
@@ -95,7 +95,7 @@ steps:
         await asyncio.wait_for(ws.recv(), WAIT)  # session.created
         await ws.send(json.dumps({"type": "response.create"}))
         await asyncio.wait_for(ws.recv(), WAIT)  # response.created: it was in time
-    assert play.verdict()["ok"], play.verdict()["findings"]
+    assert play.verdict().ok, play.verdict().findings
 
 
 async def test_a_respond_the_client_never_asks_for_is_bounded() -> None:
@@ -106,7 +106,7 @@ steps:
 """
     async with served(text) as (server, play), client(server) as ws:
         await events_until_closed(ws)
-    findings = "\n".join(play.verdict()["findings"])
+    findings = "\n".join(play.verdict().findings)
     assert "the client did not ask for this response within 1.5s" in findings
 
 
@@ -120,10 +120,10 @@ steps:
     async with served(text) as (server, play), client(server) as ws:
         await asyncio.wait_for(ws.recv(), WAIT)  # session.created
         assert await asyncio.to_thread(_settles, play)
-    assert play.verdict()["ok"], play.verdict()["findings"]
+    assert play.verdict().ok, play.verdict().findings
 
 
-def _settles(play: ScenarioPlay) -> bool:
+def _settles(play: ServedScenario) -> bool:
     import time
 
     deadline = time.monotonic() + WAIT

@@ -267,11 +267,11 @@ def test_templates_never_read_the_environment(template: str, message: str) -> No
 
 
 def test_close_idle_after_reaches_the_mount(tmp_path: Path) -> None:
-    from mock_server.scenario.play import ScenarioPlay
+    from mock_server.scenario.served import ServedScenario
 
     path = tmp_path / "idle.yaml"
     path.write_text(HEAD + "close_idle_after: 30s\n")
-    assert ScenarioPlay(load_scenario(path)).mount().close_idle_after_s == 30.0
+    assert ServedScenario(load_scenario(path)).mount().close_idle_after_s == 30.0
     assert "close_idle_after" in scenario_json_schema()["properties"]
 
 

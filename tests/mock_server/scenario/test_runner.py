@@ -15,7 +15,8 @@ from websockets.exceptions import ConnectionClosed
 
 from mock_server import audio
 from mock_server.scenario.loader import FIXTURES, load_scenario_text
-from mock_server.scenario.play import ScenarioPlay
+from mock_server.scenario.served import ServedScenario
+from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import MockServer
 
 WAIT = 10.0
@@ -25,8 +26,8 @@ HEAD = "name: t\ndescription: a test scenario\n"
 @asynccontextmanager
 async def served(
     text: str, *, checked: bool = True
-) -> AsyncIterator[tuple[MockServer, ScenarioPlay]]:
-    play = ScenarioPlay(load_scenario_text(HEAD + text, "t.yaml", checked=checked))
+) -> AsyncIterator[tuple[MockServer, ServedScenario]]:
+    play = ServedScenario(load_scenario_text(HEAD + text, "t.yaml", checked=checked))
     async with MockServer(port=0, default_mount=play.mount()) as server:
         yield server, play
 
@@ -55,7 +56,7 @@ async def send(ws: ClientConnection, event: dict[str, Any]) -> None:
     await ws.send(json.dumps(event))
 
 
-async def verdict_after(server: MockServer, play: ScenarioPlay) -> dict[str, Any]:
+async def verdict_after(server: MockServer, play: ServedScenario) -> ScenarioVerdict:
     await server.wait_for_sessions(at_most=0)
     return play.verdict()
 
@@ -160,10 +161,8 @@ steps:
         assert await asyncio.to_thread(play.runners[0].finished.wait, WAIT)
         await ws.close()
     verdict = play.verdict()
-    assert not verdict["ok"]
-    assert "not within 30s (came instead: input_audio_buffer.clear)" in "\n".join(
-        verdict["findings"]
-    )
+    assert not verdict.ok
+    assert "not within 30s (came instead: input_audio_buffer.clear)" in "\n".join(verdict.findings)
 
 
 async def test_wait_holds_the_script() -> None:
@@ -214,13 +213,13 @@ steps:
         await until(ws, "error")
         await until(ws, "error")
     verdict = await verdict_after(server, play)
-    satisfied = verdict["connections"][0]["satisfied"]
-    assert satisfied == [
+    satisfied = verdict.connections[0].satisfied
+    assert list(satisfied) == [
         "any order: input_audio_buffer.clear, conversation.item.delete",
         "expect response.cancel",
         "expect response.cancel",
     ]
-    assert verdict["connections"][0]["unmet"] == []
+    assert verdict.connections[0].unmet == ()
 
 
 @pytest.mark.parametrize(("policy", "ok"), [("ignore", True), ("record", True), ("fail", False)])
@@ -232,16 +231,13 @@ async def test_unexpected_events_follow_the_policy(policy: str, ok: bool) -> Non
         await send(ws, {"type": "input_audio_buffer.clear"})
         await until(ws, "input_audio_buffer.cleared")
     verdict = await verdict_after(server, play)
-    unexpected = verdict["connections"][0]["unexpected"]
-    assert [e["type"] for e in unexpected] == (
+    unexpected = verdict.connections[0].unexpected
+    assert [e.type for e in unexpected] == (
         [] if policy == "ignore" else ["input_audio_buffer.commit"]
     )
     # The commit was also a rejected event (an empty buffer): that is a mistake in any policy.
-    assert any(
-        m["code"] == "input_audio_buffer_commit_empty"
-        for m in verdict["connections"][0]["mistakes"]
-    )
-    assert ok or "unexpected input_audio_buffer.commit" in "\n".join(verdict["findings"])
+    assert any(m.code == "input_audio_buffer_commit_empty" for m in verdict.connections[0].mistakes)
+    assert ok or "unexpected input_audio_buffer.commit" in "\n".join(verdict.findings)
 
 
 @pytest.mark.parametrize(
@@ -281,7 +277,7 @@ steps:
             # The connection goes on: the failed step is reported in the verdict, not played.
             assert (await until(ws, "input_audio_buffer.cleared"))["type"]
         verdict = await verdict_after(server, play)
-    assert problem in verdict["findings"][-1], verdict["findings"]
+    assert problem in verdict.findings[-1], verdict.findings
     assert os.environ.get("HOME", "/") not in json.dumps(
         server.connections[-1].transcript.to_json()
     )
@@ -305,8 +301,8 @@ steps:
         done = await until(ws, "response.done")
     assert done["response"]["output"][0]["content"][0]["text"] == "Heard you."
     verdict = await verdict_after(server, play)
-    assert verdict["ok"], verdict["findings"]
-    assert "(the audio of fixture:audio/question.wav)" in verdict["connections"][0]["satisfied"][0]
+    assert verdict.ok, verdict.findings
+    assert "(the audio of fixture:audio/question.wav)" in verdict.connections[0].satisfied[0]
 
 
 async def test_an_instead_expect_answers_even_an_event_the_emulator_would_refuse() -> None:
@@ -321,7 +317,7 @@ steps:
         await ws.close()
     assert error["error"]["code"] == "made_up"  # not the emulator's validation error
     verdict = await verdict_after(server, play)
-    assert verdict["ok"], verdict["findings"]
+    assert verdict.ok, verdict.findings
 
 
 async def test_an_ended_connection_leaves_the_verdict_and_lets_the_session_go() -> None:
@@ -329,7 +325,7 @@ async def test_an_ended_connection_leaves_the_verdict_and_lets_the_session_go() 
     import gc
     import weakref
 
-    play = ScenarioPlay(load_scenario_text(HEAD + "steps:\n  - expect: response.create\n", "t"))
+    play = ServedScenario(load_scenario_text(HEAD + "steps:\n  - expect: response.create\n", "t"))
     async with MockServer(port=0, default_mount=play.mount(), keep_ended=0) as server:
         async with client(server) as ws:
             await send(ws, {"type": "response.cancel", "event_id": "evt_c"})  # a mistake
@@ -338,7 +334,5 @@ async def test_an_ended_connection_leaves_the_verdict_and_lets_the_session_go() 
         verdict = await verdict_after(server, play)
     gc.collect()
     assert session() is None
-    assert [m["code"] for m in verdict["connections"][0]["mistakes"]] == [
-        "response_cancel_not_active"
-    ]
-    assert "the connection ended first" in verdict["findings"][0]
+    assert [m.code for m in verdict.connections[0].mistakes] == ["response_cancel_not_active"]
+    assert "the connection ended first" in verdict.findings[0]
