@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from mock_server.scenario.lint import lint_paths, scenario_json_schema
 from mock_server.scenario.loader import ScenarioError, load_scenario, resolve_scenario
 from mock_server.scenario.matchers import get_path, match
-from mock_server.scenario.model import parse_duration
 from mock_server.scenario.templating import TemplateError, render
+from mock_server.units import parse_duration
 
 LIBRARY = Path(__file__).resolve().parents[3] / "scenarios"
 HEAD = "name: broken\ndescription: a broken scenario\n"
