@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from harness.timeline import render_timeline
+from mock_server.protocol.events import Dialect
 from mock_server.scenario.builder import ScenarioBuilder, scenario_from_dict
 from mock_server.scenario.loader import LoadedScenario, load_scenario, resolve_scenario
 from mock_server.scenario.matchers import match
-from mock_server.scenario.model import Handshake, Scenario
+from mock_server.scenario.model import Handshake, Scenario, parse_dialect
 from mock_server.scenario.runner import DEFAULT_TIMEOUT, ScenarioRunner
 from mock_server.scenario.served import ServedScenario
 from mock_server.scenario.verdict import ScenarioVerdict
@@ -40,7 +41,6 @@ SETTLE_MARGIN_S = 3.0
 _POLL_S = 0.01
 
 ScenarioSource = str | Path | Mapping[str, Any] | Scenario | None
-Dialect = Literal["ga", "beta", "any"]
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,21 @@ class MockOptions:
     the client's warnings fail the verdict too, and a mock without a scenario is checked.
     """
 
-    dialect: Dialect | None = None
+    dialect: Dialect | str | None = None  # ga, beta, any (or a Dialect); None: the scenario's
     pace: str | float | None = None
     time_scale: float | None = None
     timeout: float | str | None = None
     api_key: str | None = None
     strict: bool = False
     seed: int | str | None = None
+
+
+def _dialect(value: Dialect | str) -> Dialect | None:
+    """The ``dialect`` option as the scenario holds it (``any``: None, the handshake decides)."""
+    parsed = parse_dialect(value)
+    if parsed is not None and not isinstance(parsed, Dialect):
+        raise ValueError(f"realtime_mock(dialect={value!r}): use 'ga', 'beta' or 'any'")
+    return parsed
 
 
 def _pace_name(pace: str | float) -> str:
@@ -137,7 +145,7 @@ class RealtimeMock(ScenarioBuilder):
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if options.dialect is not None:
-            out["dialect"] = options.dialect
+            out["dialect"] = _dialect(options.dialect)
         if options.pace is not None:
             out["pace"] = _pace_name(options.pace)
         if options.time_scale is not None:

@@ -13,14 +13,11 @@ Every name of the format is importable from here.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import (
-    Field,
-    field_validator,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
+from mock_server.protocol.events import Dialect
 from mock_server.protocol.limits import MAX_SESSION_DURATION_S
 from mock_server.scenario.bounds import (
     CLOSE_CODE_SCHEMA,
@@ -116,6 +113,25 @@ class ClientOutcome(Strict):
     )
 
 
+def parse_dialect(value: Any) -> Any:
+    """``ga`` / ``beta`` as the :class:`Dialect`, ``any`` as None (the handshake decides); other
+    values are left for the field's own error."""
+    if value == "any":
+        return None
+    if isinstance(value, str) and value in ("ga", "beta"):
+        return Dialect(value)
+    return value
+
+
+# A scenario's dialect, or None: each connection speaks the one its handshake asks for. Written
+# ga, beta or any (the JSON Schema says so); ``any`` is read as None.
+ScenarioDialect = Annotated[
+    Dialect | None,
+    BeforeValidator(parse_dialect),
+    WithJsonSchema({"enum": ["ga", "beta", "any"], "type": "string"}),
+]
+
+
 class Scenario(Strict):
     """A scenario file."""
 
@@ -130,7 +146,7 @@ class Scenario(Strict):
         default_factory=lambda: ClientOutcome(),
         description="How a correct client's process ends under realtime-mock run.",
     )
-    dialect: Literal["ga", "beta", "any"] = "any"
+    dialect: ScenarioDialect = Field(None, title="Dialect", json_schema_extra={"default": "any"})
     pace: str = Field("fast", description="realtime, fast, or xN such as x10.")
     unexpected: Literal["ignore", "record", "fail"] = "ignore"
     seed: int | str | None = None
@@ -224,11 +240,13 @@ __all__ = [
     "Respond",
     "Rule",
     "Scenario",
+    "ScenarioDialect",
     "Step",
     "Transcription",
     "WaitUntil",
     "When",
     "bound_error",
+    "parse_dialect",
     "sendable_close_code",
     "unrolled_size",
 ]

@@ -17,6 +17,7 @@ import time
 
 from websockets.http11 import Request, Response
 
+from mock_server.protocol.events import Dialect
 from mock_server.protocol.http import asks_for_beta, openai_error, presented_key
 from mock_server.proxy import DEFAULT_UPSTREAM, Upstream
 from mock_server.scenario.loader import LoadedScenario
@@ -68,7 +69,7 @@ class ServedScenario:
 
     def _policy(self, attempt: int, request: Request) -> Response | None:
         spec = self._spec(attempt)
-        if self.scenario.dialect == "beta" and not asks_for_beta(request.headers):
+        if self.scenario.dialect is Dialect.BETA and not asks_for_beta(request.headers):
             return self._refuse(
                 attempt,
                 400,
@@ -135,8 +136,8 @@ class ServedScenario:
         dialect = self.scenario.dialect
         self._mount = Mount(
             prefix=self.prefix,
-            dialect="beta" if dialect == "beta" else "auto",
-            beta="retired" if dialect == "ga" else "served",
+            dialect="beta" if dialect is Dialect.BETA else "auto",
+            beta="retired" if dialect is Dialect.GA else "served",
             pace=_pace(self.scenario.pace),
             seed=self.scenario.seed,
             max_duration_s=self.scenario.max_duration,
