@@ -9,18 +9,18 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from mock_server.scenario.loader import load_scenario_text
 from mock_server.scenario.runner import DEFAULT_TIMEOUT, UNMET_CLOSE
 from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer
+from tests.helpers import MODEL_QUERY, WAIT, connected
 
-WAIT = 10.0
 HEAD = "name: t\ndescription: a test scenario\n"
 
 
@@ -31,11 +31,8 @@ async def served(text: str) -> AsyncIterator[tuple[MockServer, ServedScenario]]:
         yield server, play
 
 
-@asynccontextmanager
-async def client(server: MockServer) -> AsyncIterator[ClientConnection]:
-    url = server.ws_url + "?model=gpt-realtime"
-    async with connect(url, additional_headers={"Authorization": "Bearer sk-t"}) as ws:
-        yield ws
+def client(server: MockServer) -> AbstractAsyncContextManager[ClientConnection]:
+    return connected(server.ws_url + MODEL_QUERY, opened=False)
 
 
 async def events_until_closed(ws: ClientConnection) -> list[dict[str, Any]]:

@@ -26,9 +26,9 @@ from mock_server.scenario.loader import library, load_scenario, resolve_scenario
 from mock_server.scenario.served import ServedScenario
 from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import MockServer
+from tests.helpers import WAIT
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "audio"
-WAIT = 10.0
 Client = Callable[[MockServer, str], Awaitable[None]]
 
 
