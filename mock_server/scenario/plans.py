@@ -15,7 +15,7 @@ from mock_server import audio
 from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.model import FunctionCall, OutputItem, Respond
-from mock_server.scenario.templating import render
+from mock_server.scenario.templating import TemplateError, render
 
 
 class ResponsePlans:
@@ -73,4 +73,18 @@ class ResponsePlans:
         )
 
 
-__all__ = ["ResponsePlans"]
+def failed_plan(error: TemplateError) -> ResponsePlan:
+    """A respond whose template is bad: a failed response, as the live service sends when it
+    cannot answer (the problem goes in the verdict, not to the client as its mistake)."""
+    return ResponsePlan(
+        [],
+        "failed",
+        error={
+            "type": "server_error",
+            "code": None,
+            "message": f"realtime-mock: the scenario's response has a bad template: {error}",
+        },
+    )
+
+
+__all__ = ["ResponsePlans", "failed_plan"]

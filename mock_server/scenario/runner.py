@@ -14,10 +14,8 @@ unrolled), rules fire through :mod:`~mock_server.scenario.rules`, faults and raw
 When the connection ends, :meth:`ScenarioRunner.verdict` (a
 :class:`~mock_server.scenario.verdict.ConnectionVerdict`) says which steps were satisfied, which
 expectations were not met (and what came instead), what came unexpected, and the client's
-protocol mistakes that the session noted.
-
-``compile_steps``, ``RuleBook`` and ``event_matches`` are importable from here as they were
-before the split (the relay imports the last two from this module).
+protocol mistakes that the session noted. ``compile_steps``, ``RuleBook`` and
+``event_matches`` stay importable from here (the relay imports the last two from this module).
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ from mock_server.scenario.compile import BOUNDED, Node, compile_steps, describe,
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.matchers import get_path
 from mock_server.scenario.model import EventMatch, Expect, Rule, Step
-from mock_server.scenario.plans import ResponsePlans
+from mock_server.scenario.plans import ResponsePlans, failed_plan
 from mock_server.scenario.rules import RuleBook, event_matches
 from mock_server.scenario.templating import TemplateError, render
 from mock_server.scenario.verdict import ConnectionVerdict, Unexpected, Unmet
@@ -157,19 +155,9 @@ class ScenarioRunner:
         assert node.step is not None and node.step.respond is not None
         try:
             plan = self.plans.plan(node.step.respond)
-        except TemplateError as exc:
-            # The scenario's fault, not the client's: a failed response (as the live service
-            # sends when it cannot answer), and the problem in the verdict.
+        except TemplateError as exc:  # the scenario's fault: in the verdict, not the client's
             self.problems.append(f"respond: {exc}")
-            plan = ResponsePlan(
-                [],
-                "failed",
-                error={
-                    "type": "server_error",
-                    "code": None,
-                    "message": f"realtime-mock: the scenario's response has a bad template: {exc}",
-                },
-            )
+            plan = failed_plan(exc)
         self.satisfied.append(node.label)
         self.cursor += 1
         self._started = None  # the next step's bound counts from when the response is done
