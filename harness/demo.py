@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from harness.reference import DRIVERS, dialects, play, verdict_table
+from mock_server.scenario.verdict import ScenarioVerdict
 
 # The demo's last words: the two ways on from here, each one command or one line of code.
 NEXT_STEPS = (
@@ -26,7 +26,7 @@ async def run_demo(out: str, only_dialect: str | None = None) -> int:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     print("realtime-mock demo: the reference client through the scenario library\n")
-    rows: list[tuple[str, str, dict[str, Any], float]] = []
+    rows: list[tuple[str, str, ScenarioVerdict, float]] = []
     written: list[Path] = []
     for name in DRIVERS:
         for dialect in dialects(name):
@@ -37,11 +37,11 @@ async def run_demo(out: str, only_dialect: str | None = None) -> int:
             seconds = time.monotonic() - start
             rows.append((name, dialect, verdict, seconds))
             written += ctx.audio_written
-            print(f"  {'pass' if verdict['ok'] else 'FAIL'} {name} ({dialect}, {seconds:.2f}s)")
+            print(f"  {'pass' if verdict.ok else 'FAIL'} {name} ({dialect}, {seconds:.2f}s)")
     print("\n" + verdict_table(rows))
     if written:
         print("\nreply audio written to:")
         for path in written:
             print(f"  {path}")
     print("\n" + NEXT_STEPS)
-    return 0 if all(verdict["ok"] for _, _, verdict, _ in rows) else 1
+    return 0 if all(verdict.ok for _, _, verdict, _ in rows) else 1

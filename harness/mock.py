@@ -14,17 +14,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from harness.timeline import render_timeline
+from mock_server.protocol.events import Dialect
 from mock_server.scenario.builder import ScenarioBuilder, scenario_from_dict
 from mock_server.scenario.loader import LoadedScenario, load_scenario, resolve_scenario
 from mock_server.scenario.matchers import match
-from mock_server.scenario.model import Handshake, Scenario
-from mock_server.scenario.play import ScenarioPlay
+from mock_server.scenario.model import Handshake, Scenario, parse_dialect
 from mock_server.scenario.runner import DEFAULT_TIMEOUT, ScenarioRunner
+from mock_server.scenario.served import ServedScenario
+from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import Connection, MockServer, ThreadedMockServer
 from mock_server.transcript import Transcript
 from mock_server.units import parse_duration
@@ -39,7 +41,6 @@ SETTLE_MARGIN_S = 3.0
 _POLL_S = 0.01
 
 ScenarioSource = str | Path | Mapping[str, Any] | Scenario | None
-Dialect = Literal["ga", "beta", "any"]
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,21 @@ class MockOptions:
     the client's warnings fail the verdict too, and a mock without a scenario is checked.
     """
 
-    dialect: Dialect | None = None
+    dialect: Dialect | str | None = None  # ga, beta, any (or a Dialect); None: the scenario's
     pace: str | float | None = None
     time_scale: float | None = None
     timeout: float | str | None = None
     api_key: str | None = None
     strict: bool = False
     seed: int | str | None = None
+
+
+def _dialect(value: Dialect | str) -> Dialect | None:
+    """The ``dialect`` option as the scenario holds it (``any``: None, the handshake decides)."""
+    parsed = parse_dialect(value)
+    if parsed is not None and not isinstance(parsed, Dialect):
+        raise ValueError(f"realtime_mock(dialect={value!r}): use 'ga', 'beta' or 'any'")
+    return parsed
 
 
 def _pace_name(pace: str | float) -> str:
@@ -108,8 +117,8 @@ class RealtimeMock(ScenarioBuilder):
         self.scripted = scenario is not None
         self._base = base
         self._overrides = self._settings_from(base.scenario, options, default_timeout)
-        self.play = ScenarioPlay(self._compose(), prefix)
-        mount = self.play.mount()
+        self.served = ServedScenario(self._compose(), prefix)
+        mount = self.served.mount()
         if not self.scripted:
             mount.any_model = False  # the canned model refuses unknown models, as live does
         self.mount = mount
@@ -136,7 +145,7 @@ class RealtimeMock(ScenarioBuilder):
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if options.dialect is not None:
-            out["dialect"] = options.dialect
+            out["dialect"] = _dialect(options.dialect)
         if options.pace is not None:
             out["pace"] = _pace_name(options.pace)
         if options.time_scale is not None:
@@ -169,7 +178,7 @@ class RealtimeMock(ScenarioBuilder):
         self.scripted = True
         loaded = self._compose()
         # Connections made from now on play the new steps (the server thread reads these).
-        self.play.loaded, self.play.scenario = loaded, loaded.scenario
+        self.served.loaded, self.served.scenario = loaded, loaded.scenario
 
     def build(self, **settings: Any) -> Scenario:
         """The scenario this mock plays (the loaded one, the steps added, the options)."""
@@ -178,7 +187,7 @@ class RealtimeMock(ScenarioBuilder):
     @property
     def timeout(self) -> float:
         """The bound on every expectation without its own ``within`` (real seconds)."""
-        value = self.play.scenario.timeout
+        value = self.served.scenario.timeout
         return value if value is not None else DEFAULT_TIMEOUT
 
     # ---- where to connect ----------------------------------------------------------------
@@ -249,8 +258,8 @@ class RealtimeMock(ScenarioBuilder):
 
     def _settle_bound(self) -> float:
         longest = 0.0
-        scale = self.play.scenario.time_scale
-        for runner in list(self.play.runners):
+        scale = self.served.scenario.time_scale
+        for runner in list(self.served.runners):
             for node in runner.nodes:
                 for expect in node.expects:
                     if expect.within is not None:
@@ -271,34 +280,26 @@ class RealtimeMock(ScenarioBuilder):
         """Whether a test's verdict is checked after it (a scenario, steps, or ``strict``)."""
         return self.scripted or self.options.strict
 
-    def verdict(self) -> dict[str, Any]:
+    def verdict(self) -> ScenarioVerdict:
         """The scenario's verdict (without a scenario: the client's protocol mistakes)."""
         if self.scripted:
-            verdict = self.play.verdict()
+            verdict = self.served.verdict()
         else:
-            mistakes = [f for t in self.transcripts for f in t.findings() if f.severity == "error"]
-            verdict = {
-                "scenario": None,
-                "ok": not mistakes,
-                "findings": [f"{f.kind}: {f.message}" for f in mistakes],
-                "warnings": [
-                    f"{f.kind}: {f.message}"
-                    for t in self.transcripts
-                    for f in t.findings()
-                    if f.severity == "warning"
-                ],
-            }
-        if self.options.strict and verdict.get("warnings"):
-            verdict = {
-                **verdict,
-                "ok": False,
-                "findings": [*verdict["findings"], *verdict["warnings"]],
-            }
+            findings = [f for t in self.transcripts for f in t.findings()]
+            verdict = ScenarioVerdict(
+                scenario=None,
+                findings=tuple(f"{f.kind}: {f.message}" for f in findings if f.severity == "error"),
+                warnings=tuple(
+                    f"{f.kind}: {f.message}" for f in findings if f.severity == "warning"
+                ),
+            )
+        if self.options.strict and verdict.warnings:
+            verdict = replace(verdict, findings=(*verdict.findings, *verdict.warnings))
         return verdict
 
     def gave_up(self) -> bool:
         """Whether the mock closed a connection because an expectation was not met in time."""
-        return any(runner.stopped for runner in list(self.play.runners))
+        return any(runner.stopped for runner in list(self.served.runners))
 
     def timeline(self) -> str:
         connections = self.connections()
@@ -311,10 +312,10 @@ class RealtimeMock(ScenarioBuilder):
     def failure(self) -> str | None:
         """What a test reports when the verdict is not ok (findings and timeline), else None."""
         verdict = self.verdict()
-        if verdict["ok"]:
+        if verdict.ok:
             return None
-        findings = "\n  ".join(verdict["findings"])
-        name = verdict.get("scenario") or "the canned model"
+        findings = "\n  ".join(verdict.findings)
+        name = verdict.scenario or "the canned model"
         return (
             f"realtime-mock: the verdict of {name} ({self.prefix}) is not ok:\n  {findings}"
             f"\n\n{self.timeline()}"

@@ -220,7 +220,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         for mock in mocks:
             text = mock.timeline()
             verdict = mock.verdict()
-            if verdict.get("findings"):
-                text += "\n\nverdict findings:\n  " + "\n  ".join(verdict["findings"])
+            if verdict.findings:
+                text += "\n\nverdict findings:\n  " + "\n  ".join(verdict.findings)
             report.sections.append((f"realtime-mock timeline {mock.prefix}", text))
     return report

@@ -26,7 +26,8 @@ from harness.client import (
 )
 from mock_server import audio, resources
 from mock_server.scenario.loader import load_scenario, resolve_scenario
-from mock_server.scenario.play import ScenarioPlay
+from mock_server.scenario.served import ServedScenario
+from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import MockServer
 
 FIXTURES = resources.AUDIO
@@ -218,9 +219,9 @@ def dialects(name: str) -> list[str]:
 
 async def play(
     name: str, dialect: str, flaws: Flaws | None = None, out_dir: Path | None = None
-) -> tuple[dict[str, Any], Context]:
+) -> tuple[ScenarioVerdict, Context]:
     """Serve library scenario ``name``, run its driver, return the verdict."""
-    scenario = ScenarioPlay(load_scenario(resolve_scenario(name)))
+    scenario = ServedScenario(load_scenario(resolve_scenario(name)))
     async with MockServer(port=0, default_mount=scenario.mount()) as server:
         ctx = Context(server.ws_url, dialect, flaws or Flaws(), out_dir, name)
         try:
@@ -231,15 +232,15 @@ async def play(
     return scenario.verdict(), ctx
 
 
-def verdict_table(rows: list[tuple[str, str, dict[str, Any], float]]) -> str:
+def verdict_table(rows: list[tuple[str, str, ScenarioVerdict, float]]) -> str:
     width = max(len(name) for name, _, _, _ in rows)
     lines = [f"{'scenario'.ljust(width)}  dialect  verdict  time    findings"]
     lines.append(f"{'-' * width}  -------  -------  ------  --------")
     for name, dialect, verdict, seconds in rows:
-        finding = verdict["findings"][0][:70] if verdict["findings"] else ""
-        mark = "pass" if verdict["ok"] else "FAIL"
+        finding = verdict.findings[0][:70] if verdict.findings else ""
+        mark = "pass" if verdict.ok else "FAIL"
         lines.append(f"{name.ljust(width)}  {dialect:7}  {mark:7}  {seconds:5.2f}s  {finding}")
-    passed = sum(v["ok"] for _, _, v, _ in rows)
+    passed = sum(v.ok for _, _, v, _ in rows)
     lines.append(f"\n{passed} passed, {len(rows) - passed} failed")
     return "\n".join(lines)
 

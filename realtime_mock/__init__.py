@@ -9,18 +9,18 @@ A mock server in a background thread, a scenario from the library, and the refer
 through it (``ThreadedMockServer`` is the server the pytest fixture shares between tests)::
 
     >>> import asyncio
-    >>> from realtime_mock import ClientConfig, RealtimeClient, ScenarioPlay, ThreadedMockServer
+    >>> from realtime_mock import ClientConfig, RealtimeClient, ServedScenario, ThreadedMockServer
     >>> from realtime_mock import load_scenario, resolve_scenario
-    >>> play = ScenarioPlay(load_scenario(resolve_scenario("text_turn")), prefix="/demo")
+    >>> served = ServedScenario(load_scenario(resolve_scenario("text_turn")), prefix="/demo")
     >>> async def talk(url: str) -> str:
     ...     async with RealtimeClient(ClientConfig(url=url, api_key="sk-test")) as client:
     ...         return (await client.say("Hello")).text
     >>> with ThreadedMockServer(port=0) as server:
-    ...     _ = server.mount(play.mount())
+    ...     _ = server.mount(served.mount())
     ...     reply = asyncio.run(talk(f"ws://127.0.0.1:{server.port}/demo/v1/realtime"))
     >>> reply
     'Paris is sunny today, twenty two degrees.'
-    >>> play.verdict()["ok"]
+    >>> served.verdict().ok
     True
 
 In pytest, the ``realtime_mock`` fixture (registered when the package is installed) hands out
@@ -76,7 +76,8 @@ if TYPE_CHECKING:
         When,
     )
     from mock_server.scenario.model import Connection as ScenarioConnection
-    from mock_server.scenario.play import ScenarioPlay
+    from mock_server.scenario.served import ServedScenario
+    from mock_server.scenario.verdict import ConnectionVerdict, ScenarioVerdict
     from mock_server.server import MockServer, Mount, ThreadedMockServer
     from mock_server.transcript import Finding, Transcript
 
@@ -117,7 +118,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "MockServer": ("mock_server.server", "MockServer"),
     "Mount": ("mock_server.server", "Mount"),
     "ThreadedMockServer": ("mock_server.server", "ThreadedMockServer"),
-    "ScenarioPlay": ("mock_server.scenario.play", "ScenarioPlay"),
+    "ServedScenario": ("mock_server.scenario.served", "ServedScenario"),
+    # the old name of ServedScenario, whose verdict() is the verdict's dict form
     # the reference client
     "RealtimeClient": ("harness.client", "RealtimeClient"),
     "ClientConfig": ("harness.client", "ClientConfig"),
@@ -126,8 +128,11 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "AuthenticationError": ("harness.client", "AuthenticationError"),
     "HandshakeRefused": ("harness.client", "HandshakeRefused"),
     "SessionError": ("harness.client", "SessionError"),
-    # the verdict: ScenarioPlay.verdict() and RealtimeMock.verdict() return
-    # {"scenario", "ok", "findings"}; the transcript's findings are Finding objects
+    # the verdict: ServedScenario.verdict() and RealtimeMock.verdict() return a ScenarioVerdict
+    # (ok, findings, warnings, connections; to_dict() for JSON), each connection's is a
+    # ConnectionVerdict; the transcript's findings are Finding objects
+    "ScenarioVerdict": ("mock_server.scenario.verdict", "ScenarioVerdict"),
+    "ConnectionVerdict": ("mock_server.scenario.verdict", "ConnectionVerdict"),
     "Finding": ("mock_server.transcript", "Finding"),
     "Transcript": ("mock_server.transcript", "Transcript"),
 }
@@ -137,6 +142,7 @@ __all__ = [
     "ClientConfig",
     "ClientError",
     "CloseFault",
+    "ConnectionVerdict",
     "ErrorFault",
     "EventMatch",
     "Expect",
@@ -159,7 +165,8 @@ __all__ = [
     "ScenarioBuilder",
     "ScenarioConnection",
     "ScenarioError",
-    "ScenarioPlay",
+    "ScenarioVerdict",
+    "ServedScenario",
     "SessionError",
     "Step",
     "ThreadedMockServer",

@@ -40,7 +40,7 @@ import yaml
 from harness.cli import build_parser
 from harness.reference import DRIVERS, Context
 from mock_server.scenario.loader import Problem, ScenarioError, load_scenario_text
-from mock_server.scenario.play import ScenarioPlay
+from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer, Mount, ThreadedMockServer
 
 pytest_plugins = ["pytester"]
@@ -137,12 +137,12 @@ def _as_scenario(block: Block, data: Any) -> tuple[str, int, bool] | None:
 async def _play(block: Block, loaded: Any) -> dict[str, Any]:
     """A whole scenario served, with the reference client's driver for its name."""
     name = loaded.scenario.name
-    play = ScenarioPlay(loaded)
+    play = ServedScenario(loaded)
     async with MockServer(port=0, default_mount=play.mount()) as server:
         dialect = "beta" if loaded.scenario.dialect == "beta" else "ga"
         await asyncio.wait_for(DRIVERS[name](Context(server.ws_url, dialect, scenario=name)), 60)
         await server.wait_for_sessions(at_most=0)
-    return play.verdict()
+    return play.verdict().to_dict()
 
 
 @pytest.mark.parametrize("block", _params(frozenset({"yaml", "yml"})))

@@ -23,7 +23,7 @@ from mock_server.server import MockServer, Mount, describe, mount_dialect
 
 if TYPE_CHECKING:
     from harness.transcript_files import TranscriptFiles
-    from mock_server.scenario.play import ScenarioPlay
+    from mock_server.scenario.served import ServedScenario
 
 SERVE_EXAMPLES = """\
 examples:
@@ -159,7 +159,7 @@ def transcript_writer(folder: Path) -> TranscriptFiles:
     return TranscriptFiles(folder)
 
 
-def serve_mount(args: argparse.Namespace, play: ScenarioPlay | None) -> Mount:
+def serve_mount(args: argparse.Namespace, play: ServedScenario | None) -> Mount:
     """The mount ``serve`` plays: the scenario's, with the options given on the command line
     in place of its values (see SERVE_EXAMPLES); without a scenario, the options' defaults."""
     if play is None:
@@ -197,10 +197,10 @@ async def _serve(args: argparse.Namespace) -> int:
     play = None
     if args.scenario is not None:
         from mock_server.scenario.loader import ScenarioError, load_scenario, resolve_scenario
-        from mock_server.scenario.play import ScenarioPlay
+        from mock_server.scenario.served import ServedScenario
 
         try:
-            play = ScenarioPlay(load_scenario(resolve_scenario(args.scenario)))
+            play = ServedScenario(load_scenario(resolve_scenario(args.scenario)))
         except ScenarioError as error:
             print(f"realtime-mock: cannot use the scenario:\n{error}", file=sys.stderr)
             return 2
@@ -240,7 +240,7 @@ async def _serve(args: argparse.Namespace) -> int:
     if transcripts is not None:  # every pending write finishes before exit
         await asyncio.to_thread(transcripts.close)
     if play is not None:
-        print(json.dumps(play.verdict(), indent=2), file=sys.stderr)
+        print(json.dumps(play.verdict().to_dict(), indent=2), file=sys.stderr)
     return 0
 
 

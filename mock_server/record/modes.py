@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # loaded when recording or replaying, not to build the CLI's 
 
     from mock_server.record.recorder import BackgroundRecorder
     from mock_server.relay import Upstream
-    from mock_server.scenario.play import ScenarioPlay
+    from mock_server.scenario.served import ServedScenario
     from mock_server.server import Mount
     from mock_server.session import Script
 
@@ -144,11 +144,11 @@ class Episodes:
 
     def __init__(self, out: Path, mode: RecordMode, upstream: Upstream | None) -> None:
         from mock_server.scenario.loader import load_scenario
-        from mock_server.scenario.play import ScenarioPlay
+        from mock_server.scenario.served import ServedScenario
 
         self.out = out
-        self.plays: list[ScenarioPlay] = [
-            ScenarioPlay(load_scenario(path)) for path in recorded_episodes(out)
+        self.plays: list[ServedScenario] = [
+            ServedScenario(load_scenario(path)) for path in recorded_episodes(out)
         ]
         self.mounts = [play.mount() for play in self.plays]
         # Each episode's own runners, and the first one's handshakes (recorded refusals), kept
@@ -194,4 +194,4 @@ class Episodes:
         return policy(attempt, request) if policy is not None else None
 
     def verdicts(self) -> list[dict[str, object]]:
-        return [play.verdict() for play in self.plays if play.runners]
+        return [play.verdict().to_dict() for play in self.plays if play.runners]

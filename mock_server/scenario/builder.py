@@ -34,11 +34,11 @@ from mock_server.scenario.loader import (
     LoadedScenario,
     Problem,
     ScenarioError,
-    _dotted,
     _is_union_tag,
     resolve_fixture,
 )
 from mock_server.scenario.model import Rule, Scenario, Step
+from mock_server.scenario.yaml_source import dotted
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -55,7 +55,7 @@ def _problems(exc: ValidationError, source: str, prefix: str = "") -> list[Probl
             message = f"unknown field {path[-1]!r}"
         elif error["type"] == "missing":
             message = f"missing field {path[-1]!r}"
-        where = ".".join(p for p in (prefix, _dotted(path)) if p)
+        where = ".".join(p for p in (prefix, dotted(path)) if p)
         out.append(Problem(source, 0, 0, message, where))
     return out
 

@@ -33,7 +33,7 @@ from mock_server.scenario.model import (
 from mock_server.scenario.templating import ANY_BRACES, LITERAL_BRACES, NEW_IDS, PLACEHOLDER
 
 Path_ = tuple[str | int, ...]
-_NAMES = {"ga": "GA", "beta": "beta", "any": "GA or beta"}
+_NAMES = {Dialect.GA: "GA", Dialect.BETA: "beta", None: "GA or beta"}
 
 
 @dataclass(frozen=True)
@@ -45,21 +45,21 @@ class Defect:
     hint: str = ""
 
 
-def client_types(dialect: str) -> frozenset[str]:
-    """The client event types a scenario of ``dialect`` (ga, beta, any) can expect."""
-    if dialect in ("ga", "beta"):
-        return CLIENT_EVENT_TYPES[Dialect(dialect)]
+def client_types(dialect: Dialect | None) -> frozenset[str]:
+    """The client event types a scenario of ``dialect`` (None: any) can expect."""
+    if dialect is not None:
+        return CLIENT_EVENT_TYPES[dialect]
     return CLIENT_EVENT_TYPES[Dialect.GA] | CLIENT_EVENT_TYPES[Dialect.BETA]
 
 
-def server_types(dialect: str) -> frozenset[str]:
+def server_types(dialect: Dialect | None) -> frozenset[str]:
     """The server event types a scenario of ``dialect`` can send: the dialect's own names, and
     for beta also the GA names that are renamed into beta ones on the way out."""
     ga, beta = SERVER_EVENT_TYPES[Dialect.GA], SERVER_EVENT_TYPES[Dialect.BETA]
     renamed = frozenset(name for name, wire in BETA_SERVER_NAMES.items() if wire in beta)
-    if dialect == "ga":
+    if dialect is Dialect.GA:
         return ga
-    if dialect == "beta":
+    if dialect is Dialect.BETA:
         return beta | renamed
     return ga | beta
 
@@ -111,7 +111,7 @@ def _unrolled(steps: list[Step], path: Path_) -> list[Defect]:
 
 
 def _walk(
-    steps: list[Step], path: Path_, known: set[str], dialect: str, found: list[Defect]
+    steps: list[Step], path: Path_, known: set[str], dialect: Dialect | None, found: list[Defect]
 ) -> set[str]:
     """Check ``steps`` in order; return the captures made once they have run."""
     for index, step in enumerate(steps):
@@ -162,21 +162,26 @@ def _walk(
 
 
 def _expect(
-    expect: Expect, path: Path_, known: set[str], dialect: str, found: list[Defect]
+    expect: Expect, path: Path_, known: set[str], dialect: Dialect | None, found: list[Defect]
 ) -> None:
     # instead: true takes events the emulator refuses (a recorded refusal), so a type of the
     # other dialect is fine there.
-    allowed = client_types("any" if expect.instead else dialect)
+    allowed = client_types(None if expect.instead else dialect)
     _event_type(expect.type, (*path, "type"), allowed, "client", dialect, found)
     _templates(expect.match, (*path, "match"), known, found)
 
 
 def _event_type(
-    value: str, path: Path_, allowed: frozenset[str], side: str, dialect: str, found: list[Defect]
+    value: str,
+    path: Path_,
+    allowed: frozenset[str],
+    side: str,
+    dialect: Dialect | None,
+    found: list[Defect],
 ) -> None:
     if value in allowed:
         return
-    every = client_types("any") if side == "client" else server_types("any")
+    every = client_types(None) if side == "client" else server_types(None)
     if value in every:
         message = f"{value!r} is not a {_NAMES[dialect]} {side} event (the scenario's dialect)"
         hint = "use dialect: any, or the event of this dialect"

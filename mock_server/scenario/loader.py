@@ -1,63 +1,46 @@
 """Reading scenario files: safe YAML, line numbers for every problem, confined fixture paths.
 
-Only YAML's safe types are built (a tag such as ``!!python/object`` is an error, never an
-object). The loader remembers where each value stood, so that a pydantic error on
-``steps[2].respond.text`` is reported at its file and line, with a hint. Fixture paths resolve
-against the scenario's folder and may not leave it (``../``, absolute paths, symlinks out);
-``fixture:audio/x.wav`` names a file of the project's ``fixtures/`` folder instead. A file is
-bounded in size, nesting and aliases before anything is built (a YAML bomb is a problem with its
-line, not minutes and gigabytes), and a valid scenario is then checked as a whole
-(:mod:`mock_server.scenario.checks`: event types, captures, how far it unrolls).
+Only YAML's safe types are built, and a file is bounded in size, nesting and aliases before
+anything is built (:mod:`~mock_server.scenario.yaml_source`). The loader remembers where each
+value stood, so that a pydantic error on ``steps[2].respond.text`` is reported at its file and
+line, with a hint. Fixture paths resolve against the scenario's folder and may not leave it
+(:mod:`~mock_server.scenario.fixtures`). A valid scenario is then checked as a whole
+(:mod:`mock_server.scenario.checks`: event types, captures, how far it unrolls). Library
+scenarios are found by name (:func:`resolve_scenario`).
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from mock_server import resources
 from mock_server.scenario.checks import scenario_defects
+from mock_server.scenario.fixtures import (
+    FIXTURE_PREFIX,
+    FIXTURES,
+    fixture_problems,
+    resolve_fixture,
+)
 from mock_server.scenario.model import Scenario, Step
+from mock_server.scenario.yaml_source import (
+    MAX_ALIAS_VALUES,
+    MAX_ALIASES,
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    Path_,
+    Problem,
+    ScenarioError,
+    compose,
+    dotted,
+    line_of,
+)
 
 LIBRARY = resources.SCENARIOS
-FIXTURES = resources.FIXTURES
-FIXTURE_PREFIX = "fixture:"
-
-Path_ = tuple[str | int, ...]
-_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a scenario file, and where."""
-
-    file: str
-    line: int
-    column: int
-    message: str
-    path: str = ""
-    hint: str = ""
-
-    def __str__(self) -> str:
-        where = f" (at {self.path})" if self.path else ""
-        hint = f" ({self.hint})" if self.hint else ""
-        return f"{self.file}:{self.line}:{self.column}: {self.message}{where}{hint}"
-
-
-@dataclass
-class ScenarioError(Exception):
-    """A scenario file that cannot be used; :attr:`problems` says why, with lines."""
-
-    problems: list[Problem] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return "\n".join(str(p) for p in self.problems)
 
 
 @dataclass
@@ -71,286 +54,6 @@ class LoadedScenario:
 
     def fixture(self, reference: str) -> Path:
         return resolve_fixture(reference, self.folder)
-
-
-# Bounds of a scenario file (docs/scenarios.md, "Checks and bounds"): yaml.safe_load builds no
-# objects, but aliases still expand exponentially (a 1 KB "billion laughs" file is gigabytes once
-# built) and PyYAML composes recursively. The file is composed here from the parser's events, in
-# a loop, counting as it goes; nothing is built before the tree is known to be within bounds.
-MAX_FILE_BYTES = 4 * 1024 * 1024
-MAX_DEPTH = 100
-MAX_ALIASES = 1_000
-MAX_ALIAS_VALUES = 100_000
-_FLOW_MARKS = re.compile(r"[\[\]{}\"'\\#]")
-
-
-@dataclass
-class _Open:
-    """A mapping or sequence whose end event has not come yet."""
-
-    node: yaml.MappingNode | yaml.SequenceNode
-    anchor: str | None
-    key: yaml.Node | None = None
-    size: int = 1
-    height: int = 1
-
-
-def _problem_at(source: str, mark: Any, message: str, hint: str = "") -> ScenarioError:
-    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-    return ScenarioError([Problem(source, line, column, message, hint=hint)])
-
-
-def _deep_flow_line(text: str) -> int | None:
-    """Where a line has more than :data:`MAX_DEPTH` flow brackets open (quotes and comments
-    skipped, roughly as YAML reads them), if one does; lines with fewer openers are not read."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
-        return None
-    start = 0
-    for line in text.split("\n"):
-        if line.count("[") + line.count("{") > MAX_DEPTH:
-            depth, quote, escaped = 0, "", -1
-            for mark in _FLOW_MARKS.finditer(line):
-                char, at = mark.group(), mark.start()
-                if quote:
-                    if char == "\\" and quote == '"' and at != escaped:
-                        escaped = at + 1
-                    elif char == quote and at != escaped:
-                        quote = ""
-                elif char in "\"'":
-                    quote = char
-                elif char == "#" and (at == 0 or line[at - 1] in " \t"):
-                    break
-                elif char in "[{":
-                    depth += 1
-                    if depth > MAX_DEPTH:
-                        return start + at
-                elif char in "]}":
-                    depth = max(0, depth - 1)
-        start += len(line) + 1
-    return None
-
-
-def _mark(text: str, position: int) -> yaml.Mark:
-    line = text.count("\n", 0, position)
-    column = position - (text.rfind("\n", 0, position) + 1)
-    return yaml.Mark("", position, line, column, None, 0)
-
-
-def _compose_bounded(text: str, source: str) -> yaml.Node | None:
-    """The YAML node tree of ``text``, refusing what breaks the bounds; aliases stay shared
-    nodes (as PyYAML composes them), with their expanded size and depth counted."""
-    deep = _deep_flow_line(text)
-    if deep is not None:
-        # PyYAML's scanner is quadratic in the brackets open on one line (each may start a
-        # key until the line ends): refuse such a line before the parser reads it.
-        raise _problem_at(
-            source,
-            _mark(text, deep),
-            f"nested deeper than {MAX_DEPTH} levels (brackets open on one line)",
-            hint="a scenario is a few levels deep; is a bracket left open?",
-        )
-    try:
-        loader = yaml.SafeLoader(text)  # reads the whole text: refuses control characters
-    except yaml.reader.ReaderError as exc:
-        raise _problem_at(
-            source,
-            _mark(text, exc.position),
-            f"invalid YAML: unacceptable character #x{exc.character:04x}",
-            hint="control characters are not allowed; write them as escapes in double quotes",
-        ) from None
-    stream: Any = loader  # PyYAML's parser and resolver are untyped
-    size: dict[int, tuple[int, int]] = {}  # id(node) -> (values once expanded, height)
-    anchors: dict[str, yaml.Node] = {}
-    opened: list[_Open] = []
-    root: yaml.Node | None = None
-    documents = aliases = alias_values = 0
-
-    def add(node: yaml.Node, mark: Any) -> None:
-        nonlocal root
-        values, height = size[id(node)]
-        if not opened:
-            root = node
-            return
-        parent = opened[-1]
-        parent.size += values
-        parent.height = max(parent.height, height + 1)
-        if isinstance(parent.node, yaml.SequenceNode):
-            parent.node.value.append(node)
-        elif parent.key is None:
-            if not isinstance(node, yaml.ScalarNode):
-                raise _problem_at(
-                    source,
-                    mark,
-                    "a mapping key must be a plain value (a string or a number)",
-                    hint="a list or a mapping cannot be a key",
-                )
-            parent.key = node
-        else:
-            parent.node.value.append((parent.key, node))
-            parent.key = None
-
-    try:
-        while not loader.check_event(yaml.StreamEndEvent):
-            event = stream.get_event()
-            mark: Any = event.start_mark
-            if isinstance(event, yaml.StreamStartEvent | yaml.DocumentEndEvent):
-                continue
-            if isinstance(event, yaml.DocumentStartEvent):
-                documents += 1
-                if documents > 1:
-                    raise _problem_at(
-                        source, mark, "a scenario file holds one YAML document", hint="no ---"
-                    )
-                continue
-            if isinstance(event, yaml.AliasEvent):
-                if any(o.anchor == event.anchor for o in opened):
-                    raise _problem_at(
-                        source,
-                        mark,
-                        f"recursive alias *{event.anchor}: the anchor is used inside itself",
-                        hint="a scenario is a tree: repeat the values instead",
-                    )
-                if event.anchor not in anchors:
-                    raise _problem_at(source, mark, f"undefined alias *{event.anchor}")
-                node = anchors[event.anchor]
-                values, height = size[id(node)]
-                aliases += 1
-                alias_values += values
-                if aliases > MAX_ALIASES:
-                    raise _problem_at(
-                        source,
-                        mark,
-                        f"more than {MAX_ALIASES:,} aliases",
-                        hint="aliases are for a few shared values; write the rest out",
-                    )
-                if alias_values > MAX_ALIAS_VALUES:
-                    raise _problem_at(
-                        source,
-                        mark,
-                        f"aliases expand to more than {MAX_ALIAS_VALUES:,} values "
-                        f"(*{event.anchor} alone is {values:,})",
-                        hint="aliases of aliases grow exponentially: write the values out",
-                    )
-                if len(opened) + height > MAX_DEPTH:
-                    raise _problem_at(
-                        source,
-                        mark,
-                        f"alias *{event.anchor} nests the file deeper than {MAX_DEPTH} levels",
-                    )
-                add(node, mark)
-                continue
-            tag = getattr(event, "tag", None)
-            if isinstance(event, yaml.ScalarEvent):
-                if tag is None or tag == "!":
-                    tag = stream.resolve(yaml.ScalarNode, event.value, event.implicit)
-                node = yaml.ScalarNode(
-                    tag, event.value, mark, cast(Any, event.end_mark), event.style
-                )
-                size[id(node)] = (1, 1)
-                if event.anchor is not None:
-                    anchors[event.anchor] = node
-                add(node, mark)
-            elif isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
-                if len(opened) >= MAX_DEPTH:
-                    raise _problem_at(
-                        source,
-                        mark,
-                        f"nested deeper than {MAX_DEPTH} levels",
-                        hint="a scenario is a few levels deep; is a bracket left open?",
-                    )
-                kind = yaml.SequenceNode if isinstance(event, yaml.SequenceStartEvent) else None
-                collection: yaml.MappingNode | yaml.SequenceNode
-                if kind is not None:
-                    if tag is None or tag == "!":
-                        tag = stream.resolve(yaml.SequenceNode, None, event.implicit)
-                    collection = yaml.SequenceNode(tag, [], mark, None, event.flow_style)
-                else:
-                    if tag is None or tag == "!":
-                        tag = stream.resolve(yaml.MappingNode, None, event.implicit)
-                    collection = yaml.MappingNode(tag, [], mark, None, event.flow_style)
-                opened.append(_Open(collection, event.anchor))
-            elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
-                done = opened.pop()
-                done.node.end_mark = event.end_mark
-                size[id(done.node)] = (done.size, done.height)
-                if done.anchor is not None:
-                    anchors[done.anchor] = done.node
-                add(done.node, done.node.start_mark)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise _problem_at(
-            source, mark, f"invalid YAML: {problem}", hint="check indentation"
-        ) from None
-    finally:
-        loader.dispose()
-    return root
-
-
-def _compose(text: str, source: str) -> tuple[Any, dict[Path_, tuple[int, int]]]:
-    """Safe YAML to Python values, with the (line, column) of every value by path."""
-    root = _compose_bounded(text, source)
-    where: dict[Path_, tuple[int, int]] = {}
-    constructor = yaml.SafeLoader("")
-
-    def refuse_tag(node: yaml.Node) -> ScenarioError:
-        return _problem_at(
-            source,
-            node.start_mark,
-            f"YAML tag {node.tag!r} is not allowed",
-            hint="scenarios are plain data: strings, numbers, lists and mappings",
-        )
-
-    # Recursion is bounded: _compose_bounded refused a tree deeper than MAX_DEPTH, aliases
-    # included, and one whose aliases expand beyond MAX_ALIAS_VALUES.
-    def build(node: yaml.Node, path: Path_) -> Any:
-        where[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
-            raise refuse_tag(node)
-        if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = build(key_node, (*path, "<key>"))
-                out[key] = build(value_node, (*path, key))
-                where[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [build(item, (*path, i)) for i, item in enumerate(node.value)]
-        if node.tag not in constructor.yaml_constructors:
-            raise refuse_tag(node)
-        try:
-            value = constructor.construct_object(node, deep=True)
-        except Exception:  # PyYAML's scalar constructors raise ValueError, KeyError and others
-            shown = node.value if len(node.value) <= 60 else node.value[:60] + "..."
-            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-            raise _problem_at(source, node.start_mark, f"{shown!r} is not a valid {tag}") from None
-        if isinstance(value, str) and not _is_utf8(value):
-            raise _problem_at(
-                source,
-                node.start_mark,
-                "a lone surrogate (an escape such as \\ud800) cannot be sent as UTF-8",
-                hint="write the character itself, or a valid pair of escapes",
-            )
-        return value
-
-    if root is None:
-        return {}, where
-    return build(root, ()), where
-
-
-def _is_utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _line_of(path: Path_, where: dict[Path_, tuple[int, int]]) -> tuple[int, int]:
-    for end in range(len(path), -1, -1):
-        if path[:end] in where:
-            return where[path[:end]]
-    return (1, 1)
 
 
 def _known_prefix(path: Path_, where: dict[Path_, tuple[int, int]]) -> int:
@@ -367,13 +70,6 @@ def _in_file(path: Path_, where: dict[Path_, tuple[int, int]]) -> Path_:
                 return inline
             break
     return path
-
-
-def _dotted(path: Path_) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _hint(error: Any, data: Any) -> str:
@@ -401,7 +97,7 @@ def load_scenario_text(
     """
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise ScenarioError([_too_big(source)])
-    data, where = _compose(text, source)
+    data, where = compose(text, source)
     if not isinstance(data, dict):
         raise ScenarioError(
             [Problem(source, 1, 1, "a scenario is a mapping (name: ..., steps: ...)")]
@@ -412,7 +108,7 @@ def load_scenario_text(
         problems = []
         for error in exc.errors(include_url=False):
             path = _data_path(tuple(error["loc"]), data)
-            line, column = _line_of(path, where)
+            line, column = line_of(path, where)
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = f"unknown field {path[-1] if path else '?'!r}"
@@ -421,16 +117,16 @@ def load_scenario_text(
             elif "input" in error and error["type"] not in ("value_error", "scenario_bound"):
                 message = f"{message}, got {error['input']!r}"
             hint = (error.get("ctx") or {}).get("hint") or _hint(error, data)
-            problems.append(Problem(source, line, column, message, _dotted(path), str(hint)))
+            problems.append(Problem(source, line, column, message, dotted(path), str(hint)))
         raise ScenarioError(_dedupe(problems)) from None
     loaded = LoadedScenario(scenario, source, folder or Path.cwd())
     loaded.lines = {path: line for path, (line, _) in where.items()}
     problems = []
     for defect in scenario_defects(scenario) if checked else []:
         path = _in_file(defect.path, where)
-        line, column = _line_of(path, where)
-        problems.append(Problem(source, line, column, defect.message, _dotted(path), defect.hint))
-    problems += _fixture_problems(loaded, where)
+        line, column = line_of(path, where)
+        problems.append(Problem(source, line, column, defect.message, dotted(path), defect.hint))
+    problems += fixture_problems(scenario, source, loaded.folder, where)
     if problems:
         raise ScenarioError(problems)
     return loaded
@@ -479,66 +175,6 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
     return out
 
 
-def resolve_fixture(reference: str, folder: Path) -> Path:
-    """The file a scenario's fixture reference names; raises ValueError if it is not allowed."""
-    if reference.startswith(FIXTURE_PREFIX):
-        base = FIXTURES.resolve()
-        target = (base / reference[len(FIXTURE_PREFIX) :]).resolve()
-    else:
-        if Path(reference).is_absolute():
-            raise ValueError(
-                f"absolute fixture path {reference!r}: use a path relative to the scenario"
-            )
-        base = folder.resolve()
-        target = (base / reference).resolve()
-    if not target.is_relative_to(base):
-        raise ValueError(
-            f"fixture path {reference!r} leaves the scenario's folder {base}: keep fixtures "
-            "beside the scenario, or name project fixtures as fixture:audio/NAME.wav"
-        )
-    if not target.is_file():
-        raise ValueError(f"fixture {reference!r} not found (looked for {target})")
-    return target
-
-
-def _audio_references(steps: list[Step], path: Path_) -> list[tuple[str, Path_]]:
-    found: list[tuple[str, Path_]] = []
-    for index, step in enumerate(steps):
-        here = (*path, index)
-        if step.expect is not None and step.expect.audio:
-            found.append((step.expect.audio, (*here, "expect", "audio")))
-        if step.respond is not None:
-            if step.respond.audio:
-                found.append((step.respond.audio, (*here, "respond", "audio")))
-            for n, item in enumerate(step.respond.items or []):
-                if item.audio:
-                    found.append((item.audio, (*here, "respond", "items", n, "audio")))
-        for group in ("any_order", "optional"):
-            inner = getattr(step, group)
-            if inner:
-                found += _audio_references(inner, (*here, group))
-        if step.repeat is not None:
-            found += _audio_references(step.repeat.steps, (*here, "repeat", "steps"))
-    return found
-
-
-def _fixture_problems(loaded: LoadedScenario, where: dict[Path_, tuple[int, int]]) -> list[Problem]:
-    scenario = loaded.scenario
-    references = _audio_references(scenario.steps, ("steps",))
-    for n, connection in enumerate(scenario.connections or []):
-        references += _audio_references(connection.steps or [], ("connections", n, "steps"))
-    for n, rule in enumerate(scenario.rules):
-        references += _audio_references(rule.do, ("rules", n, "do"))
-    problems = []
-    for reference, path in references:
-        try:
-            loaded.fixture(reference)
-        except ValueError as exc:
-            line, column = _line_of(path, where)
-            problems.append(Problem(loaded.source, line, column, str(exc), _dotted(path)))
-    return problems
-
-
 def load_scenario(path: str | Path) -> LoadedScenario:
     """Load a scenario file (see :func:`resolve_scenario` for library names)."""
     file = Path(path)
@@ -577,3 +213,22 @@ def resolve_scenario(name_or_path: str) -> Path:
     close = difflib.get_close_matches(name_or_path, library(), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else f" Known: {', '.join(library())}."
     raise ScenarioError([Problem(name_or_path, 0, 0, f"no scenario named {name_or_path!r}.{hint}")])
+
+
+__all__ = [
+    "FIXTURES",
+    "FIXTURE_PREFIX",
+    "LIBRARY",
+    "MAX_ALIASES",
+    "MAX_ALIAS_VALUES",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "LoadedScenario",
+    "Problem",
+    "ScenarioError",
+    "library",
+    "load_scenario",
+    "load_scenario_text",
+    "resolve_fixture",
+    "resolve_scenario",
+]

@@ -6,41 +6,35 @@ so); a ``respond`` is the plan of the next response the session makes, whoever a
 after a ``respond`` the following steps wait until that response is done. Faults and raw sends
 run at once; ``wait`` holds the script. Rules react to any matching client event at any time.
 
-Groups: ``repeat`` is unrolled; ``optional`` holds expects that may be skipped (the event is
-then tried on the step after the group); ``any_order`` holds expects satisfied in any order.
+The steps are compiled into a flat list of nodes (:mod:`~mock_server.scenario.compile`: groups
+unrolled), rules fire through :mod:`~mock_server.scenario.rules`, faults and raw sends through
+:func:`~mock_server.scenario.actions.perform`, responses are planned by
+:mod:`~mock_server.scenario.plans`.
 
-When the connection ends, :meth:`ScenarioRunner.verdict` says which steps were satisfied, which
+When the connection ends, :meth:`ScenarioRunner.verdict` (a
+:class:`~mock_server.scenario.verdict.ConnectionVerdict`) says which steps were satisfied, which
 expectations were not met (and what came instead), what came unexpected, and the client's
-protocol mistakes that the session noted.
+protocol mistakes that the session noted. ``compile_steps``, ``RuleBook`` and
+``event_matches`` stay importable from here (the relay imports the last two from this module).
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from mock_server import audio
 from mock_server.protocol.errors import RealtimeError
-from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan, ResponseRequest
+from mock_server.responder import ResponsePlan, ResponseRequest
 from mock_server.scenario.actions import perform
+from mock_server.scenario.compile import BOUNDED, Node, compile_steps, describe, satisfied_by
 from mock_server.scenario.loader import LoadedScenario
-from mock_server.scenario.matchers import get_path, match
-from mock_server.scenario.model import (
-    MAX_UNROLLED_STEPS,
-    EventMatch,
-    Expect,
-    FunctionCall,
-    OutputItem,
-    Respond,
-    Rule,
-    Step,
-    unrolled_size,
-)
+from mock_server.scenario.matchers import get_path
+from mock_server.scenario.model import EventMatch, Expect, Rule, Step
+from mock_server.scenario.plans import ResponsePlans, failed_plan
+from mock_server.scenario.rules import RuleBook, event_matches
 from mock_server.scenario.templating import TemplateError, render
+from mock_server.scenario.verdict import ConnectionVerdict, Unexpected, Unmet
 from mock_server.session import Session
 from mock_server.transcript import Finding
 
@@ -58,132 +52,11 @@ MAX_TALK_S = 300.0
 UNMET_CLOSE = 4000
 UNMET_REASON = "invalid_request_error.realtime_mock_expectation_unmet"
 
-# The nodes that wait for the client, and so are bounded.
-_BOUNDED = ("expect", "any_order", "respond")
-
 
 def _close_reason(text: str) -> str:
     """``text`` cut to the 123 bytes a close frame's reason may hold."""
     data = text.encode()
     return text if len(data) <= 123 else data[:120].decode(errors="ignore") + "..."
-
-
-@dataclass
-class _Node:
-    kind: str  # expect | any_order | respond | action | wait
-    label: str
-    step: Step | None = None
-    expects: list[Expect] = field(default_factory=list)
-    optional: bool = False
-    seconds: float = 0.0
-    remaining: list[Expect] | None = None  # any_order: the expects still to come
-    heard_ms: float = 0.0  # an audio expect: how much of its speech has come
-
-
-def _describe(step: Step) -> str:
-    kind = step.kind
-    value = getattr(step, kind)
-    if kind == "expect":
-        assert isinstance(value, Expect)
-        fields = f" {json.dumps(value.match)}" if value.match else ""
-        if value.audio is not None:
-            fields = f" (the audio of {value.audio})"
-        return f"expect {value.type}{fields}"
-    if kind == "respond":
-        assert isinstance(value, Respond)
-        shown = value.model_dump(exclude_defaults=True, exclude_none=True)
-        return f"respond {json.dumps(shown)[:80]}"
-    return kind
-
-
-def compile_steps(steps: list[Step]) -> list[_Node]:
-    """Steps as a flat list of nodes (groups unrolled); raises ValueError beyond
-    :data:`~mock_server.scenario.model.MAX_UNROLLED_STEPS`.
-
-    The loader refuses such scenarios; this bound holds for any built in Python too, since a
-    runner unrolls on the server's event loop. Iterative, so that deep nesting cannot overflow.
-    """
-    size = unrolled_size(steps)
-    if size > MAX_UNROLLED_STEPS:
-        raise ValueError(
-            f"the steps unroll to more than {MAX_UNROLLED_STEPS:,} steps (a repeat counts its "
-            "steps times over): nothing is played"
-        )
-    nodes: list[_Node] = []
-    # Each entry: the steps still to unroll at that level, and whether they are optional.
-    pending: list[tuple[Iterator[Step], bool]] = [(iter(steps), False)]
-    while pending:
-        level, optional = pending[-1]
-        step = next(level, None)
-        if step is None:
-            pending.pop()
-        elif step.repeat is not None:
-            if step.repeat.steps:  # an empty body adds nothing, however often
-                rounds = itertools.repeat(step.repeat.steps, max(step.repeat.times, 0))
-                pending.append((itertools.chain.from_iterable(rounds), optional))
-        elif step.optional is not None:
-            pending.append((iter(step.optional), True))
-        else:
-            node = _compile_one(step)
-            node.optional = optional and node.kind == "expect"
-            nodes.append(node)
-    return nodes
-
-
-def _compile_one(step: Step) -> _Node:
-    if step.expect is not None:
-        return _Node("expect", _describe(step), step, [step.expect])
-    if step.respond is not None:
-        return _Node("respond", _describe(step), step)
-    if step.any_order is not None:
-        expects = [s.expect for s in step.any_order if s.expect is not None]
-        label = "any order: " + ", ".join(e.type for e in expects)
-        return _Node("any_order", label, step, expects)
-    if step.wait is not None:
-        if isinstance(step.wait, float | int):
-            return _Node("wait", f"wait {step.wait:g}s", step, seconds=float(step.wait))
-        expect = Expect(type=step.wait.until, within=step.wait.within)
-        return _Node("expect", f"wait until {step.wait.until}", step, [expect])
-    return _Node("action", step.kind, step)
-
-
-def event_matches(
-    spec: EventMatch,
-    event: dict[str, Any],
-    names: dict[str, Any],
-    new_id: Callable[[str], str],
-) -> bool:
-    """Whether ``event`` has the spec's type and fields (its templates rendered with
-    ``names``); raises :class:`TemplateError` for a bad placeholder."""
-    if event.get("type") != spec.type:
-        return False
-    return not match(render(spec.match, names, new_id), event)
-
-
-class RuleBook:
-    """Which rules fire for each client event, counting occurrences for ``after`` and
-    ``count`` (the scenario runner and the pass-through relay both use it)."""
-
-    def __init__(self, rules: list[Rule]) -> None:
-        self.rules = rules
-        self._seen = [0] * len(rules)
-        self._fired = [0] * len(rules)
-
-    def firing(
-        self, event: dict[str, Any], matches: Callable[[EventMatch, dict[str, Any]], bool]
-    ) -> list[Rule]:
-        fired = []
-        for index, rule in enumerate(self.rules):
-            if not matches(rule.when, event):
-                continue
-            self._seen[index] += 1
-            if self._seen[index] <= rule.when.after:
-                continue
-            if rule.when.count is not None and self._fired[index] >= rule.when.count:
-                continue
-            self._fired[index] += 1
-            fired.append(rule)
-        return fired
 
 
 class ScenarioRunner:
@@ -196,8 +69,8 @@ class ScenarioRunner:
         self.cursor = 0
         self.captures: dict[str, Any] = {}
         self.satisfied: list[str] = []
-        self.unmet: list[dict[str, Any]] = []
-        self.unexpected: list[dict[str, Any]] = []
+        self.unmet: list[Unmet] = []
+        self.unexpected: list[Unexpected] = []
         self.problems: list[str] = []
         try:
             self.nodes = compile_steps(steps)
@@ -212,7 +85,7 @@ class ScenarioRunner:
         self._after_response = False
         self._wait_until: float | None = None
         self.rules = RuleBook(self.scenario.rules)
-        self._audio: dict[str, bytes] = {}
+        self.plans = ResponsePlans(loaded, self.captures, self._new_id)
         self._transcriptions = 0
         # Audio an audio expect still waits for after a response began before it was complete
         # (the service answered mid-stream); the appends that follow pay it off first.
@@ -281,20 +154,10 @@ class ScenarioRunner:
             return None
         assert node.step is not None and node.step.respond is not None
         try:
-            plan = self._plan(node.step.respond)
-        except TemplateError as exc:
-            # The scenario's fault, not the client's: a failed response (as the live service
-            # sends when it cannot answer), and the problem in the verdict.
+            plan = self.plans.plan(node.step.respond)
+        except TemplateError as exc:  # the scenario's fault: in the verdict, not the client's
             self.problems.append(f"respond: {exc}")
-            plan = ResponsePlan(
-                [],
-                "failed",
-                error={
-                    "type": "server_error",
-                    "code": None,
-                    "message": f"realtime-mock: the scenario's response has a bad template: {exc}",
-                },
-            )
+            plan = failed_plan(exc)
         self.satisfied.append(node.label)
         self.cursor += 1
         self._started = None  # the next step's bound counts from when the response is done
@@ -306,7 +169,7 @@ class ScenarioRunner:
         node = self._current()
         if node is None or self.stopped:
             return
-        if node.kind in _BOUNDED and self._started is not None:
+        if node.kind in BOUNDED and self._started is not None:
             limit, why = self._bound(node)
             if now - self._started >= limit:
                 if node.optional and why.endswith("(default timeout)"):
@@ -327,7 +190,7 @@ class ScenarioRunner:
             return self._now
         if node.kind == "wait" and self._wait_until is not None:
             return self._wait_until
-        if node.kind in _BOUNDED and self._started is not None:
+        if node.kind in BOUNDED and self._started is not None:
             return self._started + self._bound(node)[0]
         return None
 
@@ -335,9 +198,7 @@ class ScenarioRunner:
         """Whether the script still waits for the client (a required step is to come)."""
         if self.stopped:
             return False
-        return any(
-            node.kind in _BOUNDED and not node.optional for node in self.nodes[self.cursor :]
-        )
+        return any(node.kind in BOUNDED and not node.optional for node in self.nodes[self.cursor :])
 
     def transcribe(self, pcm16: bytes) -> str | RealtimeError | None:
         """The scenario's transcription of the next committed turn, if it gives one."""
@@ -352,17 +213,17 @@ class ScenarioRunner:
 
     # ---- stepping ------------------------------------------------------------------------
 
-    def _current(self) -> _Node | None:
+    def _current(self) -> Node | None:
         return self.nodes[self.cursor] if self.cursor < len(self.nodes) else None
 
     def _responding(self) -> bool:
         return self.session is not None and self.session.active_response_id() is not None
 
-    def _within(self, node: _Node) -> float | None:
+    def _within(self, node: Node) -> float | None:
         limits = [e.within for e in (node.expects or []) if e.within is not None]
         return min(limits) if limits else None
 
-    def _bound(self, node: _Node) -> tuple[float, str]:
+    def _bound(self, node: Node) -> tuple[float, str]:
         """How long (in session time) ``node`` may wait, and the finding if it waits longer.
 
         A step's own ``within`` is in scenario time; the default is in real seconds (the
@@ -414,17 +275,17 @@ class ScenarioRunner:
             assert node.step is not None
             self._act(node.step)
 
-    def _advance(self, node: _Node) -> None:
+    def _advance(self, node: Node) -> None:
         self.satisfied.append(node.label)
         self.cursor += 1
         self._started = None
 
-    def _hearing(self, node: _Node | None) -> bool:
+    def _hearing(self, node: Node | None) -> bool:
         return node is not None and node.kind == "expect" and node.expects[0].audio is not None
 
     def _audio_ms(self, expect: Expect) -> float:
         assert expect.audio is not None
-        return audio.duration_ms(len(self._pcm(expect.audio)))
+        return audio.duration_ms(len(self.plans.pcm(expect.audio)))
 
     def _heard(self, event: dict[str, Any]) -> float:
         """Milliseconds of audio in an append, in the session's input format."""
@@ -441,34 +302,19 @@ class ScenarioRunner:
             heard = self._consume_audio(event)
             if heard is not None:
                 return heard
-        index = self.cursor
-        while index < len(self.nodes):
-            node = self.nodes[index]
-            if node.kind == "any_order":
-                if node.remaining is None:
-                    node.remaining = list(node.expects)
-                for expect in list(node.remaining):
-                    if self._matches(expect, event):
-                        node.remaining.remove(expect)
-                        remaining = node.remaining
-                        self._capture(expect, event)
-                        if not remaining:
-                            self.cursor = index
-                            self._advance(node)
-                        return expect
-                return None
-            if node.kind != "expect":
-                return None
-            expect = node.expects[0]
-            if expect.audio is None and self._matches(expect, event):
-                self._capture(expect, event)
-                self.cursor = index
-                self._advance(node)
+        found = satisfied_by(self.nodes, self.cursor, lambda expect: self._matches(expect, event))
+        if found is None:
+            return None
+        index, node, expect = found
+        self._capture(expect, event)
+        if node.kind == "any_order":
+            assert node.remaining is not None
+            node.remaining.remove(expect)
+            if node.remaining:
                 return expect
-            if not node.optional:
-                return None
-            index += 1
-        return None
+        self.cursor = index
+        self._advance(node)
+        return expect
 
     def _consume_audio(self, event: dict[str, Any]) -> Expect | None:
         """An append counted against the audio owed, or the audio expect at the cursor."""
@@ -501,15 +347,8 @@ class ScenarioRunner:
         assert self.session is not None
         return self.session.ids.new(kind)  # type: ignore[arg-type]
 
-    def _fail_expectation(self, node: _Node, why: str) -> None:
-        self.unmet.append(
-            {
-                "step": node.label,
-                "why": why,
-                "came_instead": self._seen_since[-10:],
-                "connection": self.connection,
-            }
-        )
+    def _fail_expectation(self, node: Node, why: str) -> None:
+        self.unmet.append(self._unmet(node, why))
         self.stopped = True
         self.finished.set()
         if self.session is not None and self.session.closed is None:
@@ -522,12 +361,13 @@ class ScenarioRunner:
             self.session.send_error(message, "realtime_mock_expectation_unmet")
             self.session.close(UNMET_CLOSE, _close_reason(f"{UNMET_REASON}: {node.label}: {why}"))
 
+    def _unmet(self, node: Node, why: str) -> Unmet:
+        return Unmet(node.label, why, tuple(self._seen_since[-10:]), self.connection)
+
     def _note_unexpected(self, event: dict[str, Any], handled: bool) -> None:
         if self.scenario.unexpected == "ignore" or handled or event.get("type") in NOISE:
             return
-        self.unexpected.append(
-            {"type": event.get("type"), "event_id": event.get("event_id"), "t": self._t()}
-        )
+        self.unexpected.append(Unexpected(event.get("type"), event.get("event_id"), self._t()))
 
     def _t(self) -> float:
         return round(self._now - (self.session.started_at if self.session else 0.0), 3)
@@ -545,7 +385,7 @@ class ScenarioRunner:
         assert self.session is not None
         for step in rule.do:
             if step.respond is not None:
-                self.session.create_response(self._plan(step.respond))
+                self.session.create_response(self.plans.plan(step.respond))
             else:
                 self._act(step)
 
@@ -558,53 +398,10 @@ class ScenarioRunner:
         except TemplateError as exc:
             self.problems.append(f"send: {exc}")
 
-    # ---- plans ---------------------------------------------------------------------------
-
-    def _pcm(self, reference: str) -> bytes:
-        if reference not in self._audio:
-            path = self.loaded.fixture(reference)
-            self._audio[reference] = audio.load_wav(path).tobytes()
-        return self._audio[reference]
-
-    def _call(self, call: FunctionCall) -> FunctionCallOutput:
-        arguments = (
-            call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
-        )
-        rendered = render(arguments, self.captures, self._new_id)
-        return FunctionCallOutput(call.name, str(rendered), call.call_id)
-
-    def _item(self, item: OutputItem) -> MessageOutput | FunctionCallOutput:
-        if item.function_call is not None:
-            return self._call(item.function_call)
-        text = item.transcript or item.text or ""
-        return MessageOutput(
-            str(render(text, self.captures, self._new_id)),
-            self._pcm(item.audio) if item.audio else None,
-        )
-
-    def _plan(self, respond: Respond) -> ResponsePlan:
-        outputs: list[MessageOutput | FunctionCallOutput] = []
-        if respond.items:
-            outputs = [self._item(i) for i in respond.items]
-        elif respond.function_calls:
-            outputs = [self._call(c) for c in respond.function_calls]
-        else:
-            if respond.text is not None or respond.audio is not None:
-                outputs.append(
-                    self._item(
-                        OutputItem(
-                            text=respond.text, audio=respond.audio, transcript=respond.transcript
-                        )
-                    )
-                )
-            if respond.function_call is not None:
-                outputs.append(self._call(respond.function_call))
-        return ResponsePlan(outputs, respond.status, respond.reason, respond.error, respond.usage)
-
     # ---- the verdict ---------------------------------------------------------------------
 
-    def verdict(self) -> dict[str, Any]:
-        """This connection's result, as data."""
+    def verdict(self) -> ConnectionVerdict:
+        """This connection's result."""
         unmet = list(self.unmet)
         if not self.stopped:
             for node in self.nodes[self.cursor :]:
@@ -612,35 +409,27 @@ class ScenarioRunner:
                     why = "the connection ended first"
                     if node.kind == "respond":
                         why = "the client never asked for this response"
-                    unmet.append(
-                        {
-                            "step": node.label,
-                            "why": why,
-                            "came_instead": self._seen_since[-10:],
-                            "connection": self.connection,
-                        }
-                    )
+                    unmet.append(self._unmet(node, why))
                     break
         findings = self.session.findings if self.session is not None else self._findings
-        mistakes = [
-            {
-                "kind": finding.kind,
-                "severity": finding.severity,
-                "message": finding.message,
-                "code": finding.code,
-                "event_id": finding.event_id,
-                "t": round(finding.t, 3),
-            }
-            for finding in findings
-        ]
-        errors = [m for m in mistakes if m["severity"] == "error"]
-        fail_unexpected = self.scenario.unexpected == "fail" and self.unexpected
-        return {
-            "connection": self.connection,
-            "ok": not unmet and not errors and not fail_unexpected and not self.problems,
-            "satisfied": list(self.satisfied),
-            "unmet": unmet,
-            "unexpected": list(self.unexpected),
-            "mistakes": mistakes,
-            "problems": list(self.problems),
-        }
+        return ConnectionVerdict(
+            connection=self.connection,
+            satisfied=tuple(self.satisfied),
+            unmet=tuple(unmet),
+            unexpected=tuple(self.unexpected),
+            mistakes=tuple(findings),
+            problems=tuple(self.problems),
+            unexpected_fails=self.scenario.unexpected == "fail",
+        )
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "STEPS_PER_RUN",
+    "UNMET_CLOSE",
+    "RuleBook",
+    "ScenarioRunner",
+    "compile_steps",
+    "describe",
+    "event_matches",
+]

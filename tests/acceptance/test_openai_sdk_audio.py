@@ -11,7 +11,7 @@ from openai import AsyncOpenAI
 
 from mock_server import audio
 from mock_server.scenario.loader import load_scenario, load_scenario_text, resolve_scenario
-from mock_server.scenario.play import ScenarioPlay
+from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer
 from tests.helpers import WAIT, serving
 
@@ -21,7 +21,7 @@ ANSWER = audio.load_wav(FIXTURES / "answer.wav").tobytes()
 
 async def test_sdk_streams_a_fixture_with_server_vad_and_gets_transcript_and_answer() -> None:
     # The audio_vad library scenario answers with the answer fixture.
-    play = ScenarioPlay(load_scenario(resolve_scenario("audio_vad")))
+    play = ServedScenario(load_scenario(resolve_scenario("audio_vad")))
     async with serving(play.mount()) as server:
         client = AsyncOpenAI(api_key="sk-test", base_url=server.base_url)
         async with client.realtime.connect(model="gpt-realtime") as conn:
@@ -68,7 +68,7 @@ async def test_sdk_streams_a_fixture_with_server_vad_and_gets_transcript_and_ans
         base64.b64decode(e.delta) for e in events if e.type == "response.output_audio.delta"
     )
     assert reply == ANSWER
-    assert play.verdict()["ok"]
+    assert play.verdict().ok, str(play.verdict())
 
 
 async def stream_question(server: MockServer, turns: int) -> list[Any]:
@@ -99,7 +99,7 @@ transcriptions:
   - text: "Quel temps fait-il à Paris ?"
   - error: {type: server_error, code: transcription_failed, message: "Audio could not be read."}
 """
-    play = ScenarioPlay(load_scenario_text(text, "transcripts.yaml"))
+    play = ServedScenario(load_scenario_text(text, "transcripts.yaml"))
     async with serving(play.mount()) as server:
         events = await stream_question(server, turns=2)
     completed = [e for e in events if e.type.endswith("transcription.completed")]

@@ -20,7 +20,7 @@ from mock_server.record import Recorder
 from mock_server.relay import Upstream
 from mock_server.scenario.lint import lint_paths
 from mock_server.scenario.loader import load_scenario
-from mock_server.scenario.play import ScenarioPlay
+from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer, Mount
 from tests.helpers import WAIT
 
@@ -116,10 +116,10 @@ async def test_the_sdk_works_through_the_proxy_and_its_recording_replays(
     assert answer.text == "The tool returned: sunny"
     assert recorder.written and lint_paths([str(tmp_path)]) == []
 
-    play = ScenarioPlay(load_scenario(tmp_path / "sdk.yaml"))
+    play = ServedScenario(load_scenario(tmp_path / "sdk.yaml"))
     async with MockServer(port=0, default_mount=play.mount()) as replaying:
         replayed = await weather_round_trip(replaying, beta)
         await replaying.wait_for_sessions(0)
     assert shape(replayed) == shape(live)
-    verdict = play.verdict()
+    verdict = play.verdict().to_dict()
     assert verdict["ok"], json.dumps(verdict["findings"])

@@ -328,12 +328,12 @@ steps:
 def _mount_for(tmp_path: Path, *options: str) -> Mount:
     from harness.cli.serve import serve_mount
     from mock_server.scenario.loader import load_scenario
-    from mock_server.scenario.play import ScenarioPlay
+    from mock_server.scenario.served import ServedScenario
 
     path = tmp_path / "tuned.yaml"
     path.write_text(SCENARIO)
     args = build_parser().parse_args(["serve", "--scenario", str(path), *options])
-    return serve_mount(args, ScenarioPlay(load_scenario(path)))
+    return serve_mount(args, ServedScenario(load_scenario(path)))
 
 
 def test_with_a_scenario_the_options_not_given_keep_the_scenarios_values(tmp_path: Path) -> None:

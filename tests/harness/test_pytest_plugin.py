@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -408,7 +409,7 @@ def test_options_key_dialect_and_marker(pytester: pytest.Pytester) -> None:
         @pytest.mark.realtime_mock("text_turn", pace="x1000", dialect="ga")
         def test_marker(realtime_mock):
             mock = realtime_mock()
-            assert mock.play.scenario.dialect == "ga"
+            assert mock.served.scenario.dialect == "ga"
             assert "sunny" in ask(mock, "hi")
 
         def test_unknown_option(realtime_mock):
@@ -444,3 +445,24 @@ def test_strict_fails_events_no_step_expects(pytester: pytest.Pytester) -> None:
     result = run(pytester)
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*connection *: unexpected session.update*"])
+
+
+def test_the_dialect_option_is_the_one_dialect_type(tmp_path: Path) -> None:
+    from harness.mock import MockOptions, RealtimeMock
+    from mock_server.protocol.events import Dialect
+    from mock_server.server import ThreadedMockServer
+
+    threaded = ThreadedMockServer(port=0)
+    threaded.start()
+    try:
+        beta_only = {"name": "b", "description": "d", "dialect": "beta"}
+        for given, held in (("ga", Dialect.GA), ("any", None), (Dialect.BETA, Dialect.BETA)):
+            mock = RealtimeMock(threaded, f"/t/{given}", beta_only, MockOptions(dialect=given))
+            try:  # "any" overrides the scenario's own dialect, as it always did
+                assert mock.served.scenario.dialect is held
+            finally:
+                mock.unmount()
+        with pytest.raises(ValueError, match="use 'ga', 'beta' or 'any'"):
+            RealtimeMock(threaded, "/t/bad", beta_only, MockOptions(dialect="gaa"), folder=tmp_path)
+    finally:
+        threaded.stop()

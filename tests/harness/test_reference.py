@@ -17,7 +17,7 @@ def test_there_is_a_driver_for_every_library_scenario() -> None:
 @pytest.mark.parametrize(("name", "dialect"), [(n, d) for n in DRIVERS for d in dialects(n)])
 async def test_the_reference_client_passes(name: str, dialect: str, tmp_path: Path) -> None:
     verdict, ctx = await play(name, dialect, out_dir=tmp_path)
-    assert verdict["ok"], verdict["findings"]
+    assert verdict.ok, verdict.findings
     for path in ctx.audio_written:
         assert path.stat().st_size > 44
 
@@ -33,5 +33,5 @@ async def test_the_reference_client_passes(name: str, dialect: str, tmp_path: Pa
 )
 async def test_broken_variants_are_caught(name: str, flaws: Flaws, finding: str) -> None:
     verdict, _ = await play(name, "ga", flaws)
-    assert not verdict["ok"]
-    assert finding in "\n".join(verdict["findings"])
+    assert not verdict.ok
+    assert finding in "\n".join(verdict.findings)

@@ -39,7 +39,7 @@ from mock_server.record import (
 from mock_server.relay import Upstream
 from mock_server.scenario.lint import lint_paths
 from mock_server.scenario.loader import load_scenario
-from mock_server.scenario.play import ScenarioPlay
+from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer, Mount
 from mock_server.transcript import Transcript
 from tests.helpers import WAIT, serving
@@ -198,11 +198,11 @@ async def record(upstream: MockServer, out: Path, conversation: Conversation) ->
 
 
 async def replay(path: Path, conversation: Conversation) -> tuple[Heard, dict[str, Any]]:
-    play = ScenarioPlay(load_scenario(path))
+    play = ServedScenario(load_scenario(path))
     async with serving(play.mount()) as server:
         heard = await converse(server.ws_url, conversation)
         await server.wait_for_sessions(0)
-    return heard, play.verdict()
+    return heard, play.verdict().to_dict()
 
 
 ID = re.compile(r"^(sess|conv|item|resp|call|event|evt)_[A-Za-z0-9]+$")
@@ -406,13 +406,13 @@ async def test_a_refused_attempt_is_kept_and_replayed(tmp_path: Path) -> None:
         "type": "invalid_request_error",
         "retry_after": 0.0,
     }
-    play = ScenarioPlay(load_scenario(out))
+    play = ServedScenario(load_scenario(out))
     async with serving(play.mount()) as server:
         status, replayed = await attempts(server.ws_url)
         await server.wait_for_sessions(0)
     assert status == 429
     assert normalise(replayed.events) == normalise(live.events)
-    assert play.verdict()["ok"], play.verdict()["findings"]
+    assert play.verdict().ok, str(play.verdict())
 
 
 # ---- off the loop (issue 13: a long recording must not stall the other connections) ----------

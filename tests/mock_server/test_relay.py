@@ -34,7 +34,7 @@ from mock_server.scenario import actions
 from mock_server.scenario.actions import GARBAGE, Actions
 from mock_server.scenario.loader import ScenarioError, load_scenario_text
 from mock_server.scenario.model import PASSTHROUGH_ACTIONS, Step
-from mock_server.scenario.play import ScenarioPlay
+from mock_server.scenario.served import ServedScenario
 from mock_server.server import HANDSHAKE_TIMEOUT, MockServer, Mount
 from mock_server.transcript import Direction, Transcript
 from tests.helpers import KEY, WAIT, connected, serving
@@ -216,7 +216,7 @@ rules:
 async def test_a_passthrough_scenario_scripts_faults_and_the_upstream_answers_the_rest(
     upstream: MockServer,
 ) -> None:
-    play = ScenarioPlay(load_scenario_text(PASSTHROUGH), upstream=upstream.ws_url)
+    play = ServedScenario(load_scenario_text(PASSTHROUGH), upstream=upstream.ws_url)
     async with MockServer(port=0, default_mount=play.mount()) as server:
         headers = {"Authorization": "Bearer sk-test"}
         url = f"{server.ws_url}?model=gpt-realtime"
@@ -243,7 +243,7 @@ async def test_a_passthrough_scenario_scripts_faults_and_the_upstream_answers_th
     assert error["error"]["code"] == "rate_limit_exceeded"
     # The scripted event took the request's place: the upstream saw one response.create only.
     assert len(upstream.connections[0].transcript.client_events("response.create")) == 1
-    assert play.verdict()["ok"], play.verdict()["findings"]
+    assert play.verdict().ok, str(play.verdict())
 
 
 @pytest.mark.parametrize(
@@ -294,7 +294,7 @@ async def test_a_passthrough_rule_with_a_bad_template_is_noted_and_logged(
         "    do: [{send: {type: response.done, note: '{{ nope }}'}}]\n"
     )
     # Lint refuses the template; what the relay does with it anyway is tested here.
-    play = ScenarioPlay(load_scenario_text(text, checked=False), upstream=upstream.ws_url)
+    play = ServedScenario(load_scenario_text(text, checked=False), upstream=upstream.ws_url)
     async with MockServer(port=0, default_mount=play.mount()) as server:
         headers = {"Authorization": "Bearer sk-test"}
         async with connect(f"{server.ws_url}?model=gpt-realtime", additional_headers=headers) as ws:
@@ -593,7 +593,7 @@ async def test_each_passthrough_fault_goes_through_perform_with_the_relays_actio
         f"rules:\n  - when: conversation.item.create\n    do: [{step}]\n"
     )
     async with await echo_upstream() as up:
-        play = ScenarioPlay(load_scenario_text(text), upstream=_url_of(up))
+        play = ServedScenario(load_scenario_text(text), upstream=_url_of(up))
         async with serving(play.mount()) as proxy:
             beta = KEY | {"OpenAI-Beta": "realtime=v1"}
             async with connected(proxy.ws_url, headers=beta, opened=False) as ws:

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mock_server.protocol.http import reason_phrase
 from mock_server.scenario.loader import ScenarioError, load_scenario_text
-from mock_server.scenario.play import ScenarioPlay
+from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer, Mount
 from tests.helpers import KEY, WAIT, recv, serving
 
@@ -385,7 +385,7 @@ async def test_an_unnamed_refusal_status_is_answered_as_is() -> None:
     # 451 has a name in http.HTTPStatus but not in every HTTP library; the answer keeps it.
     # (499 and 599, which no server sends, are refused when the scenario loads: see below.)
     text = "name: x\ndescription: y\nhandshake: {status: 451}\n"
-    play = ScenarioPlay(load_scenario_text(text))
+    play = ServedScenario(load_scenario_text(text))
     async with MockServer(port=0, default_mount=play.mount()) as odd:
         with pytest.raises(InvalidStatus) as caught:
             await connect(odd.ws_url, additional_headers=KEY, open_timeout=WAIT)

@@ -9,33 +9,30 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from mock_server.scenario.loader import load_scenario_text
-from mock_server.scenario.play import ScenarioPlay
 from mock_server.scenario.runner import DEFAULT_TIMEOUT, UNMET_CLOSE
+from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer
+from tests.helpers import MODEL_QUERY, WAIT, connected
 
-WAIT = 10.0
 HEAD = "name: t\ndescription: a test scenario\n"
 
 
 @asynccontextmanager
-async def served(text: str) -> AsyncIterator[tuple[MockServer, ScenarioPlay]]:
-    play = ScenarioPlay(load_scenario_text(HEAD + text, "t.yaml"))
+async def served(text: str) -> AsyncIterator[tuple[MockServer, ServedScenario]]:
+    play = ServedScenario(load_scenario_text(HEAD + text, "t.yaml"))
     async with MockServer(port=0, default_mount=play.mount()) as server:
         yield server, play
 
 
-@asynccontextmanager
-async def client(server: MockServer) -> AsyncIterator[ClientConnection]:
-    url = server.ws_url + "?model=gpt-realtime"
-    async with connect(url, additional_headers={"Authorization": "Bearer sk-t"}) as ws:
-        yield ws
+def client(server: MockServer) -> AbstractAsyncContextManager[ClientConnection]:
+    return connected(server.ws_url + MODEL_QUERY, opened=False)
 
 
 async def events_until_closed(ws: ClientConnection) -> list[dict[str, Any]]:
@@ -78,7 +75,7 @@ steps:
         assert "expect response.create" in (ws.close_reason or "")
     errors = [e for e in seen if e["type"] == "error"]
     assert errors and errors[-1]["error"]["code"] == "realtime_mock_expectation_unmet"
-    findings = "\n".join(play.verdict()["findings"])
+    findings = "\n".join(play.verdict().findings)
     assert "expect response.create: not within 1.5s (default timeout)" in findings
     assert "came instead: conversation.item.create" not in findings  # it was expected
 
@@ -95,7 +92,7 @@ steps:
         await asyncio.wait_for(ws.recv(), WAIT)  # session.created
         await ws.send(json.dumps({"type": "response.create"}))
         await asyncio.wait_for(ws.recv(), WAIT)  # response.created: it was in time
-    assert play.verdict()["ok"], play.verdict()["findings"]
+    assert play.verdict().ok, play.verdict().findings
 
 
 async def test_a_respond_the_client_never_asks_for_is_bounded() -> None:
@@ -106,7 +103,7 @@ steps:
 """
     async with served(text) as (server, play), client(server) as ws:
         await events_until_closed(ws)
-    findings = "\n".join(play.verdict()["findings"])
+    findings = "\n".join(play.verdict().findings)
     assert "the client did not ask for this response within 1.5s" in findings
 
 
@@ -120,10 +117,10 @@ steps:
     async with served(text) as (server, play), client(server) as ws:
         await asyncio.wait_for(ws.recv(), WAIT)  # session.created
         assert await asyncio.to_thread(_settles, play)
-    assert play.verdict()["ok"], play.verdict()["findings"]
+    assert play.verdict().ok, play.verdict().findings
 
 
-def _settles(play: ScenarioPlay) -> bool:
+def _settles(play: ServedScenario) -> bool:
     import time
 
     deadline = time.monotonic() + WAIT

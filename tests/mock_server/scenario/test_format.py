@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from mock_server.scenario.lint import lint_paths, scenario_json_schema
 from mock_server.scenario.loader import ScenarioError, load_scenario, resolve_scenario
 from mock_server.scenario.matchers import get_path, match
-from mock_server.scenario.model import parse_duration
 from mock_server.scenario.templating import TemplateError, render
+from mock_server.units import parse_duration
 
 LIBRARY = Path(__file__).resolve().parents[3] / "scenarios"
 HEAD = "name: broken\ndescription: a broken scenario\n"
@@ -267,11 +267,11 @@ def test_templates_never_read_the_environment(template: str, message: str) -> No
 
 
 def test_close_idle_after_reaches_the_mount(tmp_path: Path) -> None:
-    from mock_server.scenario.play import ScenarioPlay
+    from mock_server.scenario.served import ServedScenario
 
     path = tmp_path / "idle.yaml"
     path.write_text(HEAD + "close_idle_after: 30s\n")
-    assert ScenarioPlay(load_scenario(path)).mount().close_idle_after_s == 30.0
+    assert ServedScenario(load_scenario(path)).mount().close_idle_after_s == 30.0
     assert "close_idle_after" in scenario_json_schema()["properties"]
 
 
@@ -284,3 +284,22 @@ def test_expected_client_audio_is_a_fixture_of_appends(tmp_path: Path) -> None:
         tmp_path, HEAD + "steps:\n  - expect: {type: response.create, audio: x}\n"
     )
     assert "audio: is for expect input_audio_buffer.append" in wrong
+
+
+@pytest.mark.parametrize(("written", "read"), [("ga", "ga"), ("beta", "beta"), ("any", None)])
+def test_the_dialect_is_read_as_the_one_dialect_type(written: str, read: str | None) -> None:
+    from mock_server.protocol.events import Dialect
+    from mock_server.scenario.loader import load_scenario_text
+
+    scenario = load_scenario_text(HEAD + f"dialect: {written}\n").scenario
+    assert scenario.dialect == (None if read is None else Dialect(read))
+    assert load_scenario_text(HEAD).scenario.dialect is None  # any, by default
+
+
+def test_a_dialect_that_is_none_of_the_three_is_a_problem_at_its_line() -> None:
+    from mock_server.scenario.loader import load_scenario_text
+
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario_text(HEAD + "dialect: gaa\n", "d.yaml")
+    assert str(caught.value).startswith("d.yaml:3:")
+    assert "dialect" in str(caught.value)

@@ -23,17 +23,18 @@ from harness.client import (
 )
 from mock_server import audio
 from mock_server.scenario.loader import library, load_scenario, resolve_scenario
-from mock_server.scenario.play import ScenarioPlay
+from mock_server.scenario.served import ServedScenario
+from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import MockServer
+from tests.helpers import WAIT
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "audio"
-WAIT = 10.0
 Client = Callable[[MockServer, str], Awaitable[None]]
 
 
-async def play(name: str, client: Client, dialect: str = "ga") -> dict[str, Any]:
+async def play(name: str, client: Client, dialect: str = "ga") -> ScenarioVerdict:
     """Serve scenario ``name``, run ``client`` against it, return the verdict."""
-    scenario = ScenarioPlay(load_scenario(resolve_scenario(name)))
+    scenario = ServedScenario(load_scenario(resolve_scenario(name)))
     async with MockServer(port=0, default_mount=scenario.mount()) as server:
         await asyncio.wait_for(client(server, dialect), 30)
         await server.wait_for_sessions(at_most=0)
@@ -87,8 +88,8 @@ def user_text(text: str) -> dict[str, Any]:
     }
 
 
-def findings(verdict: dict[str, Any]) -> str:
-    return "\n".join(verdict["findings"] + verdict["warnings"])
+def findings(verdict: ScenarioVerdict) -> str:
+    return "\n".join(verdict.findings + verdict.warnings)
 
 
 def test_every_library_scenario_is_exercised_here() -> None:
@@ -462,7 +463,7 @@ ONE_DIALECT = {"beta_only": ["beta"], "beta_retired": ["ga"]}
 )
 async def test_a_well_behaved_client_passes(name: str, good: Client, dialect: str) -> None:
     verdict = await play(name, good, dialect)
-    assert verdict["ok"], findings(verdict)
+    assert verdict.ok, findings(verdict)
 
 
 @pytest.mark.parametrize(("name", "bad"), [(n, b) for n, _, b in CASES])
@@ -470,11 +471,11 @@ async def test_a_misbehaving_client_is_caught(name: str, bad: tuple[Client, str]
     client, said = bad
     dialect = ONE_DIALECT.get(name, ["ga"])[0]
     verdict = await play(name, client, dialect)
-    assert not verdict["ok"]
+    assert not verdict.ok
     assert said in findings(verdict), findings(verdict)
 
 
 async def test_the_verdict_is_json() -> None:
     verdict = await play("function_call", bad_wrong_call_id)
-    again = json.loads(json.dumps(verdict))
+    again = json.loads(json.dumps(verdict.to_dict()))
     assert again["scenario"] == "function_call" and again["connections"][0]["mistakes"]

@@ -245,8 +245,8 @@ def test_a_huge_repeat_built_in_python_is_refused_by_the_runner_at_once() -> Non
     assert time.monotonic() - started < 1.0  # generous: counting, not unrolling
     assert runner.nodes == []
     verdict = runner.verdict()
-    assert not verdict["ok"]
-    assert "unroll to more than 10,000 steps" in verdict["problems"][0]
+    assert not verdict.ok
+    assert "unroll to more than 10,000 steps" in verdict.problems[0]
 
 
 def test_unrolling_is_iterative_and_survives_cycles() -> None:

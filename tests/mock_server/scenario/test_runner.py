@@ -6,56 +6,37 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from mock_server import audio
 from mock_server.scenario.loader import FIXTURES, load_scenario_text
-from mock_server.scenario.play import ScenarioPlay
+from mock_server.scenario.served import ServedScenario
+from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import MockServer
+from tests.helpers import MODEL_QUERY, WAIT, connected, recv, recv_until, send
 
-WAIT = 10.0
 HEAD = "name: t\ndescription: a test scenario\n"
 
 
 @asynccontextmanager
 async def served(
     text: str, *, checked: bool = True
-) -> AsyncIterator[tuple[MockServer, ScenarioPlay]]:
-    play = ScenarioPlay(load_scenario_text(HEAD + text, "t.yaml", checked=checked))
+) -> AsyncIterator[tuple[MockServer, ServedScenario]]:
+    play = ServedScenario(load_scenario_text(HEAD + text, "t.yaml", checked=checked))
     async with MockServer(port=0, default_mount=play.mount()) as server:
         yield server, play
 
 
-@asynccontextmanager
-async def client(server: MockServer) -> AsyncIterator[ClientConnection]:
-    url = server.ws_url + "?model=gpt-realtime"
-    async with connect(url, additional_headers={"Authorization": "Bearer sk-t"}) as ws:
-        assert (await recv(ws))["type"] == "session.created"
-        yield ws
+def client(server: MockServer) -> AbstractAsyncContextManager[ClientConnection]:
+    """A client of the served scenario, ``session.created`` already read."""
+    return connected(server.ws_url + MODEL_QUERY)
 
 
-async def recv(ws: ClientConnection) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
-    return event
-
-
-async def until(ws: ClientConnection, type_: str) -> dict[str, Any]:
-    while True:
-        event = await recv(ws)
-        if event["type"] == type_:
-            return event
-
-
-async def send(ws: ClientConnection, event: dict[str, Any]) -> None:
-    await ws.send(json.dumps(event))
-
-
-async def verdict_after(server: MockServer, play: ScenarioPlay) -> dict[str, Any]:
+async def verdict_after(server: MockServer, play: ServedScenario) -> ScenarioVerdict:
     await server.wait_for_sessions(at_most=0)
     return play.verdict()
 
@@ -71,9 +52,9 @@ rules:
     async with served(text) as (server, play), client(server) as ws:  # noqa: RUF059
         for _ in range(3):
             await send(ws, {"type": "response.create"})
-            assert (await until(ws, "response.done"))["response"]["status"] == "completed"
+            assert (await recv_until(ws, "response.done"))["response"]["status"] == "completed"
         await send(ws, {"type": "response.create"})
-        error = await until(ws, "error")
+        error = await recv_until(ws, "error")
         assert error["error"]["code"] == "rate_limit_exceeded"
 
 
@@ -104,8 +85,8 @@ steps:
                 },
             },
         )
-        await until(ws, "conversation.item.done")
-        added = await until(ws, "conversation.item.added")
+        await recv_until(ws, "conversation.item.done")
+        added = await recv_until(ws, "conversation.item.added")
         assert added["item"]["content"][0]["text"] == "echo ping"
         assert added["item"]["id"].startswith("item_")
 
@@ -138,7 +119,7 @@ async def test_expire_after_60_virtual_minutes_takes_a_fraction_of_a_second() ->
     async with served(text) as (server, play), client(server) as ws:  # noqa: RUF059
         loop = asyncio.get_running_loop()
         start = loop.time()
-        error = await until(ws, "error")
+        error = await recv_until(ws, "error")
         assert error["error"]["code"] == "session_expired"
         assert "60 minutes" in error["error"]["message"]
         with pytest.raises(ConnectionClosed) as closed:
@@ -155,15 +136,13 @@ steps:
 """
     async with served(text) as (server, play), client(server) as ws:
         await send(ws, {"type": "input_audio_buffer.clear"})
-        await until(ws, "input_audio_buffer.cleared")
+        await recv_until(ws, "input_audio_buffer.cleared")
         # 30 virtual seconds are 0.3 s here: wait (bounded) for the runner to give up.
         assert await asyncio.to_thread(play.runners[0].finished.wait, WAIT)
         await ws.close()
     verdict = play.verdict()
-    assert not verdict["ok"]
-    assert "not within 30s (came instead: input_audio_buffer.clear)" in "\n".join(
-        verdict["findings"]
-    )
+    assert not verdict.ok
+    assert "not within 30s (came instead: input_audio_buffer.clear)" in "\n".join(verdict.findings)
 
 
 async def test_wait_holds_the_script() -> None:
@@ -174,7 +153,7 @@ steps:
   - error: {code: after_the_wait, message: waited}
 """
     async with served(text) as (server, play), client(server) as ws:  # noqa: RUF059
-        error = await until(ws, "error")
+        error = await recv_until(ws, "error")
         assert error["error"]["code"] == "after_the_wait"
 
 
@@ -210,17 +189,17 @@ steps:
         await send(ws, {"type": "input_audio_buffer.clear"})
         await send(ws, {"type": "response.cancel"})
         await send(ws, {"type": "response.cancel"})
-        await until(ws, "input_audio_buffer.cleared")
-        await until(ws, "error")
-        await until(ws, "error")
+        await recv_until(ws, "input_audio_buffer.cleared")
+        await recv_until(ws, "error")
+        await recv_until(ws, "error")
     verdict = await verdict_after(server, play)
-    satisfied = verdict["connections"][0]["satisfied"]
-    assert satisfied == [
+    satisfied = verdict.connections[0].satisfied
+    assert list(satisfied) == [
         "any order: input_audio_buffer.clear, conversation.item.delete",
         "expect response.cancel",
         "expect response.cancel",
     ]
-    assert verdict["connections"][0]["unmet"] == []
+    assert verdict.connections[0].unmet == ()
 
 
 @pytest.mark.parametrize(("policy", "ok"), [("ignore", True), ("record", True), ("fail", False)])
@@ -228,20 +207,17 @@ async def test_unexpected_events_follow_the_policy(policy: str, ok: bool) -> Non
     text = f"unexpected: {policy}\nsteps:\n  - expect: input_audio_buffer.clear\n"
     async with served(text) as (server, play), client(server) as ws:
         await send(ws, {"type": "input_audio_buffer.commit"})
-        await until(ws, "error")
+        await recv_until(ws, "error")
         await send(ws, {"type": "input_audio_buffer.clear"})
-        await until(ws, "input_audio_buffer.cleared")
+        await recv_until(ws, "input_audio_buffer.cleared")
     verdict = await verdict_after(server, play)
-    unexpected = verdict["connections"][0]["unexpected"]
-    assert [e["type"] for e in unexpected] == (
+    unexpected = verdict.connections[0].unexpected
+    assert [e.type for e in unexpected] == (
         [] if policy == "ignore" else ["input_audio_buffer.commit"]
     )
     # The commit was also a rejected event (an empty buffer): that is a mistake in any policy.
-    assert any(
-        m["code"] == "input_audio_buffer_commit_empty"
-        for m in verdict["connections"][0]["mistakes"]
-    )
-    assert ok or "unexpected input_audio_buffer.commit" in "\n".join(verdict["findings"])
+    assert any(m.code == "input_audio_buffer_commit_empty" for m in verdict.connections[0].mistakes)
+    assert ok or "unexpected input_audio_buffer.commit" in "\n".join(verdict.findings)
 
 
 @pytest.mark.parametrize(
@@ -274,14 +250,14 @@ steps:
         async with client(server) as ws:
             await send(ws, {"type": "response.create"})
             if step.startswith("respond"):
-                done = await until(ws, "response.done")
+                done = await recv_until(ws, "response.done")
                 assert done["response"]["status"] == "failed"
                 assert "bad template" in done["response"]["status_details"]["error"]["message"]
             await send(ws, {"type": "input_audio_buffer.clear"})
             # The connection goes on: the failed step is reported in the verdict, not played.
-            assert (await until(ws, "input_audio_buffer.cleared"))["type"]
+            assert (await recv_until(ws, "input_audio_buffer.cleared"))["type"]
         verdict = await verdict_after(server, play)
-    assert problem in verdict["findings"][-1], verdict["findings"]
+    assert problem in verdict.findings[-1], verdict.findings
     assert os.environ.get("HOME", "/") not in json.dumps(
         server.connections[-1].transcript.to_json()
     )
@@ -302,11 +278,11 @@ steps:
             await send(ws, {"type": "input_audio_buffer.append", "audio": audio.encode_b64(piece)})
         await send(ws, {"type": "input_audio_buffer.commit"})
         await send(ws, {"type": "response.create"})
-        done = await until(ws, "response.done")
+        done = await recv_until(ws, "response.done")
     assert done["response"]["output"][0]["content"][0]["text"] == "Heard you."
     verdict = await verdict_after(server, play)
-    assert verdict["ok"], verdict["findings"]
-    assert "(the audio of fixture:audio/question.wav)" in verdict["connections"][0]["satisfied"][0]
+    assert verdict.ok, verdict.findings
+    assert "(the audio of fixture:audio/question.wav)" in verdict.connections[0].satisfied[0]
 
 
 async def test_an_instead_expect_answers_even_an_event_the_emulator_would_refuse() -> None:
@@ -317,11 +293,11 @@ steps:
 """
     async with served(text) as (server, play), client(server) as ws:
         await send(ws, {"type": "conversation.item.create", "item": {"type": "bogus"}})
-        error = await until(ws, "error")
+        error = await recv_until(ws, "error")
         await ws.close()
     assert error["error"]["code"] == "made_up"  # not the emulator's validation error
     verdict = await verdict_after(server, play)
-    assert verdict["ok"], verdict["findings"]
+    assert verdict.ok, verdict.findings
 
 
 async def test_an_ended_connection_leaves_the_verdict_and_lets_the_session_go() -> None:
@@ -329,16 +305,14 @@ async def test_an_ended_connection_leaves_the_verdict_and_lets_the_session_go() 
     import gc
     import weakref
 
-    play = ScenarioPlay(load_scenario_text(HEAD + "steps:\n  - expect: response.create\n", "t"))
+    play = ServedScenario(load_scenario_text(HEAD + "steps:\n  - expect: response.create\n", "t"))
     async with MockServer(port=0, default_mount=play.mount(), keep_ended=0) as server:
         async with client(server) as ws:
             await send(ws, {"type": "response.cancel", "event_id": "evt_c"})  # a mistake
-            await until(ws, "error")
+            await recv_until(ws, "error")
             session = weakref.ref(server.connections[0].session)  # type: ignore[arg-type]
         verdict = await verdict_after(server, play)
     gc.collect()
     assert session() is None
-    assert [m["code"] for m in verdict["connections"][0]["mistakes"]] == [
-        "response_cancel_not_active"
-    ]
-    assert "the connection ended first" in verdict["findings"][0]
+    assert [m.code for m in verdict.connections[0].mistakes] == ["response_cancel_not_active"]
+    assert "the connection ended first" in verdict.findings[0]

@@ -14,7 +14,6 @@ import itertools
 import os
 import threading
 import time
-from typing import Any
 
 from websockets.http11 import Request, Response
 
@@ -24,6 +23,7 @@ from mock_server.relay import DEFAULT_UPSTREAM, Upstream
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.model import Handshake
 from mock_server.scenario.runner import ScenarioRunner
+from mock_server.scenario.verdict import Refusal, ScenarioVerdict
 from mock_server.server import Mount
 
 _DEFAULT_MESSAGES = {
@@ -43,7 +43,7 @@ def _pace(text: str) -> float:
     return parse_pace(text)
 
 
-class ScenarioPlay:
+class ServedScenario:
     """A scenario mounted on a server: its runners, one per connection, and its verdict."""
 
     def __init__(
@@ -56,7 +56,7 @@ class ScenarioPlay:
         self.scenario = loaded.scenario
         self.prefix = prefix
         self.runners: list[ScenarioRunner] = []
-        self.refusals: list[dict[str, Any]] = []
+        self.refusals: list[Refusal] = []
         self.accepted_at: list[float] = []
         self._mount: Mount | None = None
         self.attempts = 0  # handshakes that reached the policy (the server counts them too)
@@ -71,7 +71,7 @@ class ScenarioPlay:
     def _policy(self, attempt: int, request: Request) -> Response | None:
         spec = self._spec(attempt)
         self.attempts = max(self.attempts, attempt)
-        if self.scenario.dialect == "beta" and not asks_for_beta(request.headers):
+        if self.scenario.dialect is Dialect.BETA and not asks_for_beta(request.headers):
             return self._refuse(
                 attempt,
                 400,
@@ -110,9 +110,7 @@ class ScenarioPlay:
         headers: list[tuple[str, str]] | None = None,
     ) -> Response:
         with self._lock:
-            self.refusals.append(
-                {"attempt": attempt, "status": status, "code": code, "t": time.monotonic()}
-            )
+            self.refusals.append(Refusal(attempt, status, code, time.monotonic()))
         kind = type_ or (
             "requests"
             if status == 429
@@ -140,8 +138,8 @@ class ScenarioPlay:
         dialect = self.scenario.dialect
         self._mount = Mount(
             prefix=self.prefix,
-            dialect=Dialect.BETA if dialect == "beta" else None,
-            beta="retired" if dialect == "ga" else "served",
+            dialect=Dialect.BETA if dialect is Dialect.BETA else None,
+            beta="retired" if dialect is Dialect.GA else "served",
             pace=_pace(self.scenario.pace),
             seed=self.scenario.seed,
             max_duration_s=self.scenario.max_duration,
@@ -157,8 +155,8 @@ class ScenarioPlay:
             self._mount.upstream = Upstream(url=self.upstream, rules=self.scenario.rules)
         return self._mount
 
-    def verdict(self) -> dict[str, Any]:
-        """The scenario's result over every connection, as data (JSON-ready)."""
+    def verdict(self) -> ScenarioVerdict:
+        """The scenario's result over every connection."""
         with self._lock:
             connections = [r.verdict() for r in self.runners]
             refusals = list(self.refusals)
@@ -177,18 +175,18 @@ class ScenarioPlay:
                 f"{attempts}"
                 + (" (it retried a refusal that retrying cannot fix)" if attempts > wanted else "")
             )
-        timeline: list[tuple[float, dict[str, Any] | None]] = sorted(
-            [(r["t"], r) for r in refusals] + [(t, None) for t in accepted_at],
+        timeline: list[tuple[float, Refusal | None]] = sorted(
+            [(r.t, r) for r in refusals] + [(t, None) for t in accepted_at],
             key=lambda entry: entry[0],
         )
         for (_, earlier), (t_later, _) in itertools.pairwise(timeline):
             if earlier is None:
                 continue
-            retry_after = self._spec(earlier["attempt"]).retry_after
-            waited = t_later - earlier["t"]
+            retry_after = self._spec(earlier.attempt).retry_after
+            waited = t_later - earlier.t
             if retry_after is not None and waited + 0.05 < retry_after:
                 findings.append(
-                    f"the client came back {waited:.2f}s after a {earlier['status']} with "
+                    f"the client came back {waited:.2f}s after a {earlier.status} with "
                     f"retry-after {retry_after:g}s"
                 )
         if len(connections) < expected and wanted is None and not self.scenario.passthrough:
@@ -197,31 +195,16 @@ class ScenarioPlay:
                 + (f" after {len(refusals)} refusal(s)" if refusals else "")
             )
         for verdict in connections:
-            for unmet in verdict["unmet"]:
-                came = ", ".join(unmet["came_instead"]) or "nothing"
-                where = f"connection {verdict['connection']}"
-                findings.append(f"{where}: {unmet['step']}: {unmet['why']} (came instead: {came})")
-            for mistake in verdict["mistakes"]:
-                if mistake["severity"] == "error":
-                    where = f"connection {verdict['connection']}"
-                    findings.append(f"{where}: {mistake['kind']}: {mistake['message']}")
-            if self.scenario.unexpected == "fail":
-                for event in verdict["unexpected"]:
-                    findings.append(
-                        f"connection {verdict['connection']}: unexpected {event['type']}"
-                    )
-            findings += [f"connection {verdict['connection']}: {p}" for p in verdict["problems"]]
+            findings += verdict.findings()
         warnings = [
-            f"connection {v['connection']}: {m['kind']}: {m['message']}"
+            f"connection {v.connection}: {m.kind}: {m.message}"
             for v in connections
-            for m in v["mistakes"]
-            if m["severity"] == "warning"
+            for m in v.warnings
         ]
-        return {
-            "scenario": self.scenario.name,
-            "ok": not findings,
-            "findings": findings,
-            "warnings": warnings,
-            "refusals": refusals,
-            "connections": connections,
-        }
+        return ScenarioVerdict(
+            scenario=self.scenario.name,
+            findings=tuple(findings),
+            warnings=tuple(warnings),
+            refusals=tuple(refusals),
+            connections=tuple(connections),
+        )
