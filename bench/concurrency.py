@@ -14,9 +14,9 @@ chunk that completes the silence (so that the load generator's own lateness, on 
 machine, does not count) to receiving the event. 0 is ideal, and a loaded server shows it first
 here. A probe at N passes when the p99 delay over every turn of every session is under 50 ms (a
 turn with no ``speech_stopped`` fails it); a failing probe is tried once more (noise from other
-processes only ever adds delay). The search doubles
-N until a probe fails, then bisects, within a time budget; the result is the largest N that
-passed (target: at least 200). The baseline, in the same run, is the same probe at 1 session.
+processes only ever adds delay). The search doubles N until a probe fails, then bisects, within
+a time budget; the result is the largest N that passed (target: at least 200). The baseline, in
+the same run, is the same probe at 1 session.
 """
 
 from __future__ import annotations
@@ -236,13 +236,8 @@ def probe(sessions: int, cycles: int, server_kind: str = "serve", stagger: bool 
         result["load_lateness_p99_ms"],
         None
         if cpu_before is None or cpu_after is None
-        else (cpu_after - cpu_before) / (sessions * _streamed_s(cycles)),
+        else (cpu_after - cpu_before) / (sessions * cycles * CYCLE_MS / 1000),  # per streamed s
     )
-
-
-def _streamed_s(cycles: int) -> float:
-    """Seconds of audio each session streams."""
-    return cycles * CYCLE_MS / 1000
 
 
 def _warm_up(url: str) -> None:
@@ -348,6 +343,7 @@ def _serve() -> None:
 
 async def _serve_bare() -> None:
     """The baseline server: websockets with the mock's settings, reading and dropping frames."""
+    _pin(SERVER_CORE)
     from websockets.asyncio.server import ServerConnection, serve
 
     from mock_server.server import MAX_FRAME_BYTES
@@ -384,9 +380,8 @@ def main() -> None:
     load.add_argument("--no-stagger", action="store_true", help="every session starts at once")
     args = parser.parse_args()
     if args.command == "serve":
-        _serve()
+        _serve()  # execs the CLI: never returns
     if args.command == "bare":
-        _pin(SERVER_CORE)
         asyncio.run(_serve_bare())
     _pin(LOAD_CORE)
     result = asyncio.run(_load(args.url, args.sessions, args.cycles, not args.no_stagger))

@@ -14,17 +14,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness.mock_options import MockOptions, dialect_option, pace_name
 from harness.timeline import render_timeline
-from mock_server.protocol.events import Dialect
 from mock_server.scenario.builder import ScenarioBuilder, scenario_from_dict
+from mock_server.scenario.compile import DEFAULT_TIMEOUT
 from mock_server.scenario.loader import LoadedScenario, load_scenario, resolve_scenario
 from mock_server.scenario.matchers import match
-from mock_server.scenario.model import Handshake, Scenario, parse_dialect
-from mock_server.scenario.runner import DEFAULT_TIMEOUT, ScenarioRunner
+from mock_server.scenario.model import Handshake, Scenario
+from mock_server.scenario.runner import ScenarioRunner
 from mock_server.scenario.served import ServedScenario
 from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import Connection, MockServer, ThreadedMockServer
@@ -41,44 +42,6 @@ SETTLE_MARGIN_S = 3.0
 _POLL_S = 0.01
 
 ScenarioSource = str | Path | Mapping[str, Any] | Scenario | None
-
-
-@dataclass(frozen=True)
-class MockOptions:
-    """Per-test options (keyword arguments of ``realtime_mock(...)`` or its marker).
-
-    ``pace``: ``fast`` (default), ``realtime`` or ``xN``; ``timeout``: the bound on every
-    expectation without its own ``within`` (real seconds); ``api_key``: the only key the mock
-    accepts (the mock's :attr:`RealtimeMock.api_key`); ``strict``: unexpected client events and
-    the client's warnings fail the verdict too, and a mock without a scenario is checked.
-    """
-
-    dialect: Dialect | str | None = None  # ga, beta, any (or a Dialect); None: the scenario's
-    pace: str | float | None = None
-    time_scale: float | None = None
-    timeout: float | str | None = None
-    api_key: str | None = None
-    strict: bool = False
-    seed: int | str | None = None
-
-
-def _dialect(value: Dialect | str) -> Dialect | None:
-    """The ``dialect`` option as the scenario holds it (``any``: None, the handshake decides)."""
-    parsed = parse_dialect(value)
-    if parsed is not None and not isinstance(parsed, Dialect):
-        raise ValueError(f"realtime_mock(dialect={value!r}): use 'ga', 'beta' or 'any'")
-    return parsed
-
-
-def _pace_name(pace: str | float) -> str:
-    from mock_server.units import parse_pace
-
-    if isinstance(pace, str):
-        parse_pace(pace)  # a clear error now, not when the first client connects
-        return pace
-    if pace <= 0:
-        return "fast"
-    return "realtime" if pace == 1 else f"x{1 / pace:g}"
 
 
 class RealtimeMock(ScenarioBuilder):
@@ -145,9 +108,9 @@ class RealtimeMock(ScenarioBuilder):
     ) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if options.dialect is not None:
-            out["dialect"] = _dialect(options.dialect)
+            out["dialect"] = dialect_option(options.dialect)
         if options.pace is not None:
-            out["pace"] = _pace_name(options.pace)
+            out["pace"] = pace_name(options.pace)
         if options.time_scale is not None:
             out["time_scale"] = float(options.time_scale)
         # The test's own timeout, else the scenario's, else the ini file's (or 10 s).

@@ -94,7 +94,8 @@ def realtime_mock(
     """
     import hashlib
 
-    from harness.mock import MockOptions, RealtimeMock
+    from harness.mock import RealtimeMock
+    from harness.mock_options import MockOptions
 
     created: list[RealtimeMock] = []
     marked: dict[str, Any] = {}

@@ -47,7 +47,8 @@ if TYPE_CHECKING:
         SessionError,
         Turn,
     )
-    from harness.mock import MockOptions, RealtimeMock
+    from harness.mock import RealtimeMock
+    from harness.mock_options import MockOptions
     from mock_server.scenario.builder import ScenarioBuilder, scenario_from_dict
     from mock_server.scenario.loader import (
         LoadedScenario,
@@ -85,7 +86,7 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, tuple[str, str]] = {
     # the pytest fixture's class
     "RealtimeMock": ("harness.mock", "RealtimeMock"),
-    "MockOptions": ("harness.mock", "MockOptions"),
+    "MockOptions": ("harness.mock_options", "MockOptions"),
     # scenarios in Python: the builder (what `mock.expect(...).respond(...)` is) and the dict form
     "ScenarioBuilder": ("mock_server.scenario.builder", "ScenarioBuilder"),
     "scenario_from_dict": ("mock_server.scenario.builder", "scenario_from_dict"),

@@ -88,15 +88,14 @@ def add_parser(subparsers: Any) -> None:
     run.add_argument(
         "command_line", nargs=argparse.REMAINDER, metavar="-- CMD", help="the client to run"
     )
+    run.set_defaults(usage_error=run.error)  # a missing CMD is a usage error of `run`
 
 
 def run(args: argparse.Namespace) -> int:
     line = list(args.command_line)
     command = line[1:] if line[:1] == ["--"] else line
     if not command:
-        from harness.cli import build_parser
-
-        build_parser().error("run needs a command after --, e.g. run -- python agent.py")
+        args.usage_error("run needs a command after --, e.g. run -- python agent.py")
     from harness.runner import run_main
 
     return asyncio.run(

@@ -8,7 +8,7 @@ its own) and writes a scenario in the format the library already uses.
 - :mod:`~mock_server.record.modes`: VCR.py's record modes, what each replays and records;
 - :mod:`~mock_server.record.from_transcript`: the walk that turns a transcript into steps,
   with :mod:`~mock_server.record.responses` for the ``respond`` steps;
-- :mod:`~mock_server.record.writer`: the YAML and its WAV fixtures;
+- :mod:`~mock_server.record.writer`: the YAML and its WAV fixtures, and each episode's file;
 - :mod:`~mock_server.record.recorder`: numbering the connections, off the event loop.
 """
 
@@ -20,13 +20,11 @@ from mock_server.record.modes import (
     RecordMode,
     RecordPlan,
     RecordSetup,
-    episode_path,
     plan,
-    recorded_episodes,
     set_up,
 )
 from mock_server.record.recorder import BackgroundRecorder, Recorder
-from mock_server.record.writer import Recording
+from mock_server.record.writer import Recording, episode_path, recorded_episodes
 
 __all__ = [
     "FILTERS",

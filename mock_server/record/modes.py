@@ -13,6 +13,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mock_server.record.writer import recorded_episodes
+
 if TYPE_CHECKING:  # loaded when recording or replaying, not to build the CLI's parser
     from websockets.http11 import Request, Response
 
@@ -37,23 +39,6 @@ class RecordMode(StrEnum):
     NEW_EPISODES = "new_episodes"
     ALL = "all"
     NONE = "none"
-
-
-def episode_path(out: Path, number: int) -> Path:
-    """The file of the ``number``-th recorded connection: ``NAME.yaml``, ``NAME-2.yaml``, ...
-
-    >>> str(episode_path(Path("rec/chat.yaml"), 1)), str(episode_path(Path("rec/chat.yaml"), 3))
-    ('rec/chat.yaml', 'rec/chat-3.yaml')
-    """
-    return out if number == 1 else out.with_name(f"{out.stem}-{number}{out.suffix}")
-
-
-def recorded_episodes(out: Path) -> list[Path]:
-    """The files already recorded for ``out``, in connection order (stops at the first gap)."""
-    found: list[Path] = []
-    while episode_path(out, len(found) + 1).exists():
-        found.append(episode_path(out, len(found) + 1))
-    return found
 
 
 class NothingRecorded(Exception):

@@ -16,8 +16,7 @@ from pathlib import Path
 
 from mock_server.record.filters import redact
 from mock_server.record.from_transcript import refused_attempt, scenario_from_transcript
-from mock_server.record.modes import episode_path
-from mock_server.record.writer import Recording
+from mock_server.record.writer import Recording, episode_path
 from mock_server.transcript import REFUSED, Transcript
 
 log = logging.getLogger("realtime_mock")

@@ -57,3 +57,20 @@ class Recording:
         )
         path.write_text("# Recorded by realtime-mock record; see docs/recording.md.\n" + text)
         return [path, *written]
+
+
+def episode_path(out: Path, number: int) -> Path:
+    """The file of the ``number``-th recorded connection: ``NAME.yaml``, ``NAME-2.yaml``, ...
+
+    >>> str(episode_path(Path("rec/chat.yaml"), 1)), str(episode_path(Path("rec/chat.yaml"), 3))
+    ('rec/chat.yaml', 'rec/chat-3.yaml')
+    """
+    return out if number == 1 else out.with_name(f"{out.stem}-{number}{out.suffix}")
+
+
+def recorded_episodes(out: Path) -> list[Path]:
+    """The files already recorded for ``out``, in connection order (stops at the first gap)."""
+    found: list[Path] = []
+    while episode_path(out, len(found) + 1).exists():
+        found.append(episode_path(out, len(found) + 1))
+    return found

@@ -39,7 +39,7 @@ from mock_server.transcript import CLOSED_BY_SERVER, Direction, Transcript
 
 if TYPE_CHECKING:  # the scenario format is loaded only when a passthrough scenario has rules
     from mock_server.scenario.model import EventMatch
-    from mock_server.scenario.runner import RuleBook
+    from mock_server.scenario.rules import RuleBook
 
 log = logging.getLogger("realtime_mock")
 
@@ -132,7 +132,7 @@ class Relay:
         return self._ids.new(kind)  # type: ignore[arg-type]
 
     def _matches(self, when: EventMatch, event: dict[str, Any]) -> bool:
-        from mock_server.scenario.runner import event_matches
+        from mock_server.scenario.rules import event_matches
         from mock_server.scenario.templating import TemplateError
 
         try:

@@ -193,7 +193,7 @@ class Upstream:
             return openai_error(502, message, code="upstream_unreachable", type_="server_error")
         rules = None
         if self.rules:
-            from mock_server.scenario.runner import RuleBook
+            from mock_server.scenario.rules import RuleBook
 
             rules = RuleBook(self.rules)
         return Relay(upstream, transcript, secrets, self.recorder, rules, dialect)

@@ -14,9 +14,22 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from mock_server.scenario.model import MAX_UNROLLED_STEPS, Expect, Respond, Step, unrolled_size
+from mock_server.scenario.model import (
+    MAX_UNROLLED_STEPS,
+    Expect,
+    Respond,
+    Scenario,
+    Step,
+    unrolled_size,
+)
 
 # The nodes that wait for the client, and so are bounded.
+# The bound, in real seconds, on an expectation that sets no `within` (the scenario's `timeout`
+# overrides it): a test tool must never wait forever for a client that will not send.
+DEFAULT_TIMEOUT = 10.0
+# A respond waiting while the client talks gets this much extra time at most (the audio it
+# streams meanwhile), so that even a microphone streaming forever is bounded.
+MAX_TALK_S = 300.0
 BOUNDED = ("expect", "any_order", "respond")
 
 
@@ -132,3 +145,35 @@ def satisfied_by(
 
 
 __all__ = ["BOUNDED", "Node", "compile_steps", "describe", "satisfied_by"]
+
+
+def first_required(nodes: list[Node], cursor: int) -> Node | None:
+    """The first node from ``cursor`` on that waits for the client and is not optional."""
+    for node in nodes[cursor:]:
+        if node.kind in BOUNDED and not node.optional:
+            return node
+    return None
+
+
+def wait_bound(
+    node: Node, scenario: Scenario, audio_ms: float, talked_ms: float
+) -> tuple[float, str]:
+    """How long (in session time) ``node`` may wait, and the finding if it waits longer.
+
+    A step's own ``within`` is in scenario time; the default is in real seconds (the
+    scenario's ``timeout``, else :data:`DEFAULT_TIMEOUT`), converted with ``time_scale`` so
+    that a scaled scenario does not fail a client in milliseconds. An audio expect gets the
+    time to stream its ``audio_ms`` live; a respond, the audio the client streamed meanwhile
+    (``talked_ms``, at most :data:`MAX_TALK_S`).
+    """
+    limits = [e.within for e in (node.expects or []) if e.within is not None]
+    if limits:
+        return min(limits), f"not within {min(limits):g}s"
+    timeout = scenario.timeout if scenario.timeout is not None else DEFAULT_TIMEOUT
+    extra = audio_ms / 1000
+    if node.kind == "respond":
+        extra = min(talked_ms / 1000, MAX_TALK_S)
+    why = f"not within {timeout:g}s (default timeout)"
+    if node.kind == "respond":
+        why = f"the client did not ask for this response within {timeout:g}s (default timeout)"
+    return (timeout + extra) * scenario.time_scale, why

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mock_server import audio
+from mock_server.protocol.errors import RealtimeError
 from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.model import FunctionCall, OutputItem, Respond
@@ -19,8 +20,9 @@ from mock_server.scenario.templating import TemplateError, render
 
 
 class ResponsePlans:
-    """One connection's plans: ``captures`` is the runner's own (it fills it as events match),
-    ``new_id`` the session's id maker. Raises :class:`TemplateError` for a bad placeholder."""
+    """One connection's plans, and the transcriptions the scenario gives its committed turns:
+    ``captures`` is the runner's own (it fills it as events match), ``new_id`` the session's id
+    maker. Raises :class:`TemplateError` for a bad placeholder."""
 
     def __init__(
         self, loaded: LoadedScenario, captures: dict[str, Any], new_id: Callable[[str], str]
@@ -29,6 +31,19 @@ class ResponsePlans:
         self.captures = captures
         self.new_id = new_id
         self._audio: dict[str, bytes] = {}
+        self._transcriptions = 0
+
+    def next_transcription(self) -> str | RealtimeError | None:
+        """The scenario's transcription of the next committed turn, if it gives one."""
+        given_all = self.loaded.scenario.transcriptions
+        if self._transcriptions >= len(given_all):
+            return None
+        given = given_all[self._transcriptions]
+        self._transcriptions += 1
+        if given.error is not None:
+            fault = given.error
+            return RealtimeError(fault.message, fault.code, fault.param, fault.type)
+        return given.text
 
     def pcm(self, reference: str) -> bytes:
         """The PCM16 of fixture ``reference`` (read once)."""

@@ -14,8 +14,7 @@ unrolled), rules fire through :mod:`~mock_server.scenario.rules`, faults and raw
 When the connection ends, :meth:`ScenarioRunner.verdict` (a
 :class:`~mock_server.scenario.verdict.ConnectionVerdict`) says which steps were satisfied, which
 expectations were not met (and what came instead), what came unexpected, and the client's
-protocol mistakes that the session noted. ``compile_steps``, ``RuleBook`` and
-``event_matches`` stay importable from here (the relay imports the last two from this module).
+protocol mistakes that the session noted.
 """
 
 from __future__ import annotations
@@ -27,7 +26,14 @@ from mock_server import audio
 from mock_server.protocol.errors import RealtimeError
 from mock_server.responder import ResponsePlan, ResponseRequest
 from mock_server.scenario.actions import perform
-from mock_server.scenario.compile import BOUNDED, Node, compile_steps, describe, satisfied_by
+from mock_server.scenario.compile import (
+    BOUNDED,
+    Node,
+    compile_steps,
+    first_required,
+    satisfied_by,
+    wait_bound,
+)
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.matchers import get_path
 from mock_server.scenario.model import EventMatch, Expect, Rule, Step
@@ -40,12 +46,6 @@ from mock_server.transcript import Finding
 
 NOISE = frozenset({"input_audio_buffer.append"})
 STEPS_PER_RUN = 100
-# The bound, in real seconds, on an expectation that sets no `within` (the scenario's `timeout`
-# overrides it): a test tool must never wait forever for a client that will not send.
-DEFAULT_TIMEOUT = 10.0
-# A respond waiting while the client talks gets this much extra time at most (the audio it
-# streams meanwhile), so that even a microphone streaming forever is bounded.
-MAX_TALK_S = 300.0
 # The close after an unmet expectation: the client learns at once that the script has failed.
 # 4000 with a `<type>.<code>` reason is how the live service ends a session it refuses, so a
 # client treats it as fatal (not 1001, which a reconnecting client would retry).
@@ -86,7 +86,6 @@ class ScenarioRunner:
         self._wait_until: float | None = None
         self.rules = RuleBook(self.scenario.rules)
         self.plans = ResponsePlans(loaded, self.captures, self._new_id)
-        self._transcriptions = 0
         # Audio an audio expect still waits for after a response began before it was complete
         # (the service answered mid-stream); the appends that follow pay it off first.
         self._owed_ms = 0.0
@@ -196,20 +195,11 @@ class ScenarioRunner:
 
     def waiting(self) -> bool:
         """Whether the script still waits for the client (a required step is to come)."""
-        if self.stopped:
-            return False
-        return any(node.kind in BOUNDED and not node.optional for node in self.nodes[self.cursor :])
+        return not self.stopped and first_required(self.nodes, self.cursor) is not None
 
     def transcribe(self, pcm16: bytes) -> str | RealtimeError | None:
         """The scenario's transcription of the next committed turn, if it gives one."""
-        if self._transcriptions >= len(self.scenario.transcriptions):
-            return None
-        given = self.scenario.transcriptions[self._transcriptions]
-        self._transcriptions += 1
-        if given.error is not None:
-            fault = given.error
-            return RealtimeError(fault.message, fault.code, fault.param, fault.type)
-        return given.text
+        return self.plans.next_transcription()
 
     # ---- stepping ------------------------------------------------------------------------
 
@@ -219,30 +209,9 @@ class ScenarioRunner:
     def _responding(self) -> bool:
         return self.session is not None and self.session.active_response_id() is not None
 
-    def _within(self, node: Node) -> float | None:
-        limits = [e.within for e in (node.expects or []) if e.within is not None]
-        return min(limits) if limits else None
-
     def _bound(self, node: Node) -> tuple[float, str]:
-        """How long (in session time) ``node`` may wait, and the finding if it waits longer.
-
-        A step's own ``within`` is in scenario time; the default is in real seconds (the
-        scenario's ``timeout``, else :data:`DEFAULT_TIMEOUT`), converted with ``time_scale`` so
-        that a scaled scenario does not fail a client in milliseconds.
-        """
-        within = self._within(node)
-        if within is not None:
-            return within, f"not within {within:g}s"
-        timeout = self.scenario.timeout if self.scenario.timeout is not None else DEFAULT_TIMEOUT
-        extra = 0.0
-        if self._hearing(node):
-            extra = self._audio_ms(node.expects[0]) / 1000  # the time to stream it live
-        elif node.kind == "respond":
-            extra = min(self._talked_ms / 1000, MAX_TALK_S)
-        why = f"not within {timeout:g}s (default timeout)"
-        if node.kind == "respond":
-            why = f"the client did not ask for this response within {timeout:g}s (default timeout)"
-        return (timeout + extra) * self.scenario.time_scale, why
+        audio_ms = self._audio_ms(node.expects[0]) if self._hearing(node) else 0.0
+        return wait_bound(node, self.scenario, audio_ms, self._talked_ms)
 
     def _run(self, now: float) -> None:
         """Run steps from the cursor until one has to wait, or :data:`STEPS_PER_RUN` have run
@@ -403,14 +372,12 @@ class ScenarioRunner:
     def verdict(self) -> ConnectionVerdict:
         """This connection's result."""
         unmet = list(self.unmet)
-        if not self.stopped:
-            for node in self.nodes[self.cursor :]:
-                if node.kind in ("expect", "any_order", "respond") and not node.optional:
-                    why = "the connection ended first"
-                    if node.kind == "respond":
-                        why = "the client never asked for this response"
-                    unmet.append(self._unmet(node, why))
-                    break
+        pending = None if self.stopped else first_required(self.nodes, self.cursor)
+        if pending is not None:
+            why = "the connection ended first"
+            if pending.kind == "respond":
+                why = "the client never asked for this response"
+            unmet.append(self._unmet(pending, why))
         findings = self.session.findings if self.session is not None else self._findings
         return ConnectionVerdict(
             connection=self.connection,
@@ -421,15 +388,3 @@ class ScenarioRunner:
             problems=tuple(self.problems),
             unexpected_fails=self.scenario.unexpected == "fail",
         )
-
-
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "STEPS_PER_RUN",
-    "UNMET_CLOSE",
-    "RuleBook",
-    "ScenarioRunner",
-    "compile_steps",
-    "describe",
-    "event_matches",
-]

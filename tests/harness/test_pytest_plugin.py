@@ -448,7 +448,8 @@ def test_strict_fails_events_no_step_expects(pytester: pytest.Pytester) -> None:
 
 
 def test_the_dialect_option_is_the_one_dialect_type(tmp_path: Path) -> None:
-    from harness.mock import MockOptions, RealtimeMock
+    from harness.mock import RealtimeMock
+    from harness.mock_options import MockOptions
     from mock_server.protocol.events import Dialect
     from mock_server.server import ThreadedMockServer
 

@@ -15,8 +15,9 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from mock_server.scenario.compile import DEFAULT_TIMEOUT
 from mock_server.scenario.loader import load_scenario_text
-from mock_server.scenario.runner import DEFAULT_TIMEOUT, UNMET_CLOSE
+from mock_server.scenario.runner import UNMET_CLOSE
 from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer
 from tests.helpers import MODEL_QUERY, WAIT, connected

@@ -11,6 +11,7 @@ import yaml
 
 from mock_server.protocol.events import CLIENT_EVENT_TYPES, SERVER_EVENT_TYPES, Dialect
 from mock_server.protocol.validation import client_models, server_models
+from mock_server.scenario.compile import compile_steps
 from mock_server.scenario.lint import lint_paths, scenario_json_schema
 from mock_server.scenario.loader import LoadedScenario, ScenarioError, load_scenario_text
 from mock_server.scenario.model import (
@@ -21,7 +22,7 @@ from mock_server.scenario.model import (
     Step,
     unrolled_size,
 )
-from mock_server.scenario.runner import STEPS_PER_RUN, ScenarioRunner, compile_steps
+from mock_server.scenario.runner import STEPS_PER_RUN, ScenarioRunner
 from mock_server.session import ServerEvent, Session, SessionOptions
 
 HEAD = "name: broken\ndescription: a broken scenario\n"
