@@ -34,7 +34,7 @@ def test_the_json_record_says_what_happened_not_how_it_was_kept() -> None:
 
 def test_redaction_is_one_module() -> None:
     """The transcript, the recorder, the relay and `run` redact with the same functions."""
-    import harness.runner
+    import harness.run_report
     import mock_server.record.filters
     import mock_server.relay.relayed
     from mock_server import redaction, transcript
@@ -53,7 +53,7 @@ def test_redaction_is_one_module() -> None:
     assert handshake.query == redaction.redact_query({"api_key": "k", "model": "gpt-realtime"})
     assert mock_server.record.filters.redact_text is redaction.redact_text
     assert mock_server.relay.relayed.redact_text is redaction.redact_text
-    assert harness.runner.redact_text is redaction.redact_text
+    assert harness.run_report.redact_text is redaction.redact_text
     secret = {"client_secret": {"value": "ek_abcdefgh1234"}, "note": "Bearer sk-test-SECRET1234"}
     assert mock_server.record.filters.redact(secret, []) == redaction.redact_value(secret)
     for name in ("redact_text", "redact_headers", "SECRET_WORDS", "is_secret_query"):

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mock_server.scenario.play import ScenarioPlay
-
 from harness.mock import RealtimeMock
-from mock_server.scenario.loader import load_scenario, load_scenario_text, resolve_scenario
+from mock_server.scenario.loader import load_scenario, resolve_scenario
 from mock_server.scenario.served import ServedScenario
 from mock_server.scenario.verdict import (
     ConnectionVerdict,
@@ -152,12 +150,6 @@ async def test_a_library_scenario_s_verdict_has_the_old_shape_and_the_old_name_r
     # What every connection's verdict finds is what the scenario's verdict finds.
     assert [f for c in verdict.connections for f in c.findings()] == list(verdict.findings)
     assert connection == verdict.connections[0].to_dict()
-
-
-async def test_the_old_name_s_verdict_is_the_dict_form() -> None:
-    loaded = load_scenario_text(HEAD + "steps:\n  - expect: response.create\n", "t.yaml")
-    old, new = ScenarioPlay(loaded), ServedScenario(loaded)
-    assert old.verdict() == new.verdict().to_dict()
 
 
 def test_the_fixture_s_failure_is_the_served_scenario_s_verdict(tmp_path: Path) -> None:
