@@ -64,6 +64,10 @@ def _finite_float(literal: str) -> float:
     return value
 
 
+# One decoder for every frame: json.loads with these hooks would build a new one per call.
+_STRICT_JSON = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 def parse_client_json(text: str) -> Any:
     """The value of one frame's JSON text; :class:`FrameError` for what strict JSON refuses.
 
@@ -88,7 +92,7 @@ def parse_client_json(text: str) -> Any:
                 f"{MAX_FRAME_VALUES:,} are parsed in one event (split it into several)."
             )
     try:
-        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        return _STRICT_JSON.decode(text)
     except FrameError:
         raise
     except json.JSONDecodeError:
