@@ -12,6 +12,7 @@ from typing import Any
 
 from mock_server import audio
 from mock_server.protocol import session_config
+from mock_server.protocol.encoding import encoder_for
 from mock_server.protocol.events import Dialect
 from mock_server.record.filters import ga_name
 from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
@@ -50,20 +51,9 @@ def plan_response(
         return None
     response = done.get("response") or {}
     start = created.get("response") or {}
-    if dialect is Dialect.GA:
-        output_format = format_of(((start.get("audio") or {}).get("output") or {}).get("format"))
-        overrides: dict[str, Any] = {
-            "output_modalities": start.get("output_modalities") or ["audio"],
-            "audio": {"output": {"format": session_config.ga_format(output_format)}},
-            "max_output_tokens": start.get("max_output_tokens", "inf"),
-        }
-    else:
-        output_format = format_of(start.get("output_audio_format"))
-        overrides = {
-            "modalities": start.get("modalities") or ["text", "audio"],
-            "output_audio_format": output_format,
-            "max_response_output_tokens": start.get("max_output_tokens", "inf"),
-        }
+    encoder = encoder_for(dialect)
+    output_format = format_of(encoder.recorded_format(start))
+    overrides = encoder.recorded_overrides(start, output_format)
     if start.get("conversation_id") is None:
         overrides["conversation"] = "none"
     if start.get("metadata") is not None:

@@ -91,6 +91,15 @@ class Encoder:
         """The neutral fields of a response object with this dialect's own added."""
         raise NotImplementedError
 
+    def recorded_format(self, response: Mapping[str, Any]) -> Any:
+        """A recorded response object's output format, as this dialect writes it."""
+        raise NotImplementedError
+
+    def recorded_overrides(self, response: Mapping[str, Any], output_format: str) -> dict[str, Any]:
+        """The ``response.create`` fields of this dialect that ask for what a recorded response
+        object did (``output_format``: its format's neutral name)."""
+        raise NotImplementedError
+
     def input_token_details(self, details: dict[str, Any]) -> dict[str, Any]:
         """A usage's ``input_token_details`` with the fields this dialect reports."""
         return details

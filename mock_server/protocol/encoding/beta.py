@@ -169,6 +169,16 @@ class BetaEncoder(Encoder):
         response["temperature"] = config.get("temperature", 0.8)
         return response
 
+    def recorded_format(self, response: Mapping[str, Any]) -> Any:
+        return response.get("output_audio_format")
+
+    def recorded_overrides(self, response: Mapping[str, Any], output_format: str) -> dict[str, Any]:
+        return {
+            "modalities": response.get("modalities") or ["text", "audio"],
+            "output_audio_format": output_format,
+            "max_response_output_tokens": response.get("max_output_tokens", "inf"),
+        }
+
 
 def _beta_tool_choice(choice: Any) -> str:
     # Beta's tool_choice is a string: a forced function is named directly.

@@ -88,6 +88,16 @@ class GaEncoder(Encoder):
         }
         return response
 
+    def recorded_format(self, response: Mapping[str, Any]) -> Any:
+        return ((response.get("audio") or {}).get("output") or {}).get("format")
+
+    def recorded_overrides(self, response: Mapping[str, Any], output_format: str) -> dict[str, Any]:
+        return {
+            "output_modalities": response.get("output_modalities") or ["audio"],
+            "audio": {"output": {"format": session_config.ga_format(output_format)}},
+            "max_output_tokens": response.get("max_output_tokens", "inf"),
+        }
+
     def input_token_details(self, details: dict[str, Any]) -> dict[str, Any]:
         details["image_tokens"] = 0
         details["cached_tokens_details"] = {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0}
