@@ -41,7 +41,8 @@ from harness.cli import build_parser
 from harness.reference import DRIVERS, Context
 from mock_server.scenario.loader import Problem, ScenarioError, load_scenario_text
 from mock_server.scenario.served import ServedScenario
-from mock_server.server import MockServer, Mount, ThreadedMockServer
+from mock_server.server import Mount, ThreadedMockServer
+from tests.helpers import serving
 
 pytest_plugins = ["pytester"]
 
@@ -138,7 +139,7 @@ async def _play(block: Block, loaded: Any) -> dict[str, Any]:
     """A whole scenario served, with the reference client's driver for its name."""
     name = loaded.scenario.name
     play = ServedScenario(loaded)
-    async with MockServer(port=0, default_mount=play.mount()) as server:
+    async with serving(play.mount()) as server:
         dialect = "beta" if loaded.scenario.dialect == "beta" else "ga"
         await asyncio.wait_for(DRIVERS[name](Context(server.ws_url, dialect, scenario=name)), 60)
         await server.wait_for_sessions(at_most=0)

@@ -22,7 +22,7 @@ from mock_server.scenario.lint import lint_paths
 from mock_server.scenario.loader import load_scenario
 from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer, Mount
-from tests.helpers import WAIT
+from tests.helpers import WAIT, serving
 
 TOOL: dict[str, Any] = {
     "type": "function",
@@ -38,7 +38,7 @@ TOOL: dict[str, Any] = {
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[MockServer]:
-    async with MockServer(port=0, default_mount=Mount(pace=0.0, seed="up")) as server:
+    async with serving(Mount(pace=0.0, seed="up")) as server:
         yield server
 
 
@@ -109,7 +109,7 @@ async def test_the_sdk_works_through_the_proxy_and_its_recording_replays(
 ) -> None:
     recorder = Recorder(tmp_path / "sdk.yaml", upstream=upstream.ws_url)
     mount = Mount(upstream=Upstream(url=upstream.ws_url, api_key=None, recorder=recorder))
-    async with MockServer(port=0, default_mount=mount) as proxy:
+    async with serving(mount) as proxy:
         live = await weather_round_trip(proxy, beta)
         await proxy.wait_for_sessions(0)
     answer = next(e for e in reversed(live) if e.type.endswith("text.done"))
@@ -117,7 +117,7 @@ async def test_the_sdk_works_through_the_proxy_and_its_recording_replays(
     assert recorder.written and lint_paths([str(tmp_path)]) == []
 
     play = ServedScenario(load_scenario(tmp_path / "sdk.yaml"))
-    async with MockServer(port=0, default_mount=play.mount()) as replaying:
+    async with serving(play.mount()) as replaying:
         replayed = await weather_round_trip(replaying, beta)
         await replaying.wait_for_sessions(0)
     assert shape(replayed) == shape(live)

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COLD = r"""
 import asyncio, json, sys, time
 from websockets.asyncio.client import connect
+from tests.helpers import serving
 from mock_server.server import MockServer, Mount
 
 async def lag_monitor(stop: asyncio.Event, out: list[float]) -> None:
@@ -44,7 +45,7 @@ async def turn(url: str, headers: dict[str, str]) -> None:
 async def main() -> None:
     lags: list[float] = []
     stop = asyncio.Event()
-    async with MockServer(port=0, default_mount=Mount(pace=0.0)) as server:
+    async with serving(Mount(pace=0.0)) as server:
         monitor = asyncio.create_task(lag_monitor(stop, lags))
         url = f"ws://127.0.0.1:{server.port}/v1/realtime?model=gpt-realtime"
         key = {"Authorization": "Bearer sk-test"}

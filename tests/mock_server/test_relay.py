@@ -49,7 +49,7 @@ ITEM = {
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[MockServer]:
-    async with MockServer(port=0, default_mount=Mount(pace=0.0, seed="up")) as server:
+    async with serving(Mount(pace=0.0, seed="up")) as server:
         yield server
 
 
@@ -170,7 +170,7 @@ async def test_an_unreachable_upstream_is_a_502() -> None:
         url = placeholder.ws_url
     # Nothing listens there any more.
     mount = Mount(upstream=Upstream(url=url, api_key=None, open_timeout=5))
-    async with MockServer(port=0, default_mount=mount) as proxy:
+    async with serving(mount) as proxy:
         with pytest.raises(InvalidStatus) as refused:
             await connect(proxy.ws_url, additional_headers={"Authorization": "Bearer sk-test"})
     assert refused.value.response.status_code == 502
@@ -186,7 +186,7 @@ async def test_a_silent_upstream_is_a_502_within_the_clients_handshake() -> None
     port = listener.sockets[0].getsockname()[1]
     mount = Mount(upstream=Upstream(url=f"ws://127.0.0.1:{port}", api_key=None, open_timeout=0.5))
     try:
-        async with MockServer(port=0, default_mount=mount) as proxy:
+        async with serving(mount) as proxy:
             with pytest.raises(InvalidStatus) as refused:
                 await connect(proxy.ws_url, additional_headers={"Authorization": "Bearer sk-test"})
     finally:
@@ -217,7 +217,7 @@ async def test_a_passthrough_scenario_scripts_faults_and_the_upstream_answers_th
     upstream: MockServer,
 ) -> None:
     play = ServedScenario(load_scenario_text(PASSTHROUGH), upstream=upstream.ws_url)
-    async with MockServer(port=0, default_mount=play.mount()) as server:
+    async with serving(play.mount()) as server:
         headers = {"Authorization": "Bearer sk-test"}
         url = f"{server.ws_url}?model=gpt-realtime"
         with pytest.raises(InvalidStatus) as refused:
@@ -295,7 +295,7 @@ async def test_a_passthrough_rule_with_a_bad_template_is_noted_and_logged(
     )
     # Lint refuses the template; what the relay does with it anyway is tested here.
     play = ServedScenario(load_scenario_text(text, checked=False), upstream=upstream.ws_url)
-    async with MockServer(port=0, default_mount=play.mount()) as server:
+    async with serving(play.mount()) as server:
         headers = {"Authorization": "Bearer sk-test"}
         async with connect(f"{server.ws_url}?model=gpt-realtime", additional_headers=headers) as ws:
             await asyncio.wait_for(ws.recv(), WAIT)  # session.created
@@ -342,7 +342,7 @@ async def test_an_upstream_redirect_is_a_502_and_never_followed(
         port = listener.sockets[0].getsockname()[1]
         mount = Mount(upstream=Upstream(url=f"ws://127.0.0.1:{port}/v1/realtime", api_key=REAL_KEY))
         try:
-            async with MockServer(port=0, default_mount=mount) as proxy:
+            async with serving(mount) as proxy:
                 with pytest.raises(InvalidStatus) as refused:
                     await connect(proxy.ws_url, additional_headers={"Authorization": "Bearer x"})
         finally:
@@ -387,7 +387,7 @@ async def test_an_upstream_close_without_status_is_a_1000_and_the_recording_is_w
     recorder = Recorder(tmp_path / "lost.yaml")
     async with await echo_upstream(no_status) as up:
         mount = Mount(upstream=Upstream(url=_url_of(up), api_key=None, recorder=recorder))
-        async with MockServer(port=0, default_mount=mount) as proxy:
+        async with serving(mount) as proxy:
             async with connect(
                 proxy.ws_url, additional_headers={"Authorization": "Bearer x"}
             ) as ws:
@@ -415,7 +415,7 @@ async def test_a_failing_pump_still_hands_the_recording_over(
     sink = Sink()
     async with await echo_upstream() as up:
         mount = Mount(upstream=Upstream(url=_url_of(up), api_key=REAL_KEY, recorder=sink))
-        async with MockServer(port=0, default_mount=mount) as proxy:
+        async with serving(mount) as proxy:
             headers = {"Authorization": "Bearer sk-mock"}
             async with connect(proxy.ws_url, additional_headers=headers) as ws:
                 await ws.send(json.dumps(ITEM))
@@ -434,7 +434,7 @@ async def test_an_integer_too_long_for_python_is_relayed_and_noted() -> None:
     huge = '{"type":"conversation.item.create","n":' + "9" * 5000 + "}"
     async with await echo_upstream() as up:
         mount = Mount(upstream=Upstream(url=_url_of(up), api_key=None))
-        async with MockServer(port=0, default_mount=mount) as proxy:
+        async with serving(mount) as proxy:
             async with connect(
                 proxy.ws_url, additional_headers={"Authorization": "Bearer x"}
             ) as ws:
@@ -466,7 +466,7 @@ async def test_a_client_that_leaves_during_a_slow_upstream_handshake_closes_the_
 
     async with serve(handler, "127.0.0.1", 0, process_request=slow) as up:
         mount = Mount(upstream=Upstream(url=_url_of(up), api_key=None))
-        async with MockServer(port=0, default_mount=mount) as proxy:
+        async with serving(mount) as proxy:
             client = asyncio.ensure_future(
                 connect(proxy.ws_url, additional_headers={"Authorization": "Bearer x"})
             )

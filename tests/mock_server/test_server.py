@@ -59,7 +59,7 @@ async def test_key_in_the_query_string_is_refused_with_advice(server: MockServer
 
 async def test_only_the_configured_keys_are_accepted() -> None:
     mount = Mount(pace=0.0, api_keys=frozenset({"sk-good"}))
-    async with MockServer(port=0, default_mount=mount) as server:
+    async with serving(mount) as server:
         status, body = await refused(
             server.ws_url, additional_headers={"Authorization": "Bearer sk-wrong-123456"}
         )
@@ -128,7 +128,7 @@ async def test_browser_subprotocols_carry_key_and_dialect(server: MockServer) ->
 
 
 async def test_forced_dialect_ignores_the_header() -> None:
-    async with MockServer(port=0, default_mount=Mount(pace=0.0, dialect="ga")) as server:
+    async with serving(Mount(pace=0.0, dialect="ga")) as server:
         headers = {**KEY, "OpenAI-Beta": "realtime=v1"}
         async with connect(server.ws_url, additional_headers=headers) as ws:
             assert (await recv(ws))["session"]["type"] == "realtime"
@@ -155,7 +155,7 @@ async def test_ga_call_id_attaches_without_a_model(server: MockServer) -> None:
 
 
 async def test_beta_retired_reproduces_the_live_service() -> None:
-    async with MockServer(port=0, default_mount=Mount(pace=0.0, beta="retired")) as server:
+    async with serving(Mount(pace=0.0, beta="retired")) as server:
         headers = {**KEY, "OpenAI-Beta": "realtime=v1"}
         url = server.ws_url + "?model=gpt-4o-realtime-preview"
         async with connect(url, additional_headers=headers) as ws:
@@ -386,7 +386,7 @@ async def test_an_unnamed_refusal_status_is_answered_as_is() -> None:
     # (499 and 599, which no server sends, are refused when the scenario loads: see below.)
     text = "name: x\ndescription: y\nhandshake: {status: 451}\n"
     play = ServedScenario(load_scenario_text(text))
-    async with MockServer(port=0, default_mount=play.mount()) as odd:
+    async with serving(play.mount()) as odd:
         with pytest.raises(InvalidStatus) as caught:
             await connect(odd.ws_url, additional_headers=KEY, open_timeout=WAIT)
     response = caught.value.response
@@ -406,7 +406,7 @@ def test_a_refusal_status_no_server_sends_is_refused_at_load(status: int) -> Non
 async def test_connections_are_numbered_per_mount() -> None:
     # Findings say "connection N" by this number: a scenario's first connection is 1, whatever
     # the shared server served before (run, demo and each plugin test mount their own).
-    async with MockServer(port=0, default_mount=Mount(pace=0.0)) as server:
+    async with serving(Mount(pace=0.0)) as server:
         other = server.mount(Mount(prefix="/other", pace=0.0))
         base = f"ws://127.0.0.1:{server.port}"
         for url in (f"{base}/v1/realtime", f"{base}/v1/realtime", f"{base}/other/v1/realtime"):

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mock_server.responder import MessageOutput, Responder, ResponsePlan, ResponseRequest
 from mock_server.server import MAX_FRAME_BYTES, WRITE_LIMIT, MockServer, Mount
-from tests.helpers import KEY, WAIT, recv, recv_until, until
+from tests.helpers import KEY, WAIT, recv, recv_until, serving, until
 
 ITEM = {
     "type": "conversation.item.create",
@@ -46,7 +46,7 @@ def server_side(server: MockServer) -> list[ServerConnection]:
 
 
 async def test_a_frame_one_byte_over_the_limit_closes_with_1009_and_others_go_on() -> None:
-    async with MockServer(port=0, default_mount=Mount(pace=0.0)) as server:
+    async with serving(Mount(pace=0.0)) as server:
         bystander = await connect(server.ws_url, additional_headers=KEY)
         await recv(bystander)
         ws = await connect(server.ws_url, additional_headers=KEY, max_size=None)
@@ -96,7 +96,7 @@ async def test_a_client_that_never_reads_holds_the_server_at_the_write_limit() -
     # socket buffers are kept small (64 KB), so the reply cannot hide in them: the server must
     # stop at its own write limit, not queue the rest of the reply for the socket.
     mount = Mount(pace=0.0, seed=1, responder_factory=long_reply(20))
-    async with MockServer(port=0, default_mount=mount) as server:
+    async with serving(mount) as server:
         ws = await connect(
             server.ws_url, additional_headers=KEY, max_queue=1, max_size=None, ping_interval=None
         )
@@ -125,7 +125,7 @@ async def test_a_client_that_never_reads_holds_the_server_at_the_write_limit() -
 async def test_an_idle_connection_is_closed_per_the_scenario() -> None:
     # 30 s of idleness in 10 ms of real time.
     mount = Mount(pace=0.0, close_idle_after_s=30, time_scale=3000)
-    async with MockServer(port=0, default_mount=mount) as server:
+    async with serving(mount) as server:
         async with connect(server.ws_url, additional_headers=KEY) as ws:
             await recv(ws)
             with pytest.raises(ConnectionClosed) as closed:
@@ -162,7 +162,7 @@ def open_fds() -> int:
 @pytest.mark.parametrize("how", ["abort", "close"])
 async def test_a_client_gone_mid_response_leaves_no_task_or_fd(how: str) -> None:
     mount = Mount(pace=1.0, seed=1, responder_factory=long_reply(30))
-    async with MockServer(port=0, default_mount=mount) as server:
+    async with serving(mount) as server:
         tasks, fds = len(asyncio.all_tasks()), open_fds()
         for _ in range(5):
             ws = await connect(server.ws_url, additional_headers=KEY)
@@ -188,7 +188,7 @@ async def test_a_client_gone_mid_response_leaves_no_task_or_fd(how: str) -> None
 
 async def test_a_long_running_server_forgets_ended_connections() -> None:
     # `serve` keeps none (keep_ended=0): memory does not grow with every session ever served.
-    async with MockServer(port=0, default_mount=Mount(pace=0.0), keep_ended=1) as server:
+    async with serving(Mount(pace=0.0), keep_ended=1) as server:
         for _ in range(3):
             async with connect(server.ws_url, additional_headers=KEY) as ws:
                 await recv(ws)

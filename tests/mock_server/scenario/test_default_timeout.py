@@ -20,7 +20,7 @@ from mock_server.scenario.loader import load_scenario_text
 from mock_server.scenario.runner import UNMET_CLOSE
 from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer
-from tests.helpers import MODEL_QUERY, WAIT, connected
+from tests.helpers import MODEL_QUERY, WAIT, connected, serving
 
 HEAD = "name: t\ndescription: a test scenario\n"
 
@@ -28,7 +28,7 @@ HEAD = "name: t\ndescription: a test scenario\n"
 @asynccontextmanager
 async def served(text: str) -> AsyncIterator[tuple[MockServer, ServedScenario]]:
     play = ServedScenario(load_scenario_text(HEAD + text, "t.yaml"))
-    async with MockServer(port=0, default_mount=play.mount()) as server:
+    async with serving(play.mount()) as server:
         yield server, play
 
 

@@ -26,7 +26,7 @@ from mock_server.scenario.loader import library, load_scenario, resolve_scenario
 from mock_server.scenario.served import ServedScenario
 from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import MockServer
-from tests.helpers import WAIT
+from tests.helpers import WAIT, serving
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "audio"
 Client = Callable[[MockServer, str], Awaitable[None]]
@@ -35,7 +35,7 @@ Client = Callable[[MockServer, str], Awaitable[None]]
 async def play(name: str, client: Client, dialect: str = "ga") -> ScenarioVerdict:
     """Serve scenario ``name``, run ``client`` against it, return the verdict."""
     scenario = ServedScenario(load_scenario(resolve_scenario(name)))
-    async with MockServer(port=0, default_mount=scenario.mount()) as server:
+    async with serving(scenario.mount()) as server:
         await asyncio.wait_for(client(server, dialect), 30)
         await server.wait_for_sessions(at_most=0)
     return scenario.verdict()

@@ -17,7 +17,7 @@ from mock_server.scenario.loader import FIXTURES, load_scenario_text
 from mock_server.scenario.served import ServedScenario
 from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import MockServer
-from tests.helpers import MODEL_QUERY, WAIT, connected, recv, recv_until, send
+from tests.helpers import MODEL_QUERY, WAIT, connected, recv, recv_until, send, serving
 
 HEAD = "name: t\ndescription: a test scenario\n"
 
@@ -27,7 +27,7 @@ async def served(
     text: str, *, checked: bool = True
 ) -> AsyncIterator[tuple[MockServer, ServedScenario]]:
     play = ServedScenario(load_scenario_text(HEAD + text, "t.yaml", checked=checked))
-    async with MockServer(port=0, default_mount=play.mount()) as server:
+    async with serving(play.mount()) as server:
         yield server, play
 
 
@@ -306,7 +306,7 @@ async def test_an_ended_connection_leaves_the_verdict_and_lets_the_session_go() 
     import weakref
 
     play = ServedScenario(load_scenario_text(HEAD + "steps:\n  - expect: response.create\n", "t"))
-    async with MockServer(port=0, default_mount=play.mount(), keep_ended=0) as server:
+    async with serving(play.mount(), keep_ended=0) as server:
         async with client(server) as ws:
             await send(ws, {"type": "response.cancel", "event_id": "evt_c"})  # a mistake
             await recv_until(ws, "error")
