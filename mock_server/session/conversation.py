@@ -7,12 +7,20 @@ item is refused), the audio of all items is capped (:data:`MAX_CONVERSATION_AUDI
 it the oldest items' audio is let go, as the live service truncates its context). The function
 calls the model issued are tracked here too, so that a ``function_call_output`` for a call never
 issued, or a reply asked for while calls await their output, is reported.
+
+What a response's usage reads of the whole conversation (its text, the user's audio) is kept as
+running totals (:meth:`Conversation.usage_totals`), so that a turn late in a long conversation
+costs what an early one does. An item's contribution is counted again only when it may have
+changed: when it joins, while the model streams it, when it is truncated or its audio is let go.
+Code that changes an item's text or audio in any other way after the step that added it must
+say so with :meth:`Conversation.changed`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
 from typing import Any
 
 from mock_server.ids import IdFactory
@@ -40,6 +48,8 @@ MAX_CONVERSATION_TEXT = 32 * 1024 * 1024
 
 _ACTION_CODES = {"retrieving": "retrieve", "deleting": "delete", "truncating": "truncate"}
 _AUDIO_PART_TYPES = ("input_audio", "output_audio", "audio")
+# Bytes of the user's audio per input token in a response's usage.
+_INPUT_AUDIO_BYTES_PER_TOKEN = 4800
 
 
 class Conversation:
@@ -52,7 +62,7 @@ class Conversation:
         self.mistakes = mistakes
         self.id = ""
         self.items: list[dict[str, Any]] = []
-        self._item_ids: set[str] = set()
+        self._by_id: dict[str, dict[str, Any]] = {}
         # The audio each item holds (client audio in, model audio out), oldest first.
         self.audio: dict[str, bytearray] = {}
         self.audio_held = 0  # bytes in audio, kept under MAX_CONVERSATION_AUDIO_BYTES
@@ -64,13 +74,21 @@ class Conversation:
         self._client_text = 0
         self.issued_calls: set[str] = set()
         self.pending_calls: dict[str, str] = {}  # call_id -> function name, awaiting output
+        # Running totals for usage: each item's counted (characters of text, input audio
+        # tokens), their sums, the items to count again before the totals are read, and the
+        # model's items still streaming (counted again until they are done).
+        self._counted: dict[str, tuple[int, int]] = {}
+        self._text_chars = 0
+        self._input_audio_tokens = 0
+        self._unsettled: set[str] = set()
+        self._streaming: set[str] = set()
 
     def last_id(self) -> str | None:
         return self.items[-1]["id"] if self.items else None
 
     def find(self, item_id: str) -> int | None:
         """The position of an item; searched from the end, where new items are."""
-        if item_id not in self._item_ids:
+        if item_id not in self._by_id:
             return None
         for position in range(len(self.items) - 1, -1, -1):
             if self.items[position]["id"] == item_id:
@@ -99,7 +117,8 @@ class Conversation:
             found = self.find(previous_id)
             position = len(self.items) if found is None else found + 1
         self.items.insert(position, item)
-        self._item_ids.add(item["id"])
+        self._by_id[item["id"]] = item
+        self._unsettled.add(item["id"])
         previous = self.items[position - 1]["id"] if position > 0 else None
         encoded = self.encoder.item(item)
         added = self.outbox.emit(
@@ -112,7 +131,9 @@ class Conversation:
         """A reply's item joins the conversation as it starts streaming."""
         previous = self.last_id()
         self.items.append(item)
-        self._item_ids.add(item["id"])
+        self._by_id[item["id"]] = item
+        self._unsettled.add(item["id"])
+        self._streaming.add(item["id"])
         encoded = self.encoder.item(item)
         self.outbox.emit(
             {"type": self.encoder.item_added_event, "previous_item_id": previous, "item": encoded}
@@ -120,6 +141,8 @@ class Conversation:
 
     def close_model_item(self, item: dict[str, Any], encoded: dict[str, Any]) -> None:
         """A reply's item is complete (the dialects that say so, say so)."""
+        self._streaming.discard(item["id"])
+        self._unsettled.add(item["id"])
         if self.encoder.item_done_event is None:
             return
         position = self.find(item["id"])
@@ -239,12 +262,40 @@ class Conversation:
             if victim is None:
                 break
             self.audio_held -= len(self.audio.pop(victim))
+            self._unsettled.add(victim)
             released += 1
         self.mistakes.note_once(
             AUDIO_RELEASED,
             f"the conversation holds {MAX_CONVERSATION_AUDIO_BYTES} bytes of audio at most: "
             f"the audio of its {released} oldest item(s) was let go",
         )
+
+    # ---- usage ------------------------------------------------------------------------------
+
+    def changed(self, item_id: str) -> None:
+        """``item_id``'s text or audio changed after the step that added it: count it again."""
+        self._unsettled.add(item_id)
+
+    def usage_totals(self) -> tuple[int, int]:
+        """What a response's usage reads of the conversation: the length of all the items'
+        text joined by spaces (:func:`item_codec.text_of` each), and the input audio tokens
+        of the user's items' audio. Costs the items changed since the last call, not all."""
+        for item_id in self._unsettled:
+            item = self._by_id.get(item_id)
+            if item is None:
+                continue  # deleted, or a reply's item outside the conversation
+            chars = len(item_codec.text_of(item))
+            tokens = 0
+            if item.get("role") == "user":
+                held = len(self.audio.get(item_id, b""))
+                tokens = math.ceil(held / _INPUT_AUDIO_BYTES_PER_TOKEN)
+            counted_chars, counted_tokens = self._counted.get(item_id, (0, 0))
+            self._text_chars += chars - counted_chars
+            self._input_audio_tokens += tokens - counted_tokens
+            self._counted[item_id] = (chars, tokens)
+        self._unsettled = set(self._streaming)
+        spaces = max(0, len(self.items) - 1)
+        return self._text_chars + spaces, self._input_audio_tokens
 
     # ---- reading and changing -----------------------------------------------------------------
 
@@ -278,7 +329,12 @@ class Conversation:
 
     def delete(self, item_id: str) -> None:
         item = self.items.pop(self.require(item_id, "deleting"))
-        self._item_ids.discard(item["id"])
+        del self._by_id[item["id"]]
+        chars, tokens = self._counted.pop(item["id"], (0, 0))
+        self._text_chars -= chars
+        self._input_audio_tokens -= tokens
+        self._unsettled.discard(item["id"])
+        self._streaming.discard(item["id"])
         parts, text = self._client_sizes.pop(item["id"], (0, 0))
         self._client_parts -= parts
         self._client_text -= text
@@ -321,6 +377,7 @@ class Conversation:
         # Truncating removes the server-side transcript, so that the model's context holds no
         # text the user never heard.
         content[content_index]["transcript"] = None
+        self._unsettled.add(item["id"])
         self.outbox.emit(
             {
                 "type": "conversation.item.truncated",

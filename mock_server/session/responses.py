@@ -264,12 +264,10 @@ class Responses:
         if run.plan.usage is not None:
             return run.plan.usage
         audio = self.conversation.audio
-        items = self.conversation.items
-        context_text = " ".join(item_codec.text_of(i) for i in items)
-        input_audio_tokens = sum(
-            math.ceil(len(audio.get(i["id"], b"")) / 4800) for i in items if i.get("role") == "user"
-        )
-        input_text = streaming.estimate_tokens(context_text) + 120
+        # The conversation keeps these as running totals: reading them costs this turn's
+        # changes, not the whole conversation's text.
+        context_chars, input_audio_tokens = self.conversation.usage_totals()
+        input_text = (max(1, math.ceil(context_chars / 4)) if context_chars else 0) + 120
         output_text = sum(streaming.estimate_tokens(item_codec.text_of(i)) for i in run.output)
         output_audio = sum(math.ceil(len(audio.get(i["id"], b"")) / 2400) for i in run.output)
         input_details = self.encoder.input_token_details(
