@@ -267,6 +267,7 @@ class Responses:
         # The conversation keeps these as running totals: reading them costs this turn's
         # changes, not the whole conversation's text.
         context_chars, input_audio_tokens = self.conversation.usage_totals()
+        # As streaming.estimate_tokens of the items' text joined by spaces.
         input_text = (max(1, math.ceil(context_chars / 4)) if context_chars else 0) + 120
         output_text = sum(streaming.estimate_tokens(item_codec.text_of(i)) for i in run.output)
         output_audio = sum(math.ceil(len(audio.get(i["id"], b"")) / 2400) for i in run.output)
