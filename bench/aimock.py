@@ -330,7 +330,7 @@ def rows_of(mock: list[Measured], aimock: list[Measured] | str, label: str) -> l
 def run(
     sessions: int = 50,
     turns: int = 20,
-    rounds: int = 2,
+    rounds: int = 3,
     version: str = VERSION,
     node: str = "node",
     npm: str = "npm",
