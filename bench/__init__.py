@@ -50,3 +50,18 @@ def best_of(fn: Callable[[], object], runs: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def pin(core: int) -> None:
+    """Run this process on one core (when the platform lets us and the core exists)."""
+    if hasattr(os, "sched_setaffinity") and core < (os.cpu_count() or 1):
+        os.sched_setaffinity(0, {core})
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """A process's user + system CPU time, all its threads (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

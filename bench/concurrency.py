@@ -32,12 +32,13 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bench import Row, python, subprocess_env
+from bench import cpu_seconds as _cpu_seconds
+from bench import pin as _pin
 
 QUICK = {"budget_s": 60.0, "cycles": 1}
 TINY = {"budget_s": 20.0, "cycles": 1, "start": 2, "max_probes": 1, "stagger": False}
@@ -47,12 +48,6 @@ CYCLE_MS = 3000
 LIMIT_MS = 50.0
 SERVER_CORE = 0
 LOAD_CORE = 1
-
-
-def _pin(core: int) -> None:
-    """Run this process on one core (when the platform lets us and the core exists)."""
-    if hasattr(os, "sched_setaffinity") and core < (os.cpu_count() or 1):
-        os.sched_setaffinity(0, {core})
 
 
 # ---- the load generator (its own process) ---------------------------------------------------
@@ -252,15 +247,6 @@ def _warm_up(url: str) -> None:
             ws.send(frame)
         while '"response.created"' not in str(ws.recv(timeout=30)):
             pass
-
-
-def _cpu_seconds(pid: int) -> float | None:
-    """A process's user + system CPU time (Linux /proc; None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def search(
