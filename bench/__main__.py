@@ -28,6 +28,7 @@ BENCHMARKS = [
     "bench.vad_speed",
     "bench.proxy_latency",
     "bench.soak",
+    "bench.audio_memory",
 ]
 
 
@@ -86,7 +87,8 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         "`python -m bench`) and print each figure with a baseline measured in the same run and "
         "their ratio: event overhead, streaming, concurrent sessions on one core, the pytest "
         "fixture's cost per test, start-up and scenario lint, VAD speed, the pass-through's added "
-        "latency, and a soak (memory before and after). See BENCHMARKS.md.",
+        "latency, a soak (memory before and after), and the memory a session holds for "
+        "streamed audio. See BENCHMARKS.md.",
         epilog="examples:\n"
         "  realtime-mock bench                    # everything: 2 to 3 minutes on 2 cores\n"
         "  realtime-mock bench --quick            # smaller sizes: about 1.5 minutes\n"
@@ -100,7 +102,7 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="run only this benchmark (repeatable): event_overhead, streaming, concurrency, "
-        "test_cost, startup, vad_speed, proxy_latency, soak",
+        "test_cost, startup, vad_speed, proxy_latency, soak, audio_memory",
     )
     return parser
 
