@@ -30,6 +30,7 @@ BENCHMARKS = [
     "bench.soak",
     "bench.long_conversation",
     "bench.aimock",
+    "bench.audio_memory",
 ]
 
 
@@ -88,10 +89,11 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         "`python -m bench`) and print each figure with a baseline measured in the same run and "
         "their ratio: event overhead, streaming, concurrent sessions on one core, the pytest "
         "fixture's cost per test, start-up and scenario lint, VAD speed, the pass-through's added "
-        "latency, a soak (memory before and after), a long conversation's per-turn cost (last "
-        "turns against the first), and the same text-turn load on aimock (the npm package "
-        "@copilotkit/aimock, installed into a temp folder when node and npm are present; skipped "
-        "with the reason otherwise). See BENCHMARKS.md.",
+        "latency, a soak (memory before and after), the memory a session holds for streamed "
+        "audio, a long conversation's per-turn cost (last turns against the first), and the same "
+        "text-turn load on aimock (the npm package @copilotkit/aimock, installed into a temp "
+        "folder when node and npm are present; skipped with the reason otherwise). See "
+        "BENCHMARKS.md.",
         epilog="examples:\n"
         "  realtime-mock bench                    # everything: 2 to 3 minutes on 2 cores\n"
         "  realtime-mock bench --quick            # smaller sizes: about 1.5 minutes\n"
@@ -105,7 +107,8 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="run only this benchmark (repeatable): event_overhead, streaming, concurrency, "
-        "test_cost, startup, vad_speed, proxy_latency, soak, long_conversation, aimock",
+        "test_cost, startup, vad_speed, proxy_latency, soak, audio_memory, long_conversation, "
+        "aimock",
     )
     return parser
 

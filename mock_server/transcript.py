@@ -13,6 +13,7 @@ fixtures, has no limit.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -70,6 +71,9 @@ SESSION_PAYLOAD_LIMIT = 64 * 1024 * 1024
 PAYLOAD_ELIDED = "transcript_payload_elided"
 
 
+# Cached: a client streams appends of one size, so every entry of a session can share one
+# placeholder string instead of holding its own (~90 bytes an append, ~10% of a 20 ms chunk).
+@functools.lru_cache(maxsize=256)
 def elided(size: int, what: str) -> str:
     """The placeholder a transcript keeps instead of a payload of ``size`` characters.
 

@@ -22,7 +22,11 @@ if TYPE_CHECKING:
 
 # Client events whose audio the session keeps decoded (buffer, item): the transcript keeps
 # their size only, not the base64 text a second time.
-CARRY_AUDIO = frozenset({"input_audio_buffer.append", "conversation.item.create"})
+APPEND = "input_audio_buffer.append"
+CARRY_AUDIO = frozenset({APPEND, "conversation.item.create"})
+# The keys and types of the events that carry audio, as one string each for all of a
+# session's transcript entries.
+_SHARED = {key: key for key in ("type", "audio", "event_id", *CARRY_AUDIO)}
 
 
 def check_type(type_: Any, size: int) -> str:
@@ -57,7 +61,15 @@ def without_audio(event: dict[str, Any]) -> dict[str, Any]:
     """
     audio = event.get("audio")
     if isinstance(audio, str):
-        return {**event, "audio": elided(len(audio), "audio")}
+        # Rebuilt with the module's own key and type strings, in the event's key order: the
+        # JSON decoder makes fresh ones per frame, which every append's entry would hold
+        # (~180 bytes an append, as much as the dict itself).
+        copy = {_SHARED.get(key, key): value for key, value in event.items()}
+        copy["audio"] = elided(len(audio), "audio")
+        type_ = copy.get("type")
+        if isinstance(type_, str):
+            copy["type"] = _SHARED.get(type_, type_)
+        return copy
     item = event.get("item")
     content = item.get("content") if isinstance(item, dict) else None
     if not isinstance(content, list) or not any(

@@ -151,8 +151,12 @@ class InputAudio:
         self.commit_buffer(self.interrupt_speech() or self.ids.new("item"))
 
     def commit_buffer(self, item_id: str) -> dict[str, Any]:
-        # The buffer itself becomes the item's audio: a commit copies nothing.
+        # The buffer itself becomes the item's audio: a commit copies nothing, unless the
+        # buffer's growth left it with more spare room than 1/32 of its audio (up to 1/8), which
+        # the item would then hold for the rest of the session.
         audio, self.buffer = self.buffer, bytearray()
+        if audio.__sizeof__() - len(audio) > len(audio) // 32 + 64:
+            audio = bytearray(audio)
         self.mistakes.warn(self.diagnostics.on_commit(audio, self.format()), None)
         if self.vad is not None:
             self.vad.reset()

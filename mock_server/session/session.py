@@ -181,12 +181,13 @@ class Session:
             return
         client_event_id = event_id_of(event)
         type_ = event.get("type")
-        self.transcript.add(
-            t,
-            "client",
-            type_ if isinstance(type_, str) else "<no type>",
-            event=without_audio(event) if type_ in CARRY_AUDIO else event,
-        )
+        if type_ in CARRY_AUDIO:
+            # The copy's type is the module's own string, shared by every entry of its type.
+            recorded = without_audio(event)
+            self.transcript.add(t, "client", recorded["type"], event=recorded)
+        else:
+            label = type_ if isinstance(type_, str) else "<no type>"
+            self.transcript.add(t, "client", label, event=event)
         try:
             name = check_type(type_, len(frame))
             error = self.encoder.validate(event)

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
+from typing import Any
 
+import pytest
+
+from mock_server import audio, resources
+from mock_server.protocol.events import Dialect
 from mock_server.transcript import PAYLOAD_ELIDED, Transcript, elided
+from tests.helpers import SessionDriver
 
 
 def test_payloads_are_held_up_to_the_limit_then_kept_as_their_size() -> None:
@@ -60,3 +67,55 @@ def test_redaction_is_one_module() -> None:
         assert not hasattr(transcript, name) or getattr(transcript, name) is getattr(
             redaction, name
         )
+
+
+def _old_transcript_copy(event: dict[str, Any]) -> dict[str, Any]:
+    """What the transcript kept of an append before its strings were shared: the event as
+    sent, its audio replaced by its size."""
+    return {**event, "audio": elided(len(event["audio"]), "audio")}
+
+
+@pytest.mark.parametrize("dialect", [Dialect.GA, Dialect.BETA])
+def test_an_append_is_serialised_as_it_was_sent_with_its_audio_as_its_size(
+    dialect: Dialect,
+) -> None:
+    pcm = audio.load_wav(resources.AUDIO / "monologue.wav").tobytes()[:48000]  # 1 s
+    chunks = [base64.b64encode(c).decode() for c in audio.chunk(pcm, 100)]
+    appends: list[dict[str, Any]] = [
+        {"type": "input_audio_buffer.append", "audio": chunks[0]},
+        {"event_id": "evt_first", "type": "input_audio_buffer.append", "audio": chunks[1]},
+        {"type": "input_audio_buffer.append", "audio": chunks[2], "event_id": "evt_after"},
+        *({"type": "input_audio_buffer.append", "audio": c} for c in chunks[3:]),
+        {"type": "input_audio_buffer.append", "audio": chunks[0][:8]},  # another size
+        {"type": "input_audio_buffer.append", "audio": "not base64!"},  # refused, still noted
+    ]
+    d = SessionDriver(dialect)
+    for event in appends:
+        d.send(event)
+    d.send({"type": "input_audio_buffer.commit"})
+    record = json.loads(d.session.transcript.to_json())
+    kept = [e for e in record["entries"] if e["type"] == "input_audio_buffer.append"]
+    # Key order too: the serialised text is what it was.
+    assert [json.dumps(e["event"]) for e in kept] == [
+        json.dumps(_old_transcript_copy(event)) for event in appends
+    ]
+    assert d.session.transcript.to_json().count("<elided: 6400 base64 characters of audio>") == 10
+
+
+def test_the_entries_of_a_stream_of_appends_share_their_strings() -> None:
+    """Each append's entry holds only what is its own (its time, its event_id): its type, its
+    keys and its size placeholder are one string each for the whole stream."""
+    chunk = base64.b64encode(bytes(960)).decode()
+    d = SessionDriver()
+    for _ in range(3):
+        d.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+    entries = [e for e in d.session.transcript.entries if e.type == "input_audio_buffer.append"]
+    assert len(entries) == 3
+    first, *others = entries
+    assert first.event is not None
+    for entry in others:
+        assert entry.event is not None and entry.event is not first.event
+        assert entry.type is first.type and entry.event["type"] is first.event["type"]
+        assert entry.event["audio"] is first.event["audio"]
+        for key, first_key in zip(entry.event, first.event, strict=True):
+            assert key is first_key
