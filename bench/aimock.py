@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from bench import Row, cpu_seconds, pin, python, subprocess_env
+from bench import Row, cpu_seconds, end, pin, python, subprocess_env
 
 QUICK = {"sessions": 20, "turns": 10, "rounds": 1}
 # The smoke test: no node, so the aimock half is skipped (no network) and the mock half is tiny.
@@ -158,12 +158,7 @@ def _started(command: list[str], log_path: Path, port: int | None) -> Iterator[t
             url = f"ws://127.0.0.1:{port}/v1/realtime"
         yield server.pid, url + "?model=gpt-realtime"
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
+        end(server)
         log.close()
 
 

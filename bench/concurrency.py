@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from bench import Row, python, subprocess_env
+from bench import Row, end, python, subprocess_env
 from bench import cpu_seconds as _cpu_seconds
 from bench import pin as _pin
 
@@ -217,11 +217,7 @@ def probe(sessions: int, cycles: int, server_kind: str = "serve", stagger: bool 
         result = json.loads(load.stdout)
         cpu_after = _cpu_seconds(server.pid)
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        end(server)
     delays = result["delays_ms"]
     return Probe(
         sessions,
