@@ -64,7 +64,7 @@ async def _record(dialect: Dialect) -> list[str]:
         while True:
             text = await _recv_text(ws)
             frames.append(text)
-            event = json.loads(text)
+            event: dict[str, Any] = json.loads(text)
             if event["type"] == type_:
                 return event
 
