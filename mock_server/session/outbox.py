@@ -76,9 +76,7 @@ class Outbox:
         fields in the transcript's copy only (a payload kept as its size)."""
         wire = {"event_id": self.ids.new("event"), **event}
         wire["type"] = self.encoder.event_name(event["type"])
-        return self.queue(
-            wire, wire_json(wire), None if recorded is None else {**wire, **recorded}
-        )
+        return self.queue(wire, wire_json(wire), None if recorded is None else {**wire, **recorded})
 
     def emit_given(self, event: dict[str, Any]) -> dict[str, Any]:
         """Send an event as a script or rule gives it: renamed for the dialect, with its own
