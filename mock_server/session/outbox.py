@@ -22,7 +22,7 @@ from mock_server.conformance import OutboundCheck
 from mock_server.ids import IdFactory
 from mock_server.protocol.encoding import Encoder
 from mock_server.protocol.errors import RealtimeError
-from mock_server.protocol.frames import WIRE_JSON
+from mock_server.protocol.frames import wire_json
 from mock_server.session.outputs import Close, Drop, Output, RawFrame, ServerEvent
 from mock_server.transcript import Transcript
 
@@ -76,9 +76,7 @@ class Outbox:
         fields in the transcript's copy only (a payload kept as its size)."""
         wire = {"event_id": self.ids.new("event"), **event}
         wire["type"] = self.encoder.event_name(event["type"])
-        return self.queue(
-            wire, WIRE_JSON.encode(wire), None if recorded is None else {**wire, **recorded}
-        )
+        return self.queue(wire, wire_json(wire), None if recorded is None else {**wire, **recorded})
 
     def emit_given(self, event: dict[str, Any]) -> dict[str, Any]:
         """Send an event as a script or rule gives it: renamed for the dialect, with its own
@@ -89,7 +87,7 @@ class Outbox:
         sent = self.emit(wire)
         if given_id is not None:
             sent["event_id"] = given_id
-            self._ready[-1] = ServerEvent(sent, WIRE_JSON.encode(sent))
+            self._ready[-1] = ServerEvent(sent, wire_json(sent))
         return sent
 
     def emit_sibling(self, sent: dict[str, Any], type_: str) -> dict[str, Any]:

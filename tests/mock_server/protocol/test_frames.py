@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mock_server.protocol.frames import WIRE_JSON, FrameError, parse_client_json
+from mock_server.protocol.frames import WIRE_JSON, FrameError, parse_client_json, wire_json
 
 
 @given(st.integers(min_value=1, max_value=6000), st.booleans(), st.randoms())
@@ -50,3 +50,33 @@ def test_syntax_errors_stay_json_decode_errors_with_their_position() -> None:
 def test_the_wire_encoder_refuses_non_finite_numbers(value: float) -> None:
     with pytest.raises(ValueError):
         WIRE_JSON.encode({"x": value})
+
+
+_KEYS = st.one_of(st.text(), st.integers(), st.floats(), st.booleans(), st.none())
+_JSONISH = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text()),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_KEYS, inner, max_size=4)),
+    max_leaves=20,
+)
+
+
+def _outcome(encode: object, value: object) -> tuple[str, str]:
+    try:
+        return "text", encode(value)  # type: ignore[operator]
+    except (ValueError, TypeError) as error:
+        return type(error).__name__, str(error)
+
+
+@given(st.dictionaries(_KEYS, _JSONISH, max_size=6))
+def test_wire_json_is_the_wire_encoders_text_or_error(event: dict[object, object]) -> None:
+    # The outbox's fast path must send exactly what WIRE_JSON would (non-ASCII escaped, floats
+    # as repr, NaN and infinities refused with the same error).
+    assert _outcome(wire_json, event) == _outcome(WIRE_JSON.encode, event)
+
+
+def test_wire_json_refuses_what_the_wire_encoder_refuses() -> None:
+    circular: dict[str, object] = {}
+    circular["self"] = circular
+    for bad in ({"n": math.nan}, {"n": -math.inf}, {"x": object()}, circular):
+        assert _outcome(wire_json, bad) == _outcome(WIRE_JSON.encode, bad)
+        assert _outcome(wire_json, bad)[0] != "text"
