@@ -42,11 +42,18 @@ WEATHER_TOOL: dict[str, Any] = {
     },
 }
 
-USER_HELLO: dict[str, Any] = {
-    "type": "message",
-    "role": "user",
-    "content": [{"type": "input_text", "text": "Hello"}],
-}
+
+def user_message(text: str) -> dict[str, Any]:
+    """A user message item holding ``text``."""
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def user_text(text: str) -> dict[str, Any]:
+    """The ``conversation.item.create`` of a user message holding ``text``."""
+    return {"type": "conversation.item.create", "item": user_message(text)}
+
+
+USER_HELLO: dict[str, Any] = user_message("Hello")
 
 
 # ---- over a socket -------------------------------------------------------------------------

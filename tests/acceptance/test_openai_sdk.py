@@ -19,7 +19,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from mock_server.server import MockServer, Mount
-from tests.helpers import WAIT, WEATHER_TOOL, serving
+from tests.helpers import WAIT, WEATHER_TOOL, serving, user_message
 
 
 @pytest.fixture
@@ -51,17 +51,13 @@ async def collect_until(connection: Any, last: str) -> list[Any]:
     return events
 
 
-def user_text(text: str) -> dict[str, Any]:
-    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
-
-
 # ---- GA ---------------------------------------------------------------------------------------
 
 
 async def test_ga_text_turn(server: MockServer) -> None:
     async with ga_client(server).realtime.connect(model="gpt-realtime") as conn:
         await conn.session.update(session={"type": "realtime", "output_modalities": ["text"]})
-        await conn.conversation.item.create(item=user_text("Hello, mock"))
+        await conn.conversation.item.create(item=user_message("Hello, mock"))
         await conn.response.create()
         events = await collect_until(conn, "response.done")
     names = [e.type for e in events]
@@ -73,7 +69,7 @@ async def test_ga_text_turn(server: MockServer) -> None:
 
 async def test_ga_audio_turn_decodes_to_pcm16_of_the_streamed_length(server: MockServer) -> None:
     async with ga_client(server).realtime.connect(model="gpt-realtime") as conn:
-        await conn.conversation.item.create(item=user_text("Speak"))
+        await conn.conversation.item.create(item=user_message("Speak"))
         await conn.response.create(response={"output_modalities": ["audio"]})
         events = await collect_until(conn, "response.done")
     pcm = b"".join(
@@ -100,7 +96,7 @@ async def test_ga_function_call_round_trip(server: MockServer) -> None:
                 "tool_choice": {"type": "function", "name": "get_weather"},
             }
         )
-        await conn.conversation.item.create(item=user_text("Weather in Paris?"))
+        await conn.conversation.item.create(item=user_message("Weather in Paris?"))
         await conn.response.create()
         events = await collect_until(conn, "response.done")
         call = next(e for e in events if e.type == "response.function_call_arguments.done")
@@ -129,7 +125,7 @@ async def test_ga_error_event_reaches_the_sdk(server: MockServer) -> None:
 async def test_beta_text_turn(server: MockServer) -> None:
     async with beta_client(server).beta.realtime.connect(model="gpt-4o-realtime-preview") as conn:
         await conn.session.update(session={"modalities": ["text"]})
-        await conn.conversation.item.create(item=user_text("Hi beta"))  # type: ignore[arg-type]
+        await conn.conversation.item.create(item=user_message("Hi beta"))  # type: ignore[arg-type]
         await conn.response.create()
         events = await collect_until(conn, "response.done")
     assert [e.type for e in events][:2] == ["session.created", "conversation.created"]
@@ -139,7 +135,7 @@ async def test_beta_text_turn(server: MockServer) -> None:
 
 async def test_beta_audio_turn(server: MockServer) -> None:
     async with beta_client(server).beta.realtime.connect(model="gpt-4o-realtime-preview") as conn:
-        await conn.conversation.item.create(item=user_text("Speak"))  # type: ignore[arg-type]
+        await conn.conversation.item.create(item=user_message("Speak"))  # type: ignore[arg-type]
         await conn.response.create(response={"modalities": ["text", "audio"]})
         events = await collect_until(conn, "response.done")
     pcm = b"".join(base64.b64decode(e.delta) for e in events if e.type == "response.audio.delta")
@@ -158,7 +154,7 @@ async def test_beta_function_call_round_trip(server: MockServer) -> None:
                 "tool_choice": "required",
             }
         )
-        await conn.conversation.item.create(item=user_text("Weather?"))  # type: ignore[arg-type]
+        await conn.conversation.item.create(item=user_message("Weather?"))  # type: ignore[arg-type]
         await conn.response.create()
         events = await collect_until(conn, "response.done")
         call = next(e for e in events if e.type == "response.function_call_arguments.done")

@@ -22,7 +22,7 @@ from mock_server.scenario.lint import lint_paths
 from mock_server.scenario.loader import load_scenario
 from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer, Mount
-from tests.helpers import WAIT, serving
+from tests.helpers import WAIT, serving, user_message
 
 TOOL: dict[str, Any] = {
     "type": "function",
@@ -75,13 +75,7 @@ async def weather_round_trip(server: MockServer, beta: bool) -> list[Any]:
             session.update(type="realtime", output_modalities=["text"])
         await conn.session.update(session=session)
         events += await collect_until(conn, "session.updated")
-        await conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "Weather in Paris?"}],
-            }
-        )
+        await conn.conversation.item.create(item=user_message("Weather in Paris?"))
         await conn.response.create()
         events += await collect_until(conn, "response.done")
         call = next(e for e in events if e.type == "response.function_call_arguments.done")

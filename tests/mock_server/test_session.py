@@ -11,7 +11,7 @@ import pytest
 
 from mock_server.protocol.events import Dialect
 from mock_server.session import Close, ServerEvent, Session, SessionOptions
-from tests.helpers import USER_HELLO, WEATHER_TOOL, SessionDriver, types
+from tests.helpers import USER_HELLO, WEATHER_TOOL, SessionDriver, types, user_text
 
 
 def only_error(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -1607,24 +1607,13 @@ def test_generated_arguments_are_bounded_and_stream_as_the_run_advances() -> Non
     json.loads(done["arguments"])
 
 
-def _say(text: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
-
-
 def test_a_long_user_text_gets_a_bounded_reply_whose_audio_is_made_as_it_streams() -> None:
     from mock_server.protocol.formats import BYTES_PER_MS
     from mock_server.responder import MAX_QUOTED_CHARS, placeholder_speech_length
     from mock_server.session import AUDIO_CHUNK_MS
 
     d = SessionDriver(pace=1.0)
-    d.send(_say("hello " * 200_000))
+    d.send(user_text("hello " * 200_000))
     first = d.send({"type": "response.create"})
     assert types(first).count("response.output_audio.delta") == 1
     item_id = next(e["item"]["id"] for e in first if e["type"] == "response.output_item.added")
@@ -1643,7 +1632,7 @@ def test_placeholder_speech_is_not_kept_after_the_session() -> None:
     tracemalloc.start()
     try:
         d = SessionDriver(pace=0.0)
-        d.send(_say("hello " * 4000))
+        d.send(user_text("hello " * 4000))
         assert "response.done" in types(d.send({"type": "response.create"}))
         del d
         gc.collect()
@@ -1659,7 +1648,7 @@ def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
 
     d = SessionDriver(dialect=Dialect.BETA)
     d.session_update(output_audio_format="g711_ulaw")
-    d.send(_say("a few words to say"))
+    d.send(user_text("a few words to say"))
     events = d.send({"type": "response.create"})
     deltas = [base64.b64decode(e["delta"]) for e in events if e["type"] == "response.audio.delta"]
     assert all(len(chunk) == 800 for chunk in deltas[:-1])

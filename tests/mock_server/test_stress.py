@@ -43,7 +43,7 @@ import pytest
 
 from mock_server import audio
 from mock_server.server import Mount
-from tests.helpers import WAIT
+from tests.helpers import WAIT, user_text
 from tests.mock_server.stress import (
     ADDED_LATENCY_BOUND_S,
     DOCUMENTED_CLOSE_CODES,
@@ -69,17 +69,6 @@ def attack(name: str, **target: Any) -> Callable[[Attack], Attack]:
         return fn
 
     return register
-
-
-def user_text(text: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 def of_type(type_: str) -> Callable[[dict[str, Any]], bool]:

@@ -26,7 +26,7 @@ from mock_server.scenario.loader import library, load_scenario, resolve_scenario
 from mock_server.scenario.served import ServedScenario
 from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import MockServer
-from tests.helpers import WAIT, serving
+from tests.helpers import WAIT, serving, user_text
 
 FIXTURES = Path(__file__).resolve().parents[3] / "fixtures" / "audio"
 Client = Callable[[MockServer, str], Awaitable[None]]
@@ -75,17 +75,6 @@ async def raw(server: MockServer, dialect: str, suffix: str = "?model=gpt-realti
     client = Raw(ws)
     await client.until("session.created")
     return client
-
-
-def user_text(text: str) -> dict[str, Any]:
-    return {
-        "type": "conversation.item.create",
-        "item": {
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": text}],
-        },
-    }
 
 
 def findings(verdict: ScenarioVerdict) -> str:
