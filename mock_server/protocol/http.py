@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import http
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHeader
@@ -22,6 +24,33 @@ from mock_server.redaction import redact_text
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
 REALTIME_SUFFIXES = ("/v1/realtime", "/openai/realtime")
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One plain HTTP request (not a WebSocket upgrade), as the server's HTTP routes see it.
+
+    ``target`` is the request target as sent (path and query); ``peer`` the client's address.
+    """
+
+    method: str
+    target: str
+    headers: Headers
+    body: bytes = b""
+    peer: str | None = None
+    secure: bool = False
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    @property
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(self.target.split("?", 1)[1]) if "?" in self.target else {}
+
+
+# A route of the server's HTTP side: answers one request (see MockServer.add_http_route).
+HttpHandler = Callable[[HttpRequest], Awaitable[Response]]
 
 _STATUS_CLASSES = {1: "Informational", 2: "Success", 3: "Redirection", 4: "Client Error"}
 

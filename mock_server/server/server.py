@@ -35,6 +35,7 @@ from mock_server.server.handshake import Refuse, decide, select, select_subproto
 from mock_server.server.handshake import Relay as RelayDecision
 from mock_server.server.logs import WEBSOCKETS_LOG
 from mock_server.server.mount import Mount, MountTraffic
+from mock_server.server.routes import HttpRoutes
 from mock_server.server.warm import warm_up
 from mock_server.transcript import Transcript
 
@@ -101,6 +102,8 @@ class MockServer:
         self._handlers: set[asyncio.Task[None]] = set()
         self._open_sessions = 0
         self._sessions_changed: asyncio.Condition | None = None
+        # Plain HTTP routes by path prefix (the control API, the REST side of Realtime).
+        self.http_routes = HttpRoutes()
 
     # ---- life cycle ------------------------------------------------------------------------
 
@@ -240,6 +243,9 @@ class MockServer:
     ) -> Response | None:
         if _is_health_check(request.path):
             return json_response(200, {"status": "ok", "mounts": sorted(self.mounts)})
+        routed = await self.http_routes.answer(connection, request)
+        if routed is not None:
+            return routed
         target = select(request, self.mounts, origin=self.url_for(path=""))
         if isinstance(target, Refuse):
             return target.response

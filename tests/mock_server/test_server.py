@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.http11 import Response
 
-from mock_server.protocol.http import reason_phrase
+from mock_server.protocol.http import HttpRequest, json_response, reason_phrase
 from mock_server.scenario.loader import ScenarioError, load_scenario_text
 from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer, Mount
@@ -83,6 +84,26 @@ async def test_unknown_path_is_404(server: MockServer) -> None:
 async def test_healthz_answers_200(server: MockServer) -> None:
     status, body = await asyncio.to_thread(http_get, f"http://127.0.0.1:{server.port}/healthz")
     assert (status, body["status"]) == (200, "ok")
+
+
+async def test_http_routes_answer_plain_requests_by_longest_prefix(server: MockServer) -> None:
+    async def outer(request: HttpRequest) -> Response:
+        return json_response(200, {"route": "outer"})
+
+    async def inner(request: HttpRequest) -> Response:
+        return json_response(200, {"route": "inner", "path": request.path, "q": request.query})
+
+    server.http_routes.add("/_mock/", outer)
+    server.http_routes.add("/_mock/mounts", inner)
+    base = f"http://127.0.0.1:{server.port}"
+    status, body = await asyncio.to_thread(http_get, f"{base}/_mock/mounts/1?x=2")
+    assert (status, body) == (200, {"route": "inner", "path": "/_mock/mounts/1", "q": {"x": ["2"]}})
+    status, body = await asyncio.to_thread(http_get, f"{base}/_mock/journal")
+    assert (status, body) == (200, {"route": "outer"})
+    # A WebSocket upgrade never reaches a route: it is the realtime endpoint's.
+    server.http_routes.add("/v1/realtime", outer)
+    async with connect(server.ws_url, additional_headers=KEY) as ws:
+        assert (await recv(ws))["type"] == "session.created"
 
 
 async def test_plain_http_on_the_realtime_path_gets_a_helpful_error(server: MockServer) -> None:

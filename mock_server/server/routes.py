@@ -1,0 +1,61 @@
+"""The server's plain HTTP side: routes by path prefix, beside the WebSocket endpoint on one port.
+
+The control API and the REST side of Realtime register here; a WebSocket upgrade never reaches
+a route.
+"""
+
+from __future__ import annotations
+
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
+
+from mock_server.protocol.http import HttpHandler, HttpRequest
+
+
+class HttpRoutes:
+    """Handlers by path prefix; the longest matching prefix wins."""
+
+    def __init__(self) -> None:
+        self._routes: dict[str, HttpHandler] = {}
+
+    def add(self, prefix: str, handler: HttpHandler) -> None:
+        self._routes[prefix] = handler
+
+    def remove(self, prefix: str) -> None:
+        self._routes.pop(prefix, None)
+
+    def find(self, path: str) -> HttpHandler | None:
+        """The handler for ``path`` (without its query), or None.
+
+        >>> routes = HttpRoutes()
+        >>> async def a(request): ...
+        >>> async def b(request): ...
+        >>> routes.add("/_mock/", a); routes.add("/_mock/mounts", b)
+        >>> routes.find("/_mock/mounts/1") is b, routes.find("/_mock/reset") is a
+        (True, True)
+        >>> routes.find("/v1/realtime") is None
+        True
+        """
+        matches = [prefix for prefix in self._routes if path.startswith(prefix)]
+        return self._routes[max(matches, key=len)] if matches else None
+
+    async def answer(self, connection: ServerConnection, request: Request) -> Response | None:
+        """The route's answer to a plain GET that websockets handed over, or None."""
+        route = None if is_upgrade(request) else self.find(request.path.split("?")[0])
+        if route is None:
+            return None
+        peer = connection.remote_address
+        return await route(
+            HttpRequest(
+                "GET",
+                request.path,
+                request.headers,
+                peer=str(peer[0]) if peer else None,
+                secure=connection.transport.get_extra_info("sslcontext") is not None,
+            )
+        )
+
+
+def is_upgrade(request: Request) -> bool:
+    """Whether ``request`` asks for a WebSocket (those belong to the realtime endpoint)."""
+    return "websocket" in request.headers.get("Upgrade", "").lower()
