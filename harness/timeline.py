@@ -124,7 +124,7 @@ def _call(item: dict[str, Any]) -> str | None:
     return None
 
 
-def _key_fields(event: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def key_fields(event: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """The parts of an event that are never cut, and the rest (shown as far as it fits)."""
     kind = str(event.get("type"))
     rest = {k: v for k, v in event.items() if k not in _SKIP}
@@ -191,7 +191,7 @@ def _line(entry: Entry, width: int) -> str:
         return f"{head} {entry.note}".rstrip()  # a finding is never cut
     if entry.event is None:
         return f"{head} {_fit(entry.raw or '', width - _PREFIX - len(entry.type))}".rstrip()
-    key, rest = _key_fields(entry.event)
+    key, rest = key_fields(entry.event)
     line = " ".join([head, *key])
     if rest:
         room = width - 2 - len(line) - 1
