@@ -32,6 +32,7 @@ _PAUSE_S = 0.0005
 _INDEX = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>realtime-mock: live</title>
 <style>
 :root { --bg:#fff; --fg:#1c2128; --muted:#57606a; --line:#d0d7de; --ok:#1a7f37; --bad:#cf222e;
@@ -50,8 +51,8 @@ th { color: var(--muted); font-weight: normal; }
 <body><h1>realtime-mock: connections</h1>
 <p class="muted">Open connections and the last __KEEP__ that ended, newest first; refreshed every
 __REFRESH__ s. Each opens its report: timeline, findings, audio and VAD markers.</p>
-<table><thead><tr><th>#</th><th>path</th><th>dialect</th><th>state</th><th>events</th>
-<th>findings</th></tr></thead><tbody id="rows"></tbody></table>
+<table><thead><tr><th>#</th><th>path</th><th>dialect</th><th>state</th><th>closed</th>
+<th>events</th><th>findings</th></tr></thead><tbody id="rows"></tbody></table>
 <script>
 "use strict";
 function cell(text, css) { const td = document.createElement("td"); td.textContent = text;
@@ -68,6 +69,7 @@ async function refresh() {
       const first = document.createElement("td"); first.appendChild(link); tr.appendChild(first);
       tr.appendChild(cell(c.path)); tr.appendChild(cell(c.dialect));
       tr.appendChild(cell(c.state, c.state === "open" ? "open" : c.findings ? "bad" : "ok"));
+      tr.appendChild(cell(c.closed));
       tr.appendChild(cell(String(c.events))); tr.appendChild(cell(String(c.findings)));
       return tr;
     }));
@@ -155,6 +157,9 @@ class LivePage:
                     "path": handshake.path if handshake else "",
                     "dialect": handshake.dialect if handshake else "",
                     "state": "ended" if connection.ended else "open",
+                    "closed": " ".join(map(str, transcript.closed)).strip()
+                    if transcript.closed
+                    else "",
                     "events": len(transcript.entries),
                     "findings": sum(
                         1

@@ -212,6 +212,7 @@ def render_page(sections: Sequence[SectionView], *, title: str, summary: str = "
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <meta http-equiv="Content-Security-Policy" content="{_CSP}">
 <title>{_e(title)}</title>
 <style>{_asset("report.css")}</style>
