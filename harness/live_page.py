@@ -14,20 +14,18 @@ import asyncio
 import collections
 import ipaddress
 import threading
-import time
 
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from harness.report import ConnectionRecord, Section, render_report
+from harness.report.model import Pacer
 from mock_server.protocol.http import HttpRequest, json_response, openai_error
 from mock_server.server import Connection, MockServer
 from mock_server.transcript import Transcript
 
 KEEP_ENDED = 20
 REFRESH_S = 2
-_BURST_S = 0.001
-_PAUSE_S = 0.0005
 
 _INDEX = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -90,16 +88,6 @@ def _loopback(peer: str | None) -> bool:
         return peer is not None and ipaddress.ip_address(peer).is_loopback
     except ValueError:
         return False
-
-
-class _Pacer:
-    def __init__(self) -> None:
-        self.since = time.perf_counter()
-
-    def __call__(self) -> None:
-        if time.perf_counter() - self.since > _BURST_S:
-            time.sleep(_PAUSE_S)
-            self.since = time.perf_counter()
 
 
 class LivePage:
@@ -198,7 +186,7 @@ class LivePage:
             lambda: render_report(
                 [Section(f"connection {connection.number}", [record])],
                 title=title,
-                pause=_Pacer(),
+                pause=Pacer(),
             )
         )
         return _html(page)

@@ -86,7 +86,7 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
-def _format_of(session: dict[str, Any], direction: str) -> str | None:
+def audio_format_of(session: dict[str, Any], direction: str) -> str | None:
     """The audio format a session.update sets for ``input`` or ``output`` (either dialect)."""
     ga = session.get("audio", {}).get(direction, {}).get("format")
     if isinstance(ga, dict) and isinstance(ga.get("type"), str):
@@ -263,7 +263,7 @@ def _connection_lines(transcript: Transcript, width: int) -> list[str]:
         session = entry.event.get("session") if entry.event is not None else None
         if isinstance(session, dict):
             for direction in ("input", "output"):
-                formats[direction] = _format_of(session, direction) or formats[direction]
+                formats[direction] = audio_format_of(session, direction) or formats[direction]
         if _Fold.folds(entry):
             fold = _Fold(entry, formats)
             continue

@@ -128,21 +128,10 @@ class TranscriptFiles:
                 print(redact_text(message, snapshot.secrets), file=sys.stderr, flush=True)
 
 
-class _Pacer:
-    """Called between pieces of work: after each burst, a pause that hands the loop the GIL."""
-
-    def __init__(self) -> None:
-        self.since = time.perf_counter()
-
-    def __call__(self) -> None:
-        if time.perf_counter() - self.since > _BURST_S:
-            time.sleep(_PAUSE_S)
-            self.since = time.perf_counter()
-
-
 def _write_html(snapshot: _Snapshot, path: Path) -> None:
     """The connection's HTML report, written whole or not at all."""
     from harness.report import ConnectionRecord, Section, render_report
+    from harness.report.model import Pacer
     from mock_server.transcript import Transcript
 
     transcript = Transcript(handshake=snapshot.handshake, entries=snapshot.entries)
@@ -151,7 +140,7 @@ def _write_html(snapshot: _Snapshot, path: Path) -> None:
         snapshot.number, transcript, snapshot.verdict, snapshot.input_audio, "", snapshot.secrets
     )
     title = f"connection {snapshot.number}"
-    page = render_report([Section(title, [record])], title=f"realtime-mock {title}", pause=_Pacer())
+    page = render_report([Section(title, [record])], title=f"realtime-mock {title}", pause=Pacer())
     partial = path.with_name(path.name + ".partial")
     partial.write_text(page, encoding="utf-8")
     os.replace(partial, path)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.timeline import audio_format_of
 from mock_server.scenario.verdict import ConnectionVerdict
 from mock_server.transcript import Entry, Transcript, elided_size
 
@@ -37,9 +39,25 @@ def no_pause() -> None:
     pass
 
 
+class Pacer:
+    """A ``pause`` for work in a thread beside an event loop: after each burst of about a
+    millisecond, a short sleep that hands the loop the interpreter (left to itself, a busy
+    thread keeps it for 5 ms at a time)."""
+
+    BURST_S = 0.001
+    PAUSE_S = 0.0005
+
+    def __init__(self) -> None:
+        self.since = time.perf_counter()
+
+    def __call__(self) -> None:
+        if time.perf_counter() - self.since > self.BURST_S:
+            time.sleep(self.PAUSE_S)
+            self.since = time.perf_counter()
+
+
 AUDIO_DELTAS = frozenset({"response.output_audio.delta", "response.audio.delta"})
 FOLDED = frozenset({"input_audio_buffer.append", *AUDIO_DELTAS})
-_FORMATS = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}
 
 
 @dataclass
@@ -129,12 +147,7 @@ def decode(value: Any) -> bytes:
         return b""
 
 
-def format_of(session: dict[str, Any], direction: str) -> str | None:
-    ga = session.get("audio", {}).get(direction, {}).get("format")
-    if isinstance(ga, dict) and isinstance(ga.get("type"), str):
-        return _FORMATS.get(ga["type"])
-    beta = session.get(f"{direction}_audio_format")
-    return beta if isinstance(beta, str) else None
+format_of = audio_format_of  # the session config's audio format, either dialect
 
 
 def turn_detection(session: dict[str, Any]) -> Any:
