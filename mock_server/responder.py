@@ -114,13 +114,12 @@ class CannedResponder:
     def respond(self, request: ResponseRequest) -> ResponsePlan:
         last = request.context[-1] if request.context else None
         tool = forced_tool(request.tools, request.tool_choice)
-        said = ""
-        if tool is None and request.tool_choice == "auto" and last and last.get("role") == "user":
+        said = text_of(last) if last and last.get("role") == "user" else ""
+        if tool is None and request.tool_choice == "auto" and said:
             # Unforced, a tool is called when the user's words name it (canned_tools.py).
             from mock_server.canned_tools import named_tool
 
-            said = text_of(last)
-            tool = named_tool(said, request.tools) if said else None
+            tool = named_tool(said, request.tools)
         if tool is not None and not (last and last.get("type") == "function_call_output"):
             return ResponsePlan([_call(tool, said)])
         if last is not None and last.get("type") == "function_call_output":
