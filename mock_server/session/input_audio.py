@@ -24,7 +24,7 @@ from mock_server.session.conversation import Conversation
 from mock_server.session.outbox import Outbox
 from mock_server.session.responses import Responses
 from mock_server.session.script import Script
-from mock_server.session.transcription import transcription_events
+from mock_server.session.transcription import SpeakerTurns, transcription_events
 
 MIN_COMMIT_MS = 100
 MAX_APPEND_BYTES = 15 * 1024 * 1024
@@ -201,7 +201,9 @@ class InputAudio:
         seconds = len(audio) / BYTES_PER_MS[self.format()] / 1000
         if given is None:
             given = f"[realtime-mock: untranscribed audio, {seconds:.1f} s]"
-        if not isinstance(given, RealtimeError):
+        if isinstance(given, SpeakerTurns):
+            item["content"][0]["transcript"] = given.text
+        elif not isinstance(given, RealtimeError):
             item["content"][0]["transcript"] = given
         config = self._config()
         settings = config["audio"]["input"].get("transcription") or {}

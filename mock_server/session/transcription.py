@@ -13,14 +13,16 @@ fingerprint transcriber, or a placeholder) and sends what this module makes of i
   one entry per word, ``logprob`` :data:`WORD_LOGPROB`.
 - ``usage``: ``{type: "duration", seconds}`` for ``whisper`` models; otherwise tokens: 10 audio
   tokens per second of audio, the prompt's text tokens, one output token per word.
-- A diarising model (:data:`DIARIZING_MODELS`) sends a ``.segment`` per sentence after the
-  sentence's deltas, one speaker (``A``), times spread over the audio by characters.
+- A diarising model (:data:`DIARIZING_MODELS`) sends a ``.segment`` after each segment's
+  deltas: the scenario's speakers (:class:`SpeakerTurns`), else one per sentence, all speaker
+  ``A``; times spread over the audio by characters.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from mock_server.protocol.errors import RealtimeError
@@ -31,6 +33,21 @@ MAX_DELTAS = 500
 WORD_LOGPROB = -0.01
 AUDIO_TOKENS_PER_SECOND = 10
 SPEAKER = "A"
+
+
+@dataclass(frozen=True)
+class SpeakerTurns:
+    """A transcript told by speaker: ``(speaker, text)`` pairs, in order (a scenario's
+    ``segments``). A diarising model reports each as a segment; other models, the text."""
+
+    segments: tuple[tuple[str, str], ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(text for _, text in self.segments)
+
+
+Transcribed = str | SpeakerTurns
 
 _WORDS = re.compile(r"\s*\S+|\s+$")
 _SENTENCE_END = re.compile(r"[.!?]$")
@@ -54,6 +71,17 @@ def _logprobs(tokens: list[str]) -> list[dict[str, Any]]:
     return [{"token": t, "bytes": list(t.encode("utf-8")), "logprob": WORD_LOGPROB} for t in tokens]
 
 
+def _speakers(given: Transcribed, tokens: list[str]) -> list[tuple[str, list[str]]]:
+    """The transcript's speakers and their words: the given ones, else one speaker per
+    sentence (the mock cannot tell voices apart)."""
+    if isinstance(given, SpeakerTurns):
+        return [
+            (speaker, words(text if index == 0 else " " + text))
+            for index, (speaker, text) in enumerate(given.segments)
+        ]
+    return [(SPEAKER, sentence) for sentence in _sentences(tokens)]
+
+
 def _sentences(tokens: list[str]) -> list[list[str]]:
     out: list[list[str]] = [[]]
     for token in tokens:
@@ -63,15 +91,15 @@ def _sentences(tokens: list[str]) -> list[list[str]]:
     return [s for s in out if s]
 
 
-def _bounded(tokens: list[str]) -> list[str]:
-    if len(tokens) <= MAX_DELTAS:
+def _bounded(tokens: list[str], limit: int = MAX_DELTAS) -> list[str]:
+    if len(tokens) <= limit:
         return tokens
-    return [*tokens[: MAX_DELTAS - 1], "".join(tokens[MAX_DELTAS - 1 :])]
+    return [*tokens[: limit - 1], "".join(tokens[limit - 1 :])]
 
 
 def transcription_events(
     item_id: str,
-    given: str | RealtimeError,
+    given: Transcribed | RealtimeError,
     seconds: float,
     transcription: dict[str, Any],
     include: list[str] | None,
@@ -97,37 +125,40 @@ def transcription_events(
     duration_billed = is_duration_billed(model)
     diarizing = model in DIARIZING_MODELS
     with_logprobs = LOGPROBS_INCLUDE in (include or []) and not duration_billed and not diarizing
-    tokens = [given] if duration_billed else _bounded(words(given))
+    text = given.text if isinstance(given, SpeakerTurns) else given
+    tokens = [text] if duration_billed else _bounded(words(text))
     events: list[dict[str, Any]] = []
-    groups = _sentences(tokens) if diarizing else [tokens]
-    total_chars = max(1, len(given))
+    groups = _speakers(given, tokens) if diarizing else [(SPEAKER, tokens)]
+    total_chars = max(1, len(text))
     done_chars = 0
-    for index, group in enumerate(groups):
-        for token in group:
+    # Each segment's share of the deltas: a scenario's segments are bounded in number.
+    share = max(1, MAX_DELTAS // max(1, len(groups)))
+    for index, (speaker, group) in enumerate(groups):
+        for token in _bounded(group, share):
             delta: dict[str, Any] = {"type": prefix + "delta", **head, "delta": token}
             if with_logprobs:
                 delta["logprobs"] = _logprobs([token])
             events.append(delta)
         if diarizing:
-            text = "".join(group)
+            said = "".join(group)
             start = seconds * done_chars / total_chars
-            done_chars += len(text)
+            done_chars += len(said)
             events.append(
                 {
                     "type": prefix + "segment",
                     **head,
                     "id": f"seg_{index:04d}",
-                    "text": text.strip(),
-                    "speaker": SPEAKER,
+                    "text": said.strip(),
+                    "speaker": speaker,
                     "start": round(start, 3),
-                    "end": round(seconds * done_chars / total_chars, 3),
+                    "end": round(seconds * min(1.0, done_chars / total_chars), 3),
                 }
             )
     completed: dict[str, Any] = {
         "type": prefix + "completed",
         **head,
-        "transcript": given,
-        "usage": _usage(model, seconds, transcription, len(tokens) if given else 0),
+        "transcript": text,
+        "usage": _usage(model, seconds, transcription, len(tokens) if text else 0),
     }
     if with_logprobs:
         completed["logprobs"] = _logprobs(tokens)
@@ -152,4 +183,4 @@ def _usage(
     }
 
 
-__all__ = ["LOGPROBS_INCLUDE", "transcription_events", "words"]
+__all__ = ["LOGPROBS_INCLUDE", "SpeakerTurns", "Transcribed", "transcription_events", "words"]

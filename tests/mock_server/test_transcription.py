@@ -22,6 +22,7 @@ from mock_server.protocol.events import Dialect
 from mock_server.session.transcription import (
     LOGPROBS_INCLUDE,
     MAX_DELTAS,
+    SpeakerTurns,
     transcription_events,
     words,
 )
@@ -192,3 +193,37 @@ def test_beta_transcription_session_update_turns_detection_off() -> None:
     d = SessionDriver(Dialect.BETA)
     d.send({"type": "transcription_session.update", "session": {"turn_detection": None}})
     assert d.session.input_audio.vad is None
+
+
+def test_speaker_turns_are_segments_for_a_diarising_model_and_text_for_others() -> None:
+    turns = SpeakerTurns((("A", "Hello there."), ("B", "Hi!")))
+    diarised = transcription_events(
+        "item_1", turns, 1.0, {"model": "gpt-4o-transcribe-diarize"}, None
+    )
+    assert [(s.speaker, s.text) for s in _sdk(_of(diarised, "segment"))] == [
+        ("A", "Hello there."),
+        ("B", "Hi!"),
+    ]
+    assert "".join(d["delta"] for d in _of(diarised, "delta")) == "Hello there. Hi!"
+    plain = transcription_events("item_1", turns, 1.0, {"model": "gpt-4o-transcribe"}, None)
+    assert not _of(plain, "segment")
+    assert _of(plain, "completed")[0]["transcript"] == "Hello there. Hi!"
+
+
+def test_many_speaker_turns_share_the_bound_on_deltas() -> None:
+    long = " ".join(["word"] * 1000)
+    turns = SpeakerTurns(tuple((f"S{i}", long) for i in range(100)))
+    events = transcription_events(
+        "item_1", turns, 60.0, {"model": "gpt-4o-transcribe-diarize"}, None
+    )
+    assert len(_of(events, "delta")) <= MAX_DELTAS and len(_of(events, "segment")) == 100
+    assert "".join(d["delta"] for d in _of(events, "delta")) == turns.text
+
+
+def test_a_scenario_transcription_is_one_of_text_segments_or_error() -> None:
+    from mock_server.scenario.model import Transcription
+
+    with pytest.raises(ValueError, match="one of text, segments or error"):
+        Transcription.model_validate({"text": "a", "segments": [{"speaker": "A", "text": "a"}]})
+    with pytest.raises(ValueError, match="100"):
+        Transcription.model_validate({"segments": [{"speaker": "A", "text": "a"}] * 101})
