@@ -114,7 +114,7 @@ class CannedResponder:
     def respond(self, request: ResponseRequest) -> ResponsePlan:
         last = request.context[-1] if request.context else None
         tool = forced_tool(request.tools, request.tool_choice)
-        said = text_of(last) if last and last.get("role") == "user" else ""
+        said = text_of(last) if request.tools and last and last.get("role") == "user" else ""
         if tool is None and request.tool_choice == "auto" and said:
             # Unforced, a tool is called when the user's words name it (canned_tools.py).
             from mock_server.canned_tools import named_tool
