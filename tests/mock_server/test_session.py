@@ -675,9 +675,13 @@ def test_server_vad_commits_the_turn_and_answers(dialect: Dialect) -> None:
     events = d.send(_append_bytes(bytes(300 * 48) + _voice(800) + bytes(1000 * 48)))
     names = types(events)
     assert names[:2] == ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped"]
-    assert events[0]["audio_start_ms"] == 300
-    assert events[1]["audio_end_ms"] == 1100
+    # Speech at 300-1100 ms: the turn has the default 300 ms of prefix padding before it and
+    # the dialect's default silence duration after it (GA 500 ms, beta 200 ms).
+    silence_ms = 500 if dialect is Dialect.GA else 200
+    assert events[0]["audio_start_ms"] == 0
+    assert events[1]["audio_end_ms"] == 1100 + silence_ms
     assert events[0]["item_id"] == events[1]["item_id"] == events[2]["item_id"]
+    assert len(d.session.item_audio(events[2]["item_id"])) == (1100 + silence_ms) * 48
     assert names[2] == "input_audio_buffer.committed"
     assert "response.created" in names and names[-1] == "response.done"
 
@@ -987,10 +991,12 @@ def test_a_vad_turn_starts_at_the_speech_minus_the_prefix_padding() -> None:
         d.send(_append_bytes(bytes(48 * 100)))  # 2 s of silence, in 100 ms appends
     events = d.send(_append_bytes(_voice(1000) + bytes(48 * 600)))
     started, stopped, committed = events[:3]
-    assert started["audio_start_ms"] == 2000 and stopped["audio_end_ms"] == 3000
+    # Speech at 2000-3000 ms: the turn is 300 ms of padding + 1 s of speech + 500 ms of silence.
+    assert started["audio_start_ms"] == 1700 and stopped["audio_end_ms"] == 3500
     audio = d.session.item_audio(committed["item_id"])
-    # 300 ms of padding + 1 s of speech + the 600 ms that followed it in the same append.
-    assert len(audio) == (300 + 1000 + 600) * 48
+    assert len(audio) == (stopped["audio_end_ms"] - started["audio_start_ms"]) * 48
+    # The 100 ms of the append after the turn's end wait in the buffer for the next turn.
+    assert len(d.session.input_buffer) == 100 * 48
 
 
 def test_retrieve_sends_the_audio_but_the_transcript_keeps_its_size_only() -> None:
