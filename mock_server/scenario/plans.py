@@ -69,7 +69,10 @@ class ResponsePlans:
                 )
             if respond.function_call is not None:
                 outputs.append(self._call(respond.function_call))
-        return ResponsePlan(outputs, respond.status, respond.reason, respond.error, respond.usage)
+        timing = respond.timing.fields() if respond.timing is not None else None
+        return ResponsePlan(
+            outputs, respond.status, respond.reason, respond.error, respond.usage, timing
+        )
 
     def _call(self, call: FunctionCall) -> FunctionCallOutput:
         arguments = (

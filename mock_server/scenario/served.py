@@ -141,6 +141,7 @@ class ServedScenario:
             dialect=Dialect.BETA if dialect is Dialect.BETA else None,
             beta="retired" if dialect is Dialect.GA else "served",
             pace=_pace(self.scenario.pace),
+            timing=self.scenario.timing.timing(),
             seed=self.scenario.seed,
             max_duration_s=self.scenario.max_duration,
             close_idle_after_s=self.scenario.close_idle_after,

@@ -177,8 +177,20 @@ class InputAudio:
         )
         item = self.conversation.add_user_audio(item_id, audio)
         if self._config()["audio"]["input"].get("transcription"):
-            self._transcribe(item, bytes(audio))
+            self._transcribe_in_time(item, bytes(audio))
         return item
+
+    def _transcribe_in_time(self, item: dict[str, Any], audio: bytes) -> None:
+        """Transcribe the turn now (the model hears it), but send the events where the timing
+        puts them (``Responses.hold_transcription``, mock_server.timing)."""
+        held = self.responses.hold_transcription()
+        before = item["content"][0].get("transcript")
+        outbox, self.outbox = self.outbox, held
+        try:
+            self._transcribe(item, audio)
+        finally:
+            self.outbox = outbox
+        held.keep(item, before)
 
     def clear(self) -> None:
         self.interrupt_speech()
