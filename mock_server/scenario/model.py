@@ -151,7 +151,7 @@ class Scenario(Strict):
     pace: str = Field(
         "fast",
         description="realtime, fast, or xN such as x10: scales every pause of the timing "
-        "(fast: none).",
+        "(fast: none); recorded: realtime, each respond with the timing it was recorded with.",
     )
     timing: TimingField = Field(
         default_factory=lambda: TimingSpec(),
@@ -213,6 +213,8 @@ class Scenario(Strict):
     def _a_pace(cls, pace: str) -> str:
         from mock_server.units import parse_pace
 
+        if pace.strip().lower() == "recorded":
+            return "recorded"
         try:
             parse_pace(pace)
         except ValueError as exc:

@@ -40,7 +40,8 @@ _DEFAULT_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 def _pace(text: str) -> float:
     from mock_server.units import parse_pace
 
-    return parse_pace(text)
+    # recorded: real time, the respond steps playing the timing they were recorded with.
+    return 1.0 if text == "recorded" else parse_pace(text)
 
 
 class ServedScenario:

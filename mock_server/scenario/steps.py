@@ -74,6 +74,9 @@ class Respond(OutputItem):
     error: dict[str, Any] | None = Field(None, description="status_details.error when failed.")
     usage: dict[str, Any] | None = None
     timing: TimingField | None = Field(None, description="This response's own timing.")
+    recorded: TimingField | None = Field(
+        None, description="Its timing as recorded (realtime-mock record): for pace: recorded."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Respond:
