@@ -110,6 +110,8 @@ class InputAudio:
         self.mistakes.warn(self.diagnostics.on_append(chunk, fmt, now), event.get("event_id"))
         self.buffer.extend(chunk)
         self.written_ms += len(chunk) / BYTES_PER_MS[fmt]
+        if self.outbox.transcript.input_audio is not None:
+            self.outbox.transcript.keep_input_audio(self.to_pcm16(chunk))
         if self.vad is not None:
             self._feed_vad(chunk, fmt)
             if not self.vad.in_speech:
