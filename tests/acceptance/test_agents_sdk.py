@@ -13,6 +13,7 @@ import base64
 from pathlib import Path
 from typing import Any
 
+import pytest
 from agents.realtime import RealtimeAgent, RealtimeRunner
 from agents.realtime.model_inputs import RealtimeModelSendRawMessage
 
@@ -24,7 +25,9 @@ PADDING_MS, SILENCE_MS = 200, 400
 QUESTION_SPEECH_MS = (300, 1700)  # fixtures/audio/manifest.yaml
 
 
-async def _run_turn(server_url: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+async def _run_turn(
+    server_url: str, turn_detection: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Stream the question fixture through the agents SDK; the raw server events up to the
     reply's ``response.done``, and the committed user item as ``conversation.item.retrieve``
     returns it."""
@@ -34,14 +37,9 @@ async def _run_turn(server_url: str) -> tuple[list[dict[str, Any]], dict[str, An
         model_config={
             "url": server_url,
             "api_key": "sk-test",
-            "initial_model_settings": {
-                "model_name": "gpt-realtime",
-                "turn_detection": {
-                    "type": "server_vad",
-                    "prefix_padding_ms": PADDING_MS,
-                    "silence_duration_ms": SILENCE_MS,
-                },
-            },
+            # No turn_detection: the agents SDK's default, semantic_vad.
+            "initial_model_settings": {"model_name": "gpt-realtime"}
+            | ({"turn_detection": turn_detection} if turn_detection else {}),
         }
     )
     raw: list[dict[str, Any]] = []
@@ -77,9 +75,27 @@ async def _run_turn(server_url: str) -> tuple[list[dict[str, Any]], dict[str, An
     return raw, retrieved
 
 
-async def test_agents_sdk_server_vad_offsets_match_the_committed_audio() -> None:
+SERVER_VAD = {
+    "type": "server_vad",
+    "prefix_padding_ms": PADDING_MS,
+    "silence_duration_ms": SILENCE_MS,
+}
+
+
+@pytest.mark.parametrize(
+    ("turn_detection", "padding_ms", "silence_ms"),
+    [
+        (SERVER_VAD, PADDING_MS, SILENCE_MS),
+        # The SDK's default semantic_vad (eagerness auto): the mock's 300 ms of padding, 500 ms.
+        (None, 300, 500),
+    ],
+    ids=["server_vad", "semantic_vad"],
+)
+async def test_agents_sdk_vad_offsets_match_the_committed_audio(
+    turn_detection: dict[str, Any] | None, padding_ms: int, silence_ms: int
+) -> None:
     async with serving() as server:
-        raw, item = await _run_turn(server.ws_url + "?model=gpt-realtime")
+        raw, item = await _run_turn(server.ws_url + "?model=gpt-realtime", turn_detection)
     names = [e["type"] for e in raw]
     started = next(e for e in raw if e["type"] == "input_audio_buffer.speech_started")
     stopped = next(e for e in raw if e["type"] == "input_audio_buffer.speech_stopped")
@@ -92,8 +108,8 @@ async def test_agents_sdk_server_vad_offsets_match_the_committed_audio() -> None
     assert started["item_id"] == stopped["item_id"] == item["id"]
     # The documented offsets: the speech widened by the prefix padding and the silence.
     speech_start, speech_end = QUESTION_SPEECH_MS
-    assert abs(started["audio_start_ms"] - (speech_start - PADDING_MS)) <= 10
-    assert abs(stopped["audio_end_ms"] - (speech_end + SILENCE_MS)) <= 10
+    assert abs(started["audio_start_ms"] - max(0, speech_start - padding_ms)) <= 10
+    assert abs(stopped["audio_end_ms"] - (speech_end + silence_ms)) <= 10
     # The committed audio is exactly that span (PCM16 24 kHz: 48 bytes a millisecond).
     committed = base64.b64decode(item["content"][0]["audio"])
     assert len(committed) == (stopped["audio_end_ms"] - started["audio_start_ms"]) * 48

@@ -89,3 +89,9 @@ def test_the_committed_audio_spans_the_offsets_however_it_is_chunked(
     for start, end, ms in spans:
         assert start >= previous_end and end - start == ms
         previous_end = end
+
+
+def test_semantic_vad_pads_as_server_vad_with_the_silence_of_its_eagerness() -> None:
+    # Speech at 700-1300, 2200-2600 and 2850-3350 ms; high eagerness ends a turn after 250 ms.
+    d, events = _turns([PAUSED], type="semantic_vad", eagerness="high")
+    assert _spans(d, events) == [(400, 1550, 1150), (1900, 2850, 950), (2850, 3600, 750)]
