@@ -171,7 +171,9 @@ async def session_expired(ctx: Context) -> None:
 async def barge_in(ctx: Context) -> None:
     async with ctx.client("audio", session={"output_modalities": ["audio"]}) as client:
         await client.send({"type": "response.create"})
-        # The user talks over the answer; server VAD hears it while the reply streams.
+        # The user talks over the answer once it plays (after the model's latency); server
+        # VAD hears it while the reply streams.
+        await client.wait_for("response.output_audio.delta", "response.audio.delta", keep=True)
         await client.stream_audio(fixture("question"), chunk_ms=100)
         turn = await client.read_response()
         ctx.keep_audio(turn)

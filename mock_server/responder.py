@@ -68,6 +68,8 @@ class ResponsePlan:
     reason: str | None = None
     error: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
+    # Fields of mock_server.timing.Timing this response changes (a scenario's respond timing).
+    timing: dict[str, Any] | None = None
 
 
 @dataclass

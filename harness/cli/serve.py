@@ -109,7 +109,7 @@ def add_parser(subparsers: Any) -> None:
         type=options.pace,
         default=None,
         metavar="PACE",
-        help="response pacing: realtime (default), fast, or xN such as x10",
+        help="scales the live-like response timing: realtime (default), fast, or xN such as x10",
     )
     serve.add_argument(
         "--max-duration",

@@ -7,6 +7,7 @@ each read once per connection.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.model import FunctionCall, OutputItem, Respond
 from mock_server.scenario.templating import TemplateError, render
 from mock_server.session.transcription import SpeakerTurns, Transcribed
+from mock_server.timing import STEADY
 
 
 class ResponsePlans:
@@ -73,7 +75,13 @@ class ResponsePlans:
                 )
             if respond.function_call is not None:
                 outputs.append(self._call(respond.function_call))
-        return ResponsePlan(outputs, respond.status, respond.reason, respond.error, respond.usage)
+        timing = respond.timing.fields() if respond.timing is not None else None
+        if respond.recorded is not None and self.loaded.scenario.pace == "recorded":
+            # As recorded: steady (no jitter), the recording's fields, then any edit of them.
+            timing = {**dataclasses.asdict(STEADY), **respond.recorded.fields(), **(timing or {})}
+        return ResponsePlan(
+            outputs, respond.status, respond.reason, respond.error, respond.usage, timing
+        )
 
     def _call(self, call: FunctionCall) -> FunctionCallOutput:
         arguments = (

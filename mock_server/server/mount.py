@@ -18,6 +18,7 @@ from websockets.http11 import Request, Response
 
 from mock_server.protocol.events import Dialect
 from mock_server.protocol.limits import MAX_SESSION_DURATION_S
+from mock_server.timing import LIVE_LIKE, Timing
 
 if TYPE_CHECKING:
     from mock_server.relay import Upstream
@@ -61,6 +62,8 @@ class Mount:
     api_keys: frozenset[str] = frozenset()
     any_model: bool = False
     pace: float = 1.0
+    # When the model's events go out (mock_server.timing); the pace scales it.
+    timing: Timing = LIVE_LIKE
     seed: int | str | None = None
     max_duration_s: float | None = MAX_SESSION_DURATION_S
     # Close a connection (1001) after this long without a client frame while no response
