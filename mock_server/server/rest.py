@@ -9,12 +9,20 @@ another method.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from websockets.http11 import Request, Response
 
-from mock_server.protocol.http import HttpRequest, json_response, openai_error, split_realtime_path
-from mock_server.server.handshake import Refuse, select
+from mock_server.protocol.http import (
+    HttpRequest,
+    json_response,
+    openai_error,
+    presented_key,
+    split_realtime_path,
+)
+from mock_server.server.ephemeral import create, is_ephemeral
+from mock_server.server.handshake import Refuse, key_refusal, select
 
 if TYPE_CHECKING:
     from mock_server.server.server import MockServer
@@ -37,6 +45,11 @@ async def answer(server: MockServer, request: HttpRequest) -> Response:
     route = server.http_routes.find(request.path)
     if route is not None:
         return await route(request)
+    rest = _rest_endpoint(path)
+    if rest is not None and rest[0] in server.mounts:
+        if request.method != "POST":
+            return _not_allowed(request, "POST")
+        return await _create(server, *rest, request)
     if split_realtime_path(path) is not None:
         if request.method not in ("GET", "HEAD"):
             return _not_allowed(request, "GET")
@@ -47,6 +60,35 @@ async def answer(server: MockServer, request: HttpRequest) -> Response:
         if isinstance(selected, Refuse):
             return selected.response
     return openai_error(404, f"Invalid URL ({request.method} {request.path[:200]})")
+
+
+async def _create(server: MockServer, prefix: str, suffix: str, request: HttpRequest) -> Response:
+    """A client secret (or a beta-era session): the mount's policy and delay, the key, then
+    :func:`~mock_server.server.ephemeral.create`."""
+    mount = server.mounts[prefix]
+    traffic = server.traffic(prefix)
+    traffic.rest_requests += 1
+    attempt = traffic.rest_requests
+    if mount.rest_delay is not None:
+        delay = mount.rest_delay(attempt)
+        if delay > 0:
+            await asyncio.sleep(delay)
+    if mount.rest_policy is not None:
+        refusal = mount.rest_policy(attempt, request)
+        if refusal is not None:
+            return refusal
+    key = presented_key(request.headers)
+    if is_ephemeral(key):
+        return openai_error(
+            401,
+            "An ephemeral key cannot create client secrets: your backend asks for them with a "
+            "standard API key (Authorization: Bearer sk-...).",
+            code="invalid_api_key",
+        )
+    refusal = key_refusal(mount, key, {})
+    if refusal is not None:
+        return refusal
+    return create(server.ephemeral_keys, prefix, suffix, request)
 
 
 def _rest_endpoint(path: str) -> tuple[str, str] | None:

@@ -30,6 +30,7 @@ from websockets.typing import Subprotocol
 
 from mock_server.protocol.http import HttpRequest, json_response
 from mock_server.server.connection import Connection, open_relay, serve_connection
+from mock_server.server.ephemeral import EphemeralKeys
 from mock_server.server.front import Front, WebSocketOptions, listen
 from mock_server.server.handshake import Refuse, decide, select, select_subprotocol
 from mock_server.server.handshake import Relay as RelayDecision
@@ -103,8 +104,10 @@ class MockServer:
         self._handlers: set[asyncio.Task[None]] = set()
         self._open_sessions = 0
         self._sessions_changed: asyncio.Condition | None = None
-        # Plain HTTP routes by path prefix (the control API, the REST side of Realtime).
+        # Plain HTTP routes by path prefix (the control API).
         self.http_routes = HttpRoutes()
+        # The ephemeral keys this server issued (POST /v1/realtime/client_secrets).
+        self.ephemeral_keys = EphemeralKeys()
 
     # ---- life cycle ------------------------------------------------------------------------
 
@@ -269,6 +272,7 @@ class MockServer:
             attempt=attempt,
             open_sessions=self._open_sessions,
             max_sessions=self.max_sessions,
+            ephemeral=self.ephemeral_keys,
         )
         if isinstance(decision, Refuse):
             return decision.response
@@ -294,6 +298,7 @@ class MockServer:
             transcript=transcript,
             refusal=decision.refusal,
             subprotocol=decision.subprotocol,
+            session_config=decision.session,
         )
         self._pending[connection] = (conn, traffic)
         return None

@@ -165,6 +165,20 @@ async def test_azure_path_with_api_key_header(server: MockServer) -> None:
     assert (status, body["error"]["param"]) == (400, "api-version")
 
 
+async def test_azure_v1_path_with_api_key_header() -> None:
+    # /openai/v1/realtime is Azure's v1 form (not a mount named /openai); its keys are checked.
+    async with serving(Mount(pace=0.0, api_keys=frozenset({"azure-key"}))) as server:
+        url = server.url_for(path="/openai/v1/realtime") + "?model=my-voice-bot"
+        async with connect(url, additional_headers={"api-key": "azure-key"}) as ws:
+            created = await recv(ws)
+            assert created["session"]["model"] == "my-voice-bot"
+        status, body = await refused(url, additional_headers={"api-key": "wrong-key"})
+        assert (status, body["error"]["code"]) == (401, "invalid_api_key")
+        legacy = server.url_for(path="/openai/realtime") + "?api-version=2025-04-01-preview"
+        async with connect(legacy + "&deployment=d", additional_headers={"api-key": "azure-key"}):
+            pass
+
+
 async def test_ga_intent_transcription_starts_a_transcription_session(server: MockServer) -> None:
     async with connect(server.ws_url + "?intent=transcription", additional_headers=KEY) as ws:
         assert (await recv(ws))["session"]["type"] == "transcription"
