@@ -16,6 +16,8 @@ from openai.types.realtime.realtime_session_create_response import RealtimeSessi
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from mock_server.scenario.loader import load_scenario_text
+from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer, Mount
 from tests.helpers import WAIT, recv, serving
 
@@ -216,3 +218,46 @@ async def test_a_beta_transcription_session_token(server: MockServer) -> None:
         created = await recv(ws)
     assert created["session"]["type"] == "transcription"
     assert created["session"]["audio"]["input"]["transcription"]["language"] == "en"
+
+
+# ---- scripted by a scenario -----------------------------------------------------------------
+
+SCRIPTED = """
+name: secrets
+description: the first request for a client secret is rate limited, the second answered late
+client_secrets:
+  - {status: 429, retry_after: 0.01, code: rate_limit_exceeded}
+  - {delay: 20ms}
+client_secret_requests: 2
+"""
+
+
+async def test_a_scenario_scripts_the_client_secrets_endpoint_and_counts_requests() -> None:
+    play = ServedScenario(load_scenario_text(SCRIPTED))
+    async with serving(play.mount()) as server:
+        # The SDK retries the 429 after its retry-after, as a correct backend does.
+        secret = await backend(server).realtime.client_secrets.create(
+            session={"type": "realtime", "instructions": "Scripted."}
+        )
+        assert server.traffic().rest_requests == 2
+        async with connect(
+            server.ws_url, additional_headers={"Authorization": f"Bearer {secret.value}"}
+        ) as ws:
+            assert (await recv(ws))["session"]["instructions"] == "Scripted."
+        await server.wait_for_sessions(0)
+        assert play.verdict().ok, str(play.verdict())
+        # The last entry repeats: a third request is answered, and is one too many.
+        await backend(server).with_options(max_retries=0).realtime.client_secrets.create()
+    verdict = play.verdict()
+    assert not verdict.ok
+    assert "asks for 2 client secret(s) here; this one asked 3 time(s)" in str(verdict)
+
+
+async def test_a_scenario_refuses_a_client_secret_for_a_key_it_does_not_accept() -> None:
+    text = "name: k\ndescription: d\nclient_secrets: [{require_key: sk-right}]\n"
+    play = ServedScenario(load_scenario_text(text))
+    async with serving(play.mount()) as server:
+        with pytest.raises(openai.AuthenticationError):
+            await backend(server, "sk-wrong").realtime.client_secrets.create()
+        secret = await backend(server, "sk-right").realtime.client_secrets.create()
+    assert secret.value.startswith("ek_")
