@@ -60,6 +60,10 @@ class Connection:
     subprotocol: Subprotocol | None = None  # the one the handshake answers with
     # The configuration the client's ephemeral key baked in, over the mount's overrides.
     session_config: dict[str, Any] | None = None
+    # When its handler started and ended (the loop's clock), and the WebSocket's close code.
+    opened_at: float | None = None
+    closed_at: float | None = None
+    close_code: int | None = None
 
 
 async def serve_connection(ws: ServerConnection, conn: Connection) -> None:

@@ -326,9 +326,12 @@ class MockServer:
         conn.number = traffic.accepted
         self.connections.append(conn)
         await self._count_session(+1)
+        loop = asyncio.get_running_loop()
+        conn.opened_at = loop.time()
         try:
             await serve_connection(ws, conn)
         finally:
+            conn.closed_at, conn.close_code = loop.time(), ws.close_code
             if self.on_connection_end is not None:
                 try:
                     self.on_connection_end(conn)
