@@ -41,8 +41,8 @@ MAX_HEAD_BYTES = 64 * 1024
 # A plain request's body larger than this gets 413: the largest body the mock reads is a
 # scenario posted to the control API, itself bounded at 4 MiB (scenario/yaml_source.py).
 MAX_BODY_BYTES = 5 * 1024 * 1024
-# How long a connection may take to send a whole request head (or stay idle between two
-# requests on a kept-alive connection) before it is closed.
+# How long a connection may take to send a whole request (head and body, from its first byte),
+# or stay silent when it is new or kept alive between two requests, before it is closed.
 HEAD_TIMEOUT = 10.0
 
 Answer = Callable[[HttpRequest], Awaitable[Response]]
@@ -169,6 +169,7 @@ class HttpFront(asyncio.Protocol):
         self.answering: asyncio.Task[None] | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.closed = False
+        self.eof = False  # the client will send nothing more (it may still read the answer)
 
     # ---- asyncio.Protocol ------------------------------------------------------------------
 
@@ -180,6 +181,8 @@ class HttpFront(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.parser is None:
+            if not self.buffer:  # a new request: it has HEAD_TIMEOUT to arrive whole
+                self._arm_timer()
             self.buffer += data
             self._read_head()
         else:
@@ -187,11 +190,13 @@ class HttpFront(asyncio.Protocol):
             self._read_message()
 
     def eof_received(self) -> bool | None:
-        if self.parser is not None:
+        self.eof = True
+        if self.parser is not None and self.answering is None:
             self.parser.receive_data(b"")
             self._read_message()
-        elif self.answering is None:
-            self.close()
+        if self.answering is not None:
+            return True  # keep the transport open to write the answer (then close)
+        self.close()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -208,7 +213,7 @@ class HttpFront(asyncio.Protocol):
         self.timer = asyncio.get_running_loop().call_later(HEAD_TIMEOUT, self._timed_out)
 
     def _timed_out(self) -> None:
-        if self.answering is None and self.request is None:
+        if self.answering is None:  # a route may take its time; the client may not
             self.close()
 
     def _read_head(self) -> None:
@@ -312,7 +317,9 @@ class HttpFront(asyncio.Protocol):
 
     def _keeps_alive(self) -> bool:
         assert self.parser is not None and self.request is not None
-        if self.parser.their_state is not h11.DONE or self.request.http_version != b"1.1":
+        if self.eof or self.parser.their_state is not h11.DONE:
+            return False
+        if self.request.http_version != b"1.1":
             return False
         connection = [v.lower() for k, v in self.request.headers if k == b"connection"]
         return not any(b"close" in v for v in connection)

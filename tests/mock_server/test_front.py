@@ -217,3 +217,49 @@ async def test_stop_closes_kept_alive_plain_connections(server: MockServer) -> N
         assert rest.endswith(b"}\n")  # the rest of the answer, then the close
     finally:
         writer.close()
+
+
+async def test_a_client_that_half_closes_after_its_request_still_gets_the_answer(
+    server: MockServer,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        writer.write_eof()
+        answer = await asyncio.wait_for(reader.read(), WAIT)  # then the server closes
+    finally:
+        writer.close()
+    # The whole answer (whether it was written before or after the EOF came), then the close.
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"]\n}\n")
+
+
+async def test_a_body_that_never_ends_is_closed_after_the_request_timeout(
+    echo: MockServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mock_server.server.front.HEAD_TIMEOUT", 0.05)
+    reader, writer = await asyncio.open_connection("127.0.0.1", echo.port)
+    try:
+        writer.write(b"POST /_echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+        assert await asyncio.wait_for(reader.read(), WAIT) == b""
+    finally:
+        writer.close()
+
+
+async def test_a_kept_alive_connection_may_then_upgrade(server: MockServer) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        await asyncio.wait_for(reader.readexactly(length), WAIT)
+        writer.write(
+            b"GET /v1/realtime?model=gpt-realtime HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Bearer sk-test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        switched = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+        assert switched.startswith(b"HTTP/1.1 101")
+        first = await asyncio.wait_for(reader.read(2), WAIT)  # a text frame: session.created
+        assert first[0] == 0x81
+    finally:
+        writer.close()
