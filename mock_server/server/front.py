@@ -218,9 +218,10 @@ class HttpFront(asyncio.Protocol):
 
     def _read_head(self) -> None:
         end = self.buffer.find(b"\r\n\r\n")
+        if end > MAX_HEAD_BYTES or (end < 0 and len(self.buffer) > MAX_HEAD_BYTES):
+            self._refuse(431, f"The request's head is larger than {MAX_HEAD_BYTES} bytes.")
+            return
         if end < 0:
-            if len(self.buffer) > MAX_HEAD_BYTES:
-                self._refuse(431, "The request's headers are too large.")
             return
         if _is_upgrade(bytes(self.buffer[:end])):
             self._hand_over()
@@ -242,6 +243,9 @@ class HttpFront(asyncio.Protocol):
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 return
             if isinstance(event, h11.Request):
+                if event.http_version not in (b"1.0", b"1.1"):
+                    self._refuse(505, "Only HTTP/1.0 and HTTP/1.1 are served here.")
+                    return
                 self.request = event
                 length = _content_length(event)
                 if length is not None and length > MAX_BODY_BYTES:

@@ -263,3 +263,35 @@ async def test_a_kept_alive_connection_may_then_upgrade(server: MockServer) -> N
         assert first[0] == 0x81
     finally:
         writer.close()
+
+
+MALFORMED = [
+    b"GET /healthz HTTP/1.1\r\n\r\n",  # HTTP/1.1 without Host
+    b"POST /_echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
+    b"POST /_echo/ HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+    b"POST /_echo/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"POST /_echo/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+    b"G\x00T /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n",
+    b"\xff\xfe\xfd\r\n\r\n",
+    b"GET " + b"/a" * 40000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("data", MALFORMED, ids=[str(i) for i in range(len(MALFORMED))])
+async def test_malformed_requests_get_a_4xx_or_a_close_and_the_server_goes_on(
+    echo: MockServer, data: bytes
+) -> None:
+    answer = await exchange(echo.port, data)
+    if answer:
+        assert 400 <= status_of(answer) <= 505, answer[:300]  # 501: an unknown coding
+        assert b"Connection: close" in answer
+    async with httpx.AsyncClient(timeout=WAIT) as client:
+        health = await client.get(echo.url_for(scheme="http", path="/healthz"))
+    assert health.status_code == 200
+
+
+async def test_an_http_1_0_request_is_answered_then_closed(server: MockServer) -> None:
+    answer = await exchange(server.port, b"GET /healthz HTTP/1.0\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200") and b"Connection: close" in answer
