@@ -25,6 +25,7 @@ from mock_server.scenario.model import Handshake
 from mock_server.scenario.runner import ScenarioRunner
 from mock_server.scenario.verdict import Refusal, ScenarioVerdict
 from mock_server.server import Mount
+from mock_server.server.ephemeral import is_ephemeral
 
 _DEFAULT_MESSAGES = {
     401: "Incorrect API key provided.",
@@ -82,7 +83,9 @@ class ServedScenario:
             )
         keys = spec.require_key or self.scenario.handshake.require_key
         presented = presented_key(request.headers)
-        if keys is not None and presented is not None:  # a missing key: the server's own 401
+        # A missing key gets the server's own 401; an ephemeral key was issued for a request
+        # with an accepted key, and the server checks it.
+        if keys is not None and presented is not None and not is_ephemeral(presented):
             allowed = [keys] if isinstance(keys, str) else keys
             if presented not in allowed:
                 return self._refuse(attempt, 401, "Incorrect API key provided.", "invalid_api_key")
@@ -111,7 +114,8 @@ class ServedScenario:
         with self._lock:
             self.secret_requests = max(self.secret_requests, request_number)
         presented = presented_key(request.headers)
-        allowed = [spec.require_key] if isinstance(spec.require_key, str) else spec.require_key
+        keys = spec.require_key or self.scenario.handshake.require_key
+        allowed = [keys] if isinstance(keys, str) else keys
         if allowed is not None and presented is not None and presented not in allowed:
             return self._refuse(
                 request_number, 401, "Incorrect API key provided.", "invalid_api_key", record=False
@@ -183,7 +187,8 @@ class ServedScenario:
             script_factory=self._runner,
             any_model=True,
         )
-        if self.scenario.client_secrets or self.scenario.client_secret_requests is not None:
+        scripted = self.scenario.client_secrets or self.scenario.handshake.require_key
+        if scripted or self.scenario.client_secret_requests is not None:
             self._mount.rest_policy = self._secret_policy
             self._mount.rest_delay = lambda number: self._secret_spec(number).delay
         if self.scenario.passthrough:

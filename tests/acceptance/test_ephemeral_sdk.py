@@ -261,3 +261,15 @@ async def test_a_scenario_refuses_a_client_secret_for_a_key_it_does_not_accept()
             await backend(server, "sk-wrong").realtime.client_secrets.create()
         secret = await backend(server, "sk-right").realtime.client_secrets.create()
     assert secret.value.startswith("ek_")
+
+
+async def test_the_scenarios_require_key_guards_the_secret_and_the_secret_passes_it() -> None:
+    text = "name: k\ndescription: d\nhandshake: {require_key: sk-right}\n"
+    play = ServedScenario(load_scenario_text(text))
+    async with serving(play.mount()) as server:
+        with pytest.raises(openai.AuthenticationError):
+            await backend(server, "sk-wrong").realtime.client_secrets.create()
+        secret = await backend(server, "sk-right").realtime.client_secrets.create()
+        headers = {"Authorization": f"Bearer {secret.value}"}
+        async with connect(server.ws_url, additional_headers=headers) as ws:
+            assert (await recv(ws))["type"] == "session.created"
