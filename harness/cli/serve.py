@@ -61,8 +61,9 @@ def add_parser(subparsers: Any) -> None:
         "serve",
         help="run the mock server until Ctrl-C",
         description="Run the mock Realtime API server. It prints its URL and the environment "
-        "to hand the SDKs, answers GET /healthz with 200, and stops cleanly on Ctrl-C/SIGTERM "
-        "(every connection gets close 1001).",
+        "to hand the SDKs, answers GET /healthz with 200, issues ephemeral keys on the same "
+        "port (POST /v1/realtime/client_secrets; beta: /v1/realtime/sessions), and stops "
+        "cleanly on Ctrl-C/SIGTERM (every connection gets close 1001).",
         epilog=SERVE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
