@@ -32,6 +32,7 @@ BENCHMARKS = [
     "bench.aimock",
     "bench.audio_memory",
     "bench.report_open",
+    "bench.http_front",
 ]
 
 
@@ -93,7 +94,8 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         "latency, a soak (memory before and after), the memory a session holds for streamed "
         "audio, a long conversation's per-turn cost (last turns against the first), and the same "
         "text-turn load on aimock (the npm package @copilotkit/aimock, installed into a temp "
-        "folder when node and npm are present; skipped with the reason otherwise). See "
+        "folder when node and npm are present; skipped with the reason otherwise), and the HTTP "
+        "front against websockets' own server (aiohttp and uvicorn too, when installed). See "
         "BENCHMARKS.md.",
         epilog="examples:\n"
         "  realtime-mock bench                    # everything: 2 to 3 minutes on 2 cores\n"
@@ -109,7 +111,7 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         metavar="NAME",
         help="run only this benchmark (repeatable): event_overhead, streaming, concurrency, "
         "test_cost, startup, vad_speed, proxy_latency, soak, audio_memory, long_conversation, "
-        "aimock",
+        "aimock, http_front",
     )
     return parser
 

@@ -23,6 +23,8 @@ from mock_server.protocol.limits import MAX_SESSION_DURATION_S
 from mock_server.server import MockServer, Mount, describe, mount_dialect
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from harness.transcript_files import TranscriptFiles
     from mock_server.scenario.served import ServedScenario
     from mock_server.scenario.verdict import ConnectionVerdict
@@ -39,6 +41,7 @@ examples:
   realtime-mock serve --keep-audio             # then open http://127.0.0.1:8765/_mock/ (live page)
   realtime-mock serve --max-sessions 50 --close-idle-after 30s
   realtime-mock serve --scenario function_call --pace realtime --api-key sk-test-1
+  realtime-mock serve -v                       # a line per connection: path, close, verdict
 
 with --scenario, an option given here wins over the scenario's own value (--dialect, --beta,
 --pace, --seed, --max-duration, --close-idle-after); an option not given keeps the scenario's
@@ -47,6 +50,7 @@ handshake refusals and its dialect rule (a beta scenario refuses GA clients) sti
 Every expectation of a scenario is bounded: a client that has not sent what the next step
 expects within 10 s (real time; a step's `within:` or the scenario's `timeout: 10m` says
 otherwise) fails the verdict and is closed with 4000. Raise `timeout:` to type at a client.
+On stop, serve --scenario prints the verdict as JSON on stderr and exits 1 when it is not ok.
 
 then, for the openai Python SDK:
   OPENAI_BASE_URL=http://127.0.0.1:8765/v1 OPENAI_API_KEY=sk-mock python my_agent.py
@@ -60,8 +64,9 @@ def add_parser(subparsers: Any) -> None:
         "serve",
         help="run the mock server until Ctrl-C",
         description="Run the mock Realtime API server. It prints its URL and the environment "
-        "to hand the SDKs, answers GET /healthz with 200, and stops cleanly on Ctrl-C/SIGTERM "
-        "(every connection gets close 1001).",
+        "to hand the SDKs, answers GET /healthz with 200, issues ephemeral keys on the same "
+        "port (POST /v1/realtime/client_secrets; beta: /v1/realtime/sessions), and stops "
+        "cleanly on Ctrl-C/SIGTERM (every connection gets close 1001).",
         epilog=SERVE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -69,8 +74,9 @@ def add_parser(subparsers: Any) -> None:
         "--scenario",
         default=None,
         metavar="NAME|PATH",
-        help="play this scenario (a library name such as function_call, or a YAML file); the "
-        "verdict of each connection is printed on stderr as JSON",
+        help="play this scenario (a library name such as function_call, or a YAML file); on "
+        "stop, its verdict is printed on stderr as JSON and serve exits 1 when it is not ok "
+        "(0 when it is)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument(
@@ -156,6 +162,13 @@ def add_parser(subparsers: Any) -> None:
         help="accept any ?model= name (a --scenario always does: it plays whatever the model)",
     )
     serve.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="one line on stderr per ended connection: path, dialect, the key's kind (never "
+        "the key), duration, close code, verdict",
+    )
+    serve.add_argument(
         "--strict",
         action="store_true",
         default=os.environ.get("REALTIME_MOCK_STRICT") == "1",
@@ -229,6 +242,11 @@ async def _serve(args: argparse.Namespace) -> int:
     mount.keep_input_audio = args.keep_audio or bool(args.transcript_dir)
     if args.transcript_dir:
         transcripts = transcript_writer(Path(args.transcript_dir), play)
+    on_end: Callable[[Connection], None] | None = transcripts
+    if args.verbose:
+        from harness.connection_log import logging_connections
+
+        on_end = logging_connections(transcripts)
     server = MockServer(
         host=args.host,
         port=args.port,
@@ -242,7 +260,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
     live = LivePage(server)  # /_mock/: the connections as they happen, each one's report
     live.install()
-    server.on_connection_end = _both(live, transcripts)
+    server.on_connection_end = _both(live, on_end)
     try:
         await server.start()
     except OSError as exc:
@@ -267,7 +285,11 @@ async def _serve(args: argparse.Namespace) -> int:
     if transcripts is not None:  # every pending write finishes before exit
         await asyncio.to_thread(transcripts.close)
     if play is not None:
-        print(json.dumps(play.verdict().to_dict(), indent=2), file=sys.stderr)
+        verdict = play.verdict()
+        print(json.dumps(verdict.to_dict(), indent=2), file=sys.stderr)
+        if not verdict.ok:
+            print("realtime-mock: the scenario's verdict is not ok: exit 1", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -208,6 +208,18 @@ class Scenario(Strict):
     connections: list[Connection] | None = Field(
         None, description="Per-attempt handshakes (and steps); the last one repeats."
     )
+    client_secrets: list[Handshake] | None = Field(
+        None,
+        description="Per-request answers of the REST side (POST /v1/realtime/client_secrets "
+        "and the beta-era /v1/realtime/sessions and /transcription_sessions): refuse with a "
+        "status, wait a delay, require a key, as handshake does; the last entry repeats. "
+        "Default: every request with a key gets its ephemeral key.",
+    )
+    client_secret_requests: int | None = Field(
+        None,
+        description="How many requests for client secrets a correct backend makes (refused "
+        "ones too).",
+    )
     transcriptions: list[Transcription] = Field(
         default_factory=list,
         description="Input transcription of the user's committed turns, in order (when the "
