@@ -347,7 +347,8 @@ def server_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 async def raw_exchange(server: MockServer, request: bytes) -> bytes:
-    """Send ``request`` as is and return the whole answer (the server closes after it)."""
+    """Send ``request`` as is and return the whole answer (the server closes after it: a
+    refused upgrade, or a plain request that says ``Connection: close``)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     try:
         writer.write(request)
@@ -398,7 +399,9 @@ async def test_a_malformed_handshake_is_one_log_line_without_the_key(
 
 @pytest.mark.parametrize("path", ["//[", "//[/v1/realtime", "/v1/realtime?model=[x"])
 async def test_an_invalid_url_path_is_a_clean_refusal(server: MockServer, path: str) -> None:
-    answer = await raw_exchange(server, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    answer = await raw_exchange(
+        server, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
     status = int(answer.split(b" ", 2)[1])
     assert status in (400, 404, 426), answer[:200]
 
