@@ -125,7 +125,9 @@ class Journal:
         self._entries.append(entry)
 
     def record(self, connection: Connection, mount_id: str | None) -> None:
-        self.add({**connection_summary(connection, mount_id), "ended_at": time.time()})
+        # Called as the connection ends (before the server marks it so).
+        summary = connection_summary(connection, mount_id)
+        self.add({**summary, "ended": True, "ended_at": time.time()})
 
     def entries(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Oldest first; with ``limit``, the most recent ``limit`` only."""
