@@ -318,7 +318,8 @@ class ControlMount:
     def connections(self, live: list[Connection]) -> list[Connection]:
         """Every connection kept, oldest first: the ended ones, then those still open."""
         ended = list(self.ended)
-        return ended + [c for c in live if c.mount is self.mount and c not in ended]
+        seen = {id(c) for c in ended}  # by identity: a connection's equality compares it whole
+        return ended + [c for c in live if c.mount is self.mount and id(c) not in seen]
 
     def settled(self, connections: list[Connection]) -> bool:
         """Whether no connection waits for its client any more (ended, or nothing to wait for)."""

@@ -98,3 +98,13 @@ def test_with_a_token_every_request_carries_it() -> None:
         assert status == 200
     with serving("--no-control") as running:  # the port answers, the control API does not
         assert running.call("GET", "/mounts")[0] == 404
+
+
+def test_other_machines_are_let_in_only_with_a_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    monkeypatch.delenv("REALTIME_MOCK_CONTROL_TOKEN", raising=False)
+    assert main(["serve", "--port", "0", "--control-remote"]) == 2
+    assert "--control-remote needs --control-token" in capsys.readouterr().err
