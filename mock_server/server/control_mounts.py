@@ -35,7 +35,7 @@ from mock_server.scenario.loader import (
     load_scenario,
     load_scenario_text,
 )
-from mock_server.scenario.model import Handshake, parse_dialect
+from mock_server.scenario.model import Handshake, Scenario, parse_dialect
 from mock_server.scenario.runner import ScenarioRunner
 from mock_server.scenario.served import ServedScenario
 from mock_server.scenario.verdict import ScenarioVerdict
@@ -124,8 +124,10 @@ def read_mount_request(request: HttpRequest, folder: Path) -> MountRequest:
     else:
         raise ControlError(
             415,
-            f"a scenario is sent as JSON (Content-Type: application/json) or YAML "
-            f"(Content-Type: application/yaml), not {kind or 'without a Content-Type'}",
+            "a scenario is sent as JSON (Content-Type: application/json) or YAML "
+            f"(Content-Type: application/yaml), not {kind!r}"
+            if kind
+            else "a body needs its Content-Type: application/json or application/yaml",
             code="unsupported_media_type",
         )
     name = options.pop("library", None)
@@ -161,6 +163,13 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def _unknown_field(name: str, known: tuple[str, ...], what: str) -> ControlError:
+    if what == "field" and name in Scenario.model_fields and name not in known:
+        return ControlError(
+            400,
+            f'{name!r} is a field of the scenario: send {{"scenario": {{"{name}": ...}}}}, '
+            'with the options beside "scenario"',
+            param=name,
+        )
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
     if what == "field" and not close:

@@ -181,6 +181,10 @@ async def test_bad_scenarios_say_what_and_where(api: ControlApi) -> None:
     assert status == 400  # a library name, never a path
     status, error = await call(api, "POST", "/_mock/mounts", {"scenaro": {}})
     assert status == 400 and "did you mean 'scenario'" in error["error"]["message"]
+    status, error = await call(api, "POST", "/_mock/mounts", {"steps": []})
+    assert status == 400 and 'send {"scenario": {"steps": ...}}' in error["error"]["message"]
+    status, error = await call(api, "POST", "/_mock/mounts", b"steps: []")
+    assert status == 415 and "needs its Content-Type" in error["error"]["message"]
     status, error = await call(api, "POST", "/_mock/mounts", {"pace": "slowly"})
     assert (status, error["error"]["param"]) == (400, "pace")
     status, error = await call(api, "POST", "/_mock/mounts", {"library": "text_turn", "id": "a/b"})
