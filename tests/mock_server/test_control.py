@@ -282,3 +282,19 @@ async def test_off_loopback_requests_are_refused_without_the_flag_and_the_token(
 def test_every_route_has_a_handler() -> None:
     for route in ROUTES:
         assert callable(getattr(ControlApi, route.handler)), route
+
+
+async def test_the_verdict_waits_for_an_open_connection_to_settle(api: ControlApi) -> None:
+    options = {"library": "text_turn", "timeout": "200ms", "dialect": "beta"}
+    _, mounted = await call(api, "POST", "/_mock/mounts", options)
+    with pytest.raises(InvalidStatus) as refused:  # a beta scenario refuses GA clients
+        async with connected(mounted["ws_url"]):
+            pass
+    assert refused.value.response.status_code == 400
+    beta = {"Authorization": "Bearer sk-test", "OpenAI-Beta": "realtime=v1"}
+    async with connected(mounted["ws_url"], headers=beta):
+        # The client says nothing: asked now, the verdict waits for the expectation's bound,
+        # when the mock gives up on the client.
+        status, verdict = await call(api, "GET", f"/_mock/mounts/{mounted['id']}/verdict")
+    assert (status, verdict["settled"], verdict["ok"]) == (200, True, False)
+    assert "not within" in verdict["findings"][-1], verdict
