@@ -48,7 +48,8 @@ OPTIONS = ("id", "dialect", "pace", "time_scale", "timeout", "seed", "strict", "
 _BODY_FIELDS = ("scenario", "library", *OPTIONS)
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
-MOUNT_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# A letter or digit first: an id such as ".." would make a URL that clients normalise away.
+MOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # Where a control mount's URLs live: ws://HOST:PORT/mocks/<id>/v1/realtime.
 PREFIX_ROOT = "/mocks"
 # Ended connections (with their transcripts) a mount keeps for the API; older ones are dropped.
@@ -269,7 +270,9 @@ def _with_options(loaded: LoadedScenario, scripted: bool, options: dict[str, Any
                 if strict:
                     update["unexpected"] = "fail"
             elif name == "id" and (not isinstance(value, str) or not MOUNT_ID.fullmatch(value)):
-                raise ValueError("an id is 1 to 64 letters, digits, '_', '.' or '-'")
+                raise ValueError(
+                    "an id is 1 to 64 letters, digits, '_', '.' or '-', a letter or digit first"
+                )
     except (TypeError, ValueError) as exc:
         raise ControlError(400, f"option {name}: {exc}", param=name) from None
     if scenario.timeout is None and "timeout" not in update:

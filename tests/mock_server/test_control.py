@@ -187,8 +187,9 @@ async def test_bad_scenarios_say_what_and_where(api: ControlApi) -> None:
     assert status == 415 and "needs its Content-Type" in error["error"]["message"]
     status, error = await call(api, "POST", "/_mock/mounts", {"pace": "slowly"})
     assert (status, error["error"]["param"]) == (400, "pace")
-    status, error = await call(api, "POST", "/_mock/mounts", {"library": "text_turn", "id": "a/b"})
-    assert (status, error["error"]["param"]) == (400, "id")
+    for bad_id in ("a/b", "..", ""):
+        status, error = await call(api, "POST", "/_mock/mounts", {"id": bad_id})
+        assert (status, error["error"]["param"]) == (400, "id"), bad_id
     status, error = await call(api, "POST", "/_mock/mounts", b"{", content_type="application/json")
     assert status == 400 and "line 1, column 2" in error["error"]["message"]
     status, error = await call(api, "POST", "/_mock/mounts", b"x", content_type="text/plain")
