@@ -84,6 +84,13 @@ def test_http_errors_have_the_openai_body(served: Served) -> None:
     assert status == 413 and error["error"]["message"]
     status, error = served.call("GET", "/mounts/none/verdict")
     assert (status, error["error"]["code"]) == (404, "not_found")
+    # A web page of another origin (a browser adds Origin) gets nothing, GET or POST.
+    evil = {"Origin": "https://evil.example"}
+    for method in ("GET", "POST"):
+        status, error = served.call(
+            method, "/reset" if method == "POST" else "/mounts", headers=evil
+        )
+        assert (status, error["error"]["code"]) == (403, "control_origin_refused")
     status, reset = served.call("POST", "/reset")
     assert status == 200 and isinstance(reset["deleted"], int)
     assert served.call("GET", "/mounts")[1] == {"mounts": []}
