@@ -42,6 +42,8 @@ examples:
   realtime-mock serve --max-sessions 50 --close-idle-after 30s
   realtime-mock serve --scenario function_call --pace realtime --api-key sk-test-1
   realtime-mock serve -v                       # a line per connection: path, close, verdict
+  curl -d '{"library": "text_turn"}' -H 'Content-Type: application/json' \\
+       http://127.0.0.1:8765/_mock/mounts  # the control API: a mount per test, its verdict
 
 with --scenario, an option given here wins over the scenario's own value (--dialect, --beta,
 --pace, --seed, --max-duration, --close-idle-after); an option not given keeps the scenario's
@@ -161,6 +163,28 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="accept any ?model= name (a --scenario always does: it plays whatever the model)",
     )
+    control = serve.add_argument_group(
+        "control API",
+        "GET/POST/DELETE under /_mock/ on the same port: a test suite in any language mounts a "
+        "scenario per test and reads its verdict (README, docs/control-api.openapi.yaml)",
+    )
+    control.add_argument(
+        "--no-control",
+        action="store_true",
+        help="do not serve the control API (by default it answers clients on this machine only)",
+    )
+    control.add_argument(
+        "--control-token",
+        default=os.environ.get("REALTIME_MOCK_CONTROL_TOKEN"),
+        metavar="TOKEN",
+        help="every control request must carry 'Authorization: Bearer TOKEN' (also "
+        "REALTIME_MOCK_CONTROL_TOKEN, which keeps it out of the process list)",
+    )
+    control.add_argument(
+        "--control-remote",
+        action="store_true",
+        help="answer control requests from other machines too (needs --control-token)",
+    )
     serve.add_argument(
         "-v",
         "--verbose",
@@ -237,6 +261,9 @@ async def _serve(args: argparse.Namespace) -> int:
         except ScenarioError as error:
             print(f"realtime-mock: cannot use the scenario:\n{error}", file=sys.stderr)
             return 2
+    if args.control_remote and not args.control_token:
+        print("realtime-mock: --control-remote needs --control-token", file=sys.stderr)
+        return 2
     mount = serve_mount(args, play)
     transcripts = None
     mount.keep_input_audio = args.keep_audio or bool(args.transcript_dir)
@@ -261,6 +288,10 @@ async def _serve(args: argparse.Namespace) -> int:
     live = LivePage(server)  # /_mock/: the connections as they happen, each one's report
     live.install()
     server.on_connection_end = _both(live, on_end)
+    if not args.no_control:
+        from mock_server.server.control import ControlApi
+
+        ControlApi(server, token=args.control_token, remote=args.control_remote).attach()
     try:
         await server.start()
     except OSError as exc:
@@ -279,6 +310,9 @@ async def _serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     # Announce only once a signal would be handled: a supervisor may stop us right away.
     print(describe(server, any_key=not args.api_key), flush=True)
+    if not args.no_control:
+        control_url = server.url_for(scheme="http", path="/_mock/mounts")
+        print(f"Control API: {control_url} (docs/control-api.openapi.yaml)", flush=True)
     await stop.wait()
     print("realtime-mock: stopping (closing connections with 1001)", file=sys.stderr, flush=True)
     await server.stop()
