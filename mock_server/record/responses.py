@@ -15,7 +15,7 @@ from mock_server.protocol import session_config
 from mock_server.protocol.encoding import encoder_for
 from mock_server.protocol.events import Dialect
 from mock_server.record.filters import ga_name
-from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
+from mock_server.responder import FunctionCallOutput, MessageOutput, Output, ResponsePlan
 from mock_server.session import ServerEvent, Session, SessionOptions
 
 # A respond step, its plan, the response's settings and its audio fixtures.
@@ -65,7 +65,7 @@ def plan_response(
                 decode_audio(event.get("delta"))
             )
     items: list[dict[str, Any]] = []
-    outputs: list[MessageOutput | FunctionCallOutput] = []
+    outputs: list[Output] = []
     fixtures: dict[str, bytes] = {}
     for item in response.get("output") or []:
         if item.get("type") == "function_call":

@@ -209,6 +209,10 @@ def _respond_templates(respond: Respond, path: Path_, known: set[str], found: li
         if output.function_call is not None:
             call = output.function_call
             _templates(call.arguments, (*where, "function_call", "arguments"), known, found)
+        if output.mcp_call is not None:
+            mcp = output.mcp_call
+            _templates(mcp.arguments, (*where, "mcp_call", "arguments"), known, found)
+            _templates(mcp.output, (*where, "mcp_call", "output"), known, found)
     for n, call in enumerate(respond.function_calls or []):
         _templates(call.arguments, (*path, "function_calls", n, "arguments"), known, found)
 

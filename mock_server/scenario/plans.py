@@ -13,9 +13,15 @@ from typing import Any
 
 from mock_server import audio
 from mock_server.protocol.errors import RealtimeError
-from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
+from mock_server.responder import (
+    FunctionCallOutput,
+    McpCallOutput,
+    MessageOutput,
+    Output,
+    ResponsePlan,
+)
 from mock_server.scenario.loader import LoadedScenario
-from mock_server.scenario.model import FunctionCall, OutputItem, Respond
+from mock_server.scenario.model import FunctionCall, McpCall, OutputItem, Respond
 from mock_server.scenario.templating import TemplateError, render
 
 
@@ -53,7 +59,7 @@ class ResponsePlans:
         return self._audio[reference]
 
     def plan(self, respond: Respond) -> ResponsePlan:
-        outputs: list[MessageOutput | FunctionCallOutput] = []
+        outputs: list[Output] = []
         if respond.items:
             outputs = [self._item(i) for i in respond.items]
         elif respond.function_calls:
@@ -69,6 +75,9 @@ class ResponsePlans:
                 )
             if respond.function_call is not None:
                 outputs.append(self._call(respond.function_call))
+            if respond.mcp_call is not None:
+                # The tool runs first; the model's words about its result follow.
+                outputs.insert(0, self._mcp_call(respond.mcp_call))
         return ResponsePlan(outputs, respond.status, respond.reason, respond.error, respond.usage)
 
     def _call(self, call: FunctionCall) -> FunctionCallOutput:
@@ -78,9 +87,24 @@ class ResponsePlans:
         rendered = render(arguments, self.captures, self.new_id)
         return FunctionCallOutput(call.name, str(rendered), call.call_id)
 
-    def _item(self, item: OutputItem) -> MessageOutput | FunctionCallOutput:
+    def _mcp_call(self, call: McpCall) -> McpCallOutput:
+        arguments = (
+            call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments)
+        )
+        output = None if call.output is None else render(call.output, self.captures, self.new_id)
+        return McpCallOutput(
+            call.server_label,
+            call.name,
+            str(render(arguments, self.captures, self.new_id)),
+            None if output is None else str(output),
+            call.item_error(),
+        )
+
+    def _item(self, item: OutputItem) -> Output:
         if item.function_call is not None:
             return self._call(item.function_call)
+        if item.mcp_call is not None:
+            return self._mcp_call(item.mcp_call)
         text = item.transcript or item.text or ""
         return MessageOutput(
             str(render(text, self.captures, self.new_id)),
