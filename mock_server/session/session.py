@@ -161,6 +161,7 @@ class Session:
         if send_conversation:
             conversation = {"id": self.conversation.id, "object": "realtime.conversation"}
             self.outbox.emit({"type": "conversation.created", "conversation": conversation})
+        self.responses.mcp.tools_changed(self.config.get("tools") or [])
         if self.script is not None:
             try:
                 self.script.attach(self, now)

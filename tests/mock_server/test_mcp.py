@@ -260,3 +260,14 @@ def test_beta_refuses_mcp_tools_and_mcp_items_as_the_beta_sdk_types_do() -> None
     # A beta scenario's mcp_call finds no MCP server: the response fails, saying why.
     events = respond(d, SEARCH)
     assert events[-1]["response"]["status"] == "failed"
+
+
+def test_mcp_servers_the_session_starts_with_are_listed_after_session_created() -> None:
+    d = SessionDriver(session_overrides={"tools": [DOCS]})
+    assert types(d.opening) == [
+        "session.created",
+        "conversation.item.added",
+        "mcp_list_tools.in_progress",
+        "mcp_list_tools.completed",
+        "conversation.item.done",
+    ]
