@@ -271,3 +271,11 @@ def test_mcp_servers_the_session_starts_with_are_listed_after_session_created() 
         "mcp_list_tools.completed",
         "conversation.item.done",
     ]
+
+
+def test_an_mcp_server_in_the_response_tools_serves_that_response() -> None:
+    d = SessionDriver()
+    d.session_update(output_modalities=["text"])
+    d.session.create_response(ResponsePlan([SEARCH]), {"tools": [DOCS]})
+    (call,) = output_items(d.take())
+    assert call["type"] == "mcp_call" and call["output"] == "3 pages found"
