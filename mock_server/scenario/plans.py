@@ -21,7 +21,7 @@ from mock_server.responder import (
     ResponsePlan,
 )
 from mock_server.scenario.loader import LoadedScenario
-from mock_server.scenario.model import FunctionCall, McpCall, OutputItem, Respond
+from mock_server.scenario.model import FunctionCall, McpCall, OutputItem, Respond, Scenario
 from mock_server.scenario.templating import TemplateError, render
 
 
@@ -112,6 +112,48 @@ class ResponsePlans:
         )
 
 
+def mcp_tools(scenario: Scenario) -> dict[str, list[dict[str, Any]]]:
+    """The MCP tools a scenario's calls name, by ``server_label``, as a server's tool list
+    holds them: the input schema is made from the tool's first call's arguments.
+
+    >>> from mock_server.scenario.builder import scenario_from_dict
+    >>> call = {"server_label": "docs", "name": "search", "arguments": {"q": "x"}, "output": ""}
+    >>> scenario = scenario_from_dict({"steps": [{"respond": {"mcp_call": call}}]})
+    >>> (tool,) = mcp_tools(scenario)["docs"]
+    >>> tool["name"], tool["input_schema"]["properties"]
+    ('search', {'q': {'type': 'string'}})
+    """
+    found: dict[str, list[dict[str, Any]]] = {}
+    lists = [scenario.steps, *(c.steps or [] for c in scenario.connections or [])]
+    lists += [rule.do for rule in scenario.rules]
+    while lists:
+        for step in lists.pop():
+            lists += [s for s in (step.any_order, step.optional) if s]
+            if step.repeat is not None:
+                lists.append(step.repeat.steps)
+            respond = step.respond
+            if respond is None:
+                continue
+            for call in [respond.mcp_call, *(i.mcp_call for i in respond.items or [])]:
+                tools = found.setdefault(call.server_label, []) if call else []
+                if call and all(t["name"] != call.name for t in tools):
+                    tools.append({"name": call.name, "input_schema": _schema_of(call.arguments)})
+    return found
+
+
+def _schema_of(arguments: dict[str, Any] | str) -> dict[str, Any]:
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            return {"type": "object"}
+    if not isinstance(arguments, dict):
+        return {"type": "object"}
+    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
+    properties = {k: {"type": names.get(type(v), "object")} for k, v in arguments.items()}
+    return {"type": "object", "properties": properties}
+
+
 def failed_plan(error: TemplateError) -> ResponsePlan:
     """A respond whose template is bad: a failed response, as the live service sends when it
     cannot answer (the problem goes in the verdict, not to the client as its mistake)."""
@@ -126,4 +168,4 @@ def failed_plan(error: TemplateError) -> ResponsePlan:
     )
 
 
-__all__ = ["ResponsePlans", "failed_plan"]
+__all__ = ["ResponsePlans", "failed_plan", "mcp_tools"]

@@ -7,7 +7,8 @@ for a ``server_url`` on a host under ``.invalid``, which never resolves); a resp
 :class:`~mock_server.responder.McpCallOutput` streams as an ``mcp_call`` item
 (``response.mcp_call_arguments.delta``/``.done``, ``response.mcp_call.in_progress``, then
 ``.completed`` or ``.failed``) that carries the tool's output or error. There is no server to
-ask: the tools listed are the ones ``allowed_tools`` names, and a call's result is the plan's.
+ask: the tools listed are the ones ``allowed_tools`` names, else the ones a script declares (a
+scenario's calls name them), and a call's result is the plan's.
 
 A call the server's ``require_approval`` covers (``always``, the default, or a filter naming the
 tool) is asked for first: the response carries an ``mcp_approval_request`` item instead, and the
@@ -95,6 +96,8 @@ class McpServers:
         self.conversation = conversation
         self.mistakes = conversation.mistakes
         self.listed: dict[str, bool] = {}  # server_label -> its listing succeeded
+        # The tools a script says each server has (by server_label), for the listings.
+        self.declared: dict[str, list[dict[str, Any]]] = {}
         # Approval requests the model made: id -> (server_label, tool name); the answers not
         # yet used by a call (id -> approve); the requests whose answer a call used.
         self.requests: dict[str, tuple[str, str]] = {}
@@ -125,14 +128,24 @@ class McpServers:
         ok = not _unreachable(tool)
         self.listed[label] = ok
         if ok:
-            item["tools"] = [
-                {"name": name, "input_schema": {"type": "object", "properties": {}}}
-                for name in allowed_names(tool) or []
-            ]
+            item["tools"] = self._tools_of(tool, label)
         self.outbox.emit(
             {"type": f"mcp_list_tools.{'completed' if ok else 'failed'}", "item_id": item["id"]}
         )
         self.conversation.close_model_item(item, self.outbox.encoder.item(item))
+
+    def declare(self, tools: dict[str, list[dict[str, Any]]]) -> None:
+        """The tools each MCP server has (a scenario's calls name them), by server_label."""
+        self.declared = tools
+
+    def _tools_of(self, tool: dict[str, Any], label: str) -> list[dict[str, Any]]:
+        """What the server lists: the tools ``allowed_tools`` names, else those declared."""
+        declared = {t["name"]: t for t in self.declared.get(label, [])}
+        allowed = allowed_names(tool)
+        if allowed is None:
+            return list(declared.values())
+        empty = {"type": "object", "properties": {}}
+        return [declared.get(name, {"name": name, "input_schema": empty}) for name in allowed]
 
     # ---- approvals --------------------------------------------------------------------------
 

@@ -161,12 +161,12 @@ class Session:
         if send_conversation:
             conversation = {"id": self.conversation.id, "object": "realtime.conversation"}
             self.outbox.emit({"type": "conversation.created", "conversation": conversation})
-        self.responses.mcp.tools_changed(self.config.get("tools") or [])
         if self.script is not None:
             try:
                 self.script.attach(self, now)
             except Exception as exc:
                 self._internal_error(exc, "starting the scenario")
+        self.responses.mcp.tools_changed(self.config.get("tools") or [])
 
     def receive(self, frame: str | bytes, now: float) -> None:
         """Feed one client frame; the output it causes is collected by :meth:`due`."""

@@ -48,6 +48,10 @@ async def test_the_sdk_runs_the_mcp_call_scenario_with_typed_events() -> None:
         await server.wait_for_sessions(at_most=0)
     assert any(isinstance(e, McpListToolsCompleted) for e in listed)
     assert isinstance(listed[-1].item, RealtimeMcpListTools)
+    # The scenario's calls name the server's tools, with a schema from their arguments.
+    (tool,) = listed[-1].item.tools
+    assert tool.name == "search_docs"
+    assert tool.input_schema == {"type": "object", "properties": {"query": {"type": "string"}}}
     call = done_items(events)[0]
     assert isinstance(call, RealtimeMcpToolCall)
     assert call.output == "A Realtime session lasts at most 60 minutes."

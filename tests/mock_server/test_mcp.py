@@ -279,3 +279,18 @@ def test_an_mcp_server_in_the_response_tools_serves_that_response() -> None:
     d.session.create_response(ResponsePlan([SEARCH]), {"tools": [DOCS]})
     (call,) = output_items(d.take())
     assert call["type"] == "mcp_call" and call["output"] == "3 pages found"
+
+
+def test_the_listing_holds_the_declared_tools_within_allowed_tools() -> None:
+    d = SessionDriver()
+    search = {"name": "search", "input_schema": {"type": "object", "properties": {"q": {}}}}
+    other = {"name": "x", "input_schema": {"type": "object"}}
+    d.session.responses.mcp.declare({"docs": [search], "other": [other]})
+    listed = d.session_update(tools=[{**DOCS, "allowed_tools": ["search", "fetch"]}])[-1]["item"]
+    assert listed["tools"] == [
+        search,
+        {"name": "fetch", "input_schema": {"type": "object", "properties": {}}},
+    ]
+    unlimited = {**DOCS, "server_label": "other"}
+    del unlimited["allowed_tools"]
+    assert d.session_update(tools=[unlimited])[-1]["item"]["tools"] == [other]
