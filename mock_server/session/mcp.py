@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 # How long an MCP tool takes to run, in seconds of real time (scaled by the session's pace).
 TOOL_RUN_S = 0.2
-# The approval requests a session remembers; past it the oldest answered ones are forgotten.
+# The approval requests a session remembers; past it the oldest half is forgotten.
 MAX_APPROVAL_REQUESTS = 1000
 # A server_url on a host under this reserved domain (RFC 6761) cannot be reached.
 UNREACHABLE_DOMAIN = ".invalid"
@@ -216,9 +216,12 @@ class McpServers:
 
     def _remember(self, request_id: str, output: McpCallOutput) -> None:
         if len(self.requests) >= MAX_APPROVAL_REQUESTS:
-            for old in [r for r in self.requests if r in self.used][: MAX_APPROVAL_REQUESTS // 2]:
+            # Half are forgotten, oldest first: those a call has used before any other.
+            oldest = sorted(self.requests, key=lambda r: r not in self.used)
+            for old in oldest[: MAX_APPROVAL_REQUESTS // 2]:
                 del self.requests[old]
                 self.used.discard(old)
+                self.answers.pop(old, None)
         self.requests[request_id] = (output.server_label, output.name)
 
     # ---- a response's plan ------------------------------------------------------------------

@@ -294,3 +294,23 @@ def test_the_listing_holds_the_declared_tools_within_allowed_tools() -> None:
     unlimited = {**DOCS, "server_label": "other"}
     del unlimited["allowed_tools"]
     assert d.session_update(tools=[unlimited])[-1]["item"]["tools"] == [other]
+
+
+def test_the_approval_requests_a_session_remembers_are_bounded(monkeypatch: Any) -> None:
+    from mock_server.session import mcp
+
+    monkeypatch.setattr(mcp, "MAX_APPROVAL_REQUESTS", 4)
+    d = driver(require_approval="always")
+    asked = []
+    for n in range(6):
+        call = McpCallOutput("docs", "search" if n % 2 else "fetch", "{}", "ok")
+        (request,) = output_items(respond(d, call))
+        asked.append(request["id"])
+        approve(d, request["id"], approve=n % 3 == 0)
+        d.send({"type": "response.create"})
+    servers = d.session.responses.mcp
+    assert len(servers.requests) <= 4
+    assert asked[-1] in servers.requests
+    late = {"type": "mcp_approval_response", "id": "late", "approval_request_id": asked[0]}
+    d.send({"type": "conversation.item.create", "item": {**late, "approve": True}})
+    assert d.session.findings[-1].kind == "unknown_approval_request"
