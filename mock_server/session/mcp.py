@@ -156,7 +156,10 @@ class McpServers:
             return
         request_id = str(item.get("approval_request_id"))
         if request_id not in self.requests:
-            made = ", ".join(self.requests) or "none"
+            # The latest few only: a long session's list would swamp the verdict.
+            made = ", ".join(list(self.requests)[-5:]) or "none"
+            if len(self.requests) > 5:
+                made = f"{len(self.requests)}, the latest {made}"
             self.mistakes.find(
                 "unknown_approval_request",
                 f"mcp_approval_response {item.get('id')!r} answers approval request "
@@ -180,7 +183,7 @@ class McpServers:
     def before_response(self, event_id: str | None) -> None:
         """A conversation's response starts: one while a request awaits its answer proceeds
         without the approval (the call it asks for does not run)."""
-        waiting = self.unanswered()
+        waiting = self.unanswered()[-5:]
         if waiting:
             calls = ", ".join(
                 f"{self.requests[r][1]} on {self.requests[r][0]} ({r})" for r in waiting
