@@ -8,8 +8,9 @@
   response is kept event by event as raw ``send`` steps, so that nothing is lost;
 - errors become ``error`` steps (or, when they refused a client event, that expect answers
   ``instead`` of the emulator and a ``send`` repeats the error with the event's id); input
-  transcriptions become the scenario's ``transcriptions``; a close by the service, a ``close``
-  step; refused handshakes before the connection, ``connections`` entries (429 with retry-after);
+  transcriptions become the scenario's ``transcriptions`` (by speaker when diarised); a close
+  by the service, a ``close`` step; refused handshakes before the connection, ``connections``
+  entries (429 with retry-after);
 - server events the emulator makes by itself from the client's events are left to it.
 """
 
@@ -33,12 +34,19 @@ from mock_server.record.filters import (
     secret_regex,
     without_event_id,
 )
-from mock_server.record.responses import decode_audio, format_of, is_standard, plan_response
+from mock_server.record.responses import (
+    decode_audio,
+    format_of,
+    is_standard,
+    plan_response,
+    recorded_timing,
+)
 from mock_server.record.writer import Recording
 from mock_server.transcript import CLOSED_BY_SERVER, REFUSED, Entry, Transcript
 
 TRANSCRIPTION_DONE = "conversation.item.input_audio_transcription.completed"
 TRANSCRIPTION_FAILED = "conversation.item.input_audio_transcription.failed"
+TRANSCRIPTION_SEGMENT = "conversation.item.input_audio_transcription.segment"
 APPEND = "input_audio_buffer.append"
 
 
@@ -61,6 +69,8 @@ class _Builder:
         self.steps: list[dict[str, Any]] = []
         self.audio: dict[str, bytes] = {}
         self.transcriptions: list[dict[str, Any]] = []
+        # A diarised transcription's segments by item, until its completed event.
+        self.segments: dict[str, list[dict[str, str]]] = {}
         self.notes: list[str] = []
         self.server_ids: set[str] = set()
         self.by_event_id: dict[str, _ClientStep] = {}
@@ -173,8 +183,15 @@ class _Builder:
             self._close_segment()
         if type_ == "error":
             self._error(event)
+        elif type_ == TRANSCRIPTION_SEGMENT:
+            said = {"speaker": str(event.get("speaker", "")), "text": str(event.get("text", ""))}
+            self.segments.setdefault(str(event.get("item_id")), []).append(said)
         elif type_ == TRANSCRIPTION_DONE:
-            self.transcriptions.append({"text": event.get("transcript", "")})
+            segments = self.segments.pop(str(event.get("item_id")), None)
+            if segments:
+                self.transcriptions.append({"segments": segments})
+            else:
+                self.transcriptions.append({"text": event.get("transcript", "")})
         elif type_ == TRANSCRIPTION_FAILED:
             self.transcriptions.append({"error": self._fault(event.get("error") or {})})
         elif type_ not in EMULATED:
@@ -265,6 +282,9 @@ class _Builder:
             respond, plan, overrides, fixtures = planned
             if is_standard(events, plan, overrides, self.dialect):
                 self.audio.update(fixtures)
+                timing = self._timing(rid)
+                if timing:
+                    respond["recorded"] = timing
                 return [{"respond": respond}]
         last = self.last_client
         if last is not None and last.event.get("type") == "response.create":
@@ -272,6 +292,34 @@ class _Builder:
             last.step["expect"]["instead"] = True
         self.notes.append(f"response {len(self.steps)}: an unusual sequence, kept as raw events")
         return [{"send": without_event_id(e)} for e in events]
+
+    def _timing(self, rid: str) -> dict[str, Any]:
+        """The response's timing as recorded: after what asked for it (the client's last event
+        or the turn committed before it), with the turn's input transcription placed."""
+        entries = self.transcript.entries
+        indexes = self.groups[rid]
+        asked = max(
+            (
+                i
+                for i in range(indexes[0])
+                if entries[i].direction == "client"
+                or ga_name(entries[i].type) == "input_audio_buffer.committed"
+            ),
+            default=None,
+        )
+        later = [g[0] for g in self.groups.values() if g[0] > indexes[0]]
+        until = min(later, default=len(entries))
+        transcribed = next(
+            (
+                entries[i].t
+                for i in range(asked if asked is not None else 0, until)
+                if ga_name(entries[i].type) == TRANSCRIPTION_DONE
+            ),
+            None,
+        )
+        timed = [(entries[i].t, entries[i].event or {}) for i in indexes]
+        asked_at = entries[asked].t if asked is not None else timed[0][0]
+        return recorded_timing(timed, asked_at, transcribed, self.dialect)
 
 
 def scenario_from_transcript(

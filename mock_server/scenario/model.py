@@ -48,6 +48,7 @@ from mock_server.scenario.steps import (
     unrolled_size,
 )
 from mock_server.scenario.tags import CAPABILITY_TAGS
+from mock_server.scenario.timing import TimingField, TimingSpec
 
 # ---- the handshake --------------------------------------------------------------------------
 
@@ -90,16 +91,30 @@ class Connection(Handshake):
     )
 
 
+class SpeakerSegment(Strict):
+    """One speaker's words in a diarised transcription."""
+
+    speaker: str = Field(description="The speaker's label (the live service uses A, B, ...).")
+    text: str = Field(description="What they said.")
+
+
 class Transcription(Strict):
     """What input transcription reports for one committed user turn."""
 
     text: str | None = Field(None, description="The transcript (completed).")
+    segments: list[SpeakerSegment] | None = Field(
+        None,
+        max_length=100,
+        description="The transcript by speaker: a diarising model "
+        "(gpt-4o-transcribe-diarize) reports each as a segment; others, the texts joined.",
+    )
     error: ErrorFault | None = Field(None, description="Report a failure instead (failed).")
 
     @model_validator(mode="after")
     def _one(self) -> Transcription:
-        if (self.text is None) == (self.error is None):
-            raise ValueError("a transcription has either text or error")
+        given = [v for v in (self.text, self.segments, self.error) if v is not None]
+        if len(given) != 1:
+            raise ValueError("a transcription has one of text, segments or error")
         return self
 
 
@@ -147,7 +162,16 @@ class Scenario(Strict):
         description="How a correct client's process ends under realtime-mock run.",
     )
     dialect: ScenarioDialect = Field(None, title="Dialect", json_schema_extra={"default": "any"})
-    pace: str = Field("fast", description="realtime, fast, or xN such as x10.")
+    pace: str = Field(
+        "fast",
+        description="realtime, fast, or xN such as x10: scales every pause of the timing "
+        "(fast: none); recorded: realtime, each respond with the timing it was recorded with.",
+    )
+    timing: TimingField = Field(
+        default_factory=lambda: TimingSpec(),
+        description="When the model's events go out: live (the default, live-like) or steady, "
+        "or fields of it (docs/scenarios.md, Timing).",
+    )
     unexpected: Literal["ignore", "record", "fail"] = "ignore"
     seed: int | str | None = None
     max_duration: Duration | None = Field(
@@ -197,6 +221,19 @@ class Scenario(Strict):
         "--upstream): the client's events the rules do not handle go to the live model, "
         "which answers the rest.",
     )
+
+    @field_validator("pace")
+    @classmethod
+    def _a_pace(cls, pace: str) -> str:
+        from mock_server.units import parse_pace
+
+        if pace.strip().lower() == "recorded":
+            return "recorded"
+        try:
+            parse_pace(pace)
+        except ValueError as exc:
+            raise bound_error(str(exc), "e.g. pace: x10") from None
+        return pace
 
     @model_validator(mode="after")
     def _passthrough_scripts_faults_only(self) -> Scenario:

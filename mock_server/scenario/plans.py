@@ -7,6 +7,7 @@ each read once per connection.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,8 @@ from mock_server.responder import (
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.model import FunctionCall, McpCall, OutputItem, Respond, Scenario
 from mock_server.scenario.templating import TemplateError, render
+from mock_server.session.transcription import SpeakerTurns, Transcribed
+from mock_server.timing import STEADY
 
 
 class ResponsePlans:
@@ -39,8 +42,9 @@ class ResponsePlans:
         self._audio: dict[str, bytes] = {}
         self._transcriptions = 0
 
-    def next_transcription(self) -> str | RealtimeError | None:
-        """The scenario's transcription of the next committed turn, if it gives one."""
+    def next_transcription(self) -> Transcribed | RealtimeError | None:
+        """The scenario's transcription of the next committed turn, if it gives one: its text,
+        its speakers' segments, or its failure."""
         given_all = self.loaded.scenario.transcriptions
         if self._transcriptions >= len(given_all):
             return None
@@ -49,6 +53,8 @@ class ResponsePlans:
         if given.error is not None:
             fault = given.error
             return RealtimeError(fault.message, fault.code, fault.param, fault.type)
+        if given.segments is not None:
+            return SpeakerTurns(tuple((s.speaker, s.text) for s in given.segments))
         return given.text
 
     def pcm(self, reference: str) -> bytes:
@@ -78,7 +84,13 @@ class ResponsePlans:
             if respond.mcp_call is not None:
                 # The tool runs first; the model's words about its result follow.
                 outputs.insert(0, self._mcp_call(respond.mcp_call))
-        return ResponsePlan(outputs, respond.status, respond.reason, respond.error, respond.usage)
+        timing = respond.timing.fields() if respond.timing is not None else None
+        if respond.recorded is not None and self.loaded.scenario.pace == "recorded":
+            # As recorded: steady (no jitter), the recording's fields, then any edit of them.
+            timing = {**dataclasses.asdict(STEADY), **respond.recorded.fields(), **(timing or {})}
+        return ResponsePlan(
+            outputs, respond.status, respond.reason, respond.error, respond.usage, timing
+        )
 
     def _call(self, call: FunctionCall) -> FunctionCallOutput:
         arguments = (

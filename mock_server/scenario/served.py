@@ -40,7 +40,8 @@ _DEFAULT_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 def _pace(text: str) -> float:
     from mock_server.units import parse_pace
 
-    return parse_pace(text)
+    # recorded: real time, the respond steps playing the timing they were recorded with.
+    return 1.0 if text == "recorded" else parse_pace(text)
 
 
 class ServedScenario:
@@ -141,6 +142,7 @@ class ServedScenario:
             dialect=Dialect.BETA if dialect is Dialect.BETA else None,
             beta="retired" if dialect is Dialect.GA else "served",
             pace=_pace(self.scenario.pace),
+            timing=self.scenario.timing.timing(),
             seed=self.scenario.seed,
             max_duration_s=self.scenario.max_duration,
             close_idle_after_s=self.scenario.close_idle_after,

@@ -31,6 +31,7 @@ from mock_server.scenario.bounds import (
     sendable_close_code,
 )
 from mock_server.scenario.calls import FunctionCall, McpCall
+from mock_server.scenario.timing import TimingField
 
 # ---- what the model says --------------------------------------------------------------------
 
@@ -67,6 +68,10 @@ class Respond(OutputItem):
     reason: str | None = Field(None, description="status_details.reason, e.g. max_output_tokens.")
     error: dict[str, Any] | None = Field(None, description="status_details.error when failed.")
     usage: dict[str, Any] | None = None
+    timing: TimingField | None = Field(None, description="This response's own timing.")
+    recorded: TimingField | None = Field(
+        None, description="Its timing as recorded (realtime-mock record): for pace: recorded."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Respond:

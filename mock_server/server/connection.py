@@ -71,6 +71,7 @@ async def serve_connection(ws: ServerConnection, conn: Connection) -> None:
             model=conn.model,
             seed=mount.seed,
             pace=mount.pace,
+            timing=mount.timing,
             intent=conn.intent,
             max_duration_s=mount.max_duration_s,
             close_idle_after_s=mount.close_idle_after_s,

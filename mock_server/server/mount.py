@@ -18,6 +18,7 @@ from websockets.http11 import Request, Response
 
 from mock_server.protocol.events import Dialect
 from mock_server.protocol.limits import MAX_SESSION_DURATION_S
+from mock_server.timing import LIVE_LIKE, Timing
 
 if TYPE_CHECKING:
     from mock_server.relay import Upstream
@@ -61,6 +62,8 @@ class Mount:
     api_keys: frozenset[str] = frozenset()
     any_model: bool = False
     pace: float = 1.0
+    # When the model's events go out (mock_server.timing); the pace scales it.
+    timing: Timing = LIVE_LIKE
     seed: int | str | None = None
     max_duration_s: float | None = MAX_SESSION_DURATION_S
     # Close a connection (1001) after this long without a client frame while no response
@@ -81,6 +84,9 @@ class Mount:
     transcriber: Callable[[bytes], str | None] | None = None
     # Relay connections to a live Realtime endpoint instead of emulating (mock_server.relay).
     upstream: Upstream | None = None
+    # Keep every connection's input audio in its transcript (Transcript.input_audio), for
+    # reports; costs the audio's own size per session.
+    keep_input_audio: bool = False
 
     def __post_init__(self) -> None:
         # Callers without type checking may still pass the words users type.

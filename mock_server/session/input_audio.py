@@ -24,6 +24,7 @@ from mock_server.session.conversation import Conversation
 from mock_server.session.outbox import Outbox
 from mock_server.session.responses import Responses
 from mock_server.session.script import Script
+from mock_server.session.transcription import SpeakerTurns, transcription_events
 
 MIN_COMMIT_MS = 100
 MAX_APPEND_BYTES = 15 * 1024 * 1024
@@ -110,6 +111,8 @@ class InputAudio:
         self.mistakes.warn(self.diagnostics.on_append(chunk, fmt, now), event.get("event_id"))
         self.buffer.extend(chunk)
         self.written_ms += len(chunk) / BYTES_PER_MS[fmt]
+        if self.outbox.transcript.input_audio is not None:
+            self.outbox.transcript.keep_input_audio(self.to_pcm16(chunk))
         if self.vad is not None:
             self._feed_vad(chunk, fmt)
             if not self.vad.in_speech:
@@ -150,15 +153,23 @@ class InputAudio:
         # A manual commit mid-speech ends the speech: its item is the one speech_started named.
         self.commit_buffer(self.interrupt_speech() or self.ids.new("item"))
 
-    def commit_buffer(self, item_id: str) -> dict[str, Any]:
+    def commit_buffer(self, item_id: str, *, tail_bytes: int = 0) -> dict[str, Any]:
+        """Commit the buffer as a user item; ``tail_bytes`` (a VAD turn: the audio after its
+        ``audio_end_ms``, which the VAD has already counted as the next buffer's) stay."""
         # The buffer itself becomes the item's audio: a commit copies nothing, unless the
         # buffer's growth left it with more spare room than 1/32 of its audio (up to 1/8), which
         # the item would then hold for the rest of the session.
-        audio, self.buffer = self.buffer, bytearray()
+        if 0 < tail_bytes < len(self.buffer):
+            audio = self.buffer[: len(self.buffer) - tail_bytes]
+            del self.buffer[: len(audio)]
+        else:
+            audio, self.buffer = self.buffer, bytearray()
         if audio.__sizeof__() - len(audio) > len(audio) // 32 + 64:
             audio = bytearray(audio)
         self.mistakes.warn(self.diagnostics.on_commit(audio, self.format()), None)
-        if self.vad is not None:
+        if self.vad is not None and not tail_bytes:
+            # (A VAD turn with a tail: the VAD already reset itself at the turn's end and has
+            # read the tail since; resetting would lose speech that started in it.)
             self.vad.reset()
         self.outbox.emit(
             {
@@ -169,8 +180,20 @@ class InputAudio:
         )
         item = self.conversation.add_user_audio(item_id, audio)
         if self._config()["audio"]["input"].get("transcription"):
-            self._transcribe(item, bytes(audio))
+            self._transcribe_in_time(item, bytes(audio))
         return item
+
+    def _transcribe_in_time(self, item: dict[str, Any], audio: bytes) -> None:
+        """Transcribe the turn now (the model hears it), but send the events where the timing
+        puts them (``Responses.hold_transcription``, mock_server.timing)."""
+        held = self.responses.hold_transcription()
+        before = item["content"][0].get("transcript")
+        outbox, self.outbox = self.outbox, held
+        try:
+            self._transcribe(item, audio)
+        finally:
+            self.outbox = outbox
+        held.keep(item, before)
 
     def clear(self) -> None:
         self.interrupt_speech()
@@ -197,43 +220,19 @@ class InputAudio:
         given = self.script.transcribe(audio) if self.script is not None else None
         if given is None and self.transcriber is not None:
             given = self.transcriber(self.to_pcm16(audio))
-        if isinstance(given, RealtimeError):
-            self.outbox.emit(
-                {
-                    "type": "conversation.item.input_audio_transcription.failed",
-                    "item_id": item["id"],
-                    "content_index": 0,
-                    "error": {
-                        "type": given.type,
-                        "code": given.code,
-                        "message": given.message,
-                        "param": given.param,
-                    },
-                }
-            )
-            return
         seconds = len(audio) / BYTES_PER_MS[self.format()] / 1000
-        text = given
-        if text is None:
-            text = f"[realtime-mock: untranscribed audio, {seconds:.1f} s]"
-        item["content"][0]["transcript"] = text
-        self.outbox.emit(
-            {
-                "type": "conversation.item.input_audio_transcription.delta",
-                "item_id": item["id"],
-                "content_index": 0,
-                "delta": text,
-            }
-        )
-        self.outbox.emit(
-            {
-                "type": "conversation.item.input_audio_transcription.completed",
-                "item_id": item["id"],
-                "content_index": 0,
-                "transcript": text,
-                "usage": {"type": "duration", "seconds": round(seconds, 3)},
-            }
-        )
+        if given is None:
+            given = f"[realtime-mock: untranscribed audio, {seconds:.1f} s]"
+        if isinstance(given, SpeakerTurns):
+            item["content"][0]["transcript"] = given.text
+        elif not isinstance(given, RealtimeError):
+            item["content"][0]["transcript"] = given
+        config = self._config()
+        settings = config["audio"]["input"].get("transcription") or {}
+        for event in transcription_events(
+            item["id"], given, seconds, settings, config.get("include")
+        ):
+            self.outbox.emit(event)
 
     def to_pcm16(self, audio: bytes) -> bytes:
         """Audio of the session's input format as PCM16 (what a transcriber hears)."""
@@ -285,7 +284,10 @@ class InputAudio:
         if self.vad is not None and self.vad.config == cfg:
             return
         self.interrupt_speech()
-        self.vad = vad_module.ServerVad(cfg, offset_ms=offset)
+        buffered_ms = len(self.buffer) / BYTES_PER_MS[self.format()]
+        self.vad = vad_module.ServerVad(
+            cfg, offset_ms=offset, buffer_start_ms=max(0.0, self.written_ms - buffered_ms)
+        )
         self.vad_item_id = None
 
     def _feed_vad(self, chunk: bytes, fmt: str) -> None:
@@ -303,9 +305,10 @@ class InputAudio:
         turn = session_config.turn_detection(self._config()) or {}
         for vad_event in vad_events:
             if isinstance(vad_event, vad_module.SpeechStarted):
-                # The turn starts at the speech minus the prefix padding: nothing before it.
+                # The turn starts at audio_start_ms (the prefix padding included): nothing
+                # before it goes to the model.
                 keep_ms = self.vad.position_ms - vad_event.audio_start_ms
-                keep = round((keep_ms + self._prefix_padding_ms()) * BYTES_PER_MS[fmt])
+                keep = round(keep_ms * BYTES_PER_MS[fmt])
                 if len(self.buffer) > keep:
                     del self.buffer[: len(self.buffer) - keep]
                 self.vad_item_id = self.ids.new("item")
@@ -329,6 +332,9 @@ class InputAudio:
                         "item_id": item_id,
                     }
                 )
-                self.commit_buffer(item_id)
+                # The turn ends at audio_end_ms; audio after it (the rest of this chunk) stays
+                # in the buffer for the next turn.
+                tail_ms = self.vad.position_ms - vad_event.audio_end_ms
+                self.commit_buffer(item_id, tail_bytes=round(tail_ms * BYTES_PER_MS[fmt]))
                 if turn.get("create_response", True) and self._config().get("type") == "realtime":
                     self.responses.start({}, event_id=None)

@@ -39,8 +39,6 @@ from mock_server.session.outbox import Outbox
 if TYPE_CHECKING:
     from mock_server.session.responses import ResponseRun, Responses
 
-# How long an MCP tool takes to run, in seconds of real time (scaled by the session's pace).
-TOOL_RUN_S = 0.2
 # The approval requests a session remembers; past it the oldest half is forgotten.
 MAX_APPROVAL_REQUESTS = 1000
 # A server_url on a host under this reserved domain (RFC 6761) cannot be reached.
@@ -50,6 +48,8 @@ Pauses = Iterator[float]
 ItemStep = Callable[["Responses", "ResponseRun", int, dict[str, Any]], None]
 CloseStep = Callable[["Responses", "ResponseRun", int, str], None]
 Pieces = Callable[[str], Iterator[str]]
+DeltaSent = Callable[["Responses", "ResponseRun"], None]
+Steps = tuple[ItemStep, CloseStep, Pieces, DeltaSent]
 
 
 def needs_approval(tool: dict[str, Any], name: str) -> bool:
@@ -103,8 +103,8 @@ class McpServers:
         self.requests: dict[str, tuple[str, str]] = {}
         self.answers: dict[str, bool] = {}
         self.used: set[str] = set()
-        # The outputs of a response from its approval request on, and that request's id.
-        self.held: list[Output] | None = None
+        # The rest of a response from its approval request on, and that request's id.
+        self.held: ResponsePlan | None = None
         self.held_for: str | None = None
 
     # ---- listing ----------------------------------------------------------------------------
@@ -198,8 +198,8 @@ class McpServers:
         """The held response, once the client has answered its approval request."""
         if self.held is None or self.held_for not in self.answers:
             return None
-        outputs, self.held, self.held_for = self.held, None, None
-        return ResponsePlan(outputs)
+        plan, self.held, self.held_for = self.held, None, None
+        return plan
 
     def drop_held(self) -> None:
         """A script's plan replaces the held response (its calls still use the answers)."""
@@ -272,8 +272,10 @@ class McpServers:
                         request_id, output.server_label, output.name, output.arguments
                     )
                 )
-                self.held, self.held_for = [output, *plan.outputs[n + 1 :]], request_id
-                return ResponsePlan(outputs, usage=plan.usage)
+                rest = [output, *plan.outputs[n + 1 :]]
+                self.held = replace(plan, outputs=rest)
+                self.held_for = request_id
+                return ResponsePlan(outputs, timing=plan.timing)
             request_id, approve = answer
             if approve:
                 outputs.append(replace(output, approval_request_id=request_id))
@@ -281,7 +283,7 @@ class McpServers:
             calls = [o for o in plan.outputs if isinstance(o, McpCallOutput)]
             names = ", ".join(f"{c.name} on {c.server_label}" for c in calls)
             outputs = [MessageOutput(f"I did not run {names}: the call was not approved.")]
-        return ResponsePlan(outputs, plan.status, plan.reason, plan.error, plan.usage)
+        return replace(plan, outputs=outputs)
 
     def _unavailable(self, tool: dict[str, Any] | None, output: McpCallOutput) -> str | None:
         if tool is None:
@@ -306,10 +308,11 @@ def stream_call(
     run: ResponseRun,
     index: int,
     output: McpCallOutput,
-    steps: tuple[ItemStep, CloseStep, Pieces],
+    steps: Steps,
 ) -> Pauses:
-    """An ``mcp_call`` item: its arguments, the tool running, its output or error."""
-    open_item, close_item, pieces = steps
+    """An ``mcp_call`` item: its arguments, the tool running (as long as the response's
+    latency before its first delta), its output or error."""
+    open_item, close_item, pieces, delta_sent = steps
     emit = responses.outbox.emit
     item: dict[str, Any] = {
         "id": responses.ids.new("item"),
@@ -328,13 +331,14 @@ def stream_call(
     for piece in pieces(output.arguments):
         item["arguments"] += piece
         emit({"type": "response.mcp_call_arguments.delta", **where, "delta": piece})
-        pause = responses.pause(0.02)
+        delta_sent(responses, run)
+        pause = run.pacer.text(piece)
         if pause > 0:
             yield pause
     emit({"type": "response.mcp_call_arguments.done", **where, "arguments": item["arguments"]})
     running = {"item_id": item["id"], "output_index": index}
     emit({"type": "response.mcp_call.in_progress", **running})
-    pause = responses.pause(TOOL_RUN_S)
+    pause = run.pacer.first_delta()
     if pause > 0:
         yield pause
     if output.error is not None:
@@ -351,10 +355,10 @@ def stream_approval_request(
     run: ResponseRun,
     index: int,
     output: McpApprovalRequestOutput,
-    steps: tuple[ItemStep, CloseStep, Pieces],
+    steps: Steps,
 ) -> Pauses:
     """An ``mcp_approval_request`` item, whole: the model asks before it runs the call."""
-    open_item, close_item, _ = steps
+    open_item, close_item, _, _ = steps
     item: dict[str, Any] = {
         "id": output.id,
         "type": "mcp_approval_request",

@@ -88,6 +88,8 @@ class Session:
             config=self.settings.current,
             responder=responder or CannedResponder(),
             script=script,
+            timing=self.options.timing,
+            seed=self.options.seed,
         )
         self.input_audio = InputAudio(
             self.outbox,

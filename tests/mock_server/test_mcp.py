@@ -237,7 +237,12 @@ def test_cancelling_during_a_call_closes_its_item_incomplete() -> None:
     d.session_update(tools=[DOCS], output_modalities=["text"])
     d.session.create_response(ResponsePlan([SEARCH]))
     started = d.take()
+    for _ in range(100):  # the response's latency, on the driver's clock
+        if "response.mcp_call_arguments.delta" in types(started):
+            break
+        started += d.advance(0.05)
     assert "response.mcp_call_arguments.delta" in types(started)
+    assert "response.mcp_call.completed" not in types(started)
     events = d.send({"type": "response.cancel"})
     assert output_items(events)[0]["status"] == "incomplete"
     assert events[-1]["response"]["status"] == "cancelled"

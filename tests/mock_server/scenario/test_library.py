@@ -349,7 +349,10 @@ async def good_barge_in(server: MockServer, dialect: str) -> None:
     cfg = config(server, dialect, session={"output_modalities": ["audio"]})
     async with RealtimeClient(cfg) as client:
         await client.send({"type": "response.create"})
-        # The user talks over the answer (server VAD hears it while the reply streams).
+        # The user talks over the answer once it plays (server VAD hears it while the reply
+        # streams; the reply starts after the model's latency). The first delta stays for
+        # read_response, which truncates at what was received.
+        await client.wait_for("response.output_audio.delta", "response.audio.delta", keep=True)
         for piece in audio.chunk(audio.load_wav(FIXTURES / "question.wav").tobytes(), 100):
             await client.send(
                 {"type": "input_audio_buffer.append", "audio": audio.encode_b64(piece)}
