@@ -124,6 +124,21 @@ async def talk_twice(ctx: Context) -> None:
         await client.say("And tomorrow?")
 
 
+def mcp_server(label: str, require_approval: str) -> dict[str, Any]:
+    return {
+        "type": "mcp",
+        "server_label": label,
+        "server_url": f"https://{label}.example.com/mcp",
+        "require_approval": require_approval,
+    }
+
+
+async def talk_with_mcp(ctx: Context, server: dict[str, Any], text: str) -> None:
+    """A session with an MCP server in its tools; the client approves what it is asked."""
+    async with ctx.client(session={"output_modalities": ["text"], "tools": [server]}) as client:
+        await client.say(text)
+
+
 async def refused(ctx: Context, **kwargs: Any) -> None:
     try:
         async with ctx.client(**kwargs) as client:
@@ -212,8 +227,14 @@ DRIVERS: dict[str, Driver] = {
     "barge_in": barge_in,
     "response_cancel": cancel,
     "response_while_active": talk_twice,
+    "mcp_call": lambda ctx: talk_with_mcp(
+        ctx, mcp_server("docs", "never"), "How long can a session last?"
+    ),
+    "mcp_approval": lambda ctx: talk_with_mcp(
+        ctx, mcp_server("calendar", "always"), "What's on my calendar today?"
+    ),
 }
-ONLY = {"beta_only": "beta", "beta_retired": "ga"}
+ONLY = {"beta_only": "beta", "beta_retired": "ga", "mcp_call": "ga", "mcp_approval": "ga"}
 
 
 def dialects(name: str) -> list[str]:

@@ -57,7 +57,33 @@ class FunctionCallOutput:
     call_id: str | None = None
 
 
-Output = MessageOutput | FunctionCallOutput
+@dataclass
+class McpCallOutput:
+    """A tool the model runs on an MCP server (the service runs it: the client gets the
+    result). ``error`` is the call's error object (``tool_execution_error``, ``http_error``,
+    ``protocol_error``) when the call fails, else ``output`` is what the tool returned."""
+
+    server_label: str
+    name: str
+    arguments: str
+    output: str | None = None
+    error: dict[str, Any] | None = None
+    # Set by the session when an approval the client gave lets the call run.
+    approval_request_id: str | None = None
+
+
+@dataclass
+class McpApprovalRequestOutput:
+    """The model asks the client to approve an MCP call (``require_approval``); made by the
+    session from an :class:`McpCallOutput`, under the id ``id`` the answer names."""
+
+    id: str
+    server_label: str
+    name: str
+    arguments: str
+
+
+Output = MessageOutput | FunctionCallOutput | McpCallOutput | McpApprovalRequestOutput
 Status = Literal["completed", "incomplete", "failed", "cancelled"]
 
 

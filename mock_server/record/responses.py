@@ -16,7 +16,7 @@ from mock_server.protocol.encoding import encoder_for
 from mock_server.protocol.events import Dialect
 from mock_server.protocol.formats import BYTES_PER_MS
 from mock_server.record.filters import ga_name
-from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
+from mock_server.responder import FunctionCallOutput, MessageOutput, Output, ResponsePlan
 from mock_server.session import ServerEvent, Session, SessionOptions
 from mock_server.timing import SPEECH_CHARS_PER_S
 
@@ -67,7 +67,7 @@ def plan_response(
                 decode_audio(event.get("delta"))
             )
     items: list[dict[str, Any]] = []
-    outputs: list[MessageOutput | FunctionCallOutput] = []
+    outputs: list[Output] = []
     fixtures: dict[str, bytes] = {}
     for item in response.get("output") or []:
         if item.get("type") == "function_call":

@@ -31,13 +31,13 @@ from mock_server.scenario.bounds import (
     bound_error,
     sendable_close_code,
 )
+from mock_server.scenario.calls import FunctionCall, McpCall, McpToolError
 from mock_server.scenario.steps import (
     PASSTHROUGH_ACTIONS,
     CloseFault,
     ErrorFault,
     EventMatch,
     Expect,
-    FunctionCall,
     OutputItem,
     Repeat,
     Respond,
@@ -284,6 +284,8 @@ __all__ = [
     "Expect",
     "FunctionCall",
     "Handshake",
+    "McpCall",
+    "McpToolError",
     "OutputItem",
     "Repeat",
     "Respond",

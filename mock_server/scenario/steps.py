@@ -30,21 +30,14 @@ from mock_server.scenario.bounds import (
     bound_error,
     sendable_close_code,
 )
+from mock_server.scenario.calls import FunctionCall, McpCall
 from mock_server.scenario.timing import TimingField
 
 # ---- what the model says --------------------------------------------------------------------
 
 
-class FunctionCall(Strict):
-    name: str
-    arguments: dict[str, Any] | str = Field(
-        default_factory=dict, description="The arguments (an object, or the JSON string)."
-    )
-    call_id: str | None = Field(None, description="Fix the call_id (default: generated).")
-
-
 class OutputItem(Strict):
-    """One item of a response: a message (text, audio) or a function call."""
+    """One item of a response: a message (text, audio), a function call or an MCP call."""
 
     text: str | None = None
     audio: str | None = Field(
@@ -52,13 +45,15 @@ class OutputItem(Strict):
     )
     transcript: str | None = Field(None, description="What the audio says (default: text).")
     function_call: FunctionCall | None = None
+    mcp_call: McpCall | None = Field(None, description="A tool the model runs on an MCP server.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> OutputItem:
-        if self.function_call is not None and (self.text or self.audio):
-            raise ValueError("an item is either a message (text/audio) or a function_call")
-        if self.function_call is None and self.text is None and self.audio is None:
-            raise ValueError("an item needs text, audio or a function_call")
+        calls = (self.function_call is not None) + (self.mcp_call is not None)
+        if (calls and (self.text or self.audio)) or calls > 1:
+            raise ValueError("an item is one of a message (text/audio), function_call, mcp_call")
+        if not calls and self.text is None and self.audio is None:
+            raise ValueError("an item needs text, audio, a function_call or an mcp_call")
         return self
 
 
@@ -85,11 +80,15 @@ class Respond(OutputItem):
             self.function_call is not None,
             bool(self.function_calls),
             bool(self.items),
+            self.mcp_call is not None,
         ]
-        if sum(kinds) > 1 and not (kinds[0] and kinds[1]):
-            raise ValueError("use one of text/audio, function_call, function_calls or items")
+        if sum(kinds) > 1 and not (kinds[0] and sum(kinds) == 2 and (kinds[1] or kinds[4])):
+            raise ValueError(
+                "use one of text/audio, function_call, function_calls, mcp_call or items "
+                "(text/audio goes with one function_call or mcp_call)"
+            )
         if not any(kinds) and self.status == "completed":
-            raise ValueError("a response needs text, audio, function_call(s) or items")
+            raise ValueError("a response needs text, audio, function_call(s), mcp_call or items")
         return self
 
 

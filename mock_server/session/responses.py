@@ -28,6 +28,7 @@ from mock_server.responder import Responder, ResponsePlan, ResponseRequest
 from mock_server.session import streaming
 from mock_server.session.context import Clock
 from mock_server.session.conversation import Conversation
+from mock_server.session.mcp import McpServers
 from mock_server.session.outbox import Outbox
 from mock_server.session.pacing import HeldOutbox, HeldTranscriptions, Pacer
 from mock_server.session.script import Script
@@ -100,6 +101,7 @@ class Responses:
         self.responder = responder
         self.script = script
         self.runs: list[ResponseRun] = []
+        self.mcp = McpServers(outbox, ids, conversation)
         # (wake_at, seq, run) of every active run, so that due() touches only the runs whose
         # time has come; entries of ended runs are skipped when they surface.
         self._wakeups: list[tuple[float, int, ResponseRun]] = []
@@ -181,10 +183,16 @@ class Responses:
         )
         if in_conversation:
             self.idle_deadline = None
+            self.mcp.before_response(event_id)
         if plan is None and self.script is not None:
             plan = self.script.plan_response(request)
+        if plan is not None and in_conversation:
+            self.mcp.drop_held()
+        if plan is None and in_conversation:
+            plan = self.mcp.resume()
         if plan is None:
             plan = self.responder.respond(request)
+        plan = self.mcp.prepare(plan, request.tools)
         run = ResponseRun(
             id=self.ids.new("resp"),
             plan=plan,

@@ -168,6 +168,7 @@ class Session:
                 self.script.attach(self, now)
             except Exception as exc:
                 self._internal_error(exc, "starting the scenario")
+        self.responses.mcp.tools_changed(self.config.get("tools") or [])
 
     def receive(self, frame: str | bytes, now: float) -> None:
         """Feed one client frame; the output it causes is collected by :meth:`due`."""

@@ -21,10 +21,13 @@ from typing import TYPE_CHECKING, Any
 from mock_server.protocol.formats import BYTES_PER_MS
 from mock_server.responder import (
     FunctionCallOutput,
+    McpApprovalRequestOutput,
+    McpCallOutput,
     MessageOutput,
     placeholder_speech_chunks,
     placeholder_speech_length,
 )
+from mock_server.session import mcp
 
 if TYPE_CHECKING:
     from mock_server.session.responses import ResponseRun, Responses
@@ -65,6 +68,10 @@ def stream_response(responses: Responses, run: ResponseRun) -> Pauses:
     for index, output in enumerate(run.plan.outputs):
         if isinstance(output, FunctionCallOutput):
             yield from _stream_function_call(responses, run, index, output)
+        elif isinstance(output, McpCallOutput):
+            yield from mcp.stream_call(responses, run, index, output, _ITEM_STEPS)
+        elif isinstance(output, McpApprovalRequestOutput):
+            yield from mcp.stream_approval_request(responses, run, index, output, _ITEM_STEPS)
         else:
             yield from _stream_message(responses, run, index, output)
     status = run.plan.status
@@ -346,3 +353,7 @@ def _split_arguments(arguments: str, size: int = 16) -> Iterator[str]:
         yield ""
     for start in range(0, len(arguments), size):
         yield arguments[start : start + size]
+
+
+# What the MCP items' streaming (mcp.py) shares with the others.
+_ITEM_STEPS = (_open_item, _close_item, _split_arguments, _delta_sent)

@@ -407,6 +407,70 @@ async def bad_does_not_wait(server: MockServer, dialect: str) -> None:
     await client.ws.close()
 
 
+def _mcp(label: str, require_approval: str) -> dict[str, Any]:
+    url = f"https://{label}.example.com/mcp"
+    return {
+        "type": "mcp",
+        "server_label": label,
+        "server_url": url,
+        "require_approval": require_approval,
+    }
+
+
+def good_mcp(label: str, require_approval: str) -> Client:
+    async def client(server: MockServer, dialect: str) -> None:
+        session = {"output_modalities": ["text"], "tools": [_mcp(label, require_approval)]}
+        async with RealtimeClient(config(server, dialect, session=session)) as client:
+            turn = await client.say("Please look it up.")
+            assert turn.items[0]["type"] == "mcp_call", turn.items
+            assert turn.items[0]["output"] and turn.text
+
+    return client
+
+
+async def bad_mcp_not_configured(server: MockServer, dialect: str) -> None:
+    client = await raw(server, dialect)
+    await client.send(user_text("How long can a session last?"))
+    await client.send({"type": "response.create"})
+    await client.until("response.done")
+    await client.ws.close()
+
+
+async def _ask_calendar(server: MockServer, dialect: str) -> tuple[Raw, dict[str, Any]]:
+    client = await raw(server, dialect)
+    tools = [_mcp("calendar", "always")]
+    await client.send({"type": "session.update", "session": {"type": "realtime", "tools": tools}})
+    await client.send(user_text("What's on my calendar?"))
+    await client.send({"type": "response.create"})
+    done = await client.until("response.done")
+    return client, done["response"]["output"][0]
+
+
+async def bad_mcp_approves_no_request(server: MockServer, dialect: str) -> None:
+    client, request = await _ask_calendar(server, dialect)
+    assert request["type"] == "mcp_approval_request", request
+    item = {"type": "mcp_approval_response", "id": "mcpa_1", "approve": True}
+    item["approval_request_id"] = "mcpr_made_up"
+    await client.send({"type": "conversation.item.create", "item": item})
+    await client.send({"type": "response.create"})
+    await client.until("response.done")
+    await client.ws.close()
+
+
+async def bad_mcp_goes_on_without_answering(server: MockServer, dialect: str) -> None:
+    client, _ = await _ask_calendar(server, dialect)
+    await client.send({"type": "response.create"})
+    done = await client.until("response.done")
+    assert "mcp_call" not in [i["type"] for i in done["response"]["output"]]
+    await client.ws.close()
+
+
+async def test_a_response_without_the_approval_is_in_the_verdict() -> None:
+    verdict = await play("mcp_approval", bad_mcp_goes_on_without_answering)
+    assert not verdict.ok
+    assert "pending_mcp_approval" in findings(verdict), findings(verdict)
+
+
 # name, good client, (bad client, what the verdict must say)
 CASES: list[tuple[str, Client, tuple[Client, str]]] = [
     ("text_turn", good_text, (bad_no_response, "response.create")),
@@ -443,10 +507,21 @@ CASES: list[tuple[str, Client, tuple[Client, str]]] = [
         good_waits,
         (bad_does_not_wait, "conversation_already_has_active_response"),
     ),
+    ("mcp_call", good_mcp("docs", "never"), (bad_mcp_not_configured, "session.update")),
+    (
+        "mcp_approval",
+        good_mcp("calendar", "always"),
+        (bad_mcp_approves_no_request, "unknown_approval_request"),
+    ),
 ]
 
 BOTH = ["ga", "beta"]
-ONE_DIALECT = {"beta_only": ["beta"], "beta_retired": ["ga"]}
+ONE_DIALECT = {
+    "beta_only": ["beta"],
+    "beta_retired": ["ga"],
+    "mcp_call": ["ga"],
+    "mcp_approval": ["ga"],
+}
 
 
 @pytest.mark.parametrize(
