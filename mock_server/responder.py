@@ -22,6 +22,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from mock_server import speech
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.formats import SAMPLE_RATE
 from mock_server.protocol.items import text_of
@@ -139,7 +140,7 @@ class CannedResponder:
         )
 
 
-# Placeholder speech: one voiced burst per word, a word's burst as long as the word (up to
+# The tone fallback: one voiced burst per word, a word's burst as long as the word (up to
 # this many characters), then a short gap.
 _MAX_WORD_CHARS = 40
 _GAP_S = 0.08
@@ -162,26 +163,40 @@ def _burst(word_chars: int, index: int, rate: int) -> bytes:
     return burst + bytes(2 * int(_GAP_S * rate))
 
 
-def placeholder_speech_chunks(text: str, rate: int = SAMPLE_RATE) -> Iterator[bytes]:
-    """:func:`placeholder_speech`, a word at a time: a response streams it as it goes, and
-    never holds more than a word's burst it has not sent."""
-    for index, word in enumerate(text.split() or ["..."]):
-        yield _burst(len(word), index, rate)
+def _spoken(text: str, rate: int, voice: Any) -> bytes | None:
+    if rate != SAMPLE_RATE or not text.strip():
+        return None
+    return speech.synthesize(text, voice) or None
 
 
-def placeholder_speech_length(text: str, rate: int = SAMPLE_RATE) -> int:
-    """The length in bytes of :func:`placeholder_speech` of ``text``, without making it."""
-    gap = int(_GAP_S * rate)
-    return sum(2 * (_burst_samples(len(w), rate) + gap) for w in text.split() or ["..."])
+def placeholder_speech_stream(
+    text: str, rate: int = SAMPLE_RATE, voice: Any = None
+) -> tuple[int, Iterator[bytes]]:
+    """The length in bytes of :func:`placeholder_speech` of ``text``, and its pieces, for a
+    response to stream as it goes: speech is made once, whole; tones are made a word at a
+    time, never holding more than a word's burst that was not sent.
 
-
-def placeholder_speech(text: str, rate: int = SAMPLE_RATE) -> bytes:
-    """Deterministic speech-like PCM16 for ``text``: one voiced burst per word.
-
-    Used when a response must carry audio and nothing supplied any; it has the energy envelope
-    of speech (so a client's VAD or level meter reacts) but says nothing.
-
-    >>> len(placeholder_speech("two words")) == placeholder_speech_length("two words")
+    >>> length, pieces = placeholder_speech_stream("two words")
+    >>> length == len(b"".join(pieces)) == len(placeholder_speech("two words"))
     True
     """
-    return b"".join(placeholder_speech_chunks(text, rate))
+    spoken = _spoken(text, rate, voice)
+    if spoken is not None:
+        return len(spoken), iter((spoken,))
+    words = text.split() or ["..."]
+    gap = int(_GAP_S * rate)
+    length = sum(2 * (_burst_samples(len(w), rate) + gap) for w in words)
+    return length, (_burst(len(word), index, rate) for index, word in enumerate(words))
+
+
+def placeholder_speech(text: str, rate: int = SAMPLE_RATE, voice: Any = None) -> bytes:
+    """Deterministic PCM16 for ``text``, used when a response must carry audio and nothing
+    supplied any: ``text`` spoken by eSpeak NG in ``voice`` (:mod:`mock_server.speech`), or,
+    without eSpeak NG (or for a text over ``speech.MAX_SPEECH_CHARS``), one voiced tone burst
+    per word, which has the energy envelope of speech (a client's VAD or level meter reacts)
+    but says nothing.
+
+    >>> placeholder_speech("two words") == placeholder_speech("two words")
+    True
+    """
+    return b"".join(placeholder_speech_stream(text, rate, voice)[1])

@@ -19,8 +19,7 @@ from mock_server.protocol.formats import BYTES_PER_MS
 from mock_server.responder import (
     FunctionCallOutput,
     MessageOutput,
-    placeholder_speech_chunks,
-    placeholder_speech_length,
+    placeholder_speech_stream,
 )
 
 if TYPE_CHECKING:
@@ -164,13 +163,13 @@ def _stream_message(
             count = math.ceil(len(data) / chunk_bytes)
             chunks = _pieces([data], chunk_bytes)
         else:
-            # Made a chunk at a time as the response streams: a long reply's audio is
-            # never computed (or held) whole before its first delta.
+            # Speech made once for this response (mock_server/speech.py), or tones made a
+            # word at a time as it streams.
             pcm_chunk = AUDIO_CHUNK_MS * BYTES_PER_MS["pcm16"]
-            count = math.ceil(placeholder_speech_length(text) / pcm_chunk)
+            length, pieces = placeholder_speech_stream(text, voice=run.settings.voice)
+            count = math.ceil(length / pcm_chunk)
             chunks = (
-                _encode_output_audio(pcm, output_format)
-                for pcm in _pieces(placeholder_speech_chunks(text), pcm_chunk)
+                _encode_output_audio(pcm, output_format) for pcm in _pieces(pieces, pcm_chunk)
             )
         # Transcript deltas interleave with the audio, spread evenly over its chunks.
         per_chunk = math.ceil(len(words) / max(count, 1)) if words else 0

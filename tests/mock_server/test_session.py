@@ -1609,7 +1609,7 @@ def test_generated_arguments_are_bounded_and_stream_as_the_run_advances() -> Non
 
 def test_a_long_user_text_gets_a_bounded_reply_whose_audio_is_made_as_it_streams() -> None:
     from mock_server.protocol.formats import BYTES_PER_MS
-    from mock_server.responder import MAX_QUOTED_CHARS, placeholder_speech_length
+    from mock_server.responder import MAX_QUOTED_CHARS, placeholder_speech_stream
     from mock_server.session import AUDIO_CHUNK_MS
 
     d = SessionDriver(pace=1.0)
@@ -1622,7 +1622,8 @@ def test_a_long_user_text_gets_a_bounded_reply_whose_audio_is_made_as_it_streams
     done = next(e for e in events if e["type"] == "response.output_audio_transcript.done")
     assert len(done["transcript"]) <= MAX_QUOTED_CHARS + 50
     assert done["transcript"].endswith(' [...]".')
-    assert len(d.session.item_audio(item_id)) == placeholder_speech_length(done["transcript"])
+    reply = placeholder_speech_stream(done["transcript"], voice="marin")[0]  # GA's default voice
+    assert len(d.session.item_audio(item_id)) == reply
 
 
 def test_placeholder_speech_is_not_kept_after_the_session() -> None:
@@ -1644,7 +1645,7 @@ def test_placeholder_speech_is_not_kept_after_the_session() -> None:
 
 
 def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
-    from mock_server.responder import placeholder_speech_length
+    from mock_server.responder import placeholder_speech_stream
 
     d = SessionDriver(dialect=Dialect.BETA)
     d.session_update(output_audio_format="g711_ulaw")
@@ -1653,7 +1654,7 @@ def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
     deltas = [base64.b64decode(e["delta"]) for e in events if e["type"] == "response.audio.delta"]
     assert all(len(chunk) == 800 for chunk in deltas[:-1])
     transcript = next(e for e in events if e["type"] == "response.audio_transcript.done")
-    pcm_ms = placeholder_speech_length(transcript["transcript"]) / 48
+    pcm_ms = placeholder_speech_stream(transcript["transcript"], voice="alloy")[0] / 48
     assert abs(sum(map(len, deltas)) / 8 - pcm_ms) <= 1
 
 

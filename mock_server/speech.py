@@ -1,0 +1,261 @@
+"""Reply speech: intelligible PCM16 for a reply's text, synthesised with eSpeak NG.
+
+When a response must carry audio and nothing supplied any (the canned model, a ``respond:``
+with text only), its audio is the text spoken by eSpeak NG: from the library and data the
+``espeakng-loader`` wheel ships (the ``speech`` extra), else the system's ``libespeak-ng``
+(Debian's ``espeak-ng``). Without either, :func:`synthesize` answers None and the caller
+falls back to tone bursts (``responder.placeholder_speech``); so does
+``REALTIME_MOCK_SPEECH=tones`` in the environment, and a text over :data:`MAX_SPEECH_CHARS`.
+
+The samples are deterministic: the same text and voice give the same bytes, in any order of
+calls, in any process of the same eSpeak NG build. eSpeak NG keeps state from one utterance to
+the next (the pitch "flutter", and phase and filter memory that no call resets, not even
+``espeak_Terminate``), so each utterance is spoken by a fresh fork of a small worker process
+(``speech_worker.py``) that has loaded the library and never spoken; each voice has flutter
+off and the random seed reset. Each Realtime voice name maps to a fixed pitch (an unknown name
+to one of them, by a stable hash). An utterance costs the caller ~5-15 ms for a sentence,
+~50-100 ms for 400 characters on a loaded machine (the fork, the library's start, synthesis at
+~500x real time, resampling to 24 kHz); the worker starts once per process (``server/warm.py``
+for a server). Short utterances are cached per ``(text, voice)``, bounded in bytes. Windows
+(no ``fork``) gets tones.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import ctypes.util
+import logging
+import os
+import select
+import subprocess
+import sys
+import threading
+import zlib
+from collections import OrderedDict
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from mock_server.audio import resample, samples_to_pcm16
+from mock_server.protocol.formats import SAMPLE_RATE
+
+# Longer text is left to the tone fallback: its speech would hold the event loop too long
+# (a reply is spoken whole when its response starts: ~50-100 ms for 400 characters, the canned
+# model's longest quote, on a loaded machine). Scripted text longer than this gets tones.
+MAX_SPEECH_CHARS = 600
+# Speech longer than this for its text (letters spelled out, "xxxxxxxx" is eight of them) is
+# left to the tones too: a reply's audio stays about as long as its words (normal speech is
+# ~70 ms a character).
+MAX_MS_PER_CHAR = 120
+MAX_MS_BASE = 1_000
+# The cache, shared by every session, holds short utterances only (common replies: "OK.",
+# a fixed scripted line), at most this many bytes in all; a long reply is made once by its
+# response (responder.placeholder_speech_stream) and kept by nothing after it.
+CACHE_BYTES = 500_000
+CACHE_ENTRY_BYTES = 150_000
+CACHE_ENTRIES = 32
+
+# Realtime voice -> (base pitch, pitch range) in eSpeak NG's voice-file units (Hz-like).
+VOICES: dict[str, tuple[int, int]] = {
+    "alloy": (110, 140),
+    "ash": (82, 118),
+    "ballad": (95, 130),
+    "coral": (165, 220),
+    "echo": (75, 110),
+    "sage": (150, 200),
+    "shimmer": (180, 240),
+    "verse": (100, 150),
+    "marin": (170, 230),
+    "cedar": (88, 120),
+}
+DEFAULT_VOICE = "alloy"
+# A worker that has not answered by then is taken as broken (tones from then on).
+SPEAK_TIMEOUT_S = 30.0
+# The longest answer: MAX_SPEECH_CHARS of speech, generously (eSpeak NG speaks at 22,050 Hz).
+MAX_ANSWER_BYTES = 16_000_000
+
+log = logging.getLogger("realtime_mock")
+
+
+def voice_name(voice: Any) -> str:
+    """The voice a session's ``voice`` setting names (GA may give ``{"id": ...}``).
+
+    >>> voice_name("coral"), voice_name({"id": "ash"}), voice_name(None)
+    ('coral', 'ash', 'alloy')
+    """
+    if isinstance(voice, dict):
+        voice = voice.get("id")
+    return voice if isinstance(voice, str) and voice else DEFAULT_VOICE
+
+
+def _pitch(voice: str) -> tuple[int, int]:
+    if voice in VOICES:
+        return VOICES[voice]
+    names = sorted(VOICES)
+    return VOICES[names[zlib.crc32(voice.encode("utf-8")) % len(names)]]
+
+
+def _library() -> tuple[str, str] | None:
+    """The eSpeak NG library and its data folder ("" for the library's own default)."""
+    if os.environ.get("REALTIME_MOCK_SPEECH", "").strip().lower() == "tones":
+        return None
+    if not hasattr(os, "fork"):
+        return None  # the worker forks (Windows: tones)
+    try:
+        import espeakng_loader
+
+        path = espeakng_loader.get_library_path()
+        if os.path.isfile(path):
+            return path, espeakng_loader.get_data_path()
+    except (ImportError, RuntimeError):
+        pass
+    name = ctypes.util.find_library("espeak-ng")
+    return (name, "") if name else None
+
+
+class _Worker:
+    """The speech worker process (``speech_worker.py``), one request at a time."""
+
+    def __init__(self, library: str, data: str) -> None:
+        script = Path(__file__).with_name("speech_worker.py")
+        self._process = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(script), library, data],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+        )
+        self._lock = threading.Lock()
+        self._buffer = bytearray()
+
+    def speak(self, text: str, voice: str) -> tuple[int, bytes]:
+        data = text.encode("utf-8")
+        pitch, span = _pitch(voice)
+        process = self._process
+        assert process.stdin is not None and process.stdout is not None
+        with self._lock:
+            process.stdin.write(b"%d %d %d\n" % (len(data), pitch, span) + data)
+            process.stdin.flush()
+            header = self._read(process.stdout, line=True)
+            if header.startswith(b"error"):
+                raise OSError(header.decode("utf-8", "replace").strip())
+            rate, nbytes = (int(field) for field in header.split())
+            return rate, self._read(process.stdout, nbytes)
+
+    def _read(self, stream: IO[bytes], nbytes: int = 0, *, line: bool = False) -> bytes:
+        # From the descriptor, through a buffer of our own: select() cannot see what a
+        # buffered reader already holds.
+        fd = stream.fileno()
+        while True:
+            if line and b"\n" in self._buffer:
+                end = self._buffer.index(b"\n") + 1
+            elif not line and len(self._buffer) >= nbytes:
+                end = nbytes
+            else:
+                if len(self._buffer) > MAX_ANSWER_BYTES:
+                    raise OSError("the speech worker's answer is too long")
+                if not select.select([fd], [], [], SPEAK_TIMEOUT_S)[0]:
+                    raise TimeoutError(f"no answer from the speech worker in {SPEAK_TIMEOUT_S:g} s")
+                piece = os.read(fd, 1 << 16)
+                if not piece:
+                    raise OSError(f"the speech worker ended (status {self._process.poll()})")
+                self._buffer += piece
+                continue
+            answer = bytes(self._buffer[:end])
+            del self._buffer[:end]
+            return answer
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+
+
+_worker: _Worker | None = None
+_worker_lock = threading.Lock()
+_broken = False
+
+
+def _the_worker() -> _Worker | None:
+    global _worker, _broken
+    with _worker_lock:
+        if _worker is None and not _broken:
+            found = _library()
+            if found is None:
+                _broken = True
+                return None
+            try:
+                _worker = _Worker(*found)
+            except OSError as exc:
+                _broken = True
+                log.warning("realtime-mock: no speech worker (%s); replies get tones", exc)
+                return None
+            atexit.register(_worker.close)
+        return _worker
+
+
+def available() -> bool:
+    """Whether replies get spoken words (eSpeak NG found and working) rather than tones."""
+    return not _broken and _library() is not None
+
+
+def warm_up() -> None:
+    """Start the speech worker and have it speak once, off the event loop."""
+    if available():
+        synthesize(".")
+
+
+_cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+_cache_bytes = 0
+_cache_lock = threading.Lock()
+
+
+def synthesize(text: str, voice: Any = None) -> bytes | None:
+    """``text`` spoken in ``voice``, PCM16 24 kHz mono; None when there is no eSpeak NG or
+    the text is over :data:`MAX_SPEECH_CHARS` (the caller makes tones instead).
+
+    >>> a = synthesize("Hello.", "coral")
+    >>> a is None or (a == synthesize("Hello.", "coral") and len(a) > 4_800)
+    True
+    """
+    global _cache_bytes, _broken
+    if not available() or len(text) > MAX_SPEECH_CHARS:
+        return None
+    key = (text, voice_name(voice))
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            _cache.move_to_end(key)
+            return cached or None  # b"": refused, see below
+    worker = _the_worker()
+    if worker is None:
+        return None
+    try:
+        rate, raw = worker.speak(*key)
+    except (OSError, ValueError) as exc:  # a worker that cannot speak: tones from now on
+        _broken = True
+        log.warning("realtime-mock: reply speech failed (%s); replies get tones instead", exc)
+        return None
+    pcm = b""  # spelled out, or otherwise far longer than its words: tones
+    if len(raw) / 2 / rate * 1000 <= MAX_MS_BASE + MAX_MS_PER_CHAR * len(text):
+        pcm = samples_to_pcm16(resample(np.frombuffer(raw, dtype=np.int16), rate, SAMPLE_RATE))
+    with _cache_lock:
+        if key not in _cache and len(pcm) <= CACHE_ENTRY_BYTES:
+            _cache[key] = pcm
+            _cache_bytes += len(pcm)
+            while _cache and (_cache_bytes > CACHE_BYTES or len(_cache) > CACHE_ENTRIES):
+                _, dropped = _cache.popitem(last=False)
+                _cache_bytes -= len(dropped)
+    return pcm or None
+
+
+def clear_cache() -> None:
+    """Forget every cached utterance (the tests' fresh start)."""
+    global _cache_bytes
+    with _cache_lock:
+        _cache.clear()
+        _cache_bytes = 0
