@@ -276,7 +276,7 @@ def test_truncate_cuts_the_audio_and_drops_the_transcript() -> None:
     assert len(d.session.item_audio(item_id)) == 500 * 48 < nbytes
 
 
-def test_truncate_past_the_end_is_invalid_value() -> None:
+def test_truncate_past_the_end_is_refused_as_live() -> None:
     d = SessionDriver()
     item_id, nbytes = _audio_reply(d)
     too_far = nbytes // 48 + 1000
@@ -287,8 +287,10 @@ def test_truncate_past_the_end_is_invalid_value() -> None:
         "audio_end_ms": too_far,
     }
     error = only_error(d.send(event))
-    assert (error["code"], error["param"]) == ("invalid_value", "audio_end_ms")
-    assert f"shorter than {too_far}ms" in error["message"]
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", None, None)
+    assert (
+        error["message"] == f"Audio content of {nbytes // 48}ms is already shorter than {too_far}ms"
+    )
 
 
 def test_truncate_unknown_item() -> None:
@@ -1165,7 +1167,7 @@ def test_an_exception_in_due_is_a_server_error_and_the_session_goes_on(
     d = _Driver(responder=_FailingResponder())
     d.session_update(
         output_modalities=["text"],
-        audio={"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 1000}}},
+        audio={"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 5000}}},
     )
     d.session.responses.idle_deadline = 1.0  # as after a reply has played
     with caplog.at_level("ERROR", logger="realtime_mock"):
