@@ -45,6 +45,8 @@ class MessageOutput:
 
     text: str
     audio: bytes | None = None
+    # The wait before the first audio frame, in seconds (scaled by the pace); None: none.
+    first_audio_after_s: float | None = None
 
 
 @dataclass

@@ -63,7 +63,10 @@ class ResponsePlans:
                 outputs.append(
                     self._item(
                         OutputItem(
-                            text=respond.text, audio=respond.audio, transcript=respond.transcript
+                            text=respond.text,
+                            audio=respond.audio,
+                            transcript=respond.transcript,
+                            first_audio_after=respond.first_audio_after,
                         )
                     )
                 )
@@ -85,6 +88,7 @@ class ResponsePlans:
         return MessageOutput(
             str(render(text, self.captures, self.new_id)),
             self.pcm(item.audio) if item.audio else None,
+            first_audio_after_s=item.first_audio_after,
         )
 
 

@@ -154,6 +154,10 @@ def _stream_message(
         {"type": "response.content_part.added", **where, "part": {"type": part_type, part_key: ""}}
     )
     words = _split_words(text)
+    if with_audio and output.first_audio_after_s:
+        pause = responses.pause(output.first_audio_after_s)
+        if pause > 0:
+            yield pause  # the item is announced, no audio yet: a barge-in finds none to cut
     if with_audio:
         store = responses.conversation.model_audio(item_id, output_format)
         chunk_bytes = AUDIO_CHUNK_MS * BYTES_PER_MS[output_format]
