@@ -128,6 +128,7 @@ class _Worker:
         )
         self._lock = threading.Lock()
         self._buffer = bytearray()
+        self.pid = os.getpid()  # the process that owns the pipes
 
     def speak(self, text: str, voice: str) -> tuple[int, bytes]:
         data = text.encode("utf-8")
@@ -167,6 +168,8 @@ class _Worker:
             return answer
 
     def close(self) -> None:
+        if self.pid != os.getpid():
+            return  # the parent's worker, seen from a forked process
         if self._process.stdin is not None:
             self._process.stdin.close()
         try:
@@ -183,6 +186,8 @@ _broken = False
 def _the_worker() -> _Worker | None:
     global _worker, _broken
     with _worker_lock:
+        if _worker is not None and _worker.pid != os.getpid():
+            _worker = None  # a forked process (serve --workers): its own worker, not the pipes
         if _worker is None and not _broken:
             found = _library()
             if found is None:

@@ -102,3 +102,20 @@ def test_the_canned_models_spoken_reply_is_speech_and_the_same_every_time() -> N
         speech.clear_cache()
     assert replies[0] == replies[1]
     assert is_speech_like(replies[0]), speech_features(replies[0])
+
+
+def test_a_speech_worker_that_died_leaves_the_replies_to_tones(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    found = speech._library()
+    assert found is not None
+    dead = speech._Worker(*found)
+    dead._process.kill()
+    dead._process.wait(timeout=10)
+    monkeypatch.setattr(speech, "_worker", dead)
+    monkeypatch.setattr(speech, "_broken", False)  # restored after the test
+    with caplog.at_level("WARNING", logger="realtime_mock"):
+        assert speech.synthesize("Nobody is there to say this.") is None
+    assert not speech.available()
+    assert "replies get tones instead" in caplog.text
+    assert len(placeholder_speech("Nobody is there to say this.")) > 0  # tones
