@@ -165,30 +165,51 @@ def _burst(word_chars: int, index: int, rate: int) -> bytes:
     return burst + bytes(2 * int(_GAP_S * rate))
 
 
-def _spoken(text: str, rate: int, voice: Any) -> bytes | None:
-    if rate != SAMPLE_RATE or not text.strip():
-        return None
-    return speech.synthesize(text, voice) or None
+def _tones(text: str, rate: int) -> tuple[int, Iterator[bytes]]:
+    words = text.split() or ["..."]
+    gap = int(_GAP_S * rate)
+    length = sum(2 * (_burst_samples(len(w), rate) + gap) for w in words)
+    return length, (_burst(len(word), index, rate) for index, word in enumerate(words))
+
+
+def _spoken_phrases(phrases: list[str], first: bytes, voice: Any, rate: int) -> Iterator[bytes]:
+    ahead: str | None = None
+    try:
+        for index, phrase in enumerate(phrases):
+            if index + 1 < len(phrases):
+                ahead = phrases[index + 1]
+                speech.prefetch(ahead, voice)  # made while this phrase streams
+            spoken = first if index == 0 else speech.synthesize(phrase, voice)
+            if spoken is None:  # a phrase that would be spelled out: its words as tones
+                yield from _tones(phrase, rate)[1]
+            else:
+                yield spoken
+            ahead = None
+    finally:
+        if ahead is not None:
+            speech.forget(ahead, voice)
 
 
 def placeholder_speech_stream(
     text: str, rate: int = SAMPLE_RATE, voice: Any = None
 ) -> tuple[int, Iterator[bytes]]:
-    """The length in bytes of :func:`placeholder_speech` of ``text``, and its pieces, for a
-    response to stream as it goes: speech is made once, whole; tones are made a word at a
-    time, never holding more than a word's burst that was not sent.
+    """About how long :func:`placeholder_speech` of ``text`` is, in bytes, and its pieces, for
+    a response to stream as it goes. Speech is made a phrase at a time, the next one in a
+    thread while one streams (``speech.segments``); its length is estimated from the first
+    phrase's. Tones are made a word at a time, and their length is exact.
 
     >>> length, pieces = placeholder_speech_stream("two words")
-    >>> length == len(b"".join(pieces)) == len(placeholder_speech("two words"))
+    >>> abs(length - len(b"".join(pieces))) <= 2 and len(placeholder_speech("two words")) > 0
     True
     """
-    spoken = _spoken(text, rate, voice)
-    if spoken is not None:
-        return len(spoken), iter((spoken,))
-    words = text.split() or ["..."]
-    gap = int(_GAP_S * rate)
-    length = sum(2 * (_burst_samples(len(w), rate) + gap) for w in words)
-    return length, (_burst(len(word), index, rate) for index, word in enumerate(words))
+    phrases = speech.segments(text)
+    if rate != SAMPLE_RATE or not phrases or len(text) > speech.MAX_SPEECH_CHARS:
+        return _tones(text, rate)
+    first = speech.synthesize(phrases[0], voice)
+    if first is None:
+        return _tones(text, rate)
+    estimate = 2 * round(len(first) / 2 * len(text) / max(1, len(phrases[0])))
+    return estimate, _spoken_phrases(phrases, first, voice, rate)
 
 
 def placeholder_speech(text: str, rate: int = SAMPLE_RATE, voice: Any = None) -> bytes:

@@ -13,11 +13,12 @@ the next (the pitch "flutter", and phase and filter memory that no call resets, 
 ``espeak_Terminate``), so each utterance is spoken by a fresh fork of a small worker process
 (``speech_worker.py``) that has loaded the library and never spoken; each voice has flutter
 off and the random seed reset. Each Realtime voice name maps to a fixed pitch (an unknown name
-to one of them, by a stable hash). An utterance costs the caller ~5-15 ms for a sentence,
-~50-100 ms for 400 characters on a loaded machine (the fork, the library's start, synthesis at
-~500x real time, resampling to 24 kHz); the worker starts once per process (``server/warm.py``
-for a server). Short utterances are cached per ``(text, voice)``, bounded in bytes. Windows
-(no ``fork``) gets tones.
+to one of them, by a stable hash). A reply is spoken a phrase at a time (:func:`segments`),
+the next phrase made in a thread while one streams (:func:`prefetch`), so a response holds the
+event loop for one phrase at most: ~5-15 ms on an idle machine (the fork, the library's start,
+synthesis at ~500x real time, resampling to 24 kHz), more under load. The worker starts once
+per process (``server/warm.py`` for a server). Utterances of about a second are cached per
+``(text, voice)``, bounded in bytes. Windows (no ``fork``) gets tones.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import sys
 import threading
 import zlib
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,20 +43,23 @@ import numpy as np
 from mock_server.audio import resample, samples_to_pcm16
 from mock_server.protocol.formats import SAMPLE_RATE
 
-# Longer text is left to the tone fallback: its speech would hold the event loop too long
-# (a reply is spoken whole when its response starts: ~50-100 ms for 400 characters, the canned
-# model's longest quote, on a loaded machine). Scripted text longer than this gets tones.
-MAX_SPEECH_CHARS = 600
+# A reply is spoken a phrase at a time (at most this many characters: ~8 s of speech, ~10 ms
+# of synthesis on an idle machine), the next phrase made in a thread while one streams, so
+# that no response holds the event loop for the whole of a long reply.
+SEGMENT_CHARS = 120
+# Longer text is left to the tone fallback (a scripted monologue; the canned model quotes at
+# most 400 characters).
+MAX_SPEECH_CHARS = 5_000
 # Speech longer than this for its text (letters spelled out, "xxxxxxxx" is eight of them) is
 # left to the tones too: a reply's audio stays about as long as its words (normal speech is
 # ~70 ms a character).
 MAX_MS_PER_CHAR = 120
 MAX_MS_BASE = 1_000
 # The cache, shared by every session, holds short utterances only (common replies: "OK.",
-# a fixed scripted line), at most this many bytes in all; a long reply is made once by its
-# response (responder.placeholder_speech_stream) and kept by nothing after it.
-CACHE_BYTES = 500_000
-CACHE_ENTRY_BYTES = 150_000
+# a fixed scripted line: about a second of speech), at most this many bytes in all; a longer
+# phrase is made for its response (ahead, in a thread) and kept by nothing after it.
+CACHE_BYTES = 200_000
+CACHE_ENTRY_BYTES = 50_000
 CACHE_ENTRIES = 32
 
 # Realtime voice -> (base pitch, pitch range) in eSpeak NG's voice-file units (Hz-like).
@@ -220,13 +225,21 @@ _cache_lock = threading.Lock()
 
 
 def synthesize(text: str, voice: Any = None) -> bytes | None:
-    """``text`` spoken in ``voice``, PCM16 24 kHz mono; None when there is no eSpeak NG or
-    the text is over :data:`MAX_SPEECH_CHARS` (the caller makes tones instead).
+    """``text`` spoken in ``voice``, PCM16 24 kHz mono; None when there is no eSpeak NG, the
+    text is over :data:`MAX_SPEECH_CHARS`, or it would be spelled out (the caller makes tones).
 
     >>> a = synthesize("Hello.", "coral")
     >>> a is None or (a == synthesize("Hello.", "coral") and len(a) > 4_800)
     True
     """
+    with _cache_lock:
+        ahead = _pending.pop((text, voice_name(voice)), None)
+    if ahead is not None:
+        return ahead.result(timeout=SPEAK_TIMEOUT_S + 1)
+    return _synthesize(text, voice)
+
+
+def _synthesize(text: str, voice: Any = None) -> bytes | None:
     global _cache_bytes, _broken
     if not available() or len(text) > MAX_SPEECH_CHARS:
         return None
@@ -256,6 +269,54 @@ def synthesize(text: str, voice: Any = None) -> bytes | None:
                 _, dropped = _cache.popitem(last=False)
                 _cache_bytes -= len(dropped)
     return pcm or None
+
+
+def segments(text: str) -> list[str]:
+    """``text`` in phrases of at most :data:`SEGMENT_CHARS` (a word longer than that alone),
+    cut after punctuation where it can be, else between words; joined by spaces they are the
+    text's words.
+
+    >>> segments("One. Two, three")
+    ['One. Two, three']
+    >>> [len(s) <= SEGMENT_CHARS for s in segments("word " * 100)] == [True] * 5
+    True
+    """
+    pieces: list[str] = []
+    current: list[str] = []
+    for word in text.split():
+        candidate = " ".join([*current, word])
+        if current and len(candidate) > SEGMENT_CHARS:
+            # Cut after the last word that ends a clause, if there is one.
+            cut = max((n for n, w in enumerate(current) if w[-1] in ".!?;:,"), default=-1) + 1
+            if cut == 0:
+                cut = len(current)
+            pieces.append(" ".join(current[:cut]))
+            current = current[cut:]
+        current.append(word)
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
+
+
+_ahead = ThreadPoolExecutor(1, thread_name_prefix="realtime-mock-speech")
+_pending: dict[tuple[str, str], Future[bytes | None]] = {}
+MAX_PENDING = 16  # phrases made ahead, across sessions; each reply forgets its own when it stops
+
+
+def prefetch(text: str, voice: Any = None) -> None:
+    """Start speaking ``text`` in a thread; a later :func:`synthesize` of it waits for that
+    rather than speaking it again (the next phrase of a reply, while this one streams)."""
+    key = (text, voice_name(voice))
+    with _cache_lock:
+        if key in _cache or key in _pending or len(_pending) >= MAX_PENDING or not available():
+            return
+        _pending[key] = _ahead.submit(_synthesize, text, voice)
+
+
+def forget(text: str, voice: Any = None) -> None:
+    """Drop what :func:`prefetch` started for ``text`` (a reply that stopped early)."""
+    with _cache_lock:
+        _pending.pop((text, voice_name(voice)), None)
 
 
 def clear_cache() -> None:

@@ -167,8 +167,8 @@ def _stream_message(
             count = math.ceil(len(data) / chunk_bytes)
             chunks = _pieces([data], chunk_bytes)
         else:
-            # Speech made once for this response (mock_server/speech.py), or tones made a
-            # word at a time as it streams.
+            # Speech a phrase at a time (mock_server/speech.py), or tones a word at a time,
+            # made as the response streams.
             pcm_chunk = AUDIO_CHUNK_MS * BYTES_PER_MS["pcm16"]
             length, pieces = placeholder_speech_stream(text, voice=run.settings.voice)
             count = math.ceil(length / pcm_chunk)
@@ -178,6 +178,7 @@ def _stream_message(
         # Transcript deltas interleave with the audio, spread evenly over its chunks.
         per_chunk = math.ceil(len(words) / max(count, 1)) if words else 0
         transcript = responses.outbox.transcript
+        n = -1
         for n, chunk in enumerate(chunks):
             for word in words[n * per_chunk : (n + 1) * per_chunk]:
                 content["transcript"] += word
@@ -193,6 +194,11 @@ def _stream_message(
             pause = responses.pause(len(chunk) / BYTES_PER_MS[output_format] / 1000)
             if pause > 0:
                 yield pause
+        # Spoken audio's length was an estimate (made a phrase at a time): the words left
+        # over go with its end.
+        for word in words[(n + 1) * per_chunk :]:
+            content["transcript"] += word
+            emit({"type": "response.output_audio_transcript.delta", **where, "delta": word})
         emit({"type": "response.output_audio.done", **where})
         emit(
             {

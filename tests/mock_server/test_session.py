@@ -1611,7 +1611,7 @@ def test_generated_arguments_are_bounded_and_stream_as_the_run_advances() -> Non
 
 def test_a_long_user_text_gets_a_bounded_reply_whose_audio_is_made_as_it_streams() -> None:
     from mock_server.protocol.formats import BYTES_PER_MS
-    from mock_server.responder import MAX_QUOTED_CHARS, placeholder_speech_stream
+    from mock_server.responder import MAX_QUOTED_CHARS, placeholder_speech
     from mock_server.session import AUDIO_CHUNK_MS
 
     d = SessionDriver(pace=1.0)
@@ -1624,8 +1624,8 @@ def test_a_long_user_text_gets_a_bounded_reply_whose_audio_is_made_as_it_streams
     done = next(e for e in events if e["type"] == "response.output_audio_transcript.done")
     assert len(done["transcript"]) <= MAX_QUOTED_CHARS + 50
     assert done["transcript"].endswith(' [...]".')
-    reply = placeholder_speech_stream(done["transcript"], voice="marin")[0]  # GA's default voice
-    assert len(d.session.item_audio(item_id)) == reply
+    reply = placeholder_speech(done["transcript"], voice="marin")  # GA's default voice
+    assert d.session.item_audio(item_id) == reply
 
 
 def test_placeholder_speech_is_not_kept_after_the_session() -> None:
@@ -1647,7 +1647,7 @@ def test_placeholder_speech_is_not_kept_after_the_session() -> None:
 
 
 def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
-    from mock_server.responder import placeholder_speech_stream
+    from mock_server.responder import placeholder_speech
 
     d = SessionDriver(dialect=Dialect.BETA)
     d.session_update(output_audio_format="g711_ulaw")
@@ -1656,7 +1656,7 @@ def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
     deltas = [base64.b64decode(e["delta"]) for e in events if e["type"] == "response.audio.delta"]
     assert all(len(chunk) == 800 for chunk in deltas[:-1])
     transcript = next(e for e in events if e["type"] == "response.audio_transcript.done")
-    pcm_ms = placeholder_speech_stream(transcript["transcript"], voice="alloy")[0] / 48
+    pcm_ms = len(placeholder_speech(transcript["transcript"], voice="alloy")) / 48
     assert abs(sum(map(len, deltas)) / 8 - pcm_ms) <= 1
 
 
