@@ -119,3 +119,27 @@ def test_a_speech_worker_that_died_leaves_the_replies_to_tones(
     assert not speech.available()
     assert "replies get tones instead" in caplog.text
     assert len(placeholder_speech("Nobody is there to say this.")) > 0  # tones
+
+
+def test_a_long_reply_is_spoken_phrase_by_phrase_with_every_word_of_its_transcript() -> None:
+    words = " ".join(f"number {n}, then" for n in range(30))
+    assert len(speech.segments(f'You said: "{words}".')) > 2
+    d = SessionDriver(pace=0.0)
+    d.send(user_text(words))
+    events = d.send({"type": "response.create"})
+    deltas = [e["delta"] for e in events if e["type"] == "response.output_audio_transcript.delta"]
+    done = next(e for e in events if e["type"] == "response.output_audio_transcript.done")
+    assert "".join(deltas) == done["transcript"]  # none left behind by the length estimate
+    audio = [e["delta"] for e in events if e["type"] == "response.output_audio.delta"]
+    pcm = b"".join(map(base64.b64decode, audio))
+    assert pcm == placeholder_speech(done["transcript"], voice="marin")  # the same, made ahead
+    assert is_speech_like(pcm)
+
+
+def test_a_reply_stopped_early_forgets_the_phrase_it_made_ahead() -> None:
+    d = SessionDriver(pace=1.0)
+    d.send(user_text(" ".join(f"number {n}, then" for n in range(30))))
+    d.send({"type": "response.create"})  # the first phrase streams; the next is made ahead
+    assert speech._pending
+    d.send({"type": "response.cancel"})
+    assert not speech._pending
