@@ -75,7 +75,10 @@ class ResponsePlans:
                 outputs.append(
                     self._item(
                         OutputItem(
-                            text=respond.text, audio=respond.audio, transcript=respond.transcript
+                            text=respond.text,
+                            audio=respond.audio,
+                            transcript=respond.transcript,
+                            first_audio_after=respond.first_audio_after,
                         )
                     )
                 )
@@ -121,6 +124,7 @@ class ResponsePlans:
         return MessageOutput(
             str(render(text, self.captures, self.new_id)),
             self.pcm(item.audio) if item.audio else None,
+            first_audio_after_s=item.first_audio_after,
         )
 
 

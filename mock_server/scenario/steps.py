@@ -44,6 +44,11 @@ class OutputItem(Strict):
         None, description="A WAV fixture: a path next to the scenario, or fixture:audio/x.wav."
     )
     transcript: str | None = Field(None, description="What the audio says (default: text).")
+    first_audio_after: Duration | None = Field(
+        None,
+        description="With audio: the wait between the item's content part and its first audio "
+        "frame (scaled by the pace), the window in which a barge-in finds no audio to truncate.",
+    )
     function_call: FunctionCall | None = None
     mcp_call: McpCall | None = Field(None, description="A tool the model runs on an MCP server.")
 

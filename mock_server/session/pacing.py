@@ -44,6 +44,10 @@ class Pacer:
             seconds *= 1.0 + self.timing.jitter * (2.0 * self._rng.random() - 1.0)
         return seconds * self.pace
 
+    def hold(self, seconds: float) -> float:
+        """A scripted wait (``first_audio_after``): scaled by the pace, without jitter."""
+        return seconds * self.pace if self.pace > 0 and seconds > 0 else 0.0
+
     def first_event(self) -> float:
         return self._scaled(self.timing.first_event_s)
 

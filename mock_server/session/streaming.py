@@ -24,8 +24,7 @@ from mock_server.responder import (
     McpApprovalRequestOutput,
     McpCallOutput,
     MessageOutput,
-    placeholder_speech_chunks,
-    placeholder_speech_length,
+    placeholder_speech_stream,
 )
 from mock_server.session import mcp
 
@@ -184,6 +183,10 @@ def _stream_message(
         {"type": "response.content_part.added", **where, "part": {"type": part_type, part_key: ""}}
     )
     words = _split_words(text)
+    if with_audio and output.first_audio_after_s:
+        pause = run.pacer.hold(output.first_audio_after_s)
+        if pause > 0:
+            yield pause  # the item is announced, no audio yet: a barge-in finds none to cut
     if with_audio:
         store = responses.conversation.model_audio(item_id, output_format)
         chunk_bytes = AUDIO_CHUNK_MS * BYTES_PER_MS[output_format]
@@ -193,19 +196,20 @@ def _stream_message(
             count = math.ceil(len(data) / chunk_bytes)
             chunks = _pieces([data], chunk_bytes)
         else:
-            # Made a chunk at a time as the response streams: a long reply's audio is
-            # never computed (or held) whole before its first delta.
+            # Speech a phrase at a time (mock_server/speech.py), or tones a word at a time,
+            # made as the response streams.
             pcm_chunk = AUDIO_CHUNK_MS * BYTES_PER_MS["pcm16"]
-            count = math.ceil(placeholder_speech_length(text) / pcm_chunk)
+            length, pieces = placeholder_speech_stream(text, voice=run.settings.voice)
+            count = math.ceil(length / pcm_chunk)
             chunks = (
-                _encode_output_audio(pcm, output_format)
-                for pcm in _pieces(placeholder_speech_chunks(text), pcm_chunk)
+                _encode_output_audio(pcm, output_format) for pcm in _pieces(pieces, pcm_chunk)
             )
         # Transcript deltas interleave with the audio, spread along it: a word goes out before
         # the chunk in which its share of the text (by characters) begins.
         starts = _word_chunks(words, max(count, 1))
         next_word = 0
         transcript = responses.outbox.transcript
+        n = -1
         for n, chunk in enumerate(chunks):
             while next_word < len(words) and starts[next_word] <= n:
                 word = words[next_word]
@@ -226,6 +230,7 @@ def _stream_message(
             pause = run.pacer.audio(len(chunk) / BYTES_PER_MS[output_format] / 1000)
             if pause > 0:
                 yield pause
+        # Words left over (audio made a phrase at a time has an estimated length) go with its end.
         for word in words[next_word:]:  # a text longer than its audio's chunks can carry
             content["transcript"] += word
             emit({"type": "response.output_audio_transcript.delta", **where, "delta": word})

@@ -277,7 +277,7 @@ def test_truncate_cuts_the_audio_and_drops_the_transcript() -> None:
     assert len(d.session.item_audio(item_id)) == 500 * 48 < nbytes
 
 
-def test_truncate_past_the_end_is_invalid_value() -> None:
+def test_truncate_past_the_end_is_refused_as_live() -> None:
     d = SessionDriver()
     item_id, nbytes = _audio_reply(d)
     too_far = nbytes // 48 + 1000
@@ -288,8 +288,10 @@ def test_truncate_past_the_end_is_invalid_value() -> None:
         "audio_end_ms": too_far,
     }
     error = only_error(d.send(event))
-    assert (error["code"], error["param"]) == ("invalid_value", "audio_end_ms")
-    assert f"shorter than {too_far}ms" in error["message"]
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", None, None)
+    assert (
+        error["message"] == f"Audio content of {nbytes // 48}ms is already shorter than {too_far}ms"
+    )
 
 
 def test_truncate_unknown_item() -> None:
@@ -1172,7 +1174,7 @@ def test_an_exception_in_due_is_a_server_error_and_the_session_goes_on(
     d = _Driver(responder=_FailingResponder())
     d.session_update(
         output_modalities=["text"],
-        audio={"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 1000}}},
+        audio={"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 5000}}},
     )
     d.session.responses.idle_deadline = 1.0  # as after a reply has played
     with caplog.at_level("ERROR", logger="realtime_mock"):
@@ -1616,7 +1618,7 @@ def test_generated_arguments_are_bounded_and_stream_as_the_run_advances() -> Non
 
 def test_a_long_user_text_gets_a_bounded_reply_whose_audio_is_made_as_it_streams() -> None:
     from mock_server.protocol.formats import BYTES_PER_MS
-    from mock_server.responder import MAX_QUOTED_CHARS, placeholder_speech_length
+    from mock_server.responder import MAX_QUOTED_CHARS, placeholder_speech
     from mock_server.session import AUDIO_CHUNK_MS
 
     d = SessionDriver(pace=1.0, timing=STEADY)
@@ -1629,7 +1631,8 @@ def test_a_long_user_text_gets_a_bounded_reply_whose_audio_is_made_as_it_streams
     done = next(e for e in events if e["type"] == "response.output_audio_transcript.done")
     assert len(done["transcript"]) <= MAX_QUOTED_CHARS + 50
     assert done["transcript"].endswith(' [...]".')
-    assert len(d.session.item_audio(item_id)) == placeholder_speech_length(done["transcript"])
+    reply = placeholder_speech(done["transcript"], voice="marin")  # GA's default voice
+    assert d.session.item_audio(item_id) == reply
 
 
 def test_placeholder_speech_is_not_kept_after_the_session() -> None:
@@ -1651,7 +1654,7 @@ def test_placeholder_speech_is_not_kept_after_the_session() -> None:
 
 
 def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
-    from mock_server.responder import placeholder_speech_length
+    from mock_server.responder import placeholder_speech
 
     d = SessionDriver(dialect=Dialect.BETA)
     d.session_update(output_audio_format="g711_ulaw")
@@ -1660,7 +1663,7 @@ def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
     deltas = [base64.b64decode(e["delta"]) for e in events if e["type"] == "response.audio.delta"]
     assert all(len(chunk) == 800 for chunk in deltas[:-1])
     transcript = next(e for e in events if e["type"] == "response.audio_transcript.done")
-    pcm_ms = placeholder_speech_length(transcript["transcript"]) / 48
+    pcm_ms = len(placeholder_speech(transcript["transcript"], voice="alloy")) / 48
     assert abs(sum(map(len, deltas)) / 8 - pcm_ms) <= 1
 
 

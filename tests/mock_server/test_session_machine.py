@@ -412,10 +412,10 @@ class SessionMachine(RuleBasedStateMachine):
             else self.update(input_audio_format="g711_ulaw", output_audio_format="g711_ulaw"),
             # GA only: beta refuses the field (unknown_parameter).
             "idle_timeout": self.update(
-                audio={"input": {"turn_detection": {**vad, "idle_timeout_ms": 3000}}}
+                audio={"input": {"turn_detection": {**vad, "idle_timeout_ms": 5000}}}
             )
             if self.ga
-            else self.update(turn_detection={**vad, "idle_timeout_ms": 3000}),
+            else self.update(turn_detection={**vad, "idle_timeout_ms": 5000}),
             "bad_enum": self.update(output_modalities=["smell"])
             if self.ga
             else self.update(modalities=["smell"]),

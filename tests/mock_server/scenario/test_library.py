@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from harness.client import (
     AuthenticationError,
     Backoff,
     ClientConfig,
+    ClientError,
     HandshakeRefused,
     RealtimeClient,
     SessionError,
@@ -253,6 +255,27 @@ async def bad_no_replay(server: MockServer, dialect: str) -> None:
         await client.say("Second")
 
 
+async def good_reconnect(server: MockServer, dialect: str) -> None:
+    async with RealtimeClient(config(server, dialect)) as client:
+        for turn in range(1, 6):
+            reply = await client.say(f"Turn {turn}.")
+            if turn < 5:
+                assert client.ws is not None
+                await asyncio.wait_for(client.ws.wait_closed(), WAIT)
+        assert reply.text == "Answer five: all of it replayed."
+        assert client.reconnects == 4  # after 1006 (the cut), 1011, 1012 and 1013
+
+
+async def bad_reconnect_without_replay(server: MockServer, dialect: str) -> None:
+    async with RealtimeClient(config(server, dialect)) as client:
+        await client.say("Turn 1.")
+        assert client.ws is not None
+        await asyncio.wait_for(client.ws.wait_closed(), WAIT)
+        client.history.clear()  # reconnects, but as if the conversation had not happened
+        with contextlib.suppress(asyncio.TimeoutError, ClientError):
+            await asyncio.wait_for(client.say("Turn 2."), 3)
+
+
 def _question() -> bytes:
     return audio.load_wav(FIXTURES / "question.wav").tobytes() + bytes(48 * 1000)
 
@@ -369,6 +392,69 @@ async def bad_no_truncate(server: MockServer, dialect: str) -> None:
         await client.send({"type": "input_audio_buffer.append", "audio": audio.encode_b64(piece)})
     await client.until("response.done")
     await client.ws.close()
+
+
+async def _late_answer(server: MockServer, dialect: str) -> Raw:
+    client = await raw(server, dialect)
+    await client.send({"type": "response.create"})
+    await client.until("response.content_part.added")  # its audio is 20 s late
+    for piece in audio.chunk(audio.load_wav(FIXTURES / "question.wav").tobytes(), 100):
+        await client.send({"type": "input_audio_buffer.append", "audio": audio.encode_b64(piece)})
+    await client.until("input_audio_buffer.speech_started")
+    return client
+
+
+async def good_no_truncate_before_audio(server: MockServer, dialect: str) -> None:
+    client = await _late_answer(server, dialect)
+    done = await client.until("response.done")
+    assert done["response"]["status"] == "cancelled"
+    assert not [e for e in client.seen if e["type"].endswith("audio.delta")]
+    await client.ws.close()
+
+
+async def bad_truncates_before_audio(server: MockServer, dialect: str) -> None:
+    client = await _late_answer(server, dialect)
+    added = next(e for e in client.seen if e["type"] == "response.output_item.added")
+    await client.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": added["item"]["id"],
+            "content_index": 0,
+            "audio_end_ms": 0,  # nothing played (livekit/agents#6157)
+        }
+    )
+    error = await client.until("error")
+    assert error["error"]["code"] == "unsupported_content_type"
+    await client.ws.close()
+
+
+async def _truncate_after_a_second(server: MockServer, dialect: str, extra_ms: int) -> None:
+    client = await raw(server, dialect, "?model=gpt-realtime")
+    await client.send({"type": "response.create"})
+    received, item_id = 0, ""
+    while received < 1000:
+        delta = await client.until("response.output_audio.delta", "response.audio.delta")
+        received += len(audio.decode_b64(delta["delta"])) // 48
+        item_id = delta["item_id"]
+    await client.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": received + extra_ms,
+        }
+    )
+    await client.until("conversation.item.truncated", "error")
+    await client.ws.close()
+
+
+async def good_truncate_within_audio(server: MockServer, dialect: str) -> None:
+    await _truncate_after_a_second(server, dialect, 0)
+
+
+async def bad_truncate_by_wall_clock(server: MockServer, dialect: str) -> None:
+    # Two seconds of wall clock past what came: openai-agents-python#4122.
+    await _truncate_after_a_second(server, dialect, 2000)
 
 
 async def good_cancel(server: MockServer, dialect: str) -> None:
@@ -488,6 +574,7 @@ CASES: list[tuple[str, Client, tuple[Client, str]]] = [
     ("rate_limit_then_success", good_backoff, (bad_no_backoff, "retry-after 1s")),
     ("mid_session_error", good_mid_error, (bad_gives_up_on_error, "connection ended first")),
     ("session_expired", good_expiry, (bad_no_replay, "role")),
+    ("reconnect", good_reconnect, (bad_reconnect_without_replay, "role")),
     ("vad_cut_off", _stream_paused(2), (bad_vad_gives_up_after_first, "never asked")),
     ("vad_not_cut", _stream_paused(1), (bad_vad_gives_up_after_first, "never asked")),
     (
@@ -501,6 +588,12 @@ CASES: list[tuple[str, Client, tuple[Client, str]]] = [
         (bad_appends_audio_to_text_only, "audio_in_text_only_session"),
     ),
     ("barge_in", good_barge_in, (bad_no_truncate, "conversation.item.truncate")),
+    (
+        "barge_in_before_audio",
+        good_no_truncate_before_audio,
+        (bad_truncates_before_audio, "unsupported_content_type"),
+    ),
+    ("truncate_past_audio", good_truncate_within_audio, (bad_truncate_by_wall_clock, "shorter")),
     ("response_cancel", good_cancel, (bad_cancel_too_late, "response_cancel_not_active")),
     (
         "response_while_active",
