@@ -10,6 +10,7 @@ import pytest
 from mock_server import speech
 from mock_server.protocol.formats import SAMPLE_RATE
 from mock_server.responder import _burst, placeholder_speech, placeholder_speech_stream
+from mock_server.timing import STEADY
 from tests.helpers import SessionDriver, user_text
 
 SENTENCE = "You said: what's the weather in Paris? Let me check that for you."
@@ -137,7 +138,7 @@ def test_a_long_reply_is_spoken_phrase_by_phrase_with_every_word_of_its_transcri
 
 
 def test_a_reply_stopped_early_forgets_the_phrase_it_made_ahead() -> None:
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     d.send(user_text(" ".join(f"number {n}, then" for n in range(30))))
     d.send({"type": "response.create"})  # the first phrase streams; the next is made ahead
     assert speech._pending

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from mock_server.protocol.events import Dialect
+from mock_server.timing import STEADY
 from tests.helpers import SessionDriver, types, user_text
 
 NO_AUDIO = "Only model output audio messages can be truncated"
@@ -66,7 +67,7 @@ def test_truncating_a_text_reply_is_unsupported_content_type() -> None:
 
 
 def test_truncating_past_the_audio_sent_names_both_lengths() -> None:
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     d.send(user_text(" ".join(["word"] * 60)))
     events = d.send({"type": "response.create"})  # only the first 100 ms chunk is out
     item_id = next(e["item"]["id"] for e in events if e["type"] == "response.output_item.added")
@@ -86,7 +87,7 @@ def test_truncating_past_the_audio_sent_names_both_lengths() -> None:
 def test_after_a_mid_stream_truncate_the_conversation_goes_on() -> None:
     # Reported: a truncated item's transcript is None, and the next delta (or the next
     # response reading the conversation) raised TypeError.
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     d.send(user_text(" ".join(["word"] * 60)))
     events = d.send({"type": "response.create"})
     item_id = next(e["item"]["id"] for e in events if e["type"] == "response.output_item.added")
