@@ -207,7 +207,7 @@ def decide(
     dialect = mount.dialect if mount.dialect is not None else _asked_for(headers)
     model = query.get("model") or query.get("deployment") or (issued.model if issued else "")
     # An empty intent= is the client's (and refused as unknown); a key's only without one.
-    intent = query["intent"] if "intent" in query else (issued.intent if issued else None)
+    intent = query.get("intent", issued.intent if issued else None)
     in_band = _in_band_refusal(mount, dialect, model, intent, target.suffix, query)
     return Accept(
         mount=mount,
