@@ -20,25 +20,25 @@ import logging
 import ssl
 import tempfile
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from mock_server.protocol.http import HttpRequest, json_response
-from mock_server.server.connection import Connection, open_relay, serve_connection
+from mock_server.protocol.http import HttpRequest, json_response, openai_error
+from mock_server.server.connection import Connection, LiveCall, open_relay, serve_connection
 from mock_server.server.front import Front, WebSocketOptions, listen
-from mock_server.server.handshake import Refuse, decide, select, select_subprotocol
+from mock_server.server.handshake import Accept, Refuse, decide, select, select_subprotocol
 from mock_server.server.handshake import Relay as RelayDecision
 from mock_server.server.logs import WEBSOCKETS_LOG
 from mock_server.server.mount import Mount, MountTraffic
 from mock_server.server.rest import answer as answer_http
 from mock_server.server.routes import HttpRoutes
 from mock_server.server.warm import warm_up
-from mock_server.transcript import Transcript
 
 log = logging.getLogger("realtime_mock")
 
@@ -105,6 +105,8 @@ class MockServer:
         self._sessions_changed: asyncio.Condition | None = None
         # Plain HTTP routes by path prefix (the control API, the REST side of Realtime).
         self.http_routes = HttpRoutes()
+        # Live WebRTC calls by id (mock_server/webrtc/), which a sideband WebSocket joins.
+        self.calls: dict[str, LiveCall] = {}
 
     # ---- life cycle ------------------------------------------------------------------------
 
@@ -147,6 +149,8 @@ class MockServer:
         """Close every connection with 1001 (going away) and stop listening."""
         for server in self._servers:
             server.close()
+        for call in list(self.calls.values()):
+            await call.end(1001, "server stopping")
         for server in self._servers:
             await server.wait_closed()
         if self._handlers:
@@ -253,6 +257,38 @@ class MockServer:
     ) -> Response | None:
         if _is_health_check(request.path):
             return json_response(200, {"status": "ok", "mounts": sorted(self.mounts)})
+        admitted = await self.admit(request)
+        if isinstance(admitted, Response):
+            return admitted
+        decision, traffic = admitted
+        if isinstance(decision, RelayDecision):
+            opened = await open_relay(connection, request, decision)
+            if isinstance(opened, Response):
+                return opened
+            self._pending[connection] = (opened, traffic)
+            # Should the handshake with the client fail from here on, no handler runs the
+            # relay: its upstream is closed when the client's connection ends.
+            connection.connection_lost_waiter.add_done_callback(
+                lambda _: self._abandon_relay(connection)
+            )
+            return None
+        call_id = decision.handshake.query.get("call_id")
+        if call_id is not None and call_id not in self.calls:
+            return openai_error(
+                404,
+                f"No live call {call_id[:64]!r} to join: a sideband connects with the id from "
+                "the Location header of POST /v1/realtime/calls, while that call is up.",
+                code="call_not_found",
+            )
+        self._pending[connection] = (Connection.accepted(decision, call_id), traffic)
+        return None
+
+    async def admit(
+        self, request: Request
+    ) -> Response | tuple[Accept | RelayDecision, MountTraffic]:
+        """The mount's policy applied to a handshake (a WebSocket's, or a WebRTC offer's read
+        as one): the refusal, or the decision with the mount's traffic (the attempt counted,
+        the mount's handshake delay slept)."""
         target = select(request, self.mounts, origin=self.url_for(path=""))
         if isinstance(target, Refuse):
             return target.response
@@ -272,31 +308,7 @@ class MockServer:
         )
         if isinstance(decision, Refuse):
             return decision.response
-        if isinstance(decision, RelayDecision):
-            opened = await open_relay(connection, request, decision)
-            if isinstance(opened, Response):
-                return opened
-            self._pending[connection] = (opened, traffic)
-            # Should the handshake with the client fail from here on, no handler runs the
-            # relay: its upstream is closed when the client's connection ends.
-            connection.connection_lost_waiter.add_done_callback(
-                lambda _: self._abandon_relay(connection)
-            )
-            return None
-        transcript = Transcript()
-        transcript.handshake = decision.handshake
-        conn = Connection(
-            mount=decision.mount,
-            dialect=decision.dialect,
-            model=decision.model,
-            intent=decision.intent,
-            api_key=decision.api_key,
-            transcript=transcript,
-            refusal=decision.refusal,
-            subprotocol=decision.subprotocol,
-        )
-        self._pending[connection] = (conn, traffic)
-        return None
+        return decision, traffic
 
     def _abandon_relay(self, connection: ServerConnection) -> None:
         pending = self._pending.pop(connection, None)  # the handler pops it when it starts
@@ -314,6 +326,20 @@ class MockServer:
             await ws.close(1011, "realtime-mock: no handshake state")
             return
         conn, traffic = pending
+        call = self.calls.get(conn.call_id) if conn.call_id is not None else None
+        if conn.call_id is not None and call is None:  # the call ended during the handshake
+            await ws.close(1000, "the call has ended")
+            return
+        if call is not None:
+            await self.run_connection(conn, traffic, call.join(ws, conn))
+        else:
+            await self.run_connection(conn, traffic, serve_connection(ws, conn))
+
+    async def run_connection(
+        self, conn: Connection, traffic: MountTraffic, serving: Coroutine[Any, Any, None]
+    ) -> None:
+        """Run an accepted connection (``serving``) as one of this server's: numbered on its
+        mount, listed, counted among the open sessions, waited for by :meth:`stop`."""
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
@@ -322,7 +348,7 @@ class MockServer:
         self.connections.append(conn)
         await self._count_session(+1)
         try:
-            await serve_connection(ws, conn)
+            await serving
         finally:
             if self.on_connection_end is not None:
                 try:
