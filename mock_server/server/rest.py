@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 
 from websockets.http11 import Request, Response
 
-from mock_server.protocol.http import HttpRequest, json_response, openai_error, split_realtime_path
+from mock_server.protocol.http import (
+    HttpRequest,
+    is_webrtc_offer,
+    json_response,
+    openai_error,
+    split_realtime_path,
+)
 from mock_server.server.handshake import Refuse, select
 
 if TYPE_CHECKING:
@@ -37,6 +43,10 @@ async def answer(server: MockServer, request: HttpRequest) -> Response:
     route = server.http_routes.find(request.path)
     if route is not None:
         return await route(request)
+    if is_webrtc_offer(request):
+        from mock_server.webrtc.offer import answer_offer  # aiortc only once a call comes
+
+        return await answer_offer(server, request)
     if split_realtime_path(path) is not None:
         if request.method not in ("GET", "HEAD"):
             return _not_allowed(request, "GET")
