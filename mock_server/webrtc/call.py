@@ -24,7 +24,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from mock_server.server.connection import Connection
+from mock_server.server.connection import Connection, new_session
 from mock_server.session import Close, Drop, RawFrame, ServerEvent, Session
 from mock_server.webrtc.media import ReplyTrack, read_track
 
@@ -44,11 +44,14 @@ MAX_UNSENT = 1024
 class Call:
     """A live call (``rtc_...``): see the module's docstring."""
 
-    def __init__(self, server: MockServer, call_id: str, conn: Connection, session: Session):
+    def __init__(self, server: MockServer, call_id: str, conn: Connection) -> None:
         self.server = server
         self.id = call_id
         self.conn = conn
-        self.session = session
+        # Made when the pump starts, once the server has numbered the connection (a
+        # scenario's script is the one for that connection's number), as a WebSocket's is.
+        self._session: Session | None = None
+        self._opened = asyncio.Event()
         self.pc = RTCPeerConnection()
         self.track = ReplyTrack(self._played)
         self.channel: RTCDataChannel | None = None
@@ -107,13 +110,19 @@ class Call:
 
     # ---- the pump ---------------------------------------------------------------------------
 
+    @property
+    def session(self) -> Session:
+        assert self._session is not None, "the call's pump has not started"
+        return self._session
+
     async def run(self) -> None:
         """Play the session until the call ends (the client hangs up, the session closes, the
         server stops)."""
         loop = asyncio.get_running_loop()
         origin = loop.time()
         scale = self.conn.mount.time_scale
-        session = self.session
+        session = self._session = new_session(self.conn)
+        self._opened.set()
 
         def clock() -> float:
             return origin + (loop.time() - origin) * scale
@@ -212,6 +221,10 @@ class Call:
     async def join(self, ws: ServerConnection, conn: Connection) -> None:
         """Serve a sideband: its frames go to the call's session, the session's events come
         to it, until it closes or the call ends."""
+        await self._opened.wait()
+        if self._ended or self._session is None:
+            await ws.close(1000, "the call has ended")
+            return
         conn.session = self.session
         conn.transcript = self.conn.transcript  # one record of the call, whoever spoke
         self.sidebands.add(ws)
@@ -234,6 +247,7 @@ class Call:
         if self._ended:
             return
         self._ended = True
+        self._opened.set()  # a sideband waiting for the pump sees the call has ended
         self.server.calls.pop(self.id, None)
         if self.conn.transcript.closed is None:
             self.conn.transcript.closed = (1000, "call ended")

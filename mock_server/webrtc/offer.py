@@ -25,7 +25,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from mock_server.protocol.http import HttpRequest, openai_error, reason_phrase
-from mock_server.server.connection import Connection, new_session
+from mock_server.server.connection import Connection
 from mock_server.server.handshake import Accept
 
 if TYPE_CHECKING:
@@ -75,9 +75,8 @@ async def _start_call(
     if config:  # the backend's session configuration, over the mount's
         overrides = {**conn.mount.session_overrides, **config}
         conn.mount = dataclasses.replace(conn.mount, session_overrides=overrides)
-    session = new_session(conn)
     call_id = f"rtc_{secrets.token_hex(12)}"
-    call = Call(server, call_id, conn, session)
+    call = Call(server, call_id, conn)
     try:
         answer = await call.answer(sdp)
     except Exception as exc:  # aiortc's ValueError and friends: the offer was not usable
