@@ -54,6 +54,7 @@ class Context:
     flaws: Flaws = field(default_factory=Flaws)
     out_dir: Path | None = None
     scenario: str = "reply"
+    transport: str = "websocket"
     audio_written: list[Path] = field(default_factory=list)
 
     def config(self, modalities: str = "text", **kwargs: Any) -> ClientConfig:
@@ -66,6 +67,7 @@ class Context:
             dialect=self.dialect,
             timeout_s=WAIT_S,
             tools=dict(TOOLS),
+            transport=self.transport,
             **kwargs,
         )
         if self.flaws.no_backoff:
@@ -210,6 +212,12 @@ DRIVERS: dict[str, Driver] = {
     "response_while_active": talk_twice,
 }
 ONLY = {"beta_only": "beta", "beta_retired": "ga"}
+# The library scenarios whose behaviour does not apply over WebRTC (docs/webrtc.md), and why.
+NOT_OVER_WEBRTC = {
+    "barge_in": "over WebRTC the server, not the client, cuts the reply it is playing when the "
+    "user speaks (output_audio_buffer.cleared) and knows what was played; a client sends no "
+    "conversation.item.truncate, which the scenario expects",
+}
 
 
 def dialects(name: str) -> list[str]:
@@ -218,12 +226,16 @@ def dialects(name: str) -> list[str]:
 
 
 async def play(
-    name: str, dialect: str, flaws: Flaws | None = None, out_dir: Path | None = None
+    name: str,
+    dialect: str,
+    flaws: Flaws | None = None,
+    out_dir: Path | None = None,
+    transport: str = "websocket",
 ) -> tuple[ScenarioVerdict, Context]:
-    """Serve library scenario ``name``, run its driver, return the verdict."""
+    """Serve library scenario ``name``, run its driver (over ``transport``), return the verdict."""
     scenario = ServedScenario(load_scenario(resolve_scenario(name)))
     async with MockServer(port=0, default_mount=scenario.mount()) as server:
-        ctx = Context(server.ws_url, dialect, flaws or Flaws(), out_dir, name)
+        ctx = Context(server.ws_url, dialect, flaws or Flaws(), out_dir, name, transport)
         try:
             await asyncio.wait_for(DRIVERS[name](ctx), 60)
         except (SessionError, HandshakeRefused, AuthenticationError, TimeoutError) as error:
@@ -245,4 +257,4 @@ def verdict_table(rows: list[tuple[str, str, ScenarioVerdict, float]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DRIVERS", "Flaws", "dialects", "play", "verdict_table"]
+__all__ = ["DRIVERS", "NOT_OVER_WEBRTC", "Flaws", "dialects", "play", "verdict_table"]

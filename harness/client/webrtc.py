@@ -17,26 +17,37 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import av
 import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
+
+from harness.client.errors import CallRefused
 
 RATE = 48_000
 FRAME = RATE // 50  # 20 ms
 WAIT = 10.0
 
 
-class CallRefused(Exception):
-    """The offer was refused: ``status`` and the OpenAI error body."""
+def calls_url(ws_url: str, *, beta: bool = False) -> str:
+    """The WebRTC endpoint beside a WebSocket URL: ``/v1/realtime/calls`` (GA), or the
+    beta-era ``POST /v1/realtime`` itself; the query (``?model=``) kept.
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        self.status = status
-        self.body = body
-        error = body.get("error") or {}
-        super().__init__(f"HTTP {status}: {error.get('message', body)}")
+    >>> calls_url("ws://127.0.0.1:9/t/x/v1/realtime?model=gpt-realtime")
+    'http://127.0.0.1:9/t/x/v1/realtime/calls?model=gpt-realtime'
+    >>> calls_url("wss://h/v1/realtime", beta=True)
+    'https://h/v1/realtime'
+    """
+    base, _, query = ws_url.partition("?")
+    base = "http" + base[2:] if base.startswith("ws") else base
+    if not beta:
+        base = base.rstrip("/") + "/calls"
+    return f"{base}?{query}" if query else base
 
 
 class Microphone(MediaStreamTrack):
@@ -83,10 +94,19 @@ class WebRtcCall:
     ``form_session`` sends the offer as a backend does (multipart ``sdp`` + ``session``).
     """
 
-    def __init__(self, calls_url: str, key: str, *, form_session: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        calls_url: str,
+        key: str,
+        *,
+        form_session: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.calls_url = calls_url
         self.key = key
         self.form_session = form_session
+        self.extra_headers = headers or {}
+        self.frames: asyncio.Queue[str | None] = asyncio.Queue()  # None: the channel closed
         self.pc = RTCPeerConnection()
         self.mic = Microphone()
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -96,6 +116,7 @@ class WebRtcCall:
         self.call_id: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._open = asyncio.Event()
+        self.channel_closed = asyncio.Event()
 
     async def __aenter__(self) -> WebRtcCall:
         await self.connect()
@@ -110,6 +131,7 @@ class WebRtcCall:
         self.channel = pc.createDataChannel("oai-events")
         self.channel.on("open", self._open.set)
         self.channel.on("message", self._on_message)
+        self.channel.on("close", self._on_close)
         pc.on("track", self._on_track)
         await pc.setLocalDescription(await pc.createOffer())
         status, headers, body = await asyncio.to_thread(self._post, pc.localDescription.sdp)
@@ -119,14 +141,14 @@ class WebRtcCall:
                 error = json.loads(body)
             except ValueError:
                 error = {"error": {"message": body.decode(errors="replace")}}
-            raise CallRefused(status, error)
-        self.location = headers.get("Location")
+            raise CallRefused(status, error, headers)
+        self.location = headers.get("location")
         self.call_id = (self.location or "").rsplit("/", 1)[-1] or None
         await pc.setRemoteDescription(RTCSessionDescription(sdp=body.decode(), type="answer"))
         await asyncio.wait_for(self._open.wait(), wait)
 
     def _post(self, sdp: str) -> tuple[int, dict[str, str], bytes]:
-        headers = {"Authorization": f"Bearer {self.key}"}
+        headers = {"Authorization": f"Bearer {self.key}", **self.extra_headers}
         if self.form_session is None:
             data = sdp.encode()
             headers["Content-Type"] = "application/sdp"
@@ -145,13 +167,18 @@ class WebRtcCall:
         request = urllib.request.Request(self.calls_url, data=data, headers=headers, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=WAIT) as response:
-                return response.status, dict(response.headers), response.read()
+                return response.status, _lower(response.headers.items()), response.read()
         except urllib.error.HTTPError as refused:
-            return refused.code, dict(refused.headers), refused.read()
+            return refused.code, _lower(refused.headers.items()), refused.read()
+
+    def _on_close(self) -> None:
+        self.frames.put_nowait(None)
+        self.channel_closed.set()
 
     def _on_message(self, message: str | bytes) -> None:
         if isinstance(message, str):
             self.events.put_nowait(json.loads(message))
+            self.frames.put_nowait(message)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
@@ -194,8 +221,63 @@ class WebRtcCall:
                     return event
 
     async def close(self) -> None:
+        self._on_close()
         for task in self._tasks:
             task.cancel()
         self.mic.stop()
         with contextlib.suppress(Exception):
             await self.pc.close()
+
+
+def _lower(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {k.lower(): v for k, v in items}
+
+
+class ChannelSocket:
+    """A call's data channel as the reference client's connection uses a WebSocket: ``send``
+    and ``recv`` text frames, ``close``, ``wait_closed``; a closed channel raises
+    ``ConnectionClosed`` (without a close frame: a data channel carries no close code). Audio
+    goes to the microphone (``say``), the reply's comes on the remote track."""
+
+    def __init__(self, call: WebRtcCall) -> None:
+        self.call = call
+        self.closed = asyncio.Event()
+        self.last_error: str | None = None
+
+    def _closed(self) -> ConnectionClosed:
+        # A channel carries no close code: a session that ended by its maximum duration (its
+        # last error says so) reads as the WebSocket's 1001, so the client reconnects alike.
+        if self.last_error == "session_expired":
+            return ConnectionClosed(Close(1001, "session_expired"), None)
+        return ConnectionClosed(None, None)
+
+    async def send(self, text: str) -> None:
+        if self.closed.is_set():
+            raise self._closed()
+        if self.call.channel.readyState == "open":
+            self.call.channel.send(text)
+        # else closing: lost, as on a closing WebSocket; recv() reads what came before the end
+
+    async def recv(self) -> str:
+        if self.closed.is_set():
+            raise self._closed()
+        frame = await self.call.frames.get()
+        if frame is None:
+            self.closed.set()
+            raise self._closed()
+        if '"error"' in frame:
+            with contextlib.suppress(ValueError, AttributeError):
+                error = json.loads(frame).get("error")
+                if isinstance(error, dict):
+                    self.last_error = error.get("code")
+        return frame
+
+    def say(self, pcm24: bytes) -> None:
+        self.call.say(pcm24)
+
+    async def close(self) -> None:
+        self.closed.set()
+        await self.call.close()
+
+    async def wait_closed(self) -> None:
+        await self.call.channel_closed.wait()

@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from mock_server import conformance
-from mock_server.audio import to_format
 from mock_server.ids import IdFactory
 from mock_server.protocol.encoding import encoder_for
 from mock_server.protocol.errors import RealtimeError
@@ -210,14 +209,12 @@ class Session:
             self._internal_error(exc, f"handling '{type_}'", client_event_id)
 
     def receive_audio(self, pcm16: bytes, now: float) -> None:
-        """Feed audio from a media track (WebRTC), 24 kHz PCM16: the input buffer takes it as
-        it takes an append's (VAD, diagnostics, transcription), with no client event."""
+        """Feed a media track's audio (WebRTC), 24 kHz PCM16, as an append's (no event kept)."""
         self.clock.now = self.clock.last_activity = now
         if self.closed is not None:
             return
-        fmt = self.input_audio.format()
         try:
-            self.input_audio.add(pcm16 if fmt == "pcm16" else to_format(pcm16, fmt), now)
+            self.input_audio.from_track(pcm16, now)
         except RealtimeError as error:
             self._error(error)
         except Exception as exc:

@@ -39,6 +39,8 @@ AUDIO_DELTAS = ("response.output_audio.delta", "response.audio.delta")
 # not yet open: a client past either loses what does not fit (a finding says so).
 MAX_INBOX = 512
 MAX_UNSENT = 1024
+CHANNEL_OPEN_S = 5.0  # how long a session's close waits for the channel its events wait for
+CHANNEL_CLOSE_S = 1.0  # how long hanging up waits for the client to take the channel's close
 
 
 class Call:
@@ -52,6 +54,7 @@ class Call:
         # scenario's script is the one for that connection's number), as a WebSocket's is.
         self._session: Session | None = None
         self._opened = asyncio.Event()
+        self._channel_ready = asyncio.Event()
         self.pc = RTCPeerConnection()
         self.track = ReplyTrack(self._played)
         self.channel: RTCDataChannel | None = None
@@ -81,6 +84,7 @@ class Call:
         if channel.label != CHANNEL:
             return  # the live service reads only its own channel
         self.channel = channel
+        self._channel_ready.set()
         channel.on("message", lambda message: self._put("text", message))
         unsent, self._unsent = self._unsent, []
         for text in unsent:
@@ -196,6 +200,9 @@ class Call:
                     self._cut()  # the client's speech interrupts the reply, as live
             elif isinstance(output, Close):
                 self.conn.transcript.closed = (output.code, output.reason)
+                if self._unsent:  # said before the channel opened: the client hears it first
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._channel_ready.wait(), CHANNEL_OPEN_S)
                 return False
             elif isinstance(output, Drop):
                 self.conn.transcript.closed = (1006, "connection lost")
@@ -257,5 +264,14 @@ class Call:
         for task in list(self._tasks):
             task.cancel()
         self.track.stop()
+        channel = self.channel
+        if channel is not None and channel.readyState == "open":
+            # Closed first, so the client hears of it now (a stream reset), not when its peer
+            # notices the connection has gone.
+            closed = asyncio.Event()
+            channel.on("close", closed.set)
+            channel.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closed.wait(), CHANNEL_CLOSE_S)
         with contextlib.suppress(Exception):
             await self.pc.close()

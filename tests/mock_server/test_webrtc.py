@@ -16,7 +16,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from harness.client.webrtc import CallRefused, WebRtcCall
+from harness.client.errors import CallRefused
+from harness.client.webrtc import WebRtcCall
 from mock_server import audio, resources
 from mock_server.scenario.loader import load_scenario, load_scenario_text, resolve_scenario
 from mock_server.scenario.served import ServedScenario
