@@ -24,8 +24,12 @@ from aiortc.mediastreams import MediaStreamTrack
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from mock_server.protocol import session_config
+from mock_server.protocol.errors import RealtimeError
+from mock_server.protocol.formats import BYTES_PER_MS
 from mock_server.server.connection import Connection, new_session
 from mock_server.session import Close, Drop, RawFrame, ServerEvent, Session
+from mock_server.session.handlers import HANDLERS
 from mock_server.webrtc.media import ReplyTrack, read_track
 
 if TYPE_CHECKING:
@@ -180,9 +184,24 @@ class Call:
                 self._cut()
 
     def _cut(self) -> None:
-        response_id = self.track.clear()
-        if response_id is not None:
-            self.session.inject({"type": "output_audio_buffer.cleared", "response_id": response_id})
+        """Cut the reply playing: ``output_audio_buffer.cleared``, and its item truncated at the
+        audio that actually played (once its response is over), as live."""
+        cut = self.track.clear()
+        if cut is None:
+            return
+        response_id, item_id, played_ms = cut
+        session = self.session
+        session.inject({"type": "output_audio_buffer.cleared", "response_id": response_id})
+        if item_id and session.active_response_id() != response_id:
+            audio_ms = len(session.item_audio(item_id)) / BYTES_PER_MS[self._output_format()]
+            truncate = {"item_id": item_id, "content_index": 0}
+            truncate["audio_end_ms"] = int(min(played_ms, audio_ms))
+            with contextlib.suppress(RealtimeError):  # not an audio message: nothing to cut
+                HANDLERS["conversation.item.truncate"](session, truncate)
+
+    def _output_format(self) -> str:
+        output = self.session.config["audio"].get("output", {})
+        return session_config.format_name(output.get("format"))
 
     async def _deliver(self, outputs: list[Any]) -> bool:
         """Send what the session said; False once the call is over."""
@@ -191,7 +210,8 @@ class Call:
                 event = output.event
                 type_ = event.get("type")
                 if type_ in AUDIO_DELTAS:
-                    self.track.push(event.get("response_id", ""), base64.b64decode(event["delta"]))
+                    pcm = base64.b64decode(event["delta"])
+                    self.track.push(event.get("response_id", ""), event.get("item_id", ""), pcm)
                     continue
                 if type_ == "response.done":
                     self.track.finish(event["response"]["id"])

@@ -48,36 +48,44 @@ class ReplyTrack(MediaStreamTrack):
     def __init__(self, on_play: OnPlay) -> None:
         super().__init__()
         self._on_play = on_play
-        self._queue: deque[tuple[str, bytearray]] = deque()  # (response id, 48 kHz PCM16)
+        # (response id, item id, 48 kHz PCM16), in the order they play
+        self._queue: deque[tuple[str, str, bytearray]] = deque()
         self._queued = 0
         self._finished: set[str] = set()
         self.playing: str | None = None
-        self.played_ms: dict[str, float] = {}  # by response id, what actually played
+        self.played_ms: dict[str, float] = {}  # by item id, what of its audio actually played
+        self._item: str | None = None  # the item playing
         self._start: float | None = None
         self._timestamp = 0
 
-    def push(self, response_id: str, pcm24: bytes) -> None:
+    def push(self, response_id: str, item_id: str, pcm24: bytes) -> None:
         pcm = upsample(pcm24)
         if self._queued + len(pcm) > MAX_QUEUED_BYTES:
             return
         self._queued += len(pcm)
-        if self._queue and self._queue[-1][0] == response_id:
-            self._queue[-1][1].extend(pcm)
+        if self._queue and self._queue[-1][:2] == (response_id, item_id):
+            self._queue[-1][2].extend(pcm)
         else:
-            self._queue.append((response_id, bytearray(pcm)))
+            self._queue.append((response_id, item_id, bytearray(pcm)))
 
     def finish(self, response_id: str) -> None:
         """No more audio comes for ``response_id`` (its ``response.done`` was sent)."""
-        if any(rid == response_id for rid, _ in self._queue):
+        if any(entry[0] == response_id for entry in self._queue):
             self._finished.add(response_id)
 
-    def clear(self) -> str | None:
-        """Cut the audio playing and queued; the response that was playing, if any."""
-        cut = self.playing or (self._queue[0][0] if self._queue else None)
+    def clear(self) -> tuple[str, str | None, float] | None:
+        """Cut the audio playing and queued: the response that was playing, if any, with the
+        item it was playing and how many milliseconds of that item had played."""
+        if self.playing is not None:
+            cut = (self.playing, self._item, self.played_ms.get(self._item or "", 0.0))
+        elif self._queue:
+            cut = (self._queue[0][0], None, 0.0)
+        else:
+            cut = None
         self._queue.clear()
         self._queued = 0
         self._finished.clear()
-        self.playing = None
+        self.playing = self._item = None
         return cut
 
     async def recv(self) -> av.AudioFrame:
@@ -99,22 +107,26 @@ class ReplyTrack(MediaStreamTrack):
 
     def _take(self) -> bytes:
         while self._queue:
-            response_id, pcm = self._queue[0]
+            response_id, item_id, pcm = self._queue[0]
             if self.playing != response_id:
                 self.playing = response_id
                 self._on_play("started", response_id)
+            self._item = item_id
             if pcm:
                 chunk = bytes(pcm[:FRAME_BYTES])
                 del pcm[:FRAME_BYTES]
                 self._queued -= len(chunk)
-                played = self.played_ms.get(response_id, 0.0)
-                self.played_ms[response_id] = played + len(chunk) / (PLAY_RATE * 2 / 1000)
+                played = self.played_ms.get(item_id, 0.0)
+                self.played_ms[item_id] = played + len(chunk) / (PLAY_RATE * 2 / 1000)
                 return chunk.ljust(FRAME_BYTES, b"\0")
+            if len(self._queue) > 1 and self._queue[1][0] == response_id:
+                self._queue.popleft()  # the response's next item
+                continue
             if response_id not in self._finished:
                 break  # more is coming: silence until it does
             self._queue.popleft()
             self._finished.discard(response_id)
-            self.playing = None
+            self.playing = self._item = None
             self._on_play("stopped", response_id)
         return SILENCE
 

@@ -125,6 +125,13 @@ async def test_output_audio_buffer_clear_cuts_the_playing_reply() -> None:
         call.send({"type": "output_audio_buffer.clear"})
         cleared = await call.recv_until("output_audio_buffer.cleared")
         assert cleared["response_id"] == started["response_id"]
+        # The reply's item keeps what was played: truncated by the server, as live.
+        truncated = await call.recv_until("conversation.item.truncated")
+        session = server.connections[0].session
+        assert session is not None
+        held_ms = len(session.item_audio(truncated["item_id"])) / 48
+        assert truncated["audio_end_ms"] == pytest.approx(held_ms, abs=1)
+        assert truncated["audio_end_ms"] < 1000  # the reply's whole audio is over a second
         # Cut: the next turn's audio starts playing without the first ever finishing.
         await text_turn(call)
         kinds = []
@@ -135,8 +142,7 @@ async def test_output_audio_buffer_clear_cuts_the_playing_reply() -> None:
 
 
 async def test_speech_over_the_reply_clears_it_as_live() -> None:
-    mount = Mount(pace=0.0, seed=1, session_overrides={})
-    async with serving(mount) as server, WebRtcCall(calls_url(server), "sk-test") as call:
+    async with serving() as server, WebRtcCall(calls_url(server), "sk-test") as call:
         await call.recv_until("session.created")
         await text_turn(call, "Tell me a long story")
         started = await call.recv_until("output_audio_buffer.started")
@@ -144,7 +150,8 @@ async def test_speech_over_the_reply_clears_it_as_live() -> None:
         await call.recv_until("input_audio_buffer.speech_started")
         cleared = await call.recv_until("output_audio_buffer.cleared")
         assert cleared["response_id"] == started["response_id"]
-        assert server.calls
+        truncated = await call.recv_until("conversation.item.truncated")
+        assert truncated["content_index"] == 0 and truncated["audio_end_ms"] > 0
 
 
 async def test_a_sideband_controls_the_calls_session() -> None:
