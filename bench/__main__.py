@@ -31,6 +31,7 @@ BENCHMARKS = [
     "bench.long_conversation",
     "bench.aimock",
     "bench.audio_memory",
+    "bench.webrtc",
 ]
 
 
