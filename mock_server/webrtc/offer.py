@@ -33,11 +33,29 @@ if TYPE_CHECKING:
 
 CALLS_SUFFIX = "/v1/realtime/calls"
 MAX_SDP_BYTES = 64 * 1024
+# A page on any origin may POST its offer (the live API answers so) and read the call's id.
+CORS = (
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+    ("Access-Control-Allow-Headers", "Authorization, Content-Type, OpenAI-Beta"),
+    ("Access-Control-Expose-Headers", "Location"),
+    ("Access-Control-Max-Age", "600"),
+)
 
 
 async def answer_offer(server: MockServer, request: HttpRequest) -> Response:
-    """The answer to an offer (or the refusal)."""
+    """The answer to an offer (or the refusal), readable by a page on any origin."""
+    response = await _answer(server, request)
+    for name, value in CORS:
+        if name not in response.headers:
+            response.headers[name] = value
+    return response
+
+
+async def _answer(server: MockServer, request: HttpRequest) -> Response:
     path = request.path.rstrip("/")
+    if request.method == "OPTIONS":  # a page's preflight: the live API lets any origin call
+        return Response(204, reason_phrase(204), Headers([("Content-Length", "0")]), b"")
     if request.method != "POST":
         return openai_error(
             405,
