@@ -21,6 +21,7 @@ import pytest
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
+from harness.mock import mint_ephemeral_key
 from mock_server import resources
 from mock_server.protocol.http import HttpRequest
 from mock_server.scenario.loader import load_scenario_text
@@ -128,7 +129,10 @@ def _call(page: Any, origin: str) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{origin}/webrtc-page")
-    location = page.evaluate("(url) => rtc.start(url, 'ek_test')", f"{origin}/v1/realtime/calls")
+    key = mint_ephemeral_key(f"{origin}/v1", "sk-test")  # the backend's part
+    location = page.evaluate(
+        "([url, key]) => rtc.start(url, key)", [f"{origin}/v1/realtime/calls", key]
+    )
     assert location.startswith("/v1/realtime/calls/rtc_")
     # The fake microphone's speech: server VAD finds the turn in the browser's Opus audio, and
     # the mock's spoken answer plays on the page's remote track.

@@ -18,6 +18,7 @@ from websockets.exceptions import InvalidStatus
 
 from harness.client.errors import CallRefused
 from harness.client.webrtc import WebRtcCall
+from harness.mock import mint_ephemeral_key
 from mock_server import audio, resources
 from mock_server.scenario.loader import load_scenario, load_scenario_text, resolve_scenario
 from mock_server.scenario.served import ServedScenario
@@ -194,7 +195,8 @@ async def test_the_backends_form_configures_the_session() -> None:
 async def test_the_beta_era_post_to_v1_realtime() -> None:
     async with serving() as server:
         url = server.url_for(scheme="http", path="/v1/realtime?model=gpt-realtime")
-        async with WebRtcCall(url, "ek_test") as call:
+        key = await asyncio.to_thread(mint_ephemeral_key, server.base_url, "sk-test")
+        async with WebRtcCall(url, key) as call:
             created = await call.recv_until("session.created")
             assert created["session"]["model"] == "gpt-realtime"
             assert call.call_id is not None and call.call_id.startswith("rtc_")
@@ -254,3 +256,15 @@ async def test_stopping_the_server_ends_its_calls() -> None:
     assert not server.calls
     assert server.connections[0].ended
     await call.close()
+
+
+async def test_a_pages_preflight_and_the_answer_allow_any_origin() -> None:
+    async with serving() as server:
+        status, _ = await post(calls_url(server), b"", {"Origin": "http://app"}, method="OPTIONS")
+        assert status == 204
+        request = urllib.request.Request(calls_url(server), method="OPTIONS")
+        response = await asyncio.to_thread(urllib.request.urlopen, request, timeout=WAIT)
+        assert response.headers["Access-Control-Allow-Origin"] == "*"
+        assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+        async with WebRtcCall(calls_url(server), "sk-test") as call:
+            assert call.location is not None  # Location is exposed to the page's script too
