@@ -22,7 +22,7 @@ from typing import Any
 
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
@@ -107,7 +107,8 @@ class WebRtcCall:
         self.form_session = form_session
         self.extra_headers = headers or {}
         self.frames: asyncio.Queue[str | None] = asyncio.Queue()  # None: the channel closed
-        self.pc = RTCPeerConnection()
+        # No ICE servers: aiortc's default is a public STUN server, and a local call needs none.
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.mic = Microphone()
         self.events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.heard = bytearray()  # the remote track's audio, 48 kHz mono PCM16 (bounded)

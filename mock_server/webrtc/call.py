@@ -19,7 +19,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -59,7 +59,8 @@ class Call:
         self._session: Session | None = None
         self._opened = asyncio.Event()
         self._channel_ready = asyncio.Event()
-        self.pc = RTCPeerConnection()
+        # No ICE servers: aiortc's default is a public STUN server, and a local call needs none.
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.track = ReplyTrack(self._played)
         self.channel: RTCDataChannel | None = None
         self.sidebands: set[ServerConnection] = set()
@@ -171,6 +172,8 @@ class Call:
         finally:
             if self.heard_ms:
                 self._note(f"{self.heard_ms:.0f} ms of audio came on the client's track")
+            if self.lost:
+                self._note(f"{self.lost} frames or events lost: the call's inbox was full")
             session.abandon()
             await self._hang_up()
 
@@ -252,8 +255,10 @@ class Call:
         if self._ended or self._session is None:
             await ws.close(1000, "the call has ended")
             return
+        # Its frames and the events it gets are the call's transcript's (one record of the
+        # session, whoever spoke); its own keeps its handshake and says where the rest is.
         conn.session = self.session
-        conn.transcript = self.conn.transcript  # one record of the call, whoever spoke
+        conn.transcript.add(0.0, "note", "webrtc.sideband", note=f"joined call {self.id}")
         self.sidebands.add(ws)
         try:
             async for frame in ws:
