@@ -43,6 +43,7 @@ AUDIO_DELTAS = ("response.output_audio.delta", "response.audio.delta")
 # not yet open: a client past either loses what does not fit (a finding says so).
 MAX_INBOX = 512
 MAX_UNSENT = 1024
+CONNECT_S = 30.0  # how long a call waits for its client's oai-events channel
 CHANNEL_OPEN_S = 5.0  # how long a session's close waits for the channel its events wait for
 CHANNEL_CLOSE_S = 1.0  # how long hanging up waits for the client to take the channel's close
 
@@ -71,6 +72,7 @@ class Call:
         self.lost = 0  # inbox items that did not fit
         self.heard_ms = 0.0  # the client's audio the session was fed
         self.task: asyncio.Future[None] | None = None  # the pump, as one of the server's
+        self._watchdog: asyncio.TimerHandle | None = None
 
     # ---- set-up (the HTTP answer waits for it) ---------------------------------------------
 
@@ -81,9 +83,19 @@ class Call:
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_state)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        pc.addTrack(self.track)
+        if any(t.kind == "audio" for t in pc.getTransceivers()):
+            pc.addTrack(self.track)  # the offer's audio m-line: the reply plays there
+        # else an offer with the channel alone: events only, the reply's audio goes nowhere
         await pc.setLocalDescription(await pc.createAnswer())
+        # A client that never connects (ICE fails quietly, no channel) does not hold a session.
+        loop = asyncio.get_running_loop()
+        self._watchdog = loop.call_later(CONNECT_S, self._check_connected)
         return str(pc.localDescription.sdp)
+
+    def _check_connected(self) -> None:
+        if self.channel is None:
+            self.conn.transcript.closed = (1006, f"no data channel within {CONNECT_S:.0f} s")
+            self._put("end", None)
 
     def _on_channel(self, channel: RTCDataChannel) -> None:
         if channel.label != CHANNEL:
@@ -279,6 +291,8 @@ class Call:
         if self._ended:
             return
         self._ended = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         self._opened.set()  # a sideband waiting for the pump sees the call has ended
         self.server.calls.pop(self.id, None)
         if self.conn.transcript.closed is None:

@@ -268,3 +268,22 @@ async def test_a_pages_preflight_and_the_answer_allow_any_origin() -> None:
         assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
         async with WebRtcCall(calls_url(server), "sk-test") as call:
             assert call.location is not None  # Location is exposed to the page's script too
+
+
+async def test_a_call_whose_client_never_connects_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiortc import RTCConfiguration, RTCPeerConnection
+
+    from mock_server.webrtc import call as call_module
+
+    monkeypatch.setattr(call_module, "CONNECT_S", 0.3)
+    async with serving() as server:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pc.createDataChannel("oai-events")
+        await pc.setLocalDescription(await pc.createOffer())
+        headers = {"Authorization": "Bearer sk-test", "Content-Type": "application/sdp"}
+        status, _ = await post(calls_url(server), pc.localDescription.sdp.encode(), headers)
+        assert status == 201  # and the client never takes the answer
+        await until(lambda: bool(server.connections) and server.connections[0].ended, "the end")
+        assert server.connections[0].transcript.closed == (1006, "no data channel within 0 s")
+        assert not server.calls
+        await pc.close()
