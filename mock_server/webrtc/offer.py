@@ -27,6 +27,7 @@ from websockets.http11 import Request, Response
 from mock_server.protocol.http import HttpRequest, openai_error, reason_phrase
 from mock_server.server.connection import Connection
 from mock_server.server.handshake import Accept
+from mock_server.server.mount import MountTraffic
 
 if TYPE_CHECKING:
     from mock_server.server.server import MockServer
@@ -85,7 +86,11 @@ async def _answer(server: MockServer, request: HttpRequest) -> Response:
 
 
 async def _start_call(
-    server: MockServer, decision: Accept, traffic: Any, sdp: str, config: dict[str, Any] | None
+    server: MockServer,
+    decision: Accept,
+    traffic: MountTraffic,
+    sdp: str,
+    config: dict[str, Any] | None,
 ) -> Response:
     from mock_server.webrtc.call import Call
 
