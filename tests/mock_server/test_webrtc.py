@@ -1,5 +1,6 @@
 """WebRTC calls: an aiortc client (a peer with a microphone track and the ``oai-events`` data
-channel, its offer POSTed to /v1/realtime/calls) against the mock, all on 127.0.0.1.
+channel, its offer POSTed to /v1/realtime/calls) against the mock: HTTP and WebSocket on
+127.0.0.1, ICE on the machine's own addresses with no STUN server (docs/webrtc.md).
 
 The microphone plays fixture speech in real time and the reply's audio plays in real time on
 the server's track, so these tests take seconds; every wait is bounded (``WAIT``)."""
@@ -16,6 +17,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+pytest.importorskip("aiortc")  # the webrtc extra (the test extra includes it)
+
 from harness.client.errors import CallRefused
 from harness.client.webrtc import WebRtcCall
 from harness.mock import mint_ephemeral_key
@@ -24,8 +27,6 @@ from mock_server.scenario.loader import load_scenario, load_scenario_text, resol
 from mock_server.scenario.served import ServedScenario
 from mock_server.server import MockServer, Mount
 from tests.helpers import KEY, WAIT, serving, until, user_text
-
-pytest.importorskip("aiortc")
 
 QUESTION = audio.load_wav(resources.AUDIO / "question.wav").tobytes()
 SILENCE_1S = bytes(48 * 1000)
