@@ -293,6 +293,9 @@ NOT_OVER_WEBRTC = {
     "barge_in": "over WebRTC the server, not the client, cuts the reply it is playing when the "
     "user speaks (output_audio_buffer.cleared) and knows what was played; a client sends no "
     "conversation.item.truncate, which the scenario expects",
+    "truncate_past_audio": "over WebRTC the client does not truncate: the server cuts the reply "
+    "at what was played (output_audio_buffer.clear), so a truncate past the audio sent, which "
+    "the scenario expects, is never made",
 }
 
 
