@@ -33,6 +33,7 @@ BENCHMARKS = [
     "bench.audio_memory",
     "bench.report_open",
     "bench.http_front",
+    "bench.webrtc",
 ]
 
 

@@ -170,6 +170,15 @@ class RealtimeMock(ScenarioBuilder):
         """For SDK clients that would otherwise derive ``wss://`` (the beta client)."""
         return self.server.url_for(self.prefix, scheme="ws", path="/v1")
 
+    @property
+    def calls_url(self) -> str:
+        """Where a WebRTC client POSTs its SDP offer: ``http://.../<prefix>/v1/realtime/calls``."""
+        return self.server.url_for(self.prefix, scheme="http", path="/v1/realtime/calls")
+
+    def ephemeral_key(self) -> str:
+        """A key for a browser's WebRTC call (``ek_...``), as a backend mints one."""
+        return mint_ephemeral_key(self.base_url, self.api_key)
+
     # ---- what happened -------------------------------------------------------------------
 
     def connections(self) -> list[Connection]:
@@ -368,3 +377,22 @@ class RealtimeMock(ScenarioBuilder):
     def unmount(self) -> None:
         """Stop serving this mock's prefix (the fixture does it after the test)."""
         self._threaded.call(lambda: self.server.unmount(self.prefix))
+
+
+def mint_ephemeral_key(base_url: str, api_key: str, fallback: str = "ek_realtime_mock") -> str:
+    """An ``ek_`` key from ``POST {base_url}/realtime/client_secrets``, as a backend mints one;
+    ``fallback`` where the server issues none (a mount that accepts any key takes it)."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{base_url.rstrip('/')}/realtime/client_secrets",
+        data=b"{}",
+        headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            value = json.loads(response.read()).get("value")
+    except (OSError, ValueError, AttributeError):  # URLError is an OSError
+        return fallback
+    return value if isinstance(value, str) and value.startswith("ek_") else fallback

@@ -55,6 +55,7 @@ class Context:
     flaws: Flaws = field(default_factory=Flaws)
     out_dir: Path | None = None
     scenario: str = "reply"
+    transport: str = "websocket"
     audio_written: list[Path] = field(default_factory=list)
     # The server's connections once the scenario has been played (their transcripts).
     connections: list[Connection] = field(default_factory=list)
@@ -69,6 +70,7 @@ class Context:
             dialect=self.dialect,
             timeout_s=WAIT_S,
             tools=dict(TOOLS),
+            transport=self.transport,
             **kwargs,
         )
         if self.flaws.no_backoff:
@@ -286,6 +288,15 @@ DRIVERS: dict[str, Driver] = {
     ),
 }
 ONLY = {"beta_only": "beta", "beta_retired": "ga", "mcp_call": "ga", "mcp_approval": "ga"}
+# The library scenarios whose behaviour does not apply over WebRTC (docs/webrtc.md), and why.
+NOT_OVER_WEBRTC = {
+    "barge_in": "over WebRTC the server, not the client, cuts the reply it is playing when the "
+    "user speaks (output_audio_buffer.cleared) and knows what was played; a client sends no "
+    "conversation.item.truncate, which the scenario expects",
+    "truncate_past_audio": "over WebRTC the client does not truncate: the server cuts the reply "
+    "at what was played (output_audio_buffer.clear), so a truncate past the audio sent, which "
+    "the scenario expects, is never made",
+}
 
 
 def dialects(name: str) -> list[str]:
@@ -298,16 +309,18 @@ async def play(
     dialect: str,
     flaws: Flaws | None = None,
     out_dir: Path | None = None,
+    transport: str = "websocket",
     *,
     keep_input_audio: bool = False,
 ) -> tuple[ScenarioVerdict, Context]:
-    """Serve library scenario ``name``, run its driver, return the verdict (the context holds
-    the connections; with ``keep_input_audio`` their transcripts keep the audio sent)."""
+    """Serve library scenario ``name``, run its driver (over ``transport``), return the verdict
+    (the context holds the connections; with ``keep_input_audio`` their transcripts keep the
+    audio sent)."""
     scenario = ServedScenario(load_scenario(resolve_scenario(name)))
     mount = scenario.mount()
     mount.keep_input_audio = keep_input_audio
     async with MockServer(port=0, default_mount=mount) as server:
-        ctx = Context(server.ws_url, dialect, flaws or Flaws(), out_dir, name)
+        ctx = Context(server.ws_url, dialect, flaws or Flaws(), out_dir, name, transport)
         try:
             await asyncio.wait_for(DRIVERS[name](ctx), 60)
         except (SessionError, HandshakeRefused, AuthenticationError, TimeoutError) as error:
@@ -330,4 +343,4 @@ def verdict_table(rows: list[tuple[str, str, ScenarioVerdict, float]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DRIVERS", "Flaws", "dialects", "play", "verdict_table"]
+__all__ = ["DRIVERS", "NOT_OVER_WEBRTC", "Flaws", "dialects", "play", "verdict_table"]

@@ -155,6 +155,10 @@ def _environment(server: MockServer, mount: Mount, scenario: str) -> dict[str, s
         "OPENAI_WEBSOCKET_BASE_URL": server.url_for(mount.prefix, scheme=ws, path="/v1"),
         "OPENAI_API_KEY": FAKE_KEY,
         "REALTIME_MOCK_URL": server.url_for(mount.prefix, scheme=ws),
+        # A WebRTC client (a browser driven by CMD) POSTs its offer here (docs/webrtc.md).
+        "REALTIME_MOCK_CALLS_URL": server.url_for(
+            mount.prefix, scheme=http, path="/v1/realtime/calls"
+        ),
         "REALTIME_MOCK_SCENARIO": scenario,
     }
     if secure:

@@ -94,6 +94,14 @@ def add_parser(subparsers: Any) -> None:
     client.add_argument("--realtime", action="store_true", help="stream the WAV in real time")
     client.add_argument("--out", default=None, metavar="WAV", help="write the reply audio here")
     client.add_argument("--text-only", action="store_true", help="ask for text answers only")
+    client.add_argument(
+        "--transport",
+        choices=["websocket", "webrtc"],
+        default="websocket",
+        help="webrtc: POST an SDP offer to the URL's /v1/realtime/calls, events on the "
+        "oai-events data channel, --audio on the microphone track (in real time); the "
+        "reply's audio plays on the remote track, so --out gets none (default: websocket)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             args.realtime,
             args.out,
             args.text_only,
+            args.transport,
         )
     )
 
@@ -122,6 +131,7 @@ async def client_main(
     realtime: bool,
     out: str | None,
     text_only: bool,
+    transport: str = "websocket",
 ) -> int:
     # Loaded when the command runs, not to build the CLI's parser (every command pays for that).
     from harness.client import (
@@ -180,6 +190,7 @@ async def client_main(
             # So that the answer can say what was heard (the mock recognises its fixtures).
             "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}},
         },
+        transport=transport,
     )
     reply = bytearray()
     try:

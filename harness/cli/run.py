@@ -21,6 +21,7 @@ def add_parser(subparsers: Any) -> None:
         "  OPENAI_WEBSOCKET_BASE_URL  the ws:// form of it\n"
         "  OPENAI_API_KEY             a fake key the mock accepts (sk-realtime-mock)\n"
         "  REALTIME_MOCK_URL          the full ws://.../v1/realtime URL\n"
+        "  REALTIME_MOCK_CALLS_URL    http://.../v1/realtime/calls, for a WebRTC client\n"
         "  REALTIME_MOCK_SCENARIO     the scenario's name\n"
         "  (with --tls: https:// and wss:// URLs; SSL_CERT_FILE, NODE_EXTRA_CA_CERTS: the CA)\n"
         "\n"

@@ -60,9 +60,14 @@ class ClientConfig:
     ssl_context: ssl.SSLContext | None = None
     timeout_s: float = 30.0
     max_reconnects: int = 3
+    # "websocket", or "webrtc": the offer POSTed to the URL's calls endpoint, events on the
+    # data channel, audio on the tracks (harness/client/webrtc.py).
+    transport: str = "websocket"
 
     def __post_init__(self) -> None:
         self.dialect = Dialect(self.dialect)
+        if self.transport not in ("websocket", "webrtc"):
+            raise ValueError(f"transport {self.transport!r}: 'websocket' or 'webrtc'")
 
 
 def beta_session(ga: dict[str, Any]) -> dict[str, Any]:

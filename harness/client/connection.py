@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Self
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from harness.client.config import ClientConfig, Turn, beta_session
 from harness.client.errors import (
     FATAL_CODES,
     AuthenticationError,
+    CallRefused,
     HandshakeRefused,
     SessionError,
     closed_error,
@@ -35,7 +36,7 @@ class Connection:
 
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
-        self.ws: ClientConnection | None = None
+        self.ws: Any = None  # a ClientConnection, or a WebRTC call's ChannelSocket
         self.session: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []  # items to replay after a reconnect
         self.received: list[dict[str, Any]] = []
@@ -72,28 +73,27 @@ class Connection:
         attempt = 0
         while True:
             try:
-                self.ws = await connect(
-                    self._url(),
-                    additional_headers=self._headers(),
-                    ssl=self.config.ssl_context,
-                    max_size=None,
-                    open_timeout=self.config.timeout_s,
-                )
+                self.ws = await self._open()
                 break
             except InvalidStatus as refused:
                 response = refused.response
-                message = error_message(response.body)
-                if response.status_code == 401:
-                    raise AuthenticationError(
-                        f"the server refused the API key (HTTP 401): {message} Check "
-                        "OPENAI_API_KEY; send it as 'Authorization: Bearer KEY', never in the URL."
-                    ) from None
-                retryable = response.status_code == 429 or response.status_code >= 500
-                if not retryable or attempt >= backoff.retries:
-                    raise HandshakeRefused(response.status_code, message) from None
-                delay = backoff.delay(attempt, retry_after(response.headers.get("retry-after")))
-                await asyncio.sleep(delay)
-                attempt += 1
+                status, body = response.status_code, response.body
+                headers: Mapping[str, str] = response.headers
+            except CallRefused as call_refused:
+                status, body = call_refused.status, json.dumps(call_refused.body).encode()
+                headers = call_refused.headers
+            message = error_message(body)
+            if status == 401:
+                raise AuthenticationError(
+                    f"the server refused the API key (HTTP 401): {message} Check "
+                    "OPENAI_API_KEY; send it as 'Authorization: Bearer KEY', never in the URL."
+                ) from None
+            retryable = status == 429 or status >= 500
+            if not retryable or attempt >= backoff.retries:
+                raise HandshakeRefused(status, message) from None
+            delay = backoff.delay(attempt, retry_after(headers.get("retry-after")))
+            await asyncio.sleep(delay)
+            attempt += 1
         self.connections += 1
         created = await self._next_event()
         if created.get("type") == "error":
@@ -104,6 +104,24 @@ class Connection:
             # beta sends conversation.created right after session.created
             self._pending.append(await self._next_event())
         await self.configure()
+
+    async def _open(self) -> Any:
+        """A WebSocket, or a WebRTC call's data channel used as one (``transport``)."""
+        if self.config.transport == "websocket":
+            return await connect(
+                self._url(),
+                additional_headers=self._headers(),
+                ssl=self.config.ssl_context,
+                max_size=None,
+                open_timeout=self.config.timeout_s,
+            )
+        from harness.client.webrtc import ChannelSocket, WebRtcCall, calls_url
+
+        url = calls_url(self._url(), beta=self.config.dialect is Dialect.BETA)
+        headers = {k: v for k, v in self._headers().items() if k != "Authorization"}
+        call = WebRtcCall(url, self.config.api_key, headers=headers)
+        await call.connect(self.config.timeout_s)
+        return ChannelSocket(call)
 
     async def configure(self) -> None:
         session = dict(self.config.session)

@@ -10,6 +10,8 @@ without a close frame (1006), 1011, 1012 and 1013.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
@@ -35,6 +37,19 @@ class HandshakeRefused(ClientError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
+
+
+class CallRefused(ClientError):
+    """A WebRTC offer was refused: ``status``, the OpenAI error body, the response headers."""
+
+    def __init__(
+        self, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers: Mapping[str, str] = headers or {}
+        error = body.get("error") or {}
+        super().__init__(f"HTTP {status}: {error.get('message', body)}")
 
 
 class SessionError(ClientError):

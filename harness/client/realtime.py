@@ -173,6 +173,16 @@ class RealtimeClient(Connection):
         self, pcm: bytes, *, chunk_ms: int = 20, realtime: bool = False, commit: bool | None = None
     ) -> None:
         """Stream PCM16 24 kHz audio; commit by hand when server VAD is off (or if asked)."""
+        if commit is None:
+            commit = self._turn_detection() is None
+        if self.config.transport == "webrtc":
+            # On the microphone track, which plays it in real time: waited for as long, and
+            # for the network's delay before a commit takes it all.
+            self.ws.say(pcm)
+            await asyncio.sleep(len(pcm) / BYTES_PER_MS / 1000 + (0.2 if commit else 0))
+            if commit:
+                await self.send({"type": "input_audio_buffer.commit"})
+            return
         step = chunk_ms * BYTES_PER_MS
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -183,8 +193,6 @@ class RealtimeClient(Connection):
             )
             if realtime:
                 await asyncio.sleep(max(0.0, start + (n + 1) * chunk_ms / 1000 - loop.time()))
-        if commit is None:
-            commit = self._turn_detection() is None
         if commit:
             await self.send({"type": "input_audio_buffer.commit"})
 

@@ -120,6 +120,18 @@ def split_realtime_path(path: str) -> tuple[str, str] | None:
     return None
 
 
+def is_webrtc_offer(request: HttpRequest) -> bool:
+    """Whether a plain request is WebRTC's (``mock_server/webrtc/offer.py``): anything at
+    ``.../v1/realtime/calls``, or a POST of SDP to a realtime path (the beta-era form); GETs
+    and upgrades on a realtime path stay the WebSocket's.
+    """
+    path = request.path.rstrip("/")
+    if path.endswith("/v1/realtime/calls"):
+        return True
+    sdp = request.headers.get("Content-Type", "").lower().startswith("application/sdp")
+    return request.method == "POST" and sdp and split_realtime_path(path) is not None
+
+
 def offered_subprotocols(headers: Headers) -> list[str]:
     """The subprotocols a client offered (browsers carry the key and the dialect there)."""
     offered = ",".join(headers.get_all("Sec-WebSocket-Protocol")).split(",")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from websockets.http11 import Request
 
     from mock_server.relay import Relay
+    from mock_server.server.handshake import Accept
     from mock_server.server.handshake import Relay as RelayDecision
 
 log = logging.getLogger("realtime_mock")
@@ -64,6 +66,37 @@ class Connection:
     opened_at: float | None = None
     closed_at: float | None = None
     close_code: int | None = None
+    call_id: str | None = None  # a sideband's: the WebRTC call whose session it joins
+
+    @classmethod
+    def accepted(cls, decision: Accept, call_id: str | None = None) -> Connection:
+        """The emulated connection an accepted handshake opens (a sideband names its call)."""
+        transcript = Transcript(
+            input_audio=bytearray() if decision.mount.keep_input_audio else None
+        )
+        transcript.handshake = decision.handshake
+        return cls(
+            mount=decision.mount,
+            dialect=decision.dialect,
+            model=decision.model,
+            intent=decision.intent,
+            api_key=decision.api_key,
+            transcript=transcript,
+            refusal=decision.refusal,
+            subprotocol=decision.subprotocol,
+            session_config=decision.session,
+            call_id=call_id,
+        )
+
+
+class LiveCall(Protocol):
+    """A live WebRTC call, as the server sees it (the call is :mod:`mock_server.webrtc`'s)."""
+
+    def join(self, ws: ServerConnection, conn: Connection) -> Coroutine[Any, Any, None]:
+        """Serve a sideband WebSocket on the call's session until it closes."""
+        ...
+
+    async def end(self, code: int, reason: str) -> None: ...
 
 
 async def serve_connection(ws: ServerConnection, conn: Connection) -> None:
@@ -71,6 +104,12 @@ async def serve_connection(ws: ServerConnection, conn: Connection) -> None:
     if conn.relay is not None:
         await conn.relay.run(ws)
         return
+    session = new_session(conn)
+    await _pump(ws, conn, session)
+
+
+def new_session(conn: Connection) -> Session:
+    """The session an emulated connection (a WebSocket, or a WebRTC call) plays."""
     mount = conn.mount
     session = Session(
         SessionOptions(
@@ -94,7 +133,7 @@ async def serve_connection(ws: ServerConnection, conn: Connection) -> None:
         script=mount.script_factory(conn.number) if mount.script_factory else None,
     )
     conn.session = session
-    await _pump(ws, conn, session)
+    return session
 
 
 async def _pump(ws: ServerConnection, conn: Connection, session: Session) -> None:

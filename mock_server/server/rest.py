@@ -16,6 +16,7 @@ from websockets.http11 import Request, Response
 
 from mock_server.protocol.http import (
     HttpRequest,
+    is_webrtc_offer,
     json_response,
     openai_error,
     presented_key,
@@ -50,6 +51,10 @@ async def answer(server: MockServer, request: HttpRequest) -> Response:
         if request.method != "POST":
             return _not_allowed(request, "POST")
         return await _create(server, *rest, request)
+    if is_webrtc_offer(request):
+        from mock_server.webrtc.offer import answer_offer  # aiortc only once a call comes
+
+        return await answer_offer(server, request)
     if split_realtime_path(path) is not None:
         if request.method not in ("GET", "HEAD"):
             return _not_allowed(request, "GET")

@@ -20,26 +20,27 @@ import logging
 import ssl
 import tempfile
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from mock_server.protocol.http import HttpRequest, json_response
-from mock_server.server.connection import Connection, open_relay, serve_connection
+from mock_server.protocol.http import HttpRequest, json_response, openai_error
+from mock_server.server.connection import Connection, LiveCall, open_relay, serve_connection
 from mock_server.server.ephemeral import EphemeralKeys
 from mock_server.server.front import Front, WebSocketOptions, listen
-from mock_server.server.handshake import Refuse, decide, select, select_subprotocol
+from mock_server.server.handshake import Accept, Refuse, decide, select, select_subprotocol
 from mock_server.server.handshake import Relay as RelayDecision
 from mock_server.server.logs import WEBSOCKETS_LOG
 from mock_server.server.mount import Mount, MountTraffic
 from mock_server.server.rest import answer as answer_http
 from mock_server.server.routes import HttpRoutes
+from mock_server.server.tls import local_tls_context
 from mock_server.server.warm import warm_up
-from mock_server.transcript import Transcript
 
 log = logging.getLogger("realtime_mock")
 
@@ -108,6 +109,8 @@ class MockServer:
         self.http_routes = HttpRoutes()
         # The ephemeral keys this server issued (POST /v1/realtime/client_secrets).
         self.ephemeral_keys = EphemeralKeys()
+        # Live WebRTC calls by id (mock_server/webrtc/), which a sideband WebSocket joins.
+        self.calls: dict[str, LiveCall] = {}
 
     # ---- life cycle ------------------------------------------------------------------------
 
@@ -150,6 +153,8 @@ class MockServer:
         """Close every connection with 1001 (going away) and stop listening."""
         for server in self._servers:
             server.close()
+        for call in list(self.calls.values()):
+            await call.end(1001, "server stopping")
         for server in self._servers:
             await server.wait_closed()
         if self._handlers:
@@ -167,15 +172,7 @@ class MockServer:
         await self.stop()
 
     def _make_tls_context(self) -> ssl.SSLContext:
-        import trustme
-
-        ca = trustme.CA()
-        cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        cert.configure_cert(context)
-        self._tls_dir = tempfile.TemporaryDirectory(prefix="realtime-mock-tls-")
-        self.ca_path = Path(self._tls_dir.name) / "ca.pem"
-        ca.cert_pem.write_to_path(str(self.ca_path))
+        context, self._tls_dir, self.ca_path = local_tls_context()
         return context
 
     # ---- addresses -------------------------------------------------------------------------
@@ -256,6 +253,38 @@ class MockServer:
     ) -> Response | None:
         if _is_health_check(request.path):
             return json_response(200, {"status": "ok", "mounts": sorted(self.mounts)})
+        admitted = await self.admit(request)
+        if isinstance(admitted, Response):
+            return admitted
+        decision, traffic = admitted
+        if isinstance(decision, RelayDecision):
+            opened = await open_relay(connection, request, decision)
+            if isinstance(opened, Response):
+                return opened
+            self._pending[connection] = (opened, traffic)
+            # Should the handshake with the client fail from here on, no handler runs the
+            # relay: its upstream is closed when the client's connection ends.
+            connection.connection_lost_waiter.add_done_callback(
+                lambda _: self._abandon_relay(connection)
+            )
+            return None
+        call_id = decision.handshake.query.get("call_id")
+        if call_id is not None and call_id not in self.calls:
+            return openai_error(
+                404,
+                f"No live call {call_id[:64]!r} to join: a sideband connects with the id from "
+                "the Location header of POST /v1/realtime/calls, while that call is up.",
+                code="call_not_found",
+            )
+        self._pending[connection] = (Connection.accepted(decision, call_id), traffic)
+        return None
+
+    async def admit(
+        self, request: Request
+    ) -> Response | tuple[Accept | RelayDecision, MountTraffic]:
+        """The mount's policy applied to a handshake (a WebSocket's, or a WebRTC offer's read
+        as one): the refusal, or the decision with the mount's traffic (the attempt counted,
+        the mount's handshake delay slept)."""
         target = select(request, self.mounts, origin=self.url_for(path=""))
         if isinstance(target, Refuse):
             return target.response
@@ -276,34 +305,7 @@ class MockServer:
         )
         if isinstance(decision, Refuse):
             return decision.response
-        if isinstance(decision, RelayDecision):
-            opened = await open_relay(connection, request, decision)
-            if isinstance(opened, Response):
-                return opened
-            self._pending[connection] = (opened, traffic)
-            # Should the handshake with the client fail from here on, no handler runs the
-            # relay: its upstream is closed when the client's connection ends.
-            connection.connection_lost_waiter.add_done_callback(
-                lambda _: self._abandon_relay(connection)
-            )
-            return None
-        transcript = Transcript(
-            input_audio=bytearray() if decision.mount.keep_input_audio else None
-        )
-        transcript.handshake = decision.handshake
-        conn = Connection(
-            mount=decision.mount,
-            dialect=decision.dialect,
-            model=decision.model,
-            intent=decision.intent,
-            api_key=decision.api_key,
-            transcript=transcript,
-            refusal=decision.refusal,
-            subprotocol=decision.subprotocol,
-            session_config=decision.session,
-        )
-        self._pending[connection] = (conn, traffic)
-        return None
+        return decision, traffic
 
     def _abandon_relay(self, connection: ServerConnection) -> None:
         pending = self._pending.pop(connection, None)  # the handler pops it when it starts
@@ -321,6 +323,20 @@ class MockServer:
             await ws.close(1011, "realtime-mock: no handshake state")
             return
         conn, traffic = pending
+        call = self.calls.get(conn.call_id) if conn.call_id is not None else None
+        if conn.call_id is not None and call is None:  # the call ended during the handshake
+            await ws.close(1000, "the call has ended")
+            return
+        if call is not None:
+            await self.run_connection(conn, traffic, call.join(ws, conn))
+        else:
+            await self.run_connection(conn, traffic, serve_connection(ws, conn))
+
+    async def run_connection(
+        self, conn: Connection, traffic: MountTraffic, serving: Coroutine[Any, Any, None]
+    ) -> None:
+        """Run an accepted connection (``serving``) as one of this server's: numbered on its
+        mount, listed, counted among the open sessions, waited for by :meth:`stop`."""
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
@@ -331,9 +347,11 @@ class MockServer:
         loop = asyncio.get_running_loop()
         conn.opened_at = loop.time()
         try:
-            await serve_connection(ws, conn)
+            await serving
         finally:
-            conn.closed_at, conn.close_code = loop.time(), ws.close_code
+            conn.closed_at = loop.time()
+            if conn.close_code is None and conn.transcript.closed is not None:
+                conn.close_code = conn.transcript.closed[0]
             if self.on_connection_end is not None:
                 try:
                     self.on_connection_end(conn)

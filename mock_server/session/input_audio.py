@@ -95,6 +95,24 @@ class InputAudio:
                 "invalid_value",
                 "audio",
             )
+        self.add(chunk, now, event.get("event_id"))
+
+    def from_track(self, pcm16: bytes, now: float) -> None:
+        """A media track's audio (WebRTC, 24 kHz PCM16); a script sees it as an append."""
+        from mock_server import audio as audio_module
+
+        fmt = self.format()
+        chunk = pcm16 if fmt == "pcm16" else audio_module.to_format(pcm16, fmt)
+        if self.script is not None:
+            audio_b64 = binascii.b2a_base64(chunk, newline=False).decode()
+            append = {"type": "input_audio_buffer.append", "audio": audio_b64}
+            if self.script.on_client_event(append, now):
+                return
+        self.add(chunk, now)
+
+    def add(self, chunk: bytes, now: float, event_id: str | None = None) -> None:
+        """Audio into the buffer, in the session's input format: an append's decoded bytes,
+        or a WebRTC track's (``Session.receive_audio``); VAD and diagnostics see both alike."""
         if (
             "audio_in_text_only_session" not in self.mistakes.kinds
             and session_config.output_modalities(self._config()) == ["text"]
@@ -102,13 +120,13 @@ class InputAudio:
             self.mistakes.find(
                 "audio_in_text_only_session",
                 "input audio appended in a session whose output_modalities is ['text']",
-                event.get("event_id"),
+                event_id,
                 severity="warning",
             )
         fmt = self.format()
         if len(self.buffer) + len(chunk) > MAX_INPUT_BUFFER_BYTES:
             self._refuse_full_buffer(len(chunk))
-        self.mistakes.warn(self.diagnostics.on_append(chunk, fmt, now), event.get("event_id"))
+        self.mistakes.warn(self.diagnostics.on_append(chunk, fmt, now), event_id)
         self.buffer.extend(chunk)
         self.written_ms += len(chunk) / BYTES_PER_MS[fmt]
         if self.outbox.transcript.input_audio is not None:

@@ -217,6 +217,18 @@ class Session:
         except Exception as exc:  # a bug of ours must not cost the client its session
             self._internal_error(exc, f"handling '{type_}'", client_event_id)
 
+    def receive_audio(self, pcm16: bytes, now: float) -> None:
+        """Feed a media track's audio (WebRTC), 24 kHz PCM16, as an append's (no event kept)."""
+        self.clock.now = self.clock.last_activity = now
+        if self.closed is not None:
+            return
+        try:
+            self.input_audio.from_track(pcm16, now)
+        except RealtimeError as error:
+            self._error(error)
+        except Exception as exc:
+            self._internal_error(exc, "adding the track's audio")
+
     def due(self, now: float) -> list[Output]:
         """All output whose time has come, in order.
 

@@ -467,3 +467,33 @@ def test_the_dialect_option_is_the_one_dialect_type(tmp_path: Path) -> None:
             RealtimeMock(threaded, "/t/bad", beta_only, MockOptions(dialect="gaa"), folder=tmp_path)
     finally:
         threaded.stop()
+
+
+def test_the_fixture_gives_a_webrtc_client_its_calls_url_and_an_ephemeral_key(
+    pytester: pytest.Pytester,
+) -> None:
+    pytest.importorskip("aiortc")
+    pytester.makepyfile(
+        test_call="""
+        from harness.client.webrtc import WebRtcCall
+
+        async def test_a_browser_like_call(realtime_mock):
+            mock = realtime_mock("function_call")
+            key = mock.ephemeral_key()
+            assert key.startswith("ek_")
+            async with WebRtcCall(mock.calls_url, key) as call:
+                await call.recv_until("session.created")
+                call.send({"type": "conversation.item.create", "item": {"type": "message",
+                           "role": "user", "content": [{"type": "input_text", "text": "Hi"}]}})
+                call.send({"type": "response.create"})
+                done = await call.recv_until("response.done")
+                (item,) = done["response"]["output"]
+                output = {"type": "function_call_output", "call_id": item["call_id"],
+                          "output": "sunny"}
+                call.send({"type": "conversation.item.create", "item": output})
+                call.send({"type": "response.create"})
+                await call.recv_until("response.output_text.done")
+            mock.assert_verdict_ok()
+        """
+    )
+    run(pytester, "-p", "asyncio", "-o", "asyncio_mode=auto").assert_outcomes(passed=1)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.reference import DRIVERS, Flaws, dialects, play
+from harness.reference import DRIVERS, NOT_OVER_WEBRTC, Flaws, dialects, play
 from mock_server.scenario.loader import library
 
 
@@ -49,3 +49,29 @@ async def test_broken_variants_are_caught(name: str, flaws: Flaws, finding: str)
     verdict, _ = await play(name, "ga", flaws)
     assert not verdict.ok
     assert finding in "\n".join(verdict.findings)
+
+
+OVER_WEBRTC = [(n, d) for n in DRIVERS if n not in NOT_OVER_WEBRTC for d in dialects(n)]
+
+
+@pytest.mark.parametrize(("name", "dialect"), OVER_WEBRTC)
+async def test_the_reference_client_passes_over_webrtc(name: str, dialect: str) -> None:
+    # The same scenario, unmodified, the same verdict: events on the data channel, the
+    # microphone's audio on the track (real time), the refusals as HTTP answers to the offer.
+    pytest.importorskip("aiortc")
+    verdict, _ = await play(name, dialect, transport="webrtc")
+    assert verdict.ok, verdict.findings
+
+
+def test_what_does_not_apply_over_webrtc_is_a_library_scenario_and_documented() -> None:
+    assert set(NOT_OVER_WEBRTC) <= set(DRIVERS)
+    doc = (Path(__file__).parents[2] / "docs" / "webrtc.md").read_text()
+    for name in NOT_OVER_WEBRTC:
+        assert f"`{name}`" in doc
+
+
+async def test_a_broken_client_is_caught_over_webrtc_too() -> None:
+    pytest.importorskip("aiortc")
+    verdict, _ = await play("function_call", "ga", Flaws(wrong_call_id=True), transport="webrtc")
+    assert not verdict.ok
+    assert "call_made_up" in "\n".join(verdict.findings)

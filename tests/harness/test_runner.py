@@ -95,6 +95,32 @@ def test_a_passing_client(tmp_path: Path) -> None:
     assert "answer: It is sunny in Paris." in (outputs[1] or "")
 
 
+WEBRTC = """
+import asyncio, os
+from harness.client.webrtc import WebRtcCall
+
+async def main():
+    url, key = os.environ["REALTIME_MOCK_CALLS_URL"], os.environ["OPENAI_API_KEY"]
+    async with WebRtcCall(url, key) as call:
+        await call.recv_until("session.created")
+        call.send({"type": "conversation.item.create", "item": {"type": "message",
+                   "role": "user", "content": [{"type": "input_text", "text": "Hi"}]}})
+        call.send({"type": "response.create"})
+        done = await call.recv_until("response.done")
+        print("answer:", done["response"]["status"])
+
+asyncio.run(main())
+"""
+
+
+def test_a_webrtc_client(tmp_path: Path) -> None:
+    # What a browser driven by CMD does: its offer to REALTIME_MOCK_CALLS_URL.
+    pytest.importorskip("aiortc")
+    result, suite = run(tmp_path, WEBRTC, "text_turn")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "answer: completed" in (next(suite.iter("testcase")).findtext("system-out") or "")
+
+
 def test_a_failing_client(tmp_path: Path) -> None:
     result, suite = run(tmp_path, BAD, "function_call")
     assert result.returncode == 1

@@ -184,9 +184,14 @@ async def test_ga_intent_transcription_starts_a_transcription_session(server: Mo
         assert (await recv(ws))["session"]["type"] == "transcription"
 
 
-async def test_ga_call_id_attaches_without_a_model(server: MockServer) -> None:
-    async with connect(server.ws_url + "?call_id=rtc_123", additional_headers=KEY) as ws:
-        assert (await recv(ws))["type"] == "session.created"
+async def test_a_call_id_of_no_live_call_is_refused(server: MockServer) -> None:
+    # A sideband joins a live WebRTC call (tests/mock_server/test_webrtc.py); an id of no call
+    # is a 404 that says where the id comes from, not an unrelated session.
+    with pytest.raises(InvalidStatus) as caught:
+        async with connect(server.ws_url + "?call_id=rtc_123", additional_headers=KEY):
+            pass
+    assert caught.value.response.status_code == 404
+    assert json.loads(caught.value.response.body)["error"]["code"] == "call_not_found"
 
 
 async def test_beta_retired_reproduces_the_live_service() -> None:
