@@ -26,7 +26,6 @@ from mock_server.protocol.events import Dialect
 from mock_server.protocol.http import openai_error
 from mock_server.server.mount import Mount
 from mock_server.server.warm import default_transcriber
-from mock_server.session import Close, Drop, RawFrame, ServerEvent, Session, SessionOptions
 from mock_server.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
 
     from mock_server.relay import Relay
     from mock_server.server.handshake import Relay as RelayDecision
+    from mock_server.session import Session
 
 log = logging.getLogger("realtime_mock")
 # A frame whose handling took longer than this makes its session wait as long before its next
@@ -64,6 +64,10 @@ async def serve_connection(ws: ServerConnection, conn: Connection) -> None:
     if conn.relay is not None:
         await conn.relay.run(ws)
         return
+    # The session package (and numpy, pydantic) loads in the warm-up thread after the server
+    # listens (see warm.py), not before: `serve` listens as soon as websockets is imported.
+    from mock_server.session import Session, SessionOptions
+
     mount = conn.mount
     session = Session(
         SessionOptions(
@@ -86,6 +90,8 @@ async def serve_connection(ws: ServerConnection, conn: Connection) -> None:
 
 
 async def _pump(ws: ServerConnection, conn: Connection, session: Session) -> None:
+    from mock_server.session import Close, Drop, RawFrame, ServerEvent
+
     loop = asyncio.get_running_loop()
     origin = loop.time()
     scale = conn.mount.time_scale

@@ -36,7 +36,7 @@ from mock_server.server.handshake import Relay as RelayDecision
 from mock_server.server.logs import WEBSOCKETS_LOG
 from mock_server.server.mount import Mount, MountTraffic
 from mock_server.server.routes import HttpRoutes
-from mock_server.server.warm import warm_up
+from mock_server.server.warm import warming
 from mock_server.transcript import Transcript
 
 log = logging.getLogger("realtime_mock")
@@ -104,14 +104,12 @@ class MockServer:
         self._sessions_changed: asyncio.Condition | None = None
         # Plain HTTP routes by path prefix (the control API, the REST side of Realtime).
         self.http_routes = HttpRoutes()
+        self._warming: asyncio.Future[None] | None = None
 
     # ---- life cycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        # What every session needs, built once per process before the first connection is
-        # accepted, in a worker thread: built by a first session instead, it stalled the loop
-        # (and every other session) for over a second. A second server in a process skips it.
-        await asyncio.get_running_loop().run_in_executor(None, warm_up)
+        self._warming = warming()  # what sessions need, built in a thread meanwhile
         common: dict[str, Any] = {
             "process_request": self._process_request,
             "select_subprotocol": self._select_subprotocol,
@@ -132,6 +130,11 @@ class MockServer:
             secure = await serve(self._handle, self.host, self.tls_port or 0, ssl=context, **common)
             self._servers.append(secure)
             self.tls_port = next(iter(secure.sockets)).getsockname()[1]
+
+    async def ready(self) -> None:
+        """Wait until what sessions need is built (``start`` returns before it is)."""
+        if self._warming is not None:
+            await asyncio.shield(self._warming)
 
     async def stop(self) -> None:
         """Close every connection with 1001 (going away) and stop listening."""
@@ -315,6 +318,7 @@ class MockServer:
         self.connections.append(conn)
         await self._count_session(+1)
         try:
+            await self.ready()
             await serve_connection(ws, conn)
         finally:
             if self.on_connection_end is not None:

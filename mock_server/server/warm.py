@@ -1,11 +1,13 @@
 """What every session needs, built once per process: the validators and the transcriber.
 
 Built by a first session instead, they stalled the event loop (and every other session) for
-over a second; the server builds them in a worker thread before it accepts a connection.
+over a second; the server builds them in a worker thread once it listens, and a connection
+waits for them before its session starts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import logging
@@ -19,19 +21,41 @@ def warm_up() -> None:
     """Build what a session needs once per process, so that the first session does not build
     it on the event loop (over a second of pydantic schemas, stalling every other session).
     Runs in a worker thread; a failure is logged, and the sessions then build it lazily."""
-    from mock_server.protocol.validation import warm_up as build_validators
-
     try:
+        # The session package (numpy, the SDK's models): `serve` listens before it loads.
+        import mock_server.session  # noqa: F401
+        from mock_server.protocol.validation import warm_up as build_validators
+
         build_validators()
         default_transcriber()
         # What is alive now (modules, the SDK's models, the validators just built) lives as
         # long as the process: frozen, the cyclic collector no longer walks it. A full
         # collection walked ~160,000 such objects (90 ms; in a test process, over a second)
-        # whenever sessions allocate many containers, stalling every session.
-        gc.collect()
+        # whenever sessions allocate many containers, stalling every session. Only the young
+        # generations are collected first: a full collection found nothing to free after the
+        # imports, and held the GIL (so the listening loop) for ~80 ms.
+        gc.collect(1)
         gc.freeze()
     except Exception:  # pragma: no cover - a broken SDK install; sessions say what fails
         log.exception("realtime-mock: warming up failed; sessions build their validators lazily")
+
+
+def is_warm() -> bool:
+    """Whether :func:`warm_up` has run in this process."""
+    return warm_up.cache_info().currsize > 0
+
+
+def warming() -> asyncio.Future[None]:
+    """:func:`warm_up` started in the loop's default executor (done already when it has run):
+    what ``MockServer.start`` starts once it listens, and each connection's handler awaits
+    before its session starts. Awaited before listening, it made ``serve`` listen a second
+    later; built by a first session instead, it stalled the loop (and every other session)."""
+    loop = asyncio.get_running_loop()
+    if is_warm():
+        done: asyncio.Future[None] = loop.create_future()
+        done.set_result(None)
+        return done
+    return loop.run_in_executor(None, warm_up)
 
 
 @functools.cache

@@ -1,0 +1,59 @@
+"""`serve` listens before the heavy parts load, and a connection waits for them (issue 15).
+
+The session package, numpy, pydantic and the SDK's models take most of a second to load; the
+command line and the server import none of them, and ``MockServer.start`` returns once it
+listens, with what sessions need built in a worker thread that each connection's handler waits
+for. Each check runs in a fresh interpreter, since this one has long loaded everything.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from mock_server.server import warm
+from tests.helpers import MODEL_QUERY, WAIT, connected, recv, serving, until
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("numpy", "pydantic", "openai", "mock_server.session", "mock_server.relay.relayed")
+
+
+def _fresh(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_command_line_and_the_server_load_nothing_heavy() -> None:
+    probe = (
+        "import sys, json; import harness.cli, harness.cli.serve, mock_server.server, "
+        "mock_server.relay; print(json.dumps(sorted(sys.modules)))"
+    )
+    loaded = json.loads(_fresh(probe))
+    heavy = [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
+    assert heavy == []
+
+
+async def test_start_listens_at_once_and_a_session_starts_once_the_warm_up_is_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built = threading.Event()
+    monkeypatch.setattr(warm, "is_warm", lambda: False)
+    monkeypatch.setattr(warm, "warm_up", lambda: built.wait(WAIT) and None)
+    async with serving() as server:  # start() returned while the warm-up is blocked
+        assert not built.is_set()
+        async with connected(server.ws_url + MODEL_QUERY, opened=False) as ws:
+            await until(lambda: len(server.connections) == 1, "the connection is accepted")
+            # Accepted, and waiting for the warm-up: no session yet, nothing sent.
+            assert server.connections[0].session is None
+            built.set()
+            assert (await recv(ws))["type"] == "session.created"
+            assert server.connections[0].session is not None
+        await server.ready()
