@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from harness.cli import options
 from mock_server.protocol.limits import MAX_SESSION_DURATION_S
 from mock_server.server import MockServer, Mount, describe, mount_dialect
+from mock_server.server.warm import fix_mmap_threshold
 
 if TYPE_CHECKING:
     from harness.transcript_files import TranscriptFiles
@@ -234,6 +235,7 @@ async def _serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     # Announce only once a signal would be handled: a supervisor may stop us right away.
     print(describe(server, any_key=not args.api_key), flush=True)
+    fix_mmap_threshold()  # a long session's audio buffers go back to the system when freed
     await stop.wait()
     print("realtime-mock: stopping (closing connections with 1001)", file=sys.stderr, flush=True)
     await server.stop()

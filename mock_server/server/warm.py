@@ -11,6 +11,7 @@ import asyncio
 import functools
 import gc
 import logging
+import sys
 from collections.abc import Callable
 
 log = logging.getLogger("realtime_mock")
@@ -64,3 +65,26 @@ def default_transcriber() -> Callable[[bytes], str | None]:
     from mock_server.fingerprint import FingerprintIndex
 
     return FingerprintIndex.from_manifest().transcribe
+
+
+# glibc's mallopt parameter for the size from which an allocation gets its own mapping.
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 128 * 1024
+
+
+def fix_mmap_threshold() -> bool:
+    """Keep glibc's mmap threshold at its default (128 KiB) for the whole process; whether it
+    could (glibc only). glibc raises the threshold each time a mapped block is freed, so a
+    session's audio buffers (one per turn, hundreds of KiB, grown by realloc) soon come from
+    the heap, where the holes they leave add 0.15x the audio to the RSS of a long session
+    (``bench/audio_soak.py``); mapped, each goes back to the system when it is freed. For
+    ``serve``'s process only: a library does not set its host's allocator."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))

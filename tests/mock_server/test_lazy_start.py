@@ -57,3 +57,15 @@ async def test_start_listens_at_once_and_a_session_starts_once_the_warm_up_is_do
             assert (await recv(ws))["type"] == "session.created"
             assert server.connections[0].session is not None
         await server.ready()
+
+
+def test_serve_fixes_glibcs_mmap_threshold_where_it_can() -> None:
+    """`serve` keeps glibc's mmap threshold fixed (a long session's audio buffers then go back
+    to the system when freed); elsewhere the call says it could not, and changes nothing."""
+    probe = (
+        "import platform, sys; from mock_server.server.warm import fix_mmap_threshold; "
+        "print(fix_mmap_threshold(), sys.platform.startswith('linux') "
+        "and platform.libc_ver()[0] == 'glibc')"
+    )
+    fixed, glibc = _fresh(probe).split()
+    assert fixed == glibc
