@@ -30,7 +30,7 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from mock_server.protocol.http import json_response
-from mock_server.server.connection import Connection, open_relay, serve_connection
+from mock_server.server.connection import BatchConnection, Connection, open_relay, serve_connection
 from mock_server.server.handshake import Refuse, decide, select, select_subprotocol
 from mock_server.server.handshake import Relay as RelayDecision
 from mock_server.server.logs import WEBSOCKETS_LOG
@@ -121,6 +121,7 @@ class MockServer:
             "server_header": "realtime-mock",
             "ping_interval": None,
             "logger": WEBSOCKETS_LOG,
+            "create_connection": BatchConnection,  # events due at once in one write
         }
         plain = await serve(self._handle, self.host, self.port, **common)
         self._servers.append(plain)
@@ -131,8 +132,7 @@ class MockServer:
             self._servers.append(secure)
             self.tls_port = next(iter(secure.sockets)).getsockname()[1]
 
-    async def ready(self) -> None:
-        """Wait until what sessions need is built (``start`` returns before it is)."""
+    async def ready(self) -> None:  # what sessions need is built (start() returns before)
         if self._warming is not None:
             await asyncio.shield(self._warming)
 
