@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
-from websockets.protocol import State
+from websockets.protocol import Side, State
 from websockets.typing import Subprotocol
 
 from mock_server.protocol.events import Dialect
@@ -42,6 +43,8 @@ YIELD_AFTER_S = 0.002
 # Events due at once are written together up to this many characters (then the write waits for
 # the socket like any send: the connection's write limit holds).
 BATCH_BYTES = 64 * 1024
+_HEADER_16 = struct.Struct("!BBH")
+_HEADER_64 = struct.Struct("!BBQ")
 
 
 @dataclass
@@ -273,8 +276,33 @@ async def send_texts(ws: ServerConnection, texts: list[str]) -> None:
     while ws.fragmented_send_waiter is not None:
         await asyncio.shield(ws.fragmented_send_waiter)
     async with ws.send_context():
-        for text in texts:
-            ws.protocol.send_text(text.encode())
+        protocol = ws.protocol
+        writes = getattr(protocol, "writes", None)
+        if (
+            isinstance(writes, list)
+            and protocol.side is Side.SERVER
+            and not protocol.extensions
+            and not protocol.debug
+            and not protocol.expect_continuation_frame
+            and protocol.state is State.OPEN
+        ):
+            # What protocol.send_text(data) queues in this state (an unmasked final text
+            # frame, no extension), built in one step: 1 us a frame instead of 4.
+            writes.extend(text_frame(text.encode()) for text in texts)
+        else:
+            for text in texts:
+                protocol.send_text(text.encode())
+
+
+def text_frame(data: bytes) -> bytes:
+    """The bytes of a final, unmasked text frame holding ``data`` (RFC 6455 section 5.2): what
+    websockets' ``Frame(OP_TEXT, data).serialize(mask=False, extensions=[])`` gives."""
+    size = len(data)
+    if size < 126:
+        return bytes((0x81, size)) + data
+    if size < 65536:
+        return _HEADER_16.pack(0x81, 126, size) + data
+    return _HEADER_64.pack(0x81, 127, size) + data
 
 
 class _Alarm:

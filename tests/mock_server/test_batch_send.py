@@ -11,11 +11,13 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import OP_TEXT, Frame
 
 from mock_server.protocol.frames import WIRE_JSON
-from mock_server.server.connection import BATCH_BYTES, BatchConnection, send_texts
+from mock_server.server.connection import BATCH_BYTES, BatchConnection, send_texts, text_frame
 from tests.helpers import MODEL_QUERY, WAIT, connected, serving, user_message
 
 
@@ -52,7 +54,17 @@ async def test_the_frames_of_one_send_reach_the_socket_in_one_write_in_order() -
     texts = ['{"a":1}', "é and ünïcode", "x" * 70_000, ""]
     writes, read = await _written_by(texts)
     assert read == texts
-    assert len(writes) == 1
+    assert writes == [b"".join(_websockets_frame(text.encode()) for text in texts)]
+
+
+def _websockets_frame(data: bytes) -> bytes:
+    return Frame(OP_TEXT, data).serialize(mask=False, extensions=[])
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70_000])
+def test_a_text_frame_is_the_bytes_websockets_makes(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    assert text_frame(data) == _websockets_frame(data)
 
 
 async def test_a_session_sends_the_same_frames_in_order_as_its_transcript_holds() -> None:
