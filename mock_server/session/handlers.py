@@ -78,10 +78,13 @@ def without_audio(event: dict[str, Any]) -> dict[str, Any]:
         return copy
     item = event.get("item")
     content = item.get("content") if isinstance(item, dict) else None
-    if not isinstance(content, list) or not any(
-        isinstance(part, dict) and isinstance(part.get("audio"), str) for part in content
-    ):
+    if not isinstance(content, list):
         return event
+    for part in content:
+        if isinstance(part, dict) and isinstance(part.get("audio"), str):
+            break
+    else:
+        return event  # no audio: the event as sent
     assert isinstance(item, dict)
     parts = [
         {**part, "audio": elided(len(part["audio"]), "audio")}
