@@ -2,8 +2,10 @@
 
 The SDK models' validators and the fingerprint index are built once per process. Built by the
 first session of each dialect, they held the loop for over a second (every other session and
-``/healthz`` waited); the server now builds them before it accepts a connection. The check runs
-in a fresh interpreter, since this one has long built them.
+``/healthz`` waited); the server now builds them in a thread as soon as it listens, and each
+connection waits for that before its session starts (the loop goes on meanwhile: the lag
+monitor below starts before the first connection, so it also covers the warm-up itself). The
+check runs in a fresh interpreter, since this one has long built them.
 """
 
 from __future__ import annotations
