@@ -12,16 +12,25 @@ import functools
 import gc
 import logging
 import sys
+import threading
 from collections.abc import Callable
 
 log = logging.getLogger("realtime_mock")
 
 
-@functools.cache
+_WARMING = threading.Lock()  # servers started at once (each its loop) warm up once, in turn
+
+
 def warm_up() -> None:
     """Build what a session needs once per process, so that the first session does not build
     it on the event loop (over a second of pydantic schemas, stalling every other session).
     Runs in a worker thread; a failure is logged, and the sessions then build it lazily."""
+    with _WARMING:
+        _warm_up()
+
+
+@functools.cache
+def _warm_up() -> None:
     try:
         # The session package (numpy, the SDK's models): `serve` listens before it loads.
         import mock_server.session  # noqa: F401
@@ -43,7 +52,7 @@ def warm_up() -> None:
 
 def is_warm() -> bool:
     """Whether :func:`warm_up` has run in this process."""
-    return warm_up.cache_info().currsize > 0
+    return _warm_up.cache_info().currsize > 0
 
 
 def warming() -> asyncio.Future[None]:

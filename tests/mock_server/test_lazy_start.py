@@ -69,3 +69,37 @@ def test_serve_fixes_glibcs_mmap_threshold_where_it_can() -> None:
     )
     fixed, glibc = _fresh(probe).split()
     assert fixed == glibc
+
+
+def test_servers_started_at_once_in_a_fresh_process_warm_up_once() -> None:
+    """Two threaded servers (each its own loop) start together: the warm-up runs once, the
+    second waits for it, and both serve sessions."""
+    probe = r"""
+import json, threading
+from unittest import mock
+from websockets.sync.client import connect
+from mock_server.server import ThreadedMockServer, Mount
+import mock_server.protocol.validation as validation
+
+runs = []
+real = validation.warm_up
+def counted() -> None:
+    runs.append(threading.get_ident())
+    real()
+
+with mock.patch.object(validation, "warm_up", counted):
+    servers = [ThreadedMockServer(port=0, default_mount=Mount(pace=0.0)) for _ in range(2)]
+    starting = [threading.Thread(target=s.start) for s in servers]
+    for t in starting: t.start()
+    for t in starting: t.join(60)
+    kinds = []
+    for server in servers:
+        with connect(server.server.ws_url + "?model=gpt-realtime",
+                     additional_headers={"Authorization": "Bearer sk-test"}) as ws:
+            kinds.append(json.loads(ws.recv(timeout=60))["type"])
+    for server in servers: server.stop()
+print(json.dumps([len(runs), kinds]))
+"""
+    runs, kinds = json.loads(_fresh(probe).split("\n")[-2])
+    assert runs == 1
+    assert kinds == ["session.created", "session.created"]
