@@ -8,6 +8,7 @@ waits for them before its session starts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import logging
@@ -56,16 +57,30 @@ def is_warm() -> bool:
 
 
 def warming() -> asyncio.Future[None]:
-    """:func:`warm_up` started in the loop's default executor (done already when it has run):
-    what ``MockServer.start`` starts once it listens, and each connection's handler awaits
-    before its session starts. Awaited before listening, it made ``serve`` listen a second
-    later; built by a first session instead, it stalled the loop (and every other session)."""
+    """:func:`warm_up` started in a thread of its own (done already when it has run): what
+    ``MockServer.start`` starts as it listens, and each connection's handler awaits before its
+    session starts. Awaited before listening, it made ``serve`` listen a second later; built by
+    a first session instead, it stalled the loop (and every other session). The thread is a
+    daemon: a process that ends before the warm-up does (``run`` with a client that never
+    connects) does not wait for it."""
     loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
     if is_warm():
-        done: asyncio.Future[None] = loop.create_future()
         done.set_result(None)
         return done
-    return loop.run_in_executor(None, warm_up)
+
+    def build() -> None:
+        warm_up()  # logs its own failure: the future says done either way
+        with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
+            loop.call_soon_threadsafe(_settle, done)
+
+    threading.Thread(target=build, name="realtime-mock-warm-up", daemon=True).start()
+    return done
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 @functools.cache
