@@ -73,7 +73,8 @@ def test_serve_fixes_glibcs_mmap_threshold_where_it_can() -> None:
 
 def test_servers_started_at_once_in_a_fresh_process_warm_up_once() -> None:
     """Two threaded servers (each its own loop) start together: the warm-up runs once, the
-    second waits for it, and both serve sessions."""
+    second waits for it, both return from start() warmed (a test process pays it up front),
+    and both serve sessions."""
     probe = r"""
 import json, threading
 from unittest import mock
@@ -92,14 +93,17 @@ with mock.patch.object(validation, "warm_up", counted):
     starting = [threading.Thread(target=s.start) for s in servers]
     for t in starting: t.start()
     for t in starting: t.join(60)
+    from mock_server.server.warm import is_warm
+    warm_when_started = is_warm()  # a threaded server's start() returns ready
     kinds = []
     for server in servers:
         with connect(server.server.ws_url + "?model=gpt-realtime",
                      additional_headers={"Authorization": "Bearer sk-test"}) as ws:
             kinds.append(json.loads(ws.recv(timeout=60))["type"])
     for server in servers: server.stop()
-print(json.dumps([len(runs), kinds]))
+print(json.dumps([len(runs), warm_when_started, kinds]))
 """
-    runs, kinds = json.loads(_fresh(probe).split("\n")[-2])
+    runs, warm_when_started, kinds = json.loads(_fresh(probe).split("\n")[-2])
     assert runs == 1
+    assert warm_when_started is True
     assert kinds == ["session.created", "session.created"]
