@@ -34,6 +34,7 @@ BENCHMARKS = [
     "bench.report_open",
     "bench.http_front",
     "bench.webrtc",
+    "bench.audio_soak",
 ]
 
 
@@ -93,7 +94,8 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         "their ratio: event overhead, streaming, concurrent sessions on one core, the pytest "
         "fixture's cost per test, start-up and scenario lint, VAD speed, the pass-through's added "
         "latency, a soak (memory before and after), the memory a session holds for streamed "
-        "audio, a long conversation's per-turn cost (last turns against the first), and the same "
+        "audio (and, over a socket, a server's RSS per audio-minute through an hour of it), "
+        "a long conversation's per-turn cost (last turns against the first), and the same "
         "text-turn load on aimock (the npm package @copilotkit/aimock, installed into a temp "
         "folder when node and npm are present; skipped with the reason otherwise), and the HTTP "
         "front against websockets' own server (aiohttp and uvicorn too, when installed). See "
@@ -111,8 +113,8 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="run only this benchmark (repeatable): event_overhead, streaming, concurrency, "
-        "test_cost, startup, vad_speed, proxy_latency, soak, audio_memory, long_conversation, "
-        "aimock, http_front",
+        "test_cost, startup, plugin_import, vad_speed, proxy_latency, soak, audio_memory, "
+        "audio_soak, long_conversation, aimock, http_front, report_open, webrtc",
     )
     return parser
 

@@ -8,8 +8,11 @@ commit every 5 s. Measured: the Python heap the session holds once the audio is 
 (tracemalloc: traced size after gc minus the size before the session, a warm-up session run
 first so that lazy imports are not counted), per audio-minute. The baseline, from the same run,
 is the raw PCM16 the session received (2.88 MB a minute). Target: at most 1.2x the raw PCM.
-The overhead that is left is the transcript's entry per append (~260 bytes): small against a
-100 ms chunk (4,800 bytes), a quarter of a 20 ms one.
+The overhead that is left is the transcript's entry per append (~110 bytes: its time and the
+entry; an append without an ``event_id`` shares its entry's event with every append of its
+size): small against a 100 ms chunk (4,800 bytes), an eighth of a 20 ms one. A further row
+streams 20 ms appends that each carry an ``event_id`` (then each entry holds its own event,
+~260 bytes more).
 
     python -m bench.audio_memory                 # 5 audio-minutes per variant
     python -m bench.audio_memory --minutes 60    # a 60-minute session
@@ -35,7 +38,9 @@ COMMIT_EVERY_MS = 5000
 RAW_PER_MINUTE = 60 * 48000  # bytes of 24 kHz PCM16
 
 
-def held_audio_memory(minutes: float, chunk_ms: int, vad: bool) -> tuple[int, int]:
+def held_audio_memory(
+    minutes: float, chunk_ms: int, vad: bool, event_ids: bool = False
+) -> tuple[int, int]:
     """(bytes a session holds after ``minutes`` of appends of ``chunk_ms``, bytes appended)."""
     pcm = monologue(min(minutes, 1.0) * 60)
     pieces = audio.chunk(pcm, chunk_ms)
@@ -43,6 +48,8 @@ def held_audio_memory(minutes: float, chunk_ms: int, vad: bool) -> tuple[int, in
         json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(p).decode()})
         for p in pieces
     ]
+    if event_ids:  # each its own id, as a client numbering its events sends them
+        frames = [f'{{"event_id":"evt_{n:016d}",{f[1:]}' for n, f in enumerate(frames)]
     total = round(minutes * 60_000 / chunk_ms)
     commit_every = COMMIT_EVERY_MS // chunk_ms
     turn = {"type": "server_vad", "create_response": False} if vad else None
@@ -83,19 +90,21 @@ def held_audio_memory(minutes: float, chunk_ms: int, vad: bool) -> tuple[int, in
 
 def run(minutes: float = 5.0, chunk_ms: tuple[int, ...] = (20, 100)) -> list[Row]:
     rows: list[Row] = []
-    for ms in chunk_ms:
-        for vad in (True, False):
-            held, received = held_audio_memory(minutes, ms, vad)
-            per_minute = held / received * RAW_PER_MINUTE
-            how = "server VAD" if vad else "commit every 5 s"
-            rows.append(
-                (
-                    f"audio memory ({minutes:g} min, {ms} ms appends, {how})",
-                    f"{per_minute / 1e6:.2f} MB held per audio-minute",
-                    f"{RAW_PER_MINUTE / 1e6:.2f} MB raw PCM16 per minute",
-                    f"{held / received:.2f}x the raw PCM (target <= 1.2x)",
-                )
+    variants = [(ms, vad, False) for ms in chunk_ms for vad in (True, False)]
+    variants += [(ms, True, True) for ms in chunk_ms if ms == 20]
+    for ms, vad, ids in variants:
+        held, received = held_audio_memory(minutes, ms, vad, ids)
+        per_minute = held / received * RAW_PER_MINUTE
+        how = "server VAD" if vad else "commit every 5 s"
+        how += ", an event_id each" if ids else ""
+        rows.append(
+            (
+                f"audio memory ({minutes:g} min, {ms} ms appends, {how})",
+                f"{per_minute / 1e6:.2f} MB held per audio-minute",
+                f"{RAW_PER_MINUTE / 1e6:.2f} MB raw PCM16 per minute",
+                f"{held / received:.2f}x the raw PCM (target <= 1.2x)",
             )
+        )
     return rows
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from harness.cli import options
 from mock_server.protocol.limits import MAX_SESSION_DURATION_S
 from mock_server.server import MockServer, Mount, describe, mount_dialect
+from mock_server.server.warm import fix_mmap_threshold
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -313,6 +314,7 @@ async def _serve(args: argparse.Namespace) -> int:
     if not args.no_control:
         control_url = server.url_for(scheme="http", path="/_mock/mounts")
         print(f"Control API: {control_url} (docs/control-api.openapi.yaml)", flush=True)
+    fix_mmap_threshold()  # a long session's audio buffers go back to the system when freed
     await stop.wait()
     print("realtime-mock: stopping (closing connections with 1001)", file=sys.stderr, flush=True)
     await server.stop()

@@ -22,11 +22,18 @@ def copy_json(value: Any) -> Any:
     >>> copied == item and copied["content"][0] is not item["content"][0]
     True
     """
+    # Scalars are returned as they are without a call each (most of an item's values).
     if isinstance(value, dict):
-        return {key: copy_json(inner) for key, inner in value.items()}
+        return {
+            key: copy_json(inner) if isinstance(inner, _CONTAINERS) else inner
+            for key, inner in value.items()
+        }
     if isinstance(value, list):
-        return [copy_json(inner) for inner in value]
+        return [copy_json(inner) if isinstance(inner, _CONTAINERS) else inner for inner in value]
     return value
+
+
+_CONTAINERS = (dict, list)
 
 
 def from_client(

@@ -3,7 +3,7 @@
 The SDK types every client and server event of each dialect as a pydantic model in a union;
 :func:`client_models` and :func:`server_models` index those unions by the events' ``type``.
 Building a model's validator takes a while the first time, so :func:`warm_up` builds them all
-at once (the server does, in a worker thread, before it accepts a connection).
+at once (the server does, in a worker thread, as it starts listening).
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ def adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
 def warm_up() -> None:
     """Build every validator now (about a second, once per process) rather than at each event
     type's first use, which would stall the event loop, and so every session, that long. The
-    server runs this in a worker thread when it starts (see ``MockServer.start``)."""
+    server runs this in a worker thread when it starts (see ``server/warm.py``)."""
     for dialect in Dialect:
         for model in {*client_models(dialect).values(), *server_models(dialect).values()}:
             adapter(model)

@@ -10,12 +10,8 @@
 Nothing here imports the server (:mod:`mock_server.server`), which imports this package.
 """
 
-from mock_server.relay.relayed import (
-    RELAY_FAILED,
-    RULE_PROBLEM,
-    RecordingSink,
-    Relay,
-)
+from typing import TYPE_CHECKING, Any
+
 from mock_server.relay.upstream import (
     DEFAULT_UPSTREAM,
     Upstream,
@@ -23,6 +19,22 @@ from mock_server.relay.upstream import (
     upstream_key,
     upstream_url,
 )
+
+if TYPE_CHECKING:
+    from mock_server.relay.relayed import RELAY_FAILED, RULE_PROBLEM, RecordingSink, Relay
+
+# Loaded when first used (the session package and numpy come with them): the CLI's parser
+# names DEFAULT_UPSTREAM without loading a relay.
+_RELAYED = frozenset({"RELAY_FAILED", "RULE_PROBLEM", "RecordingSink", "Relay"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RELAYED:
+        from mock_server.relay import relayed
+
+        return getattr(relayed, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_UPSTREAM",

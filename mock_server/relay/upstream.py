@@ -16,6 +16,7 @@ client gets a 502 that says where it pointed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -24,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from websockets.asyncio.client import connect
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 from websockets.http11 import Request, Response
@@ -39,10 +39,12 @@ from mock_server.protocol.http import (
     presented_key,
 )
 from mock_server.redaction import SECRET_QUERY, is_secret_query, redact_text
-from mock_server.relay.relayed import RecordingSink, Relay
 from mock_server.transcript import REFUSED, Transcript
 
 if TYPE_CHECKING:  # the scenario format is loaded only when a passthrough scenario has rules
+    from websockets.asyncio.client import connect
+
+    from mock_server.relay.relayed import RecordingSink, Relay
     from mock_server.scenario.model import Rule
 
 log = logging.getLogger("realtime_mock")
@@ -84,15 +86,21 @@ def upstream_url(base: str, client_query: Iterable[tuple[str, str]]) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-class _connect_without_redirects(connect):
+@functools.cache
+def _connect_without_redirects() -> type[connect]:
     """websockets' ``connect`` that never follows a redirect: a 3xx stays an ``InvalidStatus``.
 
     websockets follows cross-origin redirects and sends the same headers, the upstream key
-    included, to the new host; a relay holding someone's live key must not.
+    included, to the new host; a relay holding someone's live key must not. Made on first use:
+    websockets' client is not loaded by a server that relays nothing.
     """
+    from websockets.asyncio.client import connect
 
-    def process_redirect(self, exc: Exception) -> Exception | str:
-        return exc
+    class ConnectWithoutRedirects(connect):
+        def process_redirect(self, exc: Exception) -> Exception | str:
+            return exc
+
+    return ConnectWithoutRedirects
 
 
 def _refusal(response: Response) -> Response:
@@ -165,7 +173,7 @@ class Upstream:
         ]
         started = time.monotonic()
         try:
-            upstream = await _connect_without_redirects(
+            upstream = await _connect_without_redirects()(
                 upstream_url(self.url, query),
                 additional_headers=self.headers_for(request.headers, key),
                 subprotocols=offered or None,
@@ -196,6 +204,8 @@ class Upstream:
             from mock_server.scenario.rules import RuleBook
 
             rules = RuleBook(self.rules)
+        from mock_server.relay.relayed import Relay  # the session package comes with it
+
         return Relay(upstream, transcript, secrets, self.recorder, rules, dialect)
 
     def _redirected(self, response: Response, secrets: Sequence[str]) -> Response:

@@ -64,6 +64,8 @@ class WebSocketOptions:
     logger: logging.Logger | logging.LoggerAdapter[Any]
     ping_interval: float | None = None
     close_timeout: float = 10.0
+    # The connection class (the server's writes the events due at once in one write).
+    connection_class: type[ServerConnection] = ServerConnection
 
 
 class Front:
@@ -108,7 +110,7 @@ class Front:
         protocol = ServerProtocol(
             select_subprotocol=choose, max_size=options.max_size, logger=options.logger
         )
-        connection = ServerConnection(
+        connection = options.connection_class(
             protocol,
             self.websockets,
             ping_interval=options.ping_interval,

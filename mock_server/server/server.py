@@ -30,7 +30,13 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from mock_server.protocol.http import HttpRequest, json_response, openai_error
-from mock_server.server.connection import Connection, LiveCall, open_relay, serve_connection
+from mock_server.server.connection import (
+    BatchConnection,
+    Connection,
+    LiveCall,
+    open_relay,
+    serve_connection,
+)
 from mock_server.server.ephemeral import EphemeralKeys
 from mock_server.server.front import Front, WebSocketOptions, listen
 from mock_server.server.handshake import Accept, Refuse, decide, select, select_subprotocol
@@ -40,7 +46,7 @@ from mock_server.server.mount import Mount, MountTraffic
 from mock_server.server.rest import answer as answer_http
 from mock_server.server.routes import HttpRoutes
 from mock_server.server.tls import local_tls_context
-from mock_server.server.warm import warm_up
+from mock_server.server.warm import warming
 
 log = logging.getLogger("realtime_mock")
 
@@ -111,14 +117,12 @@ class MockServer:
         self.ephemeral_keys = EphemeralKeys()
         # Live WebRTC calls by id (mock_server/webrtc/), which a sideband WebSocket joins.
         self.calls: dict[str, LiveCall] = {}
+        self._warming: asyncio.Future[None] | None = None
 
     # ---- life cycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        # What every session needs, built once per process before the first connection is
-        # accepted, in a worker thread: built by a first session instead, it stalled the loop
-        # (and every other session) for over a second. A second server in a process skips it.
-        await asyncio.get_running_loop().run_in_executor(None, warm_up)
+        self._warming = warming()  # what sessions need, built in a thread meanwhile
         front = self._front_options()
         plain = await listen(Front(self._handle, self._answer_http, front), self.host, self.port)
         self._servers.append(plain)
@@ -144,10 +148,15 @@ class MockServer:
             open_timeout=HANDSHAKE_TIMEOUT,
             server_header="realtime-mock",
             logger=WEBSOCKETS_LOG,
+            connection_class=BatchConnection,  # events due at once in one write
         )
 
     async def _answer_http(self, request: HttpRequest) -> Response:
         return await answer_http(self, request)
+
+    async def ready(self) -> None:  # what sessions need is built (start() returns before)
+        if self._warming is not None:
+            await asyncio.shield(self._warming)
 
     async def stop(self) -> None:
         """Close every connection with 1001 (going away) and stop listening."""
@@ -347,6 +356,7 @@ class MockServer:
         loop = asyncio.get_running_loop()
         conn.opened_at = loop.time()
         try:
+            await self.ready()
             await serving
         finally:
             conn.closed_at = loop.time()

@@ -24,8 +24,16 @@ class ThreadedMockServer:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     def start(self, timeout: float = 10) -> MockServer:
+        """Start, and return once what sessions need is built too (``MockServer.start``
+        returns as soon as it listens): a test process pays the warm-up once, up front, not
+        spread over the tests that run while it builds."""
+
+        async def start_ready() -> None:
+            await self.server.start()
+            await self.server.ready()
+
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(timeout)
+        asyncio.run_coroutine_threadsafe(start_ready(), self._loop).result(timeout)
         return self.server
 
     def stop(self, timeout: float = 10) -> None:

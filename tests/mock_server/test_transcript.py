@@ -107,15 +107,43 @@ def test_the_entries_of_a_stream_of_appends_share_their_strings() -> None:
     keys and its size placeholder are one string each for the whole stream."""
     chunk = base64.b64encode(bytes(960)).decode()
     d = SessionDriver()
-    for _ in range(3):
-        d.send(json.dumps({"type": "input_audio_buffer.append", "audio": chunk}))
+    for n in range(3):
+        d.send(
+            json.dumps({"event_id": f"e{n}", "type": "input_audio_buffer.append", "audio": chunk})
+        )
     entries = [e for e in d.session.transcript.entries if e.type == "input_audio_buffer.append"]
     assert len(entries) == 3
     first, *others = entries
     assert first.event is not None
-    for entry in others:
+    for n, entry in enumerate(others, start=1):
         assert entry.event is not None and entry.event is not first.event
+        assert entry.event["event_id"] == f"e{n}"
         assert entry.type is first.type and entry.event["type"] is first.event["type"]
         assert entry.event["audio"] is first.event["audio"]
         for key, first_key in zip(entry.event, first.event, strict=True):
             assert key is first_key
+
+
+@pytest.mark.parametrize(
+    "keys", [("type", "audio"), ("audio", "type")], ids=["type-first", "audio-first"]
+)
+def test_appends_without_an_event_id_share_one_entry_event_per_size_and_key_order(
+    keys: tuple[str, ...],
+) -> None:
+    """The usual append (no event_id): its entry's event is one dict for every append of its
+    size and key order (no dict per append), equal to the event sent, its audio elided."""
+    d = SessionDriver()
+    sent = {"type": "input_audio_buffer.append"}
+    for size in (960, 960, 480, 960):
+        values = {
+            "type": "input_audio_buffer.append",
+            "audio": base64.b64encode(bytes(size)).decode(),
+        }
+        d.send(json.dumps({key: values[key] for key in keys}))
+    events = [e.event for e in d.session.transcript.entries if e.type == sent["type"]]
+    assert len(events) == 4
+    assert all(e is not None and list(e) == list(keys) for e in events)
+    assert events[0] is events[1] is events[3] and events[2] is not events[0]
+    assert events[0] == {**sent, "audio": elided(1280, "audio")}
+    assert events[2] == {**sent, "audio": elided(640, "audio")}
+    assert json.loads(d.session.transcript.to_json())["entries"][-1]["event"] == events[3]
