@@ -34,6 +34,7 @@ examples:
   realtime-mock serve --api-key sk-test-1      # only this key; others get HTTP 401
   realtime-mock serve --transcript-dir out/    # each connection's transcript, as JSON
   realtime-mock serve --max-sessions 50 --close-idle-after 30s
+  realtime-mock serve --workers auto           # one process per CPU, all on the one port
   realtime-mock serve --scenario function_call --pace realtime --api-key sk-test-1
 
 with --scenario, an option given here wins over the scenario's own value (--dialect, --beta,
@@ -136,6 +137,16 @@ def add_parser(subparsers: Any) -> None:
         help="write each connection's transcript (both directions, handshake, secrets redacted) "
         "to DIR/connection-NNNN.json when it ends; on Ctrl-C/SIGTERM the open ones are closed "
         "and written before exit",
+    )
+    serve.add_argument(
+        "--workers",
+        type=options.workers,
+        default=1,
+        metavar="N|auto",
+        help="serve from N processes on the one port (SO_REUSEPORT: the kernel spreads the "
+        "connections), auto = one per CPU (default 1). Scenarios, connection attempts, "
+        "--max-sessions, --transcript-dir and the verdict are counted over all of them; each "
+        "handshake's response names its worker in x-realtime-mock-worker. Not with --tls",
     )
     serve.add_argument("--seed", default=None, help="seed for ids (same seed, same ids)")
     serve.add_argument(
@@ -245,4 +256,8 @@ async def _serve(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers > 1:  # the supervisor forks its workers before any event loop runs
+        from harness.cli.serve_workers import serve_workers
+
+        return serve_workers(args)
     return asyncio.run(_serve(args))

@@ -96,3 +96,13 @@ class MountTraffic:
     # Accepted connections so far: each one's number counts from 1 per mount, so that a
     # scenario's findings say "connection 1" whatever else the shared server has served.
     accepted: int = 0
+
+    def count_attempt(self) -> int:
+        """Count one more handshake attempt; its number (1, 2, ...)."""
+        self.attempts += 1
+        return self.attempts
+
+    def count_accepted(self) -> int:
+        """Count one more accepted connection; its number (1, 2, ...)."""
+        self.accepted += 1
+        return self.accepted

@@ -36,6 +36,7 @@ from mock_server.server.handshake import Relay as RelayDecision
 from mock_server.server.logs import WEBSOCKETS_LOG
 from mock_server.server.mount import Mount, MountTraffic
 from mock_server.server.routes import HttpRoutes
+from mock_server.server.shared_state import Worker
 from mock_server.server.warm import warm_up
 from mock_server.transcript import Transcript
 
@@ -76,8 +77,10 @@ class MockServer:
         max_sessions: int | None = None,
         on_connection_end: Callable[[Connection], None] | None = None,
         keep_ended: int | None = None,
+        worker: Worker | None = None,
     ) -> None:
         self.host = host
+        self.worker = worker  # one of several on one port: its socket, the shared counts
         self.max_sessions = max_sessions
         # Called with each connection once it has ended (also those that stop() closes).
         self.on_connection_end = on_connection_end
@@ -124,7 +127,8 @@ class MockServer:
             "ping_interval": None,
             "logger": WEBSOCKETS_LOG,
         }
-        plain = await serve(self._handle, self.host, self.port, **common)
+        where = self.worker.listen() if self.worker else {"host": self.host, "port": self.port}
+        plain = await serve(self._handle, **where, **common)
         self._servers.append(plain)
         self.port = next(iter(plain.sockets)).getsockname()[1]
         if self.tls:
@@ -225,7 +229,8 @@ class MockServer:
     def _traffic_of(self, prefix: str, mount: Mount) -> MountTraffic:
         counted = self._traffic.get(prefix)
         if counted is None or counted[0] is not mount:  # a mount new at this prefix
-            counted = self._traffic[prefix] = (mount, MountTraffic())
+            traffic = self.worker.counters.traffic(prefix) if self.worker else MountTraffic()
+            counted = self._traffic[prefix] = (mount, traffic)
         return counted[1]
 
     # ---- handshake -------------------------------------------------------------------------
@@ -250,8 +255,7 @@ class MockServer:
         if isinstance(target, Refuse):
             return target.response
         traffic = self._traffic_of(target.prefix, target.mount)
-        traffic.attempts += 1
-        attempt = traffic.attempts
+        attempt = traffic.count_attempt()
         if target.mount.handshake_delay is not None:
             delay = target.mount.handshake_delay(attempt)
             if delay > 0:
@@ -260,7 +264,7 @@ class MockServer:
             request,
             target,
             attempt=attempt,
-            open_sessions=self._open_sessions,
+            open_sessions=self.open_sessions,
             max_sessions=self.max_sessions,
         )
         if isinstance(decision, Refuse):
@@ -310,8 +314,7 @@ class MockServer:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
-        traffic.accepted += 1
-        conn.number = traffic.accepted
+        conn.number = traffic.count_accepted()
         self.connections.append(conn)
         await self._count_session(+1)
         try:
@@ -342,12 +345,14 @@ class MockServer:
     async def _count_session(self, delta: int) -> None:
         async with self._condition():
             self._open_sessions += delta
+            if self.worker:
+                self.worker.counters.add_open(delta)
             self._condition().notify_all()
 
     @property
     def open_sessions(self) -> int:
-        """How many sessions are connected right now."""
-        return self._open_sessions
+        """How many sessions are connected right now (in every worker, for one of several)."""
+        return self.worker.counters.open_sessions if self.worker else self._open_sessions
 
     async def wait_for_sessions(self, at_most: int, timeout: float = 10.0) -> None:
         """Wait until no more than ``at_most`` sessions are open (their handlers have ended)."""
@@ -366,9 +371,7 @@ def _is_health_check(path: str) -> bool:
 
 def describe(server: MockServer, *, any_key: bool) -> str:
     """The lines ``realtime-mock serve`` prints: URLs and what to hand the SDKs."""
-    lines = [
-        f"realtime-mock listening on {server.ws_url}",
-    ]
+    lines = [f"realtime-mock listening on {server.ws_url}"]
     if server.wss_url:
         lines.append(f"                      and {server.wss_url}")
     lines += [
