@@ -210,6 +210,7 @@ class Supervisor:
                     self._drain_wake()
                     continue
                 seat = sentinels[ready]  # type: ignore[index]
+                seat.process.join(1)  # ended: its exit code is known once joined
                 return (
                     f"worker {seat.worker.number} ended by itself "
                     f"(exit code {seat.process.exitcode}); stopping the others"
