@@ -259,5 +259,5 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:  # the supervisor forks its workers before any event loop runs
         from harness.cli.serve_workers import serve_workers
 
-        return serve_workers(args)
+        return serve_workers(args, serve_mount, transcript_writer)
     return asyncio.run(_serve(args))

@@ -2,11 +2,12 @@
 
 The supervisor (:class:`~mock_server.server.workers.Supervisor`) builds what sessions need and
 loads the scenario once, then forks the workers; each runs the mount ``serve`` would run
-(:func:`harness.cli.serve.serve_mount`), with its own transcript writer (the files are named by
-the connection's number, which the workers count together, so no two workers write the same
-name). On Ctrl-C or SIGTERM every worker closes its sessions with 1001 and hands back its part
-of the scenario's verdict; the supervisor prints one line per worker and the merged verdict,
-and exits 1 when the verdict is not ok or a worker failed.
+(its ``serve_mount``, handed over by ``serve``, which imports this module), with its own
+transcript writer (the files are named by the connection's number, which the workers count
+together, so no two workers write the same name). On Ctrl-C or SIGTERM every worker closes
+its sessions with 1001 and hands back its part of the scenario's verdict; the supervisor
+prints one line per worker and the merged verdict, and exits 1 when the verdict is not ok or
+a worker failed.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.cli.serve import serve_mount, transcript_writer
-from mock_server.server import Connection, MockServer, describe
+from mock_server.server import Connection, MockServer, Mount, describe
 from mock_server.server.shared_state import Worker
 from mock_server.server.workers import Supervisor, WorkerBody, WorkersFailed
 
 if TYPE_CHECKING:
+    from harness.transcript_files import TranscriptFiles
     from mock_server.scenario.served import Played, ServedScenario
 
 
@@ -39,7 +40,13 @@ class WorkerPart:
     transcript_failures: tuple[str, ...]
 
 
-def serve_workers(args: argparse.Namespace) -> int:
+def serve_workers(
+    args: argparse.Namespace,
+    serve_mount: Callable[[argparse.Namespace, ServedScenario | None], Mount],
+    transcript_writer: Callable[[Path], TranscriptFiles],
+) -> int:
+    """``serve`` with ``args.workers`` processes: ``serve_mount`` and ``transcript_writer`` are
+    ``serve``'s own (what every worker serves, and writes transcripts with)."""
     if args.tls:
         print(
             "realtime-mock: --tls is not supported with --workers > 1 (each worker would make "
@@ -64,7 +71,8 @@ def serve_workers(args: argparse.Namespace) -> int:
     from mock_server.server.warm import warm_up
 
     warm_up()  # once, before the fork: the workers share what it built
-    supervisor = Supervisor(args.workers, args.host, args.port, [""], _body(args, play))
+    body = _body(args, play, serve_mount, transcript_writer)
+    supervisor = Supervisor(args.workers, args.host, args.port, [""], body)
     try:
         supervisor.start()
     except OSError as exc:
@@ -110,7 +118,12 @@ def serve_workers(args: argparse.Namespace) -> int:
     return status
 
 
-def _body(args: argparse.Namespace, play: ServedScenario | None) -> WorkerBody:
+def _body(
+    args: argparse.Namespace,
+    play: ServedScenario | None,
+    serve_mount: Callable[[argparse.Namespace, ServedScenario | None], Mount],
+    transcript_writer: Callable[[Path], TranscriptFiles],
+) -> WorkerBody:
     async def body(worker: Worker, ready: Callable[[], None], stop: asyncio.Event) -> object:
         transcripts = transcript_writer(Path(args.transcript_dir)) if args.transcript_dir else None
         served = 0
