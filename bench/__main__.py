@@ -22,6 +22,7 @@ BENCHMARKS = [
     "bench.event_overhead",
     "bench.streaming",
     "bench.concurrency",
+    "bench.workers",
     "bench.test_cost",
     "bench.startup",
     "bench.plugin_import",
@@ -87,13 +88,13 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         prog=prog,
         description="Run realtime-mock's benchmarks (bench/ in a source checkout; the same as "
         "`python -m bench`) and print each figure with a baseline measured in the same run and "
-        "their ratio: event overhead, streaming, concurrent sessions on one core, the pytest "
-        "fixture's cost per test, start-up and scenario lint, VAD speed, the pass-through's added "
-        "latency, a soak (memory before and after), the memory a session holds for streamed "
-        "audio, a long conversation's per-turn cost (last turns against the first), and the same "
-        "text-turn load on aimock (the npm package @copilotkit/aimock, installed into a temp "
-        "folder when node and npm are present; skipped with the reason otherwise). See "
-        "BENCHMARKS.md.",
+        "their ratio: event overhead, streaming, concurrent sessions on one core (and on two "
+        "with serve --workers 2), the pytest fixture's cost per test, start-up and scenario "
+        "lint, VAD speed, the pass-through's added latency, a soak (memory before and after), "
+        "the memory a session holds for streamed audio, a long conversation's per-turn cost "
+        "(last turns against the first), and the same text-turn load on aimock (the npm package "
+        "@copilotkit/aimock, installed into a temp folder when node and npm are present; "
+        "skipped with the reason otherwise). See BENCHMARKS.md.",
         epilog="examples:\n"
         "  realtime-mock bench                    # everything: 2 to 3 minutes on 2 cores\n"
         "  realtime-mock bench --quick            # smaller sizes: about 1.5 minutes\n"
@@ -107,8 +108,8 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="run only this benchmark (repeatable): event_overhead, streaming, concurrency, "
-        "test_cost, startup, vad_speed, proxy_latency, soak, audio_memory, long_conversation, "
-        "aimock",
+        "workers, test_cost, startup, vad_speed, proxy_latency, soak, audio_memory, "
+        "long_conversation, aimock",
     )
     return parser
 
