@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +70,13 @@ def _warm_up(url: str, workers: int) -> None:
             return
 
 
-def probe(sessions: int, cycles: int, workers: int) -> Probe:
+@dataclass
+class WorkersProbe(Probe):
+    # The load generator's CPU seconds per session and second of audio streamed.
+    load_cpu_per_session_s: float | None = None
+
+
+def probe(sessions: int, cycles: int, workers: int) -> WorkersProbe:
     """``serve --workers W`` on its CPUs, ``sessions`` callers from CPU 1, measured."""
     env = subprocess_env()
     cpus = CONFIGURATIONS[workers] & set(range(os.cpu_count() or 1)) or {0}
@@ -101,7 +108,7 @@ def probe(sessions: int, cycles: int, workers: int) -> Probe:
         _warm_up(url, workers)
         cpu_before = _tree_cpu_seconds(server.pid)
         load = subprocess.run(
-            [python(), "-m", "bench.concurrency", "load", url, str(sessions), str(cycles)],
+            [python(), "-m", "bench.workers", "load", url, str(sessions), str(cycles)],
             capture_output=True,
             text=True,
             env=env,
@@ -112,18 +119,19 @@ def probe(sessions: int, cycles: int, workers: int) -> Probe:
             raise RuntimeError(f"the load generator failed:\n{load.stderr[-2000:]}")
         result = json.loads(load.stdout)
         cpu_after = _tree_cpu_seconds(server.pid)
+        load_cpu = result["cpu_s"]
     finally:
         end(server)
     delays = result["delays_ms"]
-    return Probe(
+    streamed_s = sessions * cycles * CYCLE_MS / 1000
+    return WorkersProbe(
         sessions,
         _p99(delays),
         len(delays) + result["missed"],
         result["missed"],
         result["load_lateness_p99_ms"],
-        None
-        if cpu_before is None or cpu_after is None
-        else (cpu_after - cpu_before) / (sessions * cycles * CYCLE_MS / 1000),
+        None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / streamed_s,
+        load_cpu / streamed_s,
     )
 
 
@@ -132,12 +140,12 @@ class _Search:
     """bench.concurrency's search (doubling, then bisection to 10%), one probe at a time."""
 
     n: int
-    probes: list[Probe] = field(default_factory=list)
-    best: Probe | None = None
-    worst: Probe | None = None
+    probes: list[WorkersProbe] = field(default_factory=list)
+    best: WorkersProbe | None = None
+    worst: WorkersProbe | None = None
     done: bool = False
 
-    def record(self, result: Probe) -> None:
+    def record(self, result: WorkersProbe) -> None:
         self.probes.append(result)
         if result.passed:
             self.best = (
@@ -212,9 +220,51 @@ def run(
                 "one worker's CPU per session",
             )
         )
+    rows += _ceiling(one.best, two.best)
     return rows
 
 
-if __name__ == "__main__":
+def _ceiling(one: WorkersProbe | None, two: WorkersProbe | None) -> list[Row]:
+    """What the CPU figures allow, free of the delays' noise: two workers and the load
+    generator share 2 CPUs (N = 2 / (server + load) per session), one worker has a CPU to
+    itself (N = 1 / its CPU per session, or the load generator's CPU if that is lower)."""
+    if one is None or two is None:
+        return []
+    s1, l1 = one.server_cpu_per_session_s, one.load_cpu_per_session_s
+    s2, l2 = two.server_cpu_per_session_s, two.load_cpu_per_session_s
+    if not (s1 and l1 and s2 and l2):
+        return []
+    n1 = min(1 / s1, 1 / l1)
+    n2 = 2 / (s2 + l2)
+    return [
+        (
+            "concurrency, every core: CPU-bound ceiling (load generator sharing the 2 CPUs)",
+            f"{n2:.0f} sessions with 2 workers: server {s2 * 100:.2f}% + load generator "
+            f"{l2 * 100:.2f}% of a core per session",
+            f"{n1:.0f} with 1 worker on its own CPU (server {s1 * 100:.2f}%, load {l1 * 100:.2f}%)",
+            f"{n2 / n1:.2f}x",
+        )
+    ]
+
+
+def _load_main(url: str, sessions: int, cycles: int) -> None:
+    """bench.concurrency's load generator on its CPU, with the CPU it spent on the load (its
+    start-up not counted)."""
+    import asyncio
+
+    from bench import pin
+    from bench.concurrency import LOAD_CORE, _load
+
+    pin(LOAD_CORE)
+    _cycle_frames()  # the fixtures read once before the count starts (cached by the OS)
+    started = time.process_time()
+    result = asyncio.run(_load(url, sessions, cycles, True))
+    result["cpu_s"] = time.process_time() - started
+    print(json.dumps(result))
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["load"]:
+    _load_main(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+elif __name__ == "__main__":
     for row in run():
         print(" | ".join(row))
