@@ -269,3 +269,16 @@ def test_workers_refuse_tls_and_a_taken_port(served: Any) -> None:
     assert main(["serve", "--workers", "2", "--port", port]) == 2
     assert main(["serve", "--port", port]) == 2
     assert server.stop() == 0
+
+
+def test_a_worker_killed_stops_the_others_and_fails_the_exit_code(served: Any) -> None:
+    server = served("--pace", "fast")
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(children) == 2, children
+    os.kill(int(children[0]), signal.SIGKILL)
+    _, server.stderr = server.process.communicate(timeout=WAIT)  # it stops by itself
+    assert server.process.returncode == 1
+    assert "ended by itself (exit code -9); stopping the others" in server.stderr
+    assert re.search(r"worker \d: it ended without a report", server.stderr), server.stderr
+    assert len(server.served()) == 1
