@@ -7,10 +7,10 @@ baseline is the mock as that benchmark runs it: one process on CPU 0, the load g
 CPU 1 (one worker's best case: the load has a CPU of its own). The figure is ``--workers 2``
 with the workers and the load generator free on CPUs 0 and 1 (the machine has no third core:
 the load generator's CPU, about a third of the server's per session, comes out of the
-workers'; pinning it to CPU 1 beside a worker starved that worker, whose half of the sessions
-the kernel's hash gives it whatever its CPU). Each configuration's largest passing N is searched as there
-(doubling, then bisection to 10%), the two searches' probes interleaved (A B A B) so that the
-machine's other load falls on both alike. Target: the two workers serve at least 1.8x the
+workers'; pinning it to CPU 1 beside a worker starved that worker, whose half of the
+sessions the kernel's hash gives it whatever its CPU). Each configuration's largest passing N
+is searched as there (doubling, then bisection to 10%), the two searches' probes interleaved
+(A B A B) so that the machine's other load falls on both alike. Target: the two workers serve at least 1.8x the
 sessions of one.
 
 Which worker a session lands on is the kernel's choice (SO_REUSEPORT): the warm-up opens
@@ -204,7 +204,7 @@ def run(
     ratio = f"{two_n / one_n:.2f}x" if one_n else "-"
     rows: list[Row] = [
         (
-            "concurrency, every core: serve --workers 2 on 2 CPUs (load generator on CPU 1)",
+            "concurrency, every core: serve --workers 2, 2 CPUs shared with the load generator",
             f"{two.row_text()}; probes: {two.tried()}",
             f"--workers 1 on CPU 0: {one.row_text()}; probes: {one.tried()}",
             f"{ratio} the sessions of one worker (target >= 1.8x)",
