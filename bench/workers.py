@@ -10,8 +10,8 @@ the load generator's CPU, about a third of the server's per session, comes out o
 workers'; pinning it to CPU 1 beside a worker starved that worker, whose half of the
 sessions the kernel's hash gives it whatever its CPU). Each configuration's largest passing N
 is searched as there (doubling, then bisection to 10%), the two searches' probes interleaved
-(A B A B) so that the machine's other load falls on both alike. Target: the two workers serve at least 1.8x the
-sessions of one.
+(A B A B) so that the machine's other load falls on both alike. Target: the two workers
+serve at least 1.8x the sessions of one.
 
 Which worker a session lands on is the kernel's choice (SO_REUSEPORT): the warm-up opens
 sessions until each worker has named itself (``x-realtime-mock-worker``) and served a turn.
