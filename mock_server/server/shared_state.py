@@ -15,7 +15,6 @@ without one counts in its own :class:`~mock_server.server.mount.MountTraffic`, a
 
 from __future__ import annotations
 
-import multiprocessing
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,7 +41,10 @@ class SharedCounters:
     """
 
     def __init__(self, prefixes: Sequence[str], context: Any = None) -> None:
-        context = context or multiprocessing.get_context("fork")
+        if context is None:  # imported here: a server of one process never pays for it
+            import multiprocessing
+
+            context = multiprocessing.get_context("fork")
         self._slots = {prefix.rstrip("/"): index for index, prefix in enumerate(prefixes)}
         # [open sessions, attempts of mount 0, accepted of mount 0, attempts of mount 1, ...]
         self._values = context.RawArray("q", 1 + 2 * len(self._slots))
