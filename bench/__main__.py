@@ -32,6 +32,7 @@ BENCHMARKS = [
     "bench.long_conversation",
     "bench.aimock",
     "bench.audio_memory",
+    "bench.report_open",
 ]
 
 

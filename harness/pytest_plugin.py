@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 _MOCKS = pytest.StashKey[list["RealtimeMock"]]()
 _REPORTED = pytest.StashKey[bool]()
+_HTML = pytest.StashKey[Path]()
 _OPTIONS = ("dialect", "pace", "time_scale", "timeout", "api_key", "strict", "seed")
 
 
@@ -138,6 +139,8 @@ def realtime_mock(
             default_timeout=default_timeout,
             width=width,
         )
+        if request.config.getoption("realtime_mock_html"):
+            mock.mount.keep_input_audio = True  # before the client connects: for the report
         created.append(mock)
         return mock
 
@@ -157,6 +160,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="do not fail a test whose scenario verdict is not ok unless it asserts it",
     )
+    group.addoption(
+        "--realtime-mock-html",
+        default=None,
+        metavar="DIR",
+        help="write an HTML report (timeline, findings, audio, VAD markers) of each failing "
+        "test's connections to DIR, one page per test; the failure names the file",
+    )
+    group.addoption(
+        "--realtime-mock-html-all",
+        action="store_true",
+        default=False,
+        help="with --realtime-mock-html: write a page for every test that used the mock",
+    )
     parser.addini(
         "realtime_mock_timeout",
         "realtime-mock: the bound on every expectation without its own within (default 10s)",
@@ -173,6 +189,41 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "realtime_scenario(name_or_path): the scenario the realtime_mock fixture plays"
     )
+
+
+def _write_html(item: pytest.Item) -> Path | None:
+    """The HTML report of the test's mocks (``--realtime-mock-html``), once; None without it."""
+    folder = item.config.getoption("realtime_mock_html")
+    mocks = item.stash.get(_MOCKS, [])
+    if not folder or not mocks:
+        return None
+    if _HTML in item.stash:
+        return item.stash[_HTML]
+    import re
+
+    from harness.report import Section, records_of, write_report
+
+    sections = []
+    for mock in mocks:
+        connections = mock.connections()
+        verdict = mock.verdict()
+        records = records_of(connections, verdict if mock.scripted else None)
+        for connection, record in zip(connections, records, strict=True):
+            record.secrets = (connection.api_key,) if connection.api_key else ()
+        name = verdict.scenario or "the canned model"
+        sections.append(Section(f"{name} ({mock.prefix})", records, verdict))
+    name = re.sub(r"[^\w.-]+", "_", item.nodeid).strip("_")[:150] or "test"
+    path = write_report(Path(folder) / f"{name}.html", sections, title=item.nodeid)
+    item.stash[_HTML] = path
+    return path
+
+
+def _named(text: str, item: pytest.Item) -> str:
+    try:
+        path = _write_html(item)
+    except Exception as exc:  # the report is a view: it never hides the test's own failure
+        return f"{text}\n\nrealtime-mock: the HTML report could not be written: {exc!r}"
+    return text if path is None else f"{text}\n\nrealtime-mock report: {path}"
 
 
 def _verdict_failures(item: pytest.Item) -> list[str]:
@@ -205,11 +256,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
             raise
         item.stash[_REPORTED] = True
         raised = f"{type(exc).__name__}: {exc}".strip()
-        pytest.fail("\n\n".join(failures) + f"\n\n(the test then raised {raised})", pytrace=False)
+        text = "\n\n".join(failures) + f"\n\n(the test then raised {raised})"
+        pytest.fail(_named(text, item), pytrace=False)
     failures = _verdict_failures(item)
     if failures:
         item.stash[_REPORTED] = True
-        pytest.fail("\n\n".join(failures), pytrace=False)
+        pytest.fail(_named("\n\n".join(failures), item), pytrace=False)
     return result
 
 
@@ -224,4 +276,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if verdict.findings:
                 text += "\n\nverdict findings:\n  " + "\n  ".join(verdict.findings)
             report.sections.append((f"realtime-mock timeline {mock.prefix}", text))
+    written = item.stash.get(_HTML, None)
+    wanted = report.failed or item.config.getoption("realtime_mock_html_all")
+    if mocks and call.when == "call" and wanted and written is None:
+        try:
+            written = _write_html(item)
+        except Exception as exc:  # a view: never hides the test's own result
+            report.sections.append(("realtime-mock report", f"not written: {exc!r}"))
+        if written is not None:
+            report.sections.append(("realtime-mock report", str(written)))
     return report

@@ -28,7 +28,7 @@ from mock_server import audio, resources
 from mock_server.scenario.loader import load_scenario, resolve_scenario
 from mock_server.scenario.served import ServedScenario
 from mock_server.scenario.verdict import ScenarioVerdict
-from mock_server.server import MockServer
+from mock_server.server import Connection, MockServer
 
 FIXTURES = resources.AUDIO
 WAIT_S = 15.0
@@ -55,6 +55,8 @@ class Context:
     out_dir: Path | None = None
     scenario: str = "reply"
     audio_written: list[Path] = field(default_factory=list)
+    # The server's connections once the scenario has been played (their transcripts).
+    connections: list[Connection] = field(default_factory=list)
 
     def config(self, modalities: str = "text", **kwargs: Any) -> ClientConfig:
         model = "gpt-realtime" if self.dialect == "ga" else "gpt-4o-realtime-preview"
@@ -218,17 +220,26 @@ def dialects(name: str) -> list[str]:
 
 
 async def play(
-    name: str, dialect: str, flaws: Flaws | None = None, out_dir: Path | None = None
+    name: str,
+    dialect: str,
+    flaws: Flaws | None = None,
+    out_dir: Path | None = None,
+    *,
+    keep_input_audio: bool = False,
 ) -> tuple[ScenarioVerdict, Context]:
-    """Serve library scenario ``name``, run its driver, return the verdict."""
+    """Serve library scenario ``name``, run its driver, return the verdict (the context holds
+    the connections; with ``keep_input_audio`` their transcripts keep the audio sent)."""
     scenario = ServedScenario(load_scenario(resolve_scenario(name)))
-    async with MockServer(port=0, default_mount=scenario.mount()) as server:
+    mount = scenario.mount()
+    mount.keep_input_audio = keep_input_audio
+    async with MockServer(port=0, default_mount=mount) as server:
         ctx = Context(server.ws_url, dialect, flaws or Flaws(), out_dir, name)
         try:
             await asyncio.wait_for(DRIVERS[name](ctx), 60)
         except (SessionError, HandshakeRefused, AuthenticationError, TimeoutError) as error:
             print(f"    {name}: the client stopped: {error!r}")
         await server.wait_for_sessions(at_most=0)
+        ctx.connections = list(server.connections)
     return scenario.verdict(), ctx
 
 

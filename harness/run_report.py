@@ -11,10 +11,12 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.client_process import CapturedOutput
 from mock_server.redaction import REDACTED, SECRET_WORDS, redact_text
 from mock_server.scenario.verdict import ScenarioVerdict
+from mock_server.server import Connection
 
 # The most of one line of a stream's tail a report shows.
 TAIL_LINE_CHARS = 400
@@ -32,6 +34,8 @@ class Result:
     timeline: str = ""
     verdict: ScenarioVerdict | None = None  # None: it did not run
     skipped: str | None = None  # why it did not run (run was interrupted)
+    # The scenario's connections (their transcripts), for the HTML report.
+    connections: list[Connection] = field(default_factory=list)
 
 
 # ---- redaction and XML ----------------------------------------------------------------------
@@ -184,3 +188,19 @@ __all__ = [
     "table",
     "xml_safe",
 ]
+
+
+def html_report(path: str, results: Iterable[Result], command: list[str]) -> Path:
+    """The run as one HTML page (:mod:`harness.report`): a section per scenario."""
+    from harness.report import Section, records_of, write_report
+
+    sections = []
+    for result in results:
+        records = records_of(result.connections, result.verdict)
+        for connection, record in zip(result.connections, records, strict=True):
+            record.secrets = (connection.api_key,) if connection.api_key else ()
+        findings = list(result.findings) or ([result.skipped] if result.skipped else [])
+        sections.append(Section(result.scenario, records, None, findings, result.passed))
+    passed = sum(r.passed for r in results)
+    summary = f"{passed} of {len(sections)} scenarios passed; client: {redact_command(command)}"
+    return write_report(path, sections, title="realtime-mock run", summary=summary)

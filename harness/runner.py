@@ -169,11 +169,15 @@ async def run_one(
     timeout: float,
     index: int,
     interrupted: asyncio.Event | None = None,
+    keep_input_audio: bool = False,
 ) -> Result:
-    """Serve one scenario, run the client against it, and judge both."""
+    """Serve one scenario, run the client against it, and judge both (with
+    ``keep_input_audio``, the transcripts keep the audio the client sent, for a report)."""
     play = ServedScenario(loaded, prefix=f"/run/{index}")
     name = play.scenario.name
-    mount = server.mount(play.mount())
+    served = play.mount()
+    served.keep_input_audio = keep_input_audio
+    mount = server.mount(served)
     loop = asyncio.get_running_loop()
     stdout, stderr = CapturedOutput(), CapturedOutput()
     # Our own pipes, not asyncio's: its Process.wait() also waits for the pipes to close,
@@ -262,6 +266,7 @@ async def run_one(
             [c.transcript for c in connections], numbers=[c.number for c in connections]
         ),
         verdict=verdict,
+        connections=connections,
     )
 
 
@@ -277,6 +282,7 @@ async def run_main(
     tags: Sequence[str] = (),
     exclude_tags: Sequence[str] = (),
     verbose: bool = False,
+    html: str | None = None,
 ) -> int:
     try:
         selected = select_scenarios(scenarios, tags, exclude_tags)
@@ -304,7 +310,9 @@ async def run_main(
                     name = loaded.scenario.name
                     results.append(Result(name, False, None, 0.0, skipped="run was interrupted"))
                     continue
-                result = await run_one(server, loaded, command, timeout, index, interrupted)
+                result = await run_one(
+                    server, loaded, command, timeout, index, interrupted, html is not None
+                )
                 mark = "pass" if result.passed else "FAIL"
                 print(f"{mark} {result.scenario} ({result.seconds:.2f}s)", flush=True)
                 if not result.passed:
@@ -317,6 +325,10 @@ async def run_main(
     if junit:
         Path(junit).write_text(junit_xml(results, command), encoding="utf-8")
         print(f"JUnit XML written to {junit}")
+    if html:
+        from harness.run_report import html_report
+
+        print(f"HTML report written to {html_report(html, results, command)}")
     if received:
         print(f"realtime-mock run: interrupted by {signal.Signals(received[0]).name}")
         return 128 + received[0]

@@ -86,7 +86,7 @@ def _compact(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
 
 
-def _format_of(session: dict[str, Any], direction: str) -> str | None:
+def audio_format_of(session: dict[str, Any], direction: str) -> str | None:
     """The audio format a session.update sets for ``input`` or ``output`` (either dialect)."""
     ga = session.get("audio", {}).get(direction, {}).get("format")
     if isinstance(ga, dict) and isinstance(ga.get("type"), str):
@@ -124,7 +124,7 @@ def _call(item: dict[str, Any]) -> str | None:
     return None
 
 
-def _key_fields(event: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def key_fields(event: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """The parts of an event that are never cut, and the rest (shown as far as it fits)."""
     kind = str(event.get("type"))
     rest = {k: v for k, v in event.items() if k not in _SKIP}
@@ -191,7 +191,7 @@ def _line(entry: Entry, width: int) -> str:
         return f"{head} {entry.note}".rstrip()  # a finding is never cut
     if entry.event is None:
         return f"{head} {_fit(entry.raw or '', width - _PREFIX - len(entry.type))}".rstrip()
-    key, rest = _key_fields(entry.event)
+    key, rest = key_fields(entry.event)
     line = " ".join([head, *key])
     if rest:
         room = width - 2 - len(line) - 1
@@ -263,7 +263,7 @@ def _connection_lines(transcript: Transcript, width: int) -> list[str]:
         session = entry.event.get("session") if entry.event is not None else None
         if isinstance(session, dict):
             for direction in ("input", "output"):
-                formats[direction] = _format_of(session, direction) or formats[direction]
+                formats[direction] = audio_format_of(session, direction) or formats[direction]
         if _Fold.folds(entry):
             fold = _Fold(entry, formats)
             continue

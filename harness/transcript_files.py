@@ -22,11 +22,12 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from mock_server.redaction import redact_headers, redact_text
+from mock_server.scenario.verdict import ConnectionVerdict
 from mock_server.server import Connection
 from mock_server.transcript import Entry, Handshake
 
@@ -45,6 +46,8 @@ class _Snapshot:
     entries: list[Entry]
     closed: tuple[int, str] | None
     secrets: tuple[str, ...]
+    input_audio: bytes | None = None
+    verdict: ConnectionVerdict | None = None
 
 
 class TranscriptFiles:
@@ -55,9 +58,19 @@ class TranscriptFiles:
     >>> files.close()  # waits for every pending write; nothing was pending
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        html: bool = False,
+        verdict_of: Callable[[Connection], ConnectionVerdict | None] | None = None,
+    ) -> None:
+        """With ``html``, each transcript gets its HTML report beside it
+        (``connection-NNNN.html``, :mod:`harness.report`), with its verdict from ``verdict_of``."""
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
+        self.html = html
+        self.verdict_of = verdict_of
         self._pending: queue.Queue[_Snapshot | None] = queue.Queue(MAX_PENDING)
         self._said_full = False
         self.failures: list[str] = []
@@ -79,6 +92,8 @@ class TranscriptFiles:
             list(transcript.entries),
             transcript.closed,
             tuple(s for s in secrets if s),
+            bytes(transcript.input_audio) if transcript.input_audio is not None else None,
+            self.verdict_of(conn) if self.verdict_of is not None else None,
         )
         if self._pending.full() and not self._said_full:
             self._said_full = True
@@ -104,10 +119,31 @@ class TranscriptFiles:
             path = self.folder / f"connection-{snapshot.number:04d}.json"
             try:
                 _write(snapshot, path)
+                if self.html:
+                    path = path.with_suffix(".html")
+                    _write_html(snapshot, path)
             except Exception as exc:  # one connection's file; the others are still written
                 message = f"realtime-mock: could not write {path}: {type(exc).__name__}: {exc}"
                 self.failures.append(message)
                 print(redact_text(message, snapshot.secrets), file=sys.stderr, flush=True)
+
+
+def _write_html(snapshot: _Snapshot, path: Path) -> None:
+    """The connection's HTML report, written whole or not at all."""
+    from harness.report import ConnectionRecord, Section, render_report
+    from harness.report.model import Pacer
+    from mock_server.transcript import Transcript
+
+    transcript = Transcript(handshake=snapshot.handshake, entries=snapshot.entries)
+    transcript.closed = snapshot.closed
+    record = ConnectionRecord(
+        snapshot.number, transcript, snapshot.verdict, snapshot.input_audio, "", snapshot.secrets
+    )
+    title = f"connection {snapshot.number}"
+    page = render_report([Section(title, [record])], title=f"realtime-mock {title}", pause=Pacer())
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(page, encoding="utf-8")
+    os.replace(partial, path)
 
 
 def _write(snapshot: _Snapshot, path: Path) -> None:

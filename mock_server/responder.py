@@ -7,8 +7,10 @@ canonical event sequence of the connection's dialect; the scenario runner produc
 
 The canned responder behaves like an obliging model: it echoes the user's last words, and when
 ``tool_choice`` forces a tool (``required`` or a named function) it calls that tool with
-arguments that satisfy its JSON Schema. When the last item is the output of a function call it
-answers in words instead, so that a client's function-call round trip ends.
+arguments that satisfy its JSON Schema. With ``tool_choice: auto`` it calls a tool when the
+user's last message names it, with arguments taken from their words where they fit
+(:mod:`mock_server.canned_tools`). When the last item is the output of a function call it
+answers in words instead, quoting it, so that a client's function-call round trip ends.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def forced_tool(tools: list[dict[str, Any]], tool_choice: Any) -> dict[str, Any]
 
 
 class CannedResponder:
-    """The default model: echoes, and calls forced tools with schema-valid arguments.
+    """The default model: echoes, calls forced tools and the tools the user's words name.
 
     >>> plan = CannedResponder().respond(ResponseRequest(context=[
     ...     {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]}
@@ -112,18 +114,14 @@ class CannedResponder:
     def respond(self, request: ResponseRequest) -> ResponsePlan:
         last = request.context[-1] if request.context else None
         tool = forced_tool(request.tools, request.tool_choice)
-        if tool is not None and not (last and last.get("type") == "function_call_output"):
-            from mock_server.protocol.schema_values import SchemaError, example_for_schema
+        said = text_of(last) if request.tools and last and last.get("role") == "user" else ""
+        if tool is None and request.tool_choice == "auto" and said:
+            # Unforced, a tool is called when the user's words name it (canned_tools.py).
+            from mock_server.canned_tools import named_tool
 
-            try:
-                arguments = example_for_schema(tool.get("parameters") or {"type": "object"})
-            except SchemaError as error:
-                raise RealtimeError(
-                    f"Invalid schema for function '{tool.get('name')}': realtime-mock cannot "
-                    f"make arguments for its parameters: {error.message}.",
-                    "invalid_function_parameters",
-                ) from error
-            return ResponsePlan([FunctionCallOutput(tool["name"], json.dumps(arguments))])
+            tool = named_tool(said, request.tools)
+        if tool is not None and not (last and last.get("type") == "function_call_output"):
+            return ResponsePlan([_call(tool, said)])
         if last is not None and last.get("type") == "function_call_output":
             output = str(last.get("output", ""))
             return ResponsePlan([MessageOutput(f"The tool returned: {_quoted(output)}")])
@@ -137,6 +135,27 @@ class CannedResponder:
         return ResponsePlan(
             [MessageOutput("I heard you (turn on input transcription to see what I heard).")]
         )
+
+
+def _call(tool: dict[str, Any], said: str) -> FunctionCallOutput:
+    """A call of ``tool`` with schema-valid arguments, taken from the user's words ``said``
+    where they fit (canned_tools.py)."""
+    from mock_server.protocol.schema_values import SchemaError, example_for_schema
+
+    parameters = tool.get("parameters") or {"type": "object"}
+    try:
+        arguments = example_for_schema(parameters)
+    except SchemaError as error:
+        raise RealtimeError(
+            f"Invalid schema for function '{tool.get('name')}': realtime-mock cannot "
+            f"make arguments for its parameters: {error.message}.",
+            "invalid_function_parameters",
+        ) from error
+    if said and isinstance(arguments, dict) and isinstance(parameters, dict):
+        from mock_server.canned_tools import arguments_from_words
+
+        arguments = arguments_from_words(said, parameters, arguments)
+    return FunctionCallOutput(tool["name"], json.dumps(arguments))
 
 
 # Placeholder speech: one voiced burst per word, a word's burst as long as the word (up to

@@ -69,6 +69,8 @@ class Handshake:
 # A session's transcript holds at most this much base64 audio (17 min of PCM16 model audio).
 SESSION_PAYLOAD_LIMIT = 64 * 1024 * 1024
 PAYLOAD_ELIDED = "transcript_payload_elided"
+# 60 minutes of PCM16 at 24 kHz: the input audio a transcript keeps at most.
+INPUT_AUDIO_LIMIT = 60 * 60 * 48000
 
 
 # Cached: a client streams appends of one size, so every entry of a session can share one
@@ -137,6 +139,21 @@ class Transcript:
     # Characters of bulk payload (base64 audio) it may hold through :meth:`hold` (None: all).
     payload_limit: int | None = None
     payload_held: int = 0
+    # Every byte of input audio the client appended, as PCM16 at 24 kHz, when the server was
+    # asked to keep it (for reports: :mod:`harness.report`); None when it was not. At most
+    # INPUT_AUDIO_LIMIT bytes (the service's longest session).
+    input_audio: bytearray | None = None
+
+    def keep_input_audio(self, pcm16: bytes) -> None:
+        """Add appended audio to :attr:`input_audio` (if kept), up to its limit.
+
+        >>> transcript = Transcript(input_audio=bytearray())
+        >>> transcript.keep_input_audio(b"ab"); bytes(transcript.input_audio)
+        b'ab'
+        """
+        tape = self.input_audio
+        if tape is not None and len(tape) < INPUT_AUDIO_LIMIT:
+            tape += pcm16[: INPUT_AUDIO_LIMIT - len(tape)]
 
     def hold(self, t: float, payload: str, what: str = "audio") -> str:
         """What to keep of ``payload``: itself while under :attr:`payload_limit`, else a
@@ -195,5 +212,6 @@ class Transcript:
 
     def to_json(self) -> str:
         record = asdict(self)
-        del record["payload_limit"], record["payload_held"]  # how it was kept, not what happened
+        # How it was kept, not what happened; the input audio is written as a WAV of its own.
+        del record["payload_limit"], record["payload_held"], record["input_audio"]
         return json.dumps(record, indent=2)

@@ -69,6 +69,13 @@ def add_parser(subparsers: Any) -> None:
     )
     run.add_argument("--junit-xml", default=None, metavar="FILE", help="write JUnit XML here")
     run.add_argument(
+        "--html",
+        default=None,
+        metavar="FILE",
+        help="write an HTML report here: each scenario's connections with their timeline, "
+        "findings, audio (playable) and VAD markers on the waveform; one self-contained file",
+    )
+    run.add_argument(
         "--tls",
         action="store_true",
         help="serve wss:// and hand the client https:// URLs and the CA (SSL_CERT_FILE, "
@@ -108,5 +115,6 @@ def run(args: argparse.Namespace) -> int:
             tags=args.tag,
             exclude_tags=args.exclude_tag,
             verbose=args.verbose,
+            html=args.html,
         )
     )

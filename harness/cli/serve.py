@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ from mock_server.server import MockServer, Mount, describe, mount_dialect
 if TYPE_CHECKING:
     from harness.transcript_files import TranscriptFiles
     from mock_server.scenario.served import ServedScenario
+    from mock_server.scenario.verdict import ConnectionVerdict
+    from mock_server.server import Connection
 
 SERVE_EXAMPLES = """\
 examples:
@@ -32,7 +35,8 @@ examples:
   realtime-mock serve --tls                    # also wss:// with a CA printed for SSL_CERT_FILE
   realtime-mock serve --beta retired           # beta clients get beta_api_shape_disabled (2026-05)
   realtime-mock serve --api-key sk-test-1      # only this key; others get HTTP 401
-  realtime-mock serve --transcript-dir out/    # each connection's transcript, as JSON
+  realtime-mock serve --transcript-dir out/    # each connection's transcript and HTML report
+  realtime-mock serve --keep-audio             # then open http://127.0.0.1:8765/_mock/ (live page)
   realtime-mock serve --max-sessions 50 --close-idle-after 30s
   realtime-mock serve --workers auto           # one process per CPU, all on the one port
   realtime-mock serve --scenario function_call --pace realtime --api-key sk-test-1
@@ -135,8 +139,16 @@ def add_parser(subparsers: Any) -> None:
         default=None,
         metavar="DIR",
         help="write each connection's transcript (both directions, handshake, secrets redacted) "
-        "to DIR/connection-NNNN.json when it ends; on Ctrl-C/SIGTERM the open ones are closed "
-        "and written before exit",
+        "to DIR/connection-NNNN.json when it ends, and its HTML report (timeline, findings, "
+        "audio, VAD markers) beside it as connection-NNNN.html; on Ctrl-C/SIGTERM the open ones "
+        "are closed and written before exit. Implies --keep-audio",
+    )
+    serve.add_argument(
+        "--keep-audio",
+        action="store_true",
+        help="keep each connection's input audio (its own size in memory, at most 60 min a "
+        "session) so that its report, on the live page at /_mock/ or beside its transcript, "
+        "shows and plays it",
     )
     serve.add_argument(
         "--workers",
@@ -163,11 +175,19 @@ def add_parser(subparsers: Any) -> None:
     )
 
 
-def transcript_writer(folder: Path) -> TranscriptFiles:
-    """Write each ended connection's transcript to ``folder`` (keys redacted), off the loop."""
+def transcript_writer(folder: Path, play: ServedScenario | None = None) -> TranscriptFiles:
+    """Write each ended connection's transcript to ``folder`` (keys redacted), off the loop,
+    with its HTML report beside it (and its verdict when a scenario is played)."""
     from harness.transcript_files import TranscriptFiles
 
-    return TranscriptFiles(folder)
+    if play is None:
+        return TranscriptFiles(folder, html=True)
+
+    def verdict_of(connection: Connection) -> ConnectionVerdict | None:
+        runners = [r for r in list(play.runners) if r.connection == connection.number]
+        return runners[-1].verdict() if runners else None
+
+    return TranscriptFiles(folder, html=True, verdict_of=verdict_of)
 
 
 def serve_mount(args: argparse.Namespace, play: ServedScenario | None) -> Mount:
@@ -216,7 +236,10 @@ async def _serve(args: argparse.Namespace) -> int:
             print(f"realtime-mock: cannot use the scenario:\n{error}", file=sys.stderr)
             return 2
     mount = serve_mount(args, play)
-    transcripts = transcript_writer(Path(args.transcript_dir)) if args.transcript_dir else None
+    transcripts = None
+    mount.keep_input_audio = args.keep_audio or bool(args.transcript_dir)
+    if args.transcript_dir:
+        transcripts = transcript_writer(Path(args.transcript_dir), play)
     server = MockServer(
         host=args.host,
         port=args.port,
@@ -225,8 +248,12 @@ async def _serve(args: argparse.Namespace) -> int:
         default_mount=mount,
         max_sessions=args.max_sessions,
         keep_ended=0,  # or memory grows with every session; --transcript-dir keeps them on disk
-        on_connection_end=transcripts,
     )
+    from harness.live_page import LivePage
+
+    live = LivePage(server)  # /_mock/: the connections as they happen, each one's report
+    live.install()
+    server.on_connection_end = _both(live, transcripts)
     try:
         await server.start()
     except OSError as exc:
@@ -253,6 +280,19 @@ async def _serve(args: argparse.Namespace) -> int:
     if play is not None:
         print(json.dumps(play.verdict().to_dict(), indent=2), file=sys.stderr)
     return 0
+
+
+def _both(
+    first: Callable[[Connection], None], second: Callable[[Connection], None] | None
+) -> Callable[[Connection], None]:
+    if second is None:
+        return first
+
+    def each(connection: Connection) -> None:
+        first(connection)
+        second(connection)
+
+    return each
 
 
 def run(args: argparse.Namespace) -> int:

@@ -55,6 +55,7 @@ EMULATED = frozenset(
         "conversation.item.deleted",
         "conversation.item.truncated",
         "conversation.item.input_audio_transcription.delta",
+        "conversation.item.input_audio_transcription.segment",
         "input_audio_buffer.committed",
         "input_audio_buffer.cleared",
         "input_audio_buffer.speech_started",

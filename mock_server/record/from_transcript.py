@@ -8,8 +8,9 @@
   response is kept event by event as raw ``send`` steps, so that nothing is lost;
 - errors become ``error`` steps (or, when they refused a client event, that expect answers
   ``instead`` of the emulator and a ``send`` repeats the error with the event's id); input
-  transcriptions become the scenario's ``transcriptions``; a close by the service, a ``close``
-  step; refused handshakes before the connection, ``connections`` entries (429 with retry-after);
+  transcriptions become the scenario's ``transcriptions`` (by speaker when diarised); a close
+  by the service, a ``close`` step; refused handshakes before the connection, ``connections``
+  entries (429 with retry-after);
 - server events the emulator makes by itself from the client's events are left to it.
 """
 
@@ -39,6 +40,7 @@ from mock_server.transcript import CLOSED_BY_SERVER, REFUSED, Entry, Transcript
 
 TRANSCRIPTION_DONE = "conversation.item.input_audio_transcription.completed"
 TRANSCRIPTION_FAILED = "conversation.item.input_audio_transcription.failed"
+TRANSCRIPTION_SEGMENT = "conversation.item.input_audio_transcription.segment"
 APPEND = "input_audio_buffer.append"
 
 
@@ -61,6 +63,8 @@ class _Builder:
         self.steps: list[dict[str, Any]] = []
         self.audio: dict[str, bytes] = {}
         self.transcriptions: list[dict[str, Any]] = []
+        # A diarised transcription's segments by item, until its completed event.
+        self.segments: dict[str, list[dict[str, str]]] = {}
         self.notes: list[str] = []
         self.server_ids: set[str] = set()
         self.by_event_id: dict[str, _ClientStep] = {}
@@ -173,8 +177,15 @@ class _Builder:
             self._close_segment()
         if type_ == "error":
             self._error(event)
+        elif type_ == TRANSCRIPTION_SEGMENT:
+            said = {"speaker": str(event.get("speaker", "")), "text": str(event.get("text", ""))}
+            self.segments.setdefault(str(event.get("item_id")), []).append(said)
         elif type_ == TRANSCRIPTION_DONE:
-            self.transcriptions.append({"text": event.get("transcript", "")})
+            segments = self.segments.pop(str(event.get("item_id")), None)
+            if segments:
+                self.transcriptions.append({"segments": segments})
+            else:
+                self.transcriptions.append({"text": event.get("transcript", "")})
         elif type_ == TRANSCRIPTION_FAILED:
             self.transcriptions.append({"error": self._fault(event.get("error") or {})})
         elif type_ not in EMULATED:

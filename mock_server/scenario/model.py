@@ -90,16 +90,30 @@ class Connection(Handshake):
     )
 
 
+class SpeakerSegment(Strict):
+    """One speaker's words in a diarised transcription."""
+
+    speaker: str = Field(description="The speaker's label (the live service uses A, B, ...).")
+    text: str = Field(description="What they said.")
+
+
 class Transcription(Strict):
     """What input transcription reports for one committed user turn."""
 
     text: str | None = Field(None, description="The transcript (completed).")
+    segments: list[SpeakerSegment] | None = Field(
+        None,
+        max_length=100,
+        description="The transcript by speaker: a diarising model "
+        "(gpt-4o-transcribe-diarize) reports each as a segment; others, the texts joined.",
+    )
     error: ErrorFault | None = Field(None, description="Report a failure instead (failed).")
 
     @model_validator(mode="after")
     def _one(self) -> Transcription:
-        if (self.text is None) == (self.error is None):
-            raise ValueError("a transcription has either text or error")
+        given = [v for v in (self.text, self.segments, self.error) if v is not None]
+        if len(given) != 1:
+            raise ValueError("a transcription has one of text, segments or error")
         return self
 
 

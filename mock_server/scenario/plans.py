@@ -17,6 +17,7 @@ from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePla
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.model import FunctionCall, OutputItem, Respond
 from mock_server.scenario.templating import TemplateError, render
+from mock_server.session.transcription import SpeakerTurns, Transcribed
 
 
 class ResponsePlans:
@@ -33,8 +34,9 @@ class ResponsePlans:
         self._audio: dict[str, bytes] = {}
         self._transcriptions = 0
 
-    def next_transcription(self) -> str | RealtimeError | None:
-        """The scenario's transcription of the next committed turn, if it gives one."""
+    def next_transcription(self) -> Transcribed | RealtimeError | None:
+        """The scenario's transcription of the next committed turn, if it gives one: its text,
+        its speakers' segments, or its failure."""
         given_all = self.loaded.scenario.transcriptions
         if self._transcriptions >= len(given_all):
             return None
@@ -43,6 +45,8 @@ class ResponsePlans:
         if given.error is not None:
             fault = given.error
             return RealtimeError(fault.message, fault.code, fault.param, fault.type)
+        if given.segments is not None:
+            return SpeakerTurns(tuple((s.speaker, s.text) for s in given.segments))
         return given.text
 
     def pcm(self, reference: str) -> bytes:

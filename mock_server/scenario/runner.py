@@ -42,6 +42,7 @@ from mock_server.scenario.rules import RuleBook, event_matches
 from mock_server.scenario.templating import TemplateError, render
 from mock_server.scenario.verdict import ConnectionVerdict, Unexpected, Unmet
 from mock_server.session import Session
+from mock_server.session.transcription import Transcribed
 from mock_server.transcript import Finding
 
 NOISE = frozenset({"input_audio_buffer.append"})
@@ -197,7 +198,7 @@ class ScenarioRunner:
         """Whether the script still waits for the client (a required step is to come)."""
         return not self.stopped and first_required(self.nodes, self.cursor) is not None
 
-    def transcribe(self, pcm16: bytes) -> str | RealtimeError | None:
+    def transcribe(self, pcm16: bytes) -> Transcribed | RealtimeError | None:
         """The scenario's transcription of the next committed turn, if it gives one."""
         return self.plans.next_transcription()
 

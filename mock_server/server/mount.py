@@ -81,6 +81,9 @@ class Mount:
     transcriber: Callable[[bytes], str | None] | None = None
     # Relay connections to a live Realtime endpoint instead of emulating (mock_server.relay).
     upstream: Upstream | None = None
+    # Keep every connection's input audio in its transcript (Transcript.input_audio), for
+    # reports; costs the audio's own size per session.
+    keep_input_audio: bool = False
 
     def __post_init__(self) -> None:
         # Callers without type checking may still pass the words users type.

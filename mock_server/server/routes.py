@@ -17,12 +17,16 @@ class HttpRoutes:
 
     def __init__(self) -> None:
         self._routes: dict[str, HttpHandler] = {}
+        self._exact: dict[str, HttpHandler] = {}
 
-    def add(self, prefix: str, handler: HttpHandler) -> None:
-        self._routes[prefix] = handler
+    def add(self, prefix: str, handler: HttpHandler, *, exact: bool = False) -> None:
+        """Route paths starting with ``prefix`` (with ``exact``, that path only: an exact
+        route wins over every prefix)."""
+        (self._exact if exact else self._routes)[prefix] = handler
 
     def remove(self, prefix: str) -> None:
         self._routes.pop(prefix, None)
+        self._exact.pop(prefix, None)
 
     def find(self, path: str) -> HttpHandler | None:
         """The handler for ``path`` (without its query), or None.
@@ -35,7 +39,12 @@ class HttpRoutes:
         (True, True)
         >>> routes.find("/v1/realtime") is None
         True
+        >>> routes.add("/_mock/", b, exact=True)
+        >>> routes.find("/_mock/") is b, routes.find("/_mock/x") is a
+        (True, True)
         """
+        if path in self._exact:
+            return self._exact[path]
         matches = [prefix for prefix in self._routes if path.startswith(prefix)]
         return self._routes[max(matches, key=len)] if matches else None
 

@@ -280,7 +280,9 @@ class MockServer:
                 lambda _: self._abandon_relay(connection)
             )
             return None
-        transcript = Transcript()
+        transcript = Transcript(
+            input_audio=bytearray() if decision.mount.keep_input_audio else None
+        )
         transcript.handshake = decision.handshake
         conn = Connection(
             mount=decision.mount,

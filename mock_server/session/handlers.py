@@ -97,7 +97,12 @@ def _session_update(session: Session, event: dict[str, Any]) -> None:
 
 
 def _transcription_session_update(session: Session, event: dict[str, Any]) -> None:
-    session.settings.update_transcription(event["session"])
+    vad = session.input_audio.vad, session.input_audio.vad_item_id
+    try:
+        session.settings.update_transcription(event["session"], session.input_audio.configure_vad)
+    except Exception:
+        session.input_audio.vad, session.input_audio.vad_item_id = vad
+        raise
 
 
 def _append(session: Session, event: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from mock_server.session.conversation import Conversation
 from mock_server.session.outbox import Outbox
 from mock_server.session.responses import Responses
 from mock_server.session.script import Script
+from mock_server.session.transcription import SpeakerTurns, transcription_events
 
 MIN_COMMIT_MS = 100
 MAX_APPEND_BYTES = 15 * 1024 * 1024
@@ -110,6 +111,8 @@ class InputAudio:
         self.mistakes.warn(self.diagnostics.on_append(chunk, fmt, now), event.get("event_id"))
         self.buffer.extend(chunk)
         self.written_ms += len(chunk) / BYTES_PER_MS[fmt]
+        if self.outbox.transcript.input_audio is not None:
+            self.outbox.transcript.keep_input_audio(self.to_pcm16(chunk))
         if self.vad is not None:
             self._feed_vad(chunk, fmt)
             if not self.vad.in_speech:
@@ -197,43 +200,19 @@ class InputAudio:
         given = self.script.transcribe(audio) if self.script is not None else None
         if given is None and self.transcriber is not None:
             given = self.transcriber(self.to_pcm16(audio))
-        if isinstance(given, RealtimeError):
-            self.outbox.emit(
-                {
-                    "type": "conversation.item.input_audio_transcription.failed",
-                    "item_id": item["id"],
-                    "content_index": 0,
-                    "error": {
-                        "type": given.type,
-                        "code": given.code,
-                        "message": given.message,
-                        "param": given.param,
-                    },
-                }
-            )
-            return
         seconds = len(audio) / BYTES_PER_MS[self.format()] / 1000
-        text = given
-        if text is None:
-            text = f"[realtime-mock: untranscribed audio, {seconds:.1f} s]"
-        item["content"][0]["transcript"] = text
-        self.outbox.emit(
-            {
-                "type": "conversation.item.input_audio_transcription.delta",
-                "item_id": item["id"],
-                "content_index": 0,
-                "delta": text,
-            }
-        )
-        self.outbox.emit(
-            {
-                "type": "conversation.item.input_audio_transcription.completed",
-                "item_id": item["id"],
-                "content_index": 0,
-                "transcript": text,
-                "usage": {"type": "duration", "seconds": round(seconds, 3)},
-            }
-        )
+        if given is None:
+            given = f"[realtime-mock: untranscribed audio, {seconds:.1f} s]"
+        if isinstance(given, SpeakerTurns):
+            item["content"][0]["transcript"] = given.text
+        elif not isinstance(given, RealtimeError):
+            item["content"][0]["transcript"] = given
+        config = self._config()
+        settings = config["audio"]["input"].get("transcription") or {}
+        for event in transcription_events(
+            item["id"], given, seconds, settings, config.get("include")
+        ):
+            self.outbox.emit(event)
 
     def to_pcm16(self, audio: bytes) -> bytes:
         """Audio of the session's input format as PCM16 (what a transcriber hears)."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mock_server.protocol.errors import RealtimeError
 from mock_server.responder import ResponsePlan, ResponseRequest
+from mock_server.session.transcription import Transcribed
 
 if TYPE_CHECKING:
     from mock_server.ids import IdFactory
@@ -97,6 +98,6 @@ class Script(Protocol):
 
     def next_deadline(self) -> float | None: ...
 
-    def transcribe(self, audio: bytes) -> str | RealtimeError | None:
+    def transcribe(self, audio: bytes) -> Transcribed | RealtimeError | None:
         """The input transcription of a committed turn: text, a failure, or None (default)."""
         ...

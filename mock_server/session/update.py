@@ -9,7 +9,6 @@ each ``session.updated`` carries all of it. The dialect's shapes, both ways, are
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -136,9 +135,27 @@ class SessionConfig:
         head = WIRE_JSON.encode({"event_id": wire["event_id"], "type": wire["type"]})
         return self.outbox.queue(wire, head[:-1] + ',"session":{' + ",".join(texts) + "}}")
 
-    def update_transcription(self, update: dict[str, Any]) -> None:
-        """A beta ``transcription_session.update``: echoed back as the session it describes."""
-        session = copy.deepcopy(update)
-        session.setdefault("id", self.config.get("id"))
-        session.setdefault("object", "realtime.transcription_session")
+    def update_transcription(self, update: dict[str, Any], reconfigure: Callable[[], None]) -> None:
+        """A beta ``transcription_session.update``: its settings (transcription model, language
+        and prompt, turn detection, noise reduction, ``include``, formats) applied as a
+        ``session.update``'s are, and the session becomes a transcription session (a turn the
+        VAD detects starts no response); refused whole, like an update, nothing is kept."""
+        previous = self.config, self._sizes
+        try:
+            applied = self.encoder.apply_update(self.config, update)
+            self.config = session_config.replaced(applied, ("type",), "transcription")
+            self._sizes = self._check_size(previous[0])
+            reconfigure()
+            session = self.encoder.transcription_session_object(self.config)
+        except Exception as exc:
+            self.config, self._sizes = previous
+            if isinstance(exc, RealtimeError):
+                raise
+            log.exception("realtime-mock: transcription_session.update could not be applied")
+            raise RealtimeError(
+                f"Invalid 'session': the update could not be applied ({type(exc).__name__}: "
+                f"{exc}); the session keeps its previous configuration.",
+                "invalid_value",
+                "session",
+            ) from exc
         self.outbox.emit({"type": "transcription_session.updated", "session": session})

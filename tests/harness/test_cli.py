@@ -268,10 +268,14 @@ def test_a_signal_closes_every_connection_with_1001_and_writes_the_transcripts(
             process.kill()
             process.wait(WAIT)
     written = sorted(p.name for p in folder.iterdir())
-    assert written == ["connection-0001.json", "connection-0002.json", "connection-0003.json"]
+    # Each transcript, and its HTML report beside it.
+    assert written == [f"connection-000{n}.{kind}" for n in (1, 2, 3) for kind in ("html", "json")]
     for path in folder.iterdir():
         text = path.read_text()
         assert secret not in text
+        if path.suffix == ".html":
+            assert "closed 1001" in text
+            continue
         transcript = json.loads(text)
         assert transcript["closed"][0] == 1001
         assert transcript["handshake"]["path"] == "/v1/realtime"

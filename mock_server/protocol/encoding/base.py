@@ -54,6 +54,10 @@ class Encoder:
         """The session as ``session.created`` / ``session.updated`` carry it."""
         raise NotImplementedError
 
+    def transcription_session_object(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The session as beta's ``transcription_session.updated`` carries it (beta only)."""
+        raise NotImplementedError
+
     def check_session_update(self, config: dict[str, Any], update: Mapping[str, Any]) -> None:
         """Refuse (RealtimeError) an update the dialect forbids beyond its models' checks."""
 

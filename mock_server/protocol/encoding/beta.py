@@ -80,6 +80,27 @@ class BetaEncoder(Encoder):
             "include": None,
         }
 
+    def transcription_session_object(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The transcription session beta's ``transcription_session.updated`` carries: the
+        settings that apply to one (the SDK's model requires ``client_secret``, which the live
+        service leaves out over the WebSocket: an empty one stands in for it)."""
+        audio_in = config["audio"]["input"]
+        turn = audio_in.get("turn_detection")
+        if turn is not None:
+            turn = {k: v for k, v in turn.items() if k != "idle_timeout_ms"}
+        return {
+            "id": config["id"],
+            "object": "realtime.transcription_session",
+            "expires_at": config["expires_at"],
+            "client_secret": {"value": "", "expires_at": config["expires_at"]},
+            "modalities": beta_modalities(config.get("output_modalities", ["audio"])),
+            "input_audio_format": beta_format(audio_in.get("format")),
+            "input_audio_transcription": audio_in.get("transcription"),
+            "input_audio_noise_reduction": audio_in.get("noise_reduction"),
+            "turn_detection": turn,
+            "include": config.get("include"),
+        }
+
     def apply_update(self, config: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         """A flat beta ``session.update`` merged into the neutral configuration.
 
