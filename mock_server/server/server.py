@@ -36,7 +36,7 @@ from mock_server.server.handshake import Relay as RelayDecision
 from mock_server.server.logs import WEBSOCKETS_LOG
 from mock_server.server.mount import Mount, MountTraffic
 from mock_server.server.routes import HttpRoutes
-from mock_server.server.shared_state import Worker
+from mock_server.server.shared_state import Worker, traffic_for
 from mock_server.server.warm import warm_up
 from mock_server.transcript import Transcript
 
@@ -229,8 +229,7 @@ class MockServer:
     def _traffic_of(self, prefix: str, mount: Mount) -> MountTraffic:
         counted = self._traffic.get(prefix)
         if counted is None or counted[0] is not mount:  # a mount new at this prefix
-            traffic = self.worker.counters.traffic(prefix) if self.worker else MountTraffic()
-            counted = self._traffic[prefix] = (mount, traffic)
+            counted = self._traffic[prefix] = (mount, traffic_for(self.worker, prefix))
         return counted[1]
 
     # ---- handshake -------------------------------------------------------------------------

@@ -103,6 +103,11 @@ class SharedMountTraffic(MountTraffic):
         return self.accepted
 
 
+def traffic_for(worker: Worker | None, prefix: str) -> MountTraffic:
+    """What a server counts a mount's traffic in: its own counts, or the workers' together."""
+    return MountTraffic() if worker is None else worker.counters.traffic(prefix)
+
+
 @dataclass(frozen=True)
 class Worker:
     """One worker of several on one port: its number (1..N), its listening socket (bound and

@@ -177,7 +177,7 @@ def test_the_verdict_is_collected_from_both_workers(tmp_path: Path, served: Any)
     )
     assert server.served() == {1: workers.count("1"), 2: workers.count("2")}
     # Transcript names are the connections' numbers: no worker overwrote another's.
-    names = sorted(p.name for p in folder.iterdir())
+    names = sorted(p.name for p in folder.glob("*.json"))
     assert names == [f"connection-{n:04d}.json" for n in range(1, len(workers) + 1)]
 
 
