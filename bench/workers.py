@@ -13,7 +13,7 @@ is searched as there (doubling, then bisection to 10%), the two searches' probes
 (A B A B) so that the machine's other load falls on both alike. Target: the two workers
 serve at least 1.8x the sessions of one.
 
-Which worker a session lands on is the kernel's choice (SO_REUSEPORT): the warm-up opens
+Which worker a session lands on is the workers' race to accept it: the warm-up opens
 sessions until each worker has named itself (``x-realtime-mock-worker``) and served a turn.
 """
 

@@ -155,10 +155,11 @@ def add_parser(subparsers: Any) -> None:
         type=options.workers,
         default=1,
         metavar="N|auto",
-        help="serve from N processes on the one port (SO_REUSEPORT: the kernel spreads the "
-        "connections), auto = one per CPU (default 1). Scenarios, connection attempts, "
-        "--max-sessions, --transcript-dir and the verdict are counted over all of them; each "
-        "handshake's response names its worker in x-realtime-mock-worker. Not with --tls",
+        help="serve from N processes on the one port (they share its listening socket: the "
+        "least busy takes each new connection), auto = one per CPU (default 1). Scenarios, "
+        "connection attempts, --max-sessions, --transcript-dir and the verdict are counted "
+        "over all of them; each handshake's response names its worker in "
+        "x-realtime-mock-worker. Not with --tls",
     )
     serve.add_argument("--seed", default=None, help="seed for ids (same seed, same ids)")
     serve.add_argument(

@@ -110,8 +110,8 @@ def traffic_for(worker: Worker | None, prefix: str) -> MountTraffic:
 
 @dataclass(frozen=True)
 class Worker:
-    """One worker of several on one port: its number (1..N), its listening socket (bound and
-    listening, made by the supervisor) and the counters the workers share."""
+    """One worker of several on one port: its number (1..N), the listening socket (made by the
+    supervisor, the same in every worker) and the counters the workers share."""
 
     number: int
     sock: socket.socket

@@ -1,11 +1,13 @@
 """Several server processes on one port (``serve --workers N``): the supervisor and its workers.
 
-The supervisor (the process ``serve`` started in) makes one listening socket per worker, all
-bound to the same address with ``SO_REUSEPORT``, so that the kernel spreads new connections
-over the workers (by a hash of the client's address and port); each socket listens before any
-worker runs, so a connection that arrives while its worker is still starting waits in the
-backlog. Then it forks the workers, each a :class:`~mock_server.server.MockServer` serving a
-:class:`~mock_server.server.shared_state.Worker` (its socket and the
+The supervisor (the process ``serve`` started in) makes one listening socket, and every worker
+inherits it (a pre-forked accept): each new connection wakes the workers, and the first to
+accept it serves it, so that a busy worker, late to accept, leaves new sessions to an idle one
+(``SO_REUSEPORT``'s even hash of the client's port did not: the worker that other processes
+starved fell behind alone; ``BENCHMARKS.md``). The socket listens before any worker runs, so a
+connection that arrives while the workers start waits in the backlog. Then it forks the
+workers, each a :class:`~mock_server.server.MockServer` serving a
+:class:`~mock_server.server.shared_state.Worker` (the socket and the
 :class:`~mock_server.server.shared_state.SharedCounters` the workers count attempts,
 connections and open sessions in), and waits for each to say it is ready (bounded by
 :data:`READY_TIMEOUT`).
@@ -64,35 +66,20 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def reuse_port_sockets(host: str, port: int, count: int) -> list[socket.socket]:
-    """``count`` listening TCP sockets on one address with ``SO_REUSEPORT``; port 0 picks a free
-    port for all. A port some other process holds (with or without ``SO_REUSEPORT``) is an
-    ``OSError`` (EADDRINUSE), as for one socket: the workers never share a port with strangers.
-    """
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The one listening TCP socket every worker accepts on (port 0: any free port); a port
+    another process holds is an ``OSError`` (EADDRINUSE), as for one server."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    if port:  # taken by anyone, even another SO_REUSEPORT group of the same user: refuse
-        probe = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
-        finally:
-            probe.close()
-    sockets: list[socket.socket] = []
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        for _ in range(count):
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((host, port))
-            port = sock.getsockname()[1]
-            sock.listen(BACKLOG)
-            sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
     except BaseException:
-        for sock in sockets:
-            sock.close()
+        sock.close()
         raise
-    return sockets
+    return sock
 
 
 @dataclass(frozen=True)
@@ -141,20 +128,19 @@ class Supervisor:
         self._previous: dict[int, Any] = {}
 
     def start(self) -> None:
-        sockets = reuse_port_sockets(self.host, self.port, self.count)
-        self.port = sockets[0].getsockname()[1]
+        sock = listening_socket(self.host, self.port)
+        self.port = sock.getsockname()[1]
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._previous[sig] = signal.signal(sig, self._on_signal)
         context = multiprocessing.get_context("fork")
         inherited: list[Any] = [self._wake_r, self._wake_w]
         try:
-            for number, sock in enumerate(sockets, start=1):
+            for number in range(1, self.count + 1):
                 ours, theirs = context.Pipe()
                 worker = Worker(number, sock, self.counters)
-                others = [s for s in sockets if s is not sock] + inherited
                 process = context.Process(
                     target=_child,
-                    args=(worker, theirs, others, self._body),
+                    args=(worker, theirs, list(inherited), self._body),
                     name=f"realtime-mock worker {number}",
                     daemon=True,
                 )
@@ -163,8 +149,7 @@ class Supervisor:
                 inherited.append(ours)
                 self._seats.append(_Seat(worker, process, ours))
         finally:
-            for sock in sockets:  # each worker has its own; none is left to the supervisor
-                sock.close()
+            sock.close()  # the workers have it; the supervisor accepts nothing
         self._await_ready()
 
     def _await_ready(self) -> None:
@@ -291,7 +276,7 @@ def _report(seat: _Seat, message: tuple[str, Any] | None) -> WorkerReport:
 def _child(worker: Worker, control: Connection, inherited: list[Any], body: WorkerBody) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the supervisor tells us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    for thing in inherited:  # the other workers' sockets, the supervisor's pipe ends
+    for thing in inherited:  # the supervisor's ends of the pipes (its own and earlier workers')
         thing.close()
     try:
         result = asyncio.run(_serve(worker, control, body))

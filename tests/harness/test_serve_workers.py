@@ -1,7 +1,7 @@
 """``realtime-mock serve --workers 2`` end to end, as a subprocess: the scenario's attempt counts,
 the verdict and --max-sessions over both workers, and SIGTERM closing every session with 1001.
 
-Which worker takes a connection is the kernel's choice (SO_REUSEPORT hashes the client's port):
+Which worker takes a connection is the workers' race to accept it (one shared listening socket):
 tests that need both workers open connections until each worker has named itself in the
 handshake's ``x-realtime-mock-worker`` header, within a bound.
 """
@@ -265,7 +265,7 @@ def test_workers_refuse_tls_and_a_taken_port(served: Any) -> None:
     assert main(["serve", "--workers", "2", "--tls"]) == 2
     server = served()
     port = server.url.split(":")[2].split("/")[0]
-    # The port is the workers' (SO_REUSEPORT): another group of workers may not join it.
+    # The port is the workers': another group of workers, or one server, may not share it.
     assert main(["serve", "--workers", "2", "--port", port]) == 2
     assert main(["serve", "--port", port]) == 2
     assert server.stop() == 0

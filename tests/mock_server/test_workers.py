@@ -8,7 +8,6 @@ script bounded by its timeout.
 from __future__ import annotations
 
 import errno
-import socket
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,7 @@ import pytest
 
 from mock_server.scenario.served import Played
 from mock_server.scenario.verdict import ConnectionVerdict, Refusal
-from mock_server.server.workers import Supervisor, reuse_port_sockets
+from mock_server.server.workers import Supervisor, listening_socket
 
 WAIT = 30.0
 
@@ -64,24 +63,16 @@ def test_counters_are_one_count_over_forked_processes() -> None:
     assert out.strip() == "ok"
 
 
-def test_sockets_share_their_port_and_refuse_one_taken() -> None:
-    sockets = reuse_port_sockets("127.0.0.1", 0, 3)
+def test_the_listening_socket_refuses_a_taken_port() -> None:
+    sock = listening_socket("127.0.0.1", 0)
     try:
-        ports = {s.getsockname()[1] for s in sockets}
-        assert len(ports) == 1
-        (port,) = ports
-        with pytest.raises(OSError) as taken:  # ours even to another SO_REUSEPORT group
-            reuse_port_sockets("127.0.0.1", port, 2)
+        port = sock.getsockname()[1]
+        assert port > 0
+        with pytest.raises(OSError) as taken:
+            listening_socket("127.0.0.1", port)
         assert taken.value.errno == errno.EADDRINUSE
     finally:
-        for sock in sockets:
-            sock.close()
-    plain = socket.create_server(("127.0.0.1", 0))
-    try:
-        with pytest.raises(OSError):
-            reuse_port_sockets("127.0.0.1", plain.getsockname()[1], 2)
-    finally:
-        plain.close()
+        sock.close()
 
 
 def test_played_parts_merge_in_number_and_time_order() -> None:
