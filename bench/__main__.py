@@ -33,6 +33,7 @@ BENCHMARKS = [
     "bench.aimock",
     "bench.audio_memory",
     "bench.report_open",
+    "bench.http_front",
 ]
 
 
@@ -93,9 +94,10 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         "with serve --workers 2), the pytest fixture's cost per test, start-up and scenario "
         "lint, VAD speed, the pass-through's added latency, a soak (memory before and after), "
         "the memory a session holds for streamed audio, a long conversation's per-turn cost "
-        "(last turns against the first), and the same text-turn load on aimock (the npm package "
+        "(last turns against the first), the same text-turn load on aimock (the npm package "
         "@copilotkit/aimock, installed into a temp folder when node and npm are present; "
-        "skipped with the reason otherwise). See BENCHMARKS.md.",
+        "skipped with the reason otherwise), and the HTTP front against websockets' own server "
+        "(aiohttp and uvicorn too, when installed). See BENCHMARKS.md.",
         epilog="examples:\n"
         "  realtime-mock bench                    # everything: 2 to 3 minutes on 2 cores\n"
         "  realtime-mock bench --quick            # smaller sizes: about 1.5 minutes\n"
@@ -110,7 +112,7 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         metavar="NAME",
         help="run only this benchmark (repeatable): event_overhead, streaming, concurrency, "
         "workers, test_cost, startup, vad_speed, proxy_latency, soak, audio_memory, "
-        "long_conversation, aimock",
+        "long_conversation, aimock, http_front",
     )
     return parser
 

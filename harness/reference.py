@@ -10,6 +10,7 @@ the client (no backoff, no replay, a wrong ``call_id``) to show that the verdict
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +125,21 @@ async def talk_twice(ctx: Context) -> None:
         await client.say("And tomorrow?")
 
 
+def mcp_server(label: str, require_approval: str) -> dict[str, Any]:
+    return {
+        "type": "mcp",
+        "server_label": label,
+        "server_url": f"https://{label}.example.com/mcp",
+        "require_approval": require_approval,
+    }
+
+
+async def talk_with_mcp(ctx: Context, server: dict[str, Any], text: str) -> None:
+    """A session with an MCP server in its tools; the client approves what it is asked."""
+    async with ctx.client(session={"output_modalities": ["text"], "tools": [server]}) as client:
+        await client.say(text)
+
+
 async def refused(ctx: Context, **kwargs: Any) -> None:
     try:
         async with ctx.client(**kwargs) as client:
@@ -168,13 +184,62 @@ async def session_expired(ctx: Context) -> None:
         await client.say("And tomorrow?")
 
 
+async def reconnect(ctx: Context) -> None:
+    async with ctx.client() as client:
+        for turn in range(1, 6):
+            await client.say(f"Turn {turn}.")
+            if turn < 5:  # the server ends this connection after each answer
+                assert client.ws is not None
+                await asyncio.wait_for(client.ws.wait_closed(), WAIT_S)
+                if ctx.flaws.no_replay:
+                    client.history.clear()
+                    await client.say("Turn 2.")  # on a new session, with nothing replayed
+                    return
+
+
 async def barge_in(ctx: Context) -> None:
     async with ctx.client("audio", session={"output_modalities": ["audio"]}) as client:
         await client.send({"type": "response.create"})
-        # The user talks over the answer; server VAD hears it while the reply streams.
-        await client.stream_audio(fixture("question"), chunk_ms=100)
+        # The user listens once the answer plays (after the model's latency), for a second and
+        # a half, then talks over it; server VAD hears it while the reply streams (in real
+        # time, so that what was played before the barge-in, the demo's barge_in.wav, is the
+        # answer's first words).
+        await client.wait_for("response.output_audio.delta", "response.audio.delta", keep=True)
+        listening = bytes(48 * 1500)
+        await client.stream_audio(listening + fixture("question"), chunk_ms=100, realtime=True)
         turn = await client.read_response()
         ctx.keep_audio(turn)
+
+
+async def barge_in_before_audio(ctx: Context) -> None:
+    async with ctx.client("audio", session={"output_modalities": ["audio"]}) as client:
+        await client.send({"type": "response.create"})
+        await client.wait_for("response.content_part.added")  # the answer's audio is late
+        # The user talks; server VAD cancels the answer before any of its audio came, and
+        # the client (which truncates only audio it received) sends no truncate.
+        await client.stream_audio(fixture("question"), chunk_ms=100)
+        turn = await client.read_response()
+        assert not turn.audio
+
+
+async def truncate_past_audio(ctx: Context) -> None:
+    async with ctx.client("audio", session={"output_modalities": ["audio"]}) as client:
+        await client.send({"type": "response.create"})
+        received = 0
+        item_id = ""
+        while received < 1000:  # ms: the user stops the answer about a second in
+            delta = await client.wait_for("response.output_audio.delta", "response.audio.delta")
+            received += len(base64.b64decode(delta["delta"])) // 48
+            item_id = delta["item_id"]
+        await client.send(
+            {
+                "type": "conversation.item.truncate",
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": received,  # never more than what came
+            }
+        )
+        await client.read_response()
 
 
 async def cancel(ctx: Context) -> None:
@@ -208,10 +273,19 @@ DRIVERS: dict[str, Driver] = {
     "input_text_for_audio": push_to_talk,
     "text_only_session": talk,
     "barge_in": barge_in,
+    "reconnect": reconnect,
+    "barge_in_before_audio": barge_in_before_audio,
+    "truncate_past_audio": truncate_past_audio,
     "response_cancel": cancel,
     "response_while_active": talk_twice,
+    "mcp_call": lambda ctx: talk_with_mcp(
+        ctx, mcp_server("docs", "never"), "How long can a session last?"
+    ),
+    "mcp_approval": lambda ctx: talk_with_mcp(
+        ctx, mcp_server("calendar", "always"), "What's on my calendar today?"
+    ),
 }
-ONLY = {"beta_only": "beta", "beta_retired": "ga"}
+ONLY = {"beta_only": "beta", "beta_retired": "ga", "mcp_call": "ga", "mcp_approval": "ga"}
 
 
 def dialects(name: str) -> list[str]:

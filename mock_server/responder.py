@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from mock_server import speech
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.formats import SAMPLE_RATE
 from mock_server.protocol.items import text_of
@@ -46,6 +47,8 @@ class MessageOutput:
 
     text: str
     audio: bytes | None = None
+    # The wait before the first audio frame, in seconds (scaled by the pace); None: none.
+    first_audio_after_s: float | None = None
 
 
 @dataclass
@@ -57,7 +60,33 @@ class FunctionCallOutput:
     call_id: str | None = None
 
 
-Output = MessageOutput | FunctionCallOutput
+@dataclass
+class McpCallOutput:
+    """A tool the model runs on an MCP server (the service runs it: the client gets the
+    result). ``error`` is the call's error object (``tool_execution_error``, ``http_error``,
+    ``protocol_error``) when the call fails, else ``output`` is what the tool returned."""
+
+    server_label: str
+    name: str
+    arguments: str
+    output: str | None = None
+    error: dict[str, Any] | None = None
+    # Set by the session when an approval the client gave lets the call run.
+    approval_request_id: str | None = None
+
+
+@dataclass
+class McpApprovalRequestOutput:
+    """The model asks the client to approve an MCP call (``require_approval``); made by the
+    session from an :class:`McpCallOutput`, under the id ``id`` the answer names."""
+
+    id: str
+    server_label: str
+    name: str
+    arguments: str
+
+
+Output = MessageOutput | FunctionCallOutput | McpCallOutput | McpApprovalRequestOutput
 Status = Literal["completed", "incomplete", "failed", "cancelled"]
 
 
@@ -68,6 +97,8 @@ class ResponsePlan:
     reason: str | None = None
     error: dict[str, Any] | None = None
     usage: dict[str, Any] | None = None
+    # Fields of mock_server.timing.Timing this response changes (a scenario's respond timing).
+    timing: dict[str, Any] | None = None
 
 
 @dataclass
@@ -158,7 +189,7 @@ def _call(tool: dict[str, Any], said: str) -> FunctionCallOutput:
     return FunctionCallOutput(tool["name"], json.dumps(arguments))
 
 
-# Placeholder speech: one voiced burst per word, a word's burst as long as the word (up to
+# The tone fallback: one voiced burst per word, a word's burst as long as the word (up to
 # this many characters), then a short gap.
 _MAX_WORD_CHARS = 40
 _GAP_S = 0.08
@@ -181,26 +212,61 @@ def _burst(word_chars: int, index: int, rate: int) -> bytes:
     return burst + bytes(2 * int(_GAP_S * rate))
 
 
-def placeholder_speech_chunks(text: str, rate: int = SAMPLE_RATE) -> Iterator[bytes]:
-    """:func:`placeholder_speech`, a word at a time: a response streams it as it goes, and
-    never holds more than a word's burst it has not sent."""
-    for index, word in enumerate(text.split() or ["..."]):
-        yield _burst(len(word), index, rate)
-
-
-def placeholder_speech_length(text: str, rate: int = SAMPLE_RATE) -> int:
-    """The length in bytes of :func:`placeholder_speech` of ``text``, without making it."""
+def _tones(text: str, rate: int) -> tuple[int, Iterator[bytes]]:
+    words = text.split() or ["..."]
     gap = int(_GAP_S * rate)
-    return sum(2 * (_burst_samples(len(w), rate) + gap) for w in text.split() or ["..."])
+    length = sum(2 * (_burst_samples(len(w), rate) + gap) for w in words)
+    return length, (_burst(len(word), index, rate) for index, word in enumerate(words))
 
 
-def placeholder_speech(text: str, rate: int = SAMPLE_RATE) -> bytes:
-    """Deterministic speech-like PCM16 for ``text``: one voiced burst per word.
+def _spoken_phrases(phrases: list[str], first: bytes, voice: Any, rate: int) -> Iterator[bytes]:
+    ahead: str | None = None
+    try:
+        for index, phrase in enumerate(phrases):
+            if index + 1 < len(phrases):
+                ahead = phrases[index + 1]
+                speech.prefetch(ahead, voice)  # made while this phrase streams
+            spoken = first if index == 0 else speech.synthesize(phrase, voice)
+            if spoken is None:  # a phrase that would be spelled out: its words as tones
+                yield from _tones(phrase, rate)[1]
+            else:
+                yield spoken
+            ahead = None
+    finally:
+        if ahead is not None:
+            speech.forget(ahead, voice)
 
-    Used when a response must carry audio and nothing supplied any; it has the energy envelope
-    of speech (so a client's VAD or level meter reacts) but says nothing.
 
-    >>> len(placeholder_speech("two words")) == placeholder_speech_length("two words")
+def placeholder_speech_stream(
+    text: str, rate: int = SAMPLE_RATE, voice: Any = None
+) -> tuple[int, Iterator[bytes]]:
+    """About how long :func:`placeholder_speech` of ``text`` is, in bytes, and its pieces, for
+    a response to stream as it goes. Speech is made a phrase at a time, the next one in a
+    thread while one streams (``speech.segments``); its length is estimated from the first
+    phrase's. Tones are made a word at a time, and their length is exact.
+
+    >>> length, pieces = placeholder_speech_stream("two words")
+    >>> abs(length - len(b"".join(pieces))) <= 2 and len(placeholder_speech("two words")) > 0
     True
     """
-    return b"".join(placeholder_speech_chunks(text, rate))
+    phrases = speech.segments(text)
+    if rate != SAMPLE_RATE or not phrases or len(text) > speech.MAX_SPEECH_CHARS:
+        return _tones(text, rate)
+    first = speech.synthesize(phrases[0], voice)
+    if first is None:
+        return _tones(text, rate)
+    estimate = 2 * round(len(first) / 2 * len(text) / max(1, len(phrases[0])))
+    return estimate, _spoken_phrases(phrases, first, voice, rate)
+
+
+def placeholder_speech(text: str, rate: int = SAMPLE_RATE, voice: Any = None) -> bytes:
+    """Deterministic PCM16 for ``text``, used when a response must carry audio and nothing
+    supplied any: ``text`` spoken by eSpeak NG in ``voice`` (:mod:`mock_server.speech`), or,
+    without eSpeak NG (or for a text over ``speech.MAX_SPEECH_CHARS``), one voiced tone burst
+    per word, which has the energy envelope of speech (a client's VAD or level meter reacts)
+    but says nothing.
+
+    >>> placeholder_speech("two words") == placeholder_speech("two words")
+    True
+    """
+    return b"".join(placeholder_speech_stream(text, rate, voice)[1])

@@ -103,7 +103,9 @@ class Finding:
     """A mistake the client made, noted in the transcript (the verdict reports these).
 
     ``kind`` is a stable name tests can match: errors ``malformed_frame``, ``rejected_event``
-    (with the error ``code``), ``unknown_call_id``, ``pending_function_call``; warnings
+    (with the error ``code``), ``unknown_call_id``, ``pending_function_call``, the MCP ones
+    (``unknown_approval_request``, ``approval_answered_twice``, ``pending_mcp_approval``,
+    ``mcp_tool_unavailable``); warnings
     ``audio_in_text_only_session`` and the audio diagnostics (``audio_rate_mismatch``,
     ``odd_pcm16_length``, ``silent_audio``, ``clipped_audio``, ``format_mismatch``).
     """

@@ -5,19 +5,25 @@ never matters: the same bytes give the same events at the same offsets), and a f
 when its RMS level is above the threshold's level. ``threshold`` (0..1, as in the API) maps
 linearly to a level in dBFS: 0 -> -70 dBFS, 0.5 -> -40 dBFS, 1 -> -10 dBFS.
 
+The offsets follow the openai SDK's docstrings: they bound the audio sent to the model, which
+is the turn the buffer commits (docs/protocol-notes.md).
+
 - Speech starts after :data:`MIN_SPEECH_MS` of consecutive voiced frames (a click is not
-  speech); ``audio_start_ms`` is the start of the first of them.
+  speech); ``audio_start_ms`` is the start of the first of them less ``prefix_padding_ms``,
+  but never before the buffer's own start (the end of the previous turn, commit or clear).
 - Speech stops once ``silence_duration_ms`` of unvoiced frames follow it; ``audio_end_ms`` is
-  the end of the last voiced frame. The event is due when the silence has been heard, so a
-  client sees ``speech_stopped`` ``silence_duration_ms`` after the speech ended, as live.
+  the end of that silence (the end of the last voiced frame plus ``silence_duration_ms``,
+  rounded to 10 ms frames). The event is due then, so a client sees ``speech_stopped``
+  ``silence_duration_ms`` after the speech ended, as live.
 
 Offsets count all audio written in the session (``offset_ms`` carries them across resets).
 ``semantic_vad`` is emulated as server VAD with the silence its ``eagerness`` implies:
-high 250 ms, medium/auto 500 ms, low 1000 ms.
+high 250 ms, medium/auto 500 ms, low 1000 ms, and the default 300 ms of prefix padding.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,21 +67,28 @@ class ServerVad:
 
     >>> vad = ServerVad(VadConfig(silence_duration_ms=200))
     >>> tone = (np.sin(np.arange(24000) / 5) * 8000).astype("<i2").tobytes()
-    >>> vad.feed(bytes(4800) + tone + bytes(24000))
-    [SpeechStarted(audio_start_ms=100), SpeechStopped(audio_end_ms=1100)]
+    >>> vad.feed(bytes(24000) + tone + bytes(24000))
+    [SpeechStarted(audio_start_ms=200), SpeechStopped(audio_end_ms=1700)]
+
+    The speech runs from 500 to 1500 ms: the turn starts 300 ms (the default prefix padding)
+    before it and ends 200 ms (the silence duration) after it.
     """
 
-    def __init__(self, config: VadConfig, *, offset_ms: int = 0) -> None:
+    def __init__(
+        self, config: VadConfig, *, offset_ms: int = 0, buffer_start_ms: float | None = None
+    ) -> None:
+        """``buffer_start_ms``: where the audio the buffer holds begins (default
+        ``offset_ms``); the prefix padding never reaches before it."""
         self.config = config
         self._pending = bytearray()
         self._frames_done = 0
         self._offset_ms = offset_ms
+        self._buffer_start_ms = float(offset_ms if buffer_start_ms is None else buffer_start_ms)
         # Squared-amplitude level a frame's mean must exceed to be voiced.
         self._power_threshold = (32768.0 * 10 ** (config.level_dbfs / 20)) ** 2
         self._voiced_run = 0
         self._silent_run = 0
         self._in_speech = False
-        self._last_voiced_end = 0
 
     @staticmethod
     def for_semantic(eagerness: str = "auto") -> VadConfig:
@@ -99,17 +112,20 @@ class ServerVad:
 
     def interrupt(self) -> SpeechStopped | None:
         """End the speech going on, if any (the buffer is cleared or committed mid-speech, or
-        the VAD is reconfigured): its ``SpeechStopped``, at the end of the last voiced frame,
-        so that every ``speech_started`` has its ``speech_stopped``. Then :meth:`reset`."""
-        stopped = SpeechStopped(self._last_voiced_end) if self._in_speech else None
+        the VAD is reconfigured): its ``SpeechStopped``, at the end of the audio written (all
+        of it goes to the model on a commit), so that every ``speech_started`` has its
+        ``speech_stopped``. Then :meth:`reset`."""
+        stopped = SpeechStopped(round(self.position_ms)) if self._in_speech else None
         self.reset()
         return stopped
 
     def reset(self) -> None:
-        """Forget the speech state (the buffer was committed or cleared); keep the position."""
+        """Forget the speech state (the buffer was committed or cleared, and starts afresh
+        here); keep the position."""
         self._voiced_run = 0
         self._silent_run = 0
         self._in_speech = False
+        self._buffer_start_ms = self.position_ms
 
     def feed(self, pcm16: bytes) -> list[VadEvent]:
         if len(pcm16) <= MAX_BLOCK_BYTES:
@@ -151,7 +167,6 @@ class ServerVad:
             self._frames_done += count
             self._voiced_run += count
             self._silent_run = 0
-            self._last_voiced_end = self._frame_ms(self._frames_done)
             return []
         events: list[VadEvent] = []
         min_frames = MIN_SPEECH_MS // FRAME_MS
@@ -162,11 +177,11 @@ class ServerVad:
             if flag:
                 self._voiced_run += 1
                 self._silent_run = 0
-                self._last_voiced_end = self._frame_ms(index + 1)
                 if not self._in_speech and self._voiced_run >= min_frames:
                     self._in_speech = True
                     start = self._frame_ms(index + 1 - self._voiced_run)
-                    events.append(SpeechStarted(start))
+                    padded = max(start - self.config.prefix_padding_ms, self._buffer_start_ms)
+                    events.append(SpeechStarted(math.ceil(padded)))
             else:
                 self._voiced_run = 0
                 if self._in_speech:
@@ -174,7 +189,9 @@ class ServerVad:
                     if self._silent_run >= silence_frames:
                         self._in_speech = False
                         self._silent_run = 0
-                        events.append(SpeechStopped(self._last_voiced_end))
+                        end = self._frame_ms(index + 1)
+                        self._buffer_start_ms = end  # the turn ends here; the next starts here
+                        events.append(SpeechStopped(end))
         return events
 
     def _frame_ms(self, frame_index: int) -> int:

@@ -23,6 +23,8 @@ from mock_server.protocol.limits import MAX_SESSION_DURATION_S
 from mock_server.server import MockServer, Mount, describe, mount_dialect
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from harness.transcript_files import TranscriptFiles
     from mock_server.scenario.served import ServedScenario
     from mock_server.scenario.verdict import ConnectionVerdict
@@ -40,6 +42,9 @@ examples:
   realtime-mock serve --max-sessions 50 --close-idle-after 30s
   realtime-mock serve --workers auto           # one process per CPU, all on the one port
   realtime-mock serve --scenario function_call --pace realtime --api-key sk-test-1
+  realtime-mock serve -v                       # a line per connection: path, close, verdict
+  curl -d '{"library": "text_turn"}' -H 'Content-Type: application/json' \\
+       http://127.0.0.1:8765/_mock/mounts  # the control API: a mount per test, its verdict
 
 with --scenario, an option given here wins over the scenario's own value (--dialect, --beta,
 --pace, --seed, --max-duration, --close-idle-after); an option not given keeps the scenario's
@@ -48,6 +53,7 @@ handshake refusals and its dialect rule (a beta scenario refuses GA clients) sti
 Every expectation of a scenario is bounded: a client that has not sent what the next step
 expects within 10 s (real time; a step's `within:` or the scenario's `timeout: 10m` says
 otherwise) fails the verdict and is closed with 4000. Raise `timeout:` to type at a client.
+On stop, serve --scenario prints the verdict as JSON on stderr and exits 1 when it is not ok.
 
 then, for the openai Python SDK:
   OPENAI_BASE_URL=http://127.0.0.1:8765/v1 OPENAI_API_KEY=sk-mock python my_agent.py
@@ -61,8 +67,9 @@ def add_parser(subparsers: Any) -> None:
         "serve",
         help="run the mock server until Ctrl-C",
         description="Run the mock Realtime API server. It prints its URL and the environment "
-        "to hand the SDKs, answers GET /healthz with 200, and stops cleanly on Ctrl-C/SIGTERM "
-        "(every connection gets close 1001).",
+        "to hand the SDKs, answers GET /healthz with 200, issues ephemeral keys on the same "
+        "port (POST /v1/realtime/client_secrets; beta: /v1/realtime/sessions), and stops "
+        "cleanly on Ctrl-C/SIGTERM (every connection gets close 1001).",
         epilog=SERVE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -70,8 +77,9 @@ def add_parser(subparsers: Any) -> None:
         "--scenario",
         default=None,
         metavar="NAME|PATH",
-        help="play this scenario (a library name such as function_call, or a YAML file); the "
-        "verdict of each connection is printed on stderr as JSON",
+        help="play this scenario (a library name such as function_call, or a YAML file); on "
+        "stop, its verdict is printed on stderr as JSON and serve exits 1 when it is not ok "
+        "(0 when it is)",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument(
@@ -110,7 +118,7 @@ def add_parser(subparsers: Any) -> None:
         type=options.pace,
         default=None,
         metavar="PACE",
-        help="response pacing: realtime (default), fast, or xN such as x10",
+        help="scales the live-like response timing: realtime (default), fast, or xN such as x10",
     )
     serve.add_argument(
         "--max-duration",
@@ -159,13 +167,42 @@ def add_parser(subparsers: Any) -> None:
         "least busy takes each new connection), auto = one per CPU (default 1). Scenarios, "
         "connection attempts, --max-sessions, --transcript-dir and the verdict are counted "
         "over all of them; each handshake's response names its worker in "
-        "x-realtime-mock-worker. Not with --tls",
+        "x-realtime-mock-worker. Not with --tls; no control API or /_mock/ page with N > 1",
     )
     serve.add_argument("--seed", default=None, help="seed for ids (same seed, same ids)")
     serve.add_argument(
         "--any-model",
         action="store_true",
         help="accept any ?model= name (a --scenario always does: it plays whatever the model)",
+    )
+    control = serve.add_argument_group(
+        "control API",
+        "GET/POST/DELETE under /_mock/ on the same port: a test suite in any language mounts a "
+        "scenario per test and reads its verdict (README, docs/control-api.openapi.yaml)",
+    )
+    control.add_argument(
+        "--no-control",
+        action="store_true",
+        help="do not serve the control API (by default it answers clients on this machine only)",
+    )
+    control.add_argument(
+        "--control-token",
+        default=os.environ.get("REALTIME_MOCK_CONTROL_TOKEN"),
+        metavar="TOKEN",
+        help="every control request must carry 'Authorization: Bearer TOKEN' (also "
+        "REALTIME_MOCK_CONTROL_TOKEN, which keeps it out of the process list)",
+    )
+    control.add_argument(
+        "--control-remote",
+        action="store_true",
+        help="answer control requests from other machines too (needs --control-token)",
+    )
+    serve.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="one line on stderr per ended connection: path, dialect, the key's kind (never "
+        "the key), duration, close code, verdict",
     )
     serve.add_argument(
         "--strict",
@@ -236,11 +273,19 @@ async def _serve(args: argparse.Namespace) -> int:
         except ScenarioError as error:
             print(f"realtime-mock: cannot use the scenario:\n{error}", file=sys.stderr)
             return 2
+    if args.control_remote and not args.control_token:
+        print("realtime-mock: --control-remote needs --control-token", file=sys.stderr)
+        return 2
     mount = serve_mount(args, play)
     transcripts = None
     mount.keep_input_audio = args.keep_audio or bool(args.transcript_dir)
     if args.transcript_dir:
         transcripts = transcript_writer(Path(args.transcript_dir), play)
+    on_end: Callable[[Connection], None] | None = transcripts
+    if args.verbose:
+        from harness.connection_log import logging_connections
+
+        on_end = logging_connections(transcripts)
     server = MockServer(
         host=args.host,
         port=args.port,
@@ -254,7 +299,11 @@ async def _serve(args: argparse.Namespace) -> int:
 
     live = LivePage(server)  # /_mock/: the connections as they happen, each one's report
     live.install()
-    server.on_connection_end = _both(live, transcripts)
+    server.on_connection_end = _both(live, on_end)
+    if not args.no_control:
+        from mock_server.server.control import ControlApi
+
+        ControlApi(server, token=args.control_token, remote=args.control_remote).attach()
     try:
         await server.start()
     except OSError as exc:
@@ -273,13 +322,20 @@ async def _serve(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     # Announce only once a signal would be handled: a supervisor may stop us right away.
     print(describe(server, any_key=not args.api_key), flush=True)
+    if not args.no_control:
+        control_url = server.url_for(scheme="http", path="/_mock/mounts")
+        print(f"Control API: {control_url} (docs/control-api.openapi.yaml)", flush=True)
     await stop.wait()
     print("realtime-mock: stopping (closing connections with 1001)", file=sys.stderr, flush=True)
     await server.stop()
     if transcripts is not None:  # every pending write finishes before exit
         await asyncio.to_thread(transcripts.close)
     if play is not None:
-        print(json.dumps(play.verdict().to_dict(), indent=2), file=sys.stderr)
+        verdict = play.verdict()
+        print(json.dumps(verdict.to_dict(), indent=2), file=sys.stderr)
+        if not verdict.ok:
+            print("realtime-mock: the scenario's verdict is not ok: exit 1", file=sys.stderr)
+            return 1
     return 0
 
 

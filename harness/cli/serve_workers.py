@@ -43,7 +43,7 @@ class WorkerPart:
 def serve_workers(
     args: argparse.Namespace,
     serve_mount: Callable[[argparse.Namespace, ServedScenario | None], Mount],
-    transcript_writer: Callable[[Path], TranscriptFiles],
+    transcript_writer: Callable[[Path, ServedScenario | None], TranscriptFiles],
 ) -> int:
     """``serve`` with ``args.workers`` processes: ``serve_mount`` and ``transcript_writer`` are
     ``serve``'s own (what every worker serves, and writes transcripts with)."""
@@ -122,22 +122,31 @@ def _body(
     args: argparse.Namespace,
     play: ServedScenario | None,
     serve_mount: Callable[[argparse.Namespace, ServedScenario | None], Mount],
-    transcript_writer: Callable[[Path], TranscriptFiles],
+    transcript_writer: Callable[[Path, ServedScenario | None], TranscriptFiles],
 ) -> WorkerBody:
     async def body(worker: Worker, ready: Callable[[], None], stop: asyncio.Event) -> object:
-        transcripts = transcript_writer(Path(args.transcript_dir)) if args.transcript_dir else None
+        folder = args.transcript_dir
+        transcripts = transcript_writer(Path(folder), play) if folder else None
         served = 0
+        then: Callable[[Connection], None] | None = transcripts
+        if args.verbose:
+            from harness.connection_log import logging_connections
+
+            then = logging_connections(transcripts)
 
         def ended(conn: Connection) -> None:
             nonlocal served
             served += 1
-            if transcripts is not None:
-                transcripts(conn)
+            if then is not None:
+                then(conn)
+
+        mount = serve_mount(args, play)
+        mount.keep_input_audio = args.keep_audio or bool(folder)
 
         server = MockServer(
             host=args.host,
             port=args.port,
-            default_mount=serve_mount(args, play),
+            default_mount=mount,
             max_sessions=args.max_sessions,
             keep_ended=0,
             on_connection_end=ended,

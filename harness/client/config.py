@@ -54,6 +54,8 @@ class ClientConfig:
     session: dict[str, Any] = field(default_factory=dict)
     tools: dict[str, Tool] = field(default_factory=dict)
     tool_schemas: list[dict[str, Any]] = field(default_factory=list)
+    # Whether to approve an MCP call the service asks about (its mcp_approval_request item).
+    approve_mcp: Callable[[dict[str, Any]], bool] = lambda request: True
     backoff: Backoff = field(default_factory=Backoff)
     ssl_context: ssl.SSLContext | None = None
     timeout_s: float = 30.0

@@ -158,13 +158,16 @@ class Connection:
         while True:
             yield await self._next_event()
 
-    async def wait_for(self, *types: str) -> dict[str, Any]:
-        """The next event of one of ``types``; other events are kept for later readers."""
+    async def wait_for(self, *types: str, keep: bool = False) -> dict[str, Any]:
+        """The next event of one of ``types``; other events are kept for later readers (and
+        that one too, with ``keep``)."""
         skipped: list[dict[str, Any]] = []
         try:
             while True:
                 event = await self._next_event()
                 if event.get("type") in types:
+                    if keep:
+                        skipped.append(event)
                     return event
                 if event.get("type") == "error" and "error" not in types:
                     error = event["error"]

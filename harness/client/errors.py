@@ -2,8 +2,9 @@
 
 A 401 is an :class:`AuthenticationError` that says what to do; other refusals at the handshake
 (after the backoff gave up) a :class:`HandshakeRefused`; an error or close during the session a
-:class:`SessionError`. A close 1001 stays a ``ConnectionClosed``: the session reached its
-maximum duration, and the client reconnects.
+:class:`SessionError`. A close the openai SDK reconnects on stays a ``ConnectionClosed``, and
+the client reconnects and replays: 1001 (the session's maximum duration), a connection cut
+without a close frame (1006), 1011, 1012 and 1013.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from __future__ import annotations
 import json
 
 from websockets.exceptions import ConnectionClosed
+
+# The closes after which a new session is worth opening (the openai SDK's own list, less the
+# codes a server never sends: 1005, 1015); a cut without a close frame (1006) is one too.
+RECONNECT_CODES = frozenset({1001, 1011, 1012, 1013})
 
 # Errors that end the session whatever event they answer.
 FATAL_CODES = frozenset({"session_expired", "missing_model", "beta_api_shape_disabled"})
@@ -37,18 +42,16 @@ class SessionError(ClientError):
 
 
 def closed_error(closed: ConnectionClosed) -> Exception:
-    """1001 (the session's end) stays a ConnectionClosed, to reconnect; any other close is an
-    error that says what the server said."""
-    if closed.rcvd is not None and closed.rcvd.code == 1001:
+    """A close to reconnect after stays a ConnectionClosed; any other close is an error that
+    says what the server said."""
+    if closed.rcvd is None or closed.rcvd.code in RECONNECT_CODES:
         return closed
-    if closed.rcvd is None:
-        return SessionError("the connection was cut without a close frame")
     return SessionError(f"the server closed the session: {closed.rcvd.code} {closed.rcvd.reason}")
 
 
 def session_ended(exc: Exception) -> bool:
     if isinstance(exc, ConnectionClosed):
-        return exc.rcvd is not None and exc.rcvd.code == 1001
+        return exc.rcvd is None or exc.rcvd.code in RECONNECT_CODES
     return "session_expired" in str(exc)
 
 

@@ -1,4 +1,5 @@
-"""The reference client's conversation: turns, function calls, audio in, barge-in, reconnects.
+"""The reference client's conversation: turns, function calls (and MCP approvals), audio in,
+barge-in, reconnects.
 
 :class:`RealtimeClient` is a :class:`~harness.client.connection.Connection` that keeps the
 conversation (GA-shaped, sent in the dialect's shape), runs the function-call loop against its
@@ -74,8 +75,11 @@ class RealtimeClient(Connection):
                 event["response"] = response
             await self.send(event)
             turn = await self.read_response()
-            if not turn.function_calls or turn.status != "completed":
+            asked = [i for i in turn.items if i.get("type") == "mcp_approval_request"]
+            if not (turn.function_calls or asked) or turn.status != "completed":
                 return turn
+            for request in asked:
+                await self.answer_approval(request)
             for call in turn.function_calls:
                 await self.add_item(
                     {
@@ -84,6 +88,17 @@ class RealtimeClient(Connection):
                         "output": await self._run_tool(call),
                     }
                 )
+
+    async def answer_approval(self, request: dict[str, Any]) -> None:
+        """Answer an MCP approval request (``config.approve_mcp`` decides); the response
+        that follows runs the call, or goes on without it."""
+        answer = {
+            "type": "mcp_approval_response",
+            "id": "mcpa_" + request["id"][-21:],
+            "approval_request_id": request["id"],
+            "approve": bool(self.config.approve_mcp(request)),
+        }
+        await self.send({"type": "conversation.item.create", "item": answer})
 
     async def _run_tool(self, call: dict[str, Any]) -> str:
         tool = self.config.tools.get(call["name"])

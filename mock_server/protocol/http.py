@@ -23,7 +23,12 @@ from mock_server.redaction import redact_text
 
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
-REALTIME_SUFFIXES = ("/v1/realtime", "/openai/realtime")
+# Azure's two forms: the legacy ?api-version=...&deployment=... and the v1 ?model=<deployment>.
+AZURE_LEGACY = "/openai/realtime"
+AZURE_V1 = "/openai/v1/realtime"
+AZURE_SUFFIXES = (AZURE_LEGACY, AZURE_V1)
+# The realtime paths under a mount's prefix, the longest first (Azure's v1 ends like OpenAI's).
+REALTIME_SUFFIXES = (AZURE_V1, "/v1/realtime", AZURE_LEGACY)
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,8 @@ def split_realtime_path(path: str) -> tuple[str, str] | None:
     ('', '/v1/realtime')
     >>> split_realtime_path("/t/test_42/openai/realtime/")
     ('/t/test_42', '/openai/realtime')
+    >>> split_realtime_path("/openai/v1/realtime")
+    ('', '/openai/v1/realtime')
     >>> split_realtime_path("/v1/chat") is None
     True
     """

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from mock_server.protocol import errors
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.events import CLIENT_EVENT_TYPES, Dialect
+from mock_server.protocol.limits import IDLE_TIMEOUT_MS_RANGE
 from mock_server.protocol.model_errors import (
     data_path,
     dotted,
@@ -160,6 +161,9 @@ def _service_rules(event: Mapping[str, Any], dialect: Dialect) -> RealtimeError 
         if isinstance(turn, Mapping):
             param = f"{root}.audio.input.turn_detection.threshold"
             checks.append((param, turn.get("threshold"), 0, 1))
+            idle = _idle_timeout_error(f"{root}.audio.input.turn_detection", turn)
+            if idle is not None:
+                return idle
         for direction, part in (("input", audio_in), ("output", out)):
             fmt = part.get("format")
             if isinstance(fmt, Mapping) and fmt.get("type") == "audio/pcm":
@@ -173,6 +177,23 @@ def _service_rules(event: Mapping[str, Any], dialect: Dialect) -> RealtimeError 
         if error is not None:
             return error
     return None
+
+
+def _idle_timeout_error(where: str, turn: Mapping[str, Any]) -> RealtimeError | None:
+    """``idle_timeout_ms`` outside the service's range is ``invalid_value`` (not the
+    ``integer_*_value`` codes of the other ranges): see docs/protocol-notes.md."""
+    value = turn.get("idle_timeout_ms")
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    low, high = IDLE_TIMEOUT_MS_RANGE
+    if low <= value <= high:
+        return None
+    return RealtimeError(
+        f"Invalid '{where}.idle_timeout_ms': expected a value between {low} and {high} "
+        f"(milliseconds), but got {value} instead.",
+        "invalid_value",
+        f"{where}.idle_timeout_ms",
+    )
 
 
 # ---- server events -----------------------------------------------------------------------------

@@ -34,7 +34,13 @@ from mock_server.record.filters import (
     secret_regex,
     without_event_id,
 )
-from mock_server.record.responses import decode_audio, format_of, is_standard, plan_response
+from mock_server.record.responses import (
+    decode_audio,
+    format_of,
+    is_standard,
+    plan_response,
+    recorded_timing,
+)
 from mock_server.record.writer import Recording
 from mock_server.transcript import CLOSED_BY_SERVER, REFUSED, Entry, Transcript
 
@@ -276,6 +282,9 @@ class _Builder:
             respond, plan, overrides, fixtures = planned
             if is_standard(events, plan, overrides, self.dialect):
                 self.audio.update(fixtures)
+                timing = self._timing(rid)
+                if timing:
+                    respond["recorded"] = timing
                 return [{"respond": respond}]
         last = self.last_client
         if last is not None and last.event.get("type") == "response.create":
@@ -283,6 +292,34 @@ class _Builder:
             last.step["expect"]["instead"] = True
         self.notes.append(f"response {len(self.steps)}: an unusual sequence, kept as raw events")
         return [{"send": without_event_id(e)} for e in events]
+
+    def _timing(self, rid: str) -> dict[str, Any]:
+        """The response's timing as recorded: after what asked for it (the client's last event
+        or the turn committed before it), with the turn's input transcription placed."""
+        entries = self.transcript.entries
+        indexes = self.groups[rid]
+        asked = max(
+            (
+                i
+                for i in range(indexes[0])
+                if entries[i].direction == "client"
+                or ga_name(entries[i].type) == "input_audio_buffer.committed"
+            ),
+            default=None,
+        )
+        later = [g[0] for g in self.groups.values() if g[0] > indexes[0]]
+        until = min(later, default=len(entries))
+        transcribed = next(
+            (
+                entries[i].t
+                for i in range(asked if asked is not None else 0, until)
+                if ga_name(entries[i].type) == TRANSCRIPTION_DONE
+            ),
+            None,
+        )
+        timed = [(entries[i].t, entries[i].event or {}) for i in indexes]
+        asked_at = entries[asked].t if asked is not None else timed[0][0]
+        return recorded_timing(timed, asked_at, transcribed, self.dialect)
 
 
 def scenario_from_transcript(

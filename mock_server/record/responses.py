@@ -14,9 +14,11 @@ from mock_server import audio
 from mock_server.protocol import session_config
 from mock_server.protocol.encoding import encoder_for
 from mock_server.protocol.events import Dialect
+from mock_server.protocol.formats import BYTES_PER_MS
 from mock_server.record.filters import ga_name
-from mock_server.responder import FunctionCallOutput, MessageOutput, ResponsePlan
+from mock_server.responder import FunctionCallOutput, MessageOutput, Output, ResponsePlan
 from mock_server.session import ServerEvent, Session, SessionOptions
+from mock_server.timing import SPEECH_CHARS_PER_S
 
 # A respond step, its plan, the response's settings and its audio fixtures.
 PlannedResponse = tuple[dict[str, Any], ResponsePlan, dict[str, Any], dict[str, bytes]]
@@ -65,7 +67,7 @@ def plan_response(
                 decode_audio(event.get("delta"))
             )
     items: list[dict[str, Any]] = []
-    outputs: list[MessageOutput | FunctionCallOutput] = []
+    outputs: list[Output] = []
     fixtures: dict[str, bytes] = {}
     for item in response.get("output") or []:
         if item.get("type") == "function_call":
@@ -140,3 +142,67 @@ def is_standard(
         return False
     made = [o.event for o in session.due(0.0) if isinstance(o, ServerEvent)]
     return shape(made) == shape(events)
+
+
+def recorded_timing(
+    timed: list[tuple[float, dict[str, Any]]],
+    asked_at: float,
+    transcribed_at: float | None,
+    dialect: Dialect = Dialect.GA,
+) -> dict[str, Any]:
+    """The ``recorded`` timing of a response from its events' times (``timed``: seconds into
+    the connection, in order): its latency after the request (``asked_at``: the client's
+    ``response.create`` or the committed turn), to its first delta, its audio and text rates,
+    and where the turn's input transcription landed (``transcribed_at``), for ``pace:
+    recorded``.
+
+    >>> events = [(1.2, {"type": "response.created"}), (1.5, {"type": "response.done"})]
+    >>> recorded_timing(events, 1.0, None)
+    {'first_event': 0.2}
+    """
+    start = next((e for _, e in timed if ga_name(str(e.get("type"))) == "response.created"), None)
+    created = next((t for t, e in timed if ga_name(str(e.get("type"))) == "response.created"), None)
+    done = next((t for t, e in timed if ga_name(str(e.get("type"))) == "response.done"), None)
+    if created is None or start is None:
+        return {}
+    recorded_format = encoder_for(dialect).recorded_format(start.get("response") or {})
+    bytes_per_s = BYTES_PER_MS[format_of(recorded_format)] * 1000
+    out: dict[str, Any] = {"first_event": round(max(0.0, created - asked_at), 3)}
+    deltas = [(t, e) for t, e in timed if str(e.get("type", "")).endswith(".delta")]
+    if deltas:
+        out["first_delta"] = round(max(0.0, deltas[0][0] - created), 3)
+    sound = [(t, len(decode_audio(e.get("delta")))) for t, e in deltas if _is_audio(e)]
+    if len(sound) > 1 and sound[-1][0] > sound[0][0]:
+        # The audio before the last chunk went out in the time from the first chunk to it.
+        played = sum(size for _, size in sound[:-1]) / bytes_per_s
+        out["audio_rate"] = _rate(played / (sound[-1][0] - sound[0][0]))
+    text = [(t, str(e.get("delta", ""))) for t, e in deltas if _is_text(e)]
+    if len(text) > 1 and text[-1][0] > text[0][0]:
+        spoken = sum(len(d) for _, d in text[:-1]) / SPEECH_CHARS_PER_S
+        out["text_rate"] = _rate(spoken / (text[-1][0] - text[0][0]))
+    if transcribed_at is not None:
+        if transcribed_at < created:
+            out["transcription"] = "before_response"
+        elif not deltas or transcribed_at < deltas[0][0]:
+            out["transcription"] = "after_created"
+        elif done is None or transcribed_at < done:
+            out["transcription"] = "after_first_delta"
+        else:
+            out["transcription"] = "after_done"
+    return out
+
+
+def _is_audio(event: dict[str, Any]) -> bool:
+    return ga_name(str(event.get("type"))) == "response.output_audio.delta"
+
+
+def _is_text(event: dict[str, Any]) -> bool:
+    return ga_name(str(event.get("type"))) in (
+        "response.output_text.delta",
+        "response.function_call_arguments.delta",
+    )
+
+
+def _rate(value: float) -> float:
+    """A rate the format accepts: above 0, at most 1000."""
+    return min(1000.0, max(0.001, round(value, 3)))

@@ -160,6 +160,7 @@ class ScenarioBuilder:
         transcript: str | None = None,
         function_call: FunctionCallSpec | None = None,
         function_calls: list[FunctionCallSpec] | None = None,
+        mcp_call: Mapping[str, Any] | None = None,
         items: list[Mapping[str, Any]] | None = None,
         status: str | None = None,
         reason: str | None = None,
@@ -172,6 +173,7 @@ class ScenarioBuilder:
         >>> b = b.respond(function_call=("get_weather", {"city": "Paris"}, "call_1"))
         >>> b = b.respond(audio="fixture:audio/answer.wav", transcript="It is sunny.")
         >>> b = b.respond(status="incomplete", reason="max_output_tokens", text="It is")
+        >>> b = b.respond(mcp_call={"server_label": "docs", "name": "search", "output": "3 hits"})
         """
         given: dict[str, Any] = {
             "text": text,
@@ -186,6 +188,8 @@ class ScenarioBuilder:
             given["function_call"] = _function_call(function_call)
         if function_calls is not None:
             given["function_calls"] = [_function_call(c) for c in function_calls]
+        if mcp_call is not None:
+            given["mcp_call"] = dict(mcp_call)
         if items is not None:
             given["items"] = [
                 {**i, "function_call": _function_call(i["function_call"])}

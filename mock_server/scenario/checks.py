@@ -121,6 +121,7 @@ def _walk(
             known = known | set(step.expect.capture)
         elif step.respond is not None:
             _respond_templates(step.respond, (*here, "respond"), known, found)
+            _mcp_dialect(step.respond, (*here, "respond"), dialect, found)
         elif step.send is not None:
             _event_type(
                 str(step.send.get("type")),
@@ -209,8 +210,33 @@ def _respond_templates(respond: Respond, path: Path_, known: set[str], found: li
         if output.function_call is not None:
             call = output.function_call
             _templates(call.arguments, (*where, "function_call", "arguments"), known, found)
+        if output.mcp_call is not None:
+            mcp = output.mcp_call
+            _templates(mcp.arguments, (*where, "mcp_call", "arguments"), known, found)
+            _templates(mcp.output, (*where, "mcp_call", "output"), known, found)
     for n, call in enumerate(respond.function_calls or []):
         _templates(call.arguments, (*path, "function_calls", n, "arguments"), known, found)
+
+
+def _mcp_dialect(
+    respond: Respond, path: Path_, dialect: Dialect | None, found: list[Defect]
+) -> None:
+    """MCP tools are GA's: a beta session refuses them, so a beta scenario's call cannot run."""
+    if dialect is Dialect.GA:
+        return
+    outputs: list[tuple[Path_, Any]] = [(path, respond)]
+    outputs += [((*path, "items", n), item) for n, item in enumerate(respond.items or [])]
+    for where, output in outputs:
+        if output.mcp_call is not None:
+            runs_in = "beta" if dialect is Dialect.BETA else "both dialects (dialect: any)"
+            found.append(
+                Defect(
+                    (*where, "mcp_call"),
+                    f"mcp_call is GA only, and this scenario runs in {runs_in}: a beta "
+                    "session has no MCP tools",
+                    "set dialect: ga",
+                )
+            )
 
 
 def _templates(value: Any, path: Path_, known: set[str], found: list[Defect]) -> None:

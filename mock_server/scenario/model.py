@@ -31,13 +31,13 @@ from mock_server.scenario.bounds import (
     bound_error,
     sendable_close_code,
 )
+from mock_server.scenario.calls import FunctionCall, McpCall, McpToolError
 from mock_server.scenario.steps import (
     PASSTHROUGH_ACTIONS,
     CloseFault,
     ErrorFault,
     EventMatch,
     Expect,
-    FunctionCall,
     OutputItem,
     Repeat,
     Respond,
@@ -48,6 +48,7 @@ from mock_server.scenario.steps import (
     unrolled_size,
 )
 from mock_server.scenario.tags import CAPABILITY_TAGS
+from mock_server.scenario.timing import TimingField, TimingSpec
 
 # ---- the handshake --------------------------------------------------------------------------
 
@@ -161,7 +162,16 @@ class Scenario(Strict):
         description="How a correct client's process ends under realtime-mock run.",
     )
     dialect: ScenarioDialect = Field(None, title="Dialect", json_schema_extra={"default": "any"})
-    pace: str = Field("fast", description="realtime, fast, or xN such as x10.")
+    pace: str = Field(
+        "fast",
+        description="realtime, fast, or xN such as x10: scales every pause of the timing "
+        "(fast: none); recorded: realtime, each respond with the timing it was recorded with.",
+    )
+    timing: TimingField = Field(
+        default_factory=lambda: TimingSpec(),
+        description="When the model's events go out: live (the default, live-like) or steady, "
+        "or fields of it (docs/scenarios.md, Timing).",
+    )
     unexpected: Literal["ignore", "record", "fail"] = "ignore"
     seed: int | str | None = None
     max_duration: Duration | None = Field(
@@ -198,6 +208,18 @@ class Scenario(Strict):
     connections: list[Connection] | None = Field(
         None, description="Per-attempt handshakes (and steps); the last one repeats."
     )
+    client_secrets: list[Handshake] | None = Field(
+        None,
+        description="Per-request answers of the REST side (POST /v1/realtime/client_secrets "
+        "and the beta-era /v1/realtime/sessions and /transcription_sessions): refuse with a "
+        "status, wait a delay, require a key, as handshake does; the last entry repeats. "
+        "Default: every request with a key gets its ephemeral key.",
+    )
+    client_secret_requests: int | None = Field(
+        None,
+        description="How many requests for client secrets a correct backend makes (refused "
+        "ones too).",
+    )
     transcriptions: list[Transcription] = Field(
         default_factory=list,
         description="Input transcription of the user's committed turns, in order (when the "
@@ -211,6 +233,19 @@ class Scenario(Strict):
         "--upstream): the client's events the rules do not handle go to the live model, "
         "which answers the rest.",
     )
+
+    @field_validator("pace")
+    @classmethod
+    def _a_pace(cls, pace: str) -> str:
+        from mock_server.units import parse_pace
+
+        if pace.strip().lower() == "recorded":
+            return "recorded"
+        try:
+            parse_pace(pace)
+        except ValueError as exc:
+            raise bound_error(str(exc), "e.g. pace: x10") from None
+        return pace
 
     @model_validator(mode="after")
     def _passthrough_scripts_faults_only(self) -> Scenario:
@@ -249,6 +284,8 @@ __all__ = [
     "Expect",
     "FunctionCall",
     "Handshake",
+    "McpCall",
+    "McpToolError",
     "OutputItem",
     "Repeat",
     "Respond",

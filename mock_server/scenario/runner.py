@@ -37,7 +37,7 @@ from mock_server.scenario.compile import (
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.matchers import get_path
 from mock_server.scenario.model import EventMatch, Expect, Rule, Step
-from mock_server.scenario.plans import ResponsePlans, failed_plan
+from mock_server.scenario.plans import ResponsePlans, failed_plan, mcp_tools
 from mock_server.scenario.rules import RuleBook, event_matches
 from mock_server.scenario.templating import TemplateError, render
 from mock_server.scenario.verdict import ConnectionVerdict, Unexpected, Unmet
@@ -99,6 +99,7 @@ class ScenarioRunner:
 
     def attach(self, session: Session, now: float) -> None:
         self.session = session
+        session.responses.mcp.declare(mcp_tools(self.loaded.scenario))
         self._now = now
         self._run(now)
 

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from websockets.http11 import Request, Response
 
 from mock_server.protocol.events import Dialect
-from mock_server.protocol.http import asks_for_beta, openai_error, presented_key
+from mock_server.protocol.http import HttpRequest, asks_for_beta, openai_error, presented_key
 from mock_server.relay import DEFAULT_UPSTREAM, Upstream
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.model import Handshake
 from mock_server.scenario.runner import ScenarioRunner
 from mock_server.scenario.verdict import ConnectionVerdict, Refusal, ScenarioVerdict
 from mock_server.server import Mount
+from mock_server.server.ephemeral import is_ephemeral
 
 _DEFAULT_MESSAGES = {
     401: "Incorrect API key provided.",
@@ -42,7 +43,8 @@ _DEFAULT_CODES = {401: "invalid_api_key", 429: "rate_limit_exceeded"}
 def _pace(text: str) -> float:
     from mock_server.units import parse_pace
 
-    return parse_pace(text)
+    # recorded: real time, the respond steps playing the timing they were recorded with.
+    return 1.0 if text == "recorded" else parse_pace(text)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class ServedScenario:
         self.accepted_at: list[float] = []
         self._mount: Mount | None = None
         self.attempts = 0  # handshakes that reached the policy (the server counts them too)
+        self.secret_requests = 0  # requests for client secrets that reached the REST policy
         self._lock = threading.Lock()
 
     def _spec(self, attempt: int) -> Handshake:
@@ -107,7 +110,9 @@ class ServedScenario:
             )
         keys = spec.require_key or self.scenario.handshake.require_key
         presented = presented_key(request.headers)
-        if keys is not None and presented is not None:  # a missing key: the server's own 401
+        # A missing key gets the server's own 401; an ephemeral key was issued for a request
+        # with an accepted key, and the server checks it.
+        if keys is not None and presented is not None and not is_ephemeral(presented):
             allowed = [keys] if isinstance(keys, str) else keys
             if presented not in allowed:
                 return self._refuse(attempt, 401, "Incorrect API key provided.", "invalid_api_key")
@@ -126,6 +131,35 @@ class ServedScenario:
             )
         return None
 
+    def _secret_spec(self, request_number: int) -> Handshake:
+        specs = self.scenario.client_secrets or [Handshake()]
+        return specs[min(request_number, len(specs)) - 1]
+
+    def _secret_policy(self, request_number: int, request: HttpRequest) -> Response | None:
+        """The scenario's answer to request N for a client secret, when it refuses it."""
+        spec = self._secret_spec(request_number)
+        with self._lock:
+            self.secret_requests = max(self.secret_requests, request_number)
+        presented = presented_key(request.headers)
+        keys = spec.require_key or self.scenario.handshake.require_key
+        allowed = [keys] if isinstance(keys, str) else keys
+        if allowed is not None and presented is not None and presented not in allowed:
+            return self._refuse(
+                request_number, 401, "Incorrect API key provided.", "invalid_api_key", record=False
+            )
+        if spec.status is None:
+            return None
+        extra = [] if spec.retry_after is None else [("retry-after", f"{spec.retry_after:g}")]
+        return self._refuse(
+            request_number,
+            spec.status,
+            spec.message or _DEFAULT_MESSAGES.get(spec.status, "Request refused."),
+            spec.code or _DEFAULT_CODES.get(spec.status),
+            spec.type,
+            extra,
+            record=False,
+        )
+
     def _refuse(
         self,
         attempt: int,
@@ -134,9 +168,12 @@ class ServedScenario:
         code: str | None,
         type_: str | None = None,
         headers: list[tuple[str, str]] | None = None,
+        *,
+        record: bool = True,  # a handshake's refusal, which the verdict's timeline reads
     ) -> Response:
-        with self._lock:
-            self.refusals.append(Refusal(attempt, status, code, time.monotonic()))
+        if record:
+            with self._lock:
+                self.refusals.append(Refusal(attempt, status, code, time.monotonic()))
         kind = type_ or (
             "requests"
             if status == 429
@@ -167,6 +204,7 @@ class ServedScenario:
             dialect=Dialect.BETA if dialect is Dialect.BETA else None,
             beta="retired" if dialect is Dialect.GA else "served",
             pace=_pace(self.scenario.pace),
+            timing=self.scenario.timing.timing(),
             seed=self.scenario.seed,
             max_duration_s=self.scenario.max_duration,
             close_idle_after_s=self.scenario.close_idle_after,
@@ -177,6 +215,10 @@ class ServedScenario:
             script_factory=self._runner,
             any_model=True,
         )
+        scripted = self.scenario.client_secrets or self.scenario.handshake.require_key
+        if scripted or self.scenario.client_secret_requests is not None:
+            self._mount.rest_policy = self._secret_policy
+            self._mount.rest_delay = lambda number: self._secret_spec(number).delay
         if self.scenario.passthrough:
             self._mount.upstream = Upstream(url=self.upstream, rules=self.scenario.rules)
         return self._mount
@@ -208,6 +250,12 @@ class ServedScenario:
                 f"a correct client makes {wanted} connection attempt(s) here; this one made "
                 f"{attempts}"
                 + (" (it retried a refusal that retrying cannot fix)" if attempts > wanted else "")
+            )
+        wanted_secrets = self.scenario.client_secret_requests
+        if wanted_secrets is not None and self.secret_requests != wanted_secrets:
+            findings.append(
+                f"a correct backend asks for {wanted_secrets} client secret(s) here; this one "
+                f"asked {self.secret_requests} time(s)"
             )
         timeline: list[tuple[float, Refusal | None]] = sorted(
             [(r.t, r) for r in refusals] + [(t, None) for t in accepted_at],

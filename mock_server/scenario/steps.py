@@ -30,34 +30,35 @@ from mock_server.scenario.bounds import (
     bound_error,
     sendable_close_code,
 )
+from mock_server.scenario.calls import FunctionCall, McpCall
+from mock_server.scenario.timing import TimingField
 
 # ---- what the model says --------------------------------------------------------------------
 
 
-class FunctionCall(Strict):
-    name: str
-    arguments: dict[str, Any] | str = Field(
-        default_factory=dict, description="The arguments (an object, or the JSON string)."
-    )
-    call_id: str | None = Field(None, description="Fix the call_id (default: generated).")
-
-
 class OutputItem(Strict):
-    """One item of a response: a message (text, audio) or a function call."""
+    """One item of a response: a message (text, audio), a function call or an MCP call."""
 
     text: str | None = None
     audio: str | None = Field(
         None, description="A WAV fixture: a path next to the scenario, or fixture:audio/x.wav."
     )
     transcript: str | None = Field(None, description="What the audio says (default: text).")
+    first_audio_after: Duration | None = Field(
+        None,
+        description="With audio: the wait between the item's content part and its first audio "
+        "frame (scaled by the pace), the window in which a barge-in finds no audio to truncate.",
+    )
     function_call: FunctionCall | None = None
+    mcp_call: McpCall | None = Field(None, description="A tool the model runs on an MCP server.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> OutputItem:
-        if self.function_call is not None and (self.text or self.audio):
-            raise ValueError("an item is either a message (text/audio) or a function_call")
-        if self.function_call is None and self.text is None and self.audio is None:
-            raise ValueError("an item needs text, audio or a function_call")
+        calls = (self.function_call is not None) + (self.mcp_call is not None)
+        if (calls and (self.text or self.audio)) or calls > 1:
+            raise ValueError("an item is one of a message (text/audio), function_call, mcp_call")
+        if not calls and self.text is None and self.audio is None:
+            raise ValueError("an item needs text, audio, a function_call or an mcp_call")
         return self
 
 
@@ -72,6 +73,10 @@ class Respond(OutputItem):
     reason: str | None = Field(None, description="status_details.reason, e.g. max_output_tokens.")
     error: dict[str, Any] | None = Field(None, description="status_details.error when failed.")
     usage: dict[str, Any] | None = None
+    timing: TimingField | None = Field(None, description="This response's own timing.")
+    recorded: TimingField | None = Field(
+        None, description="Its timing as recorded (realtime-mock record): for pace: recorded."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Respond:
@@ -80,11 +85,15 @@ class Respond(OutputItem):
             self.function_call is not None,
             bool(self.function_calls),
             bool(self.items),
+            self.mcp_call is not None,
         ]
-        if sum(kinds) > 1 and not (kinds[0] and kinds[1]):
-            raise ValueError("use one of text/audio, function_call, function_calls or items")
+        if sum(kinds) > 1 and not (kinds[0] and sum(kinds) == 2 and (kinds[1] or kinds[4])):
+            raise ValueError(
+                "use one of text/audio, function_call, function_calls, mcp_call or items "
+                "(text/audio goes with one function_call or mcp_call)"
+            )
         if not any(kinds) and self.status == "completed":
-            raise ValueError("a response needs text, audio, function_call(s) or items")
+            raise ValueError("a response needs text, audio, function_call(s), mcp_call or items")
         return self
 
 

@@ -13,6 +13,7 @@ CAPABILITY_TAGS: dict[str, str] = {
     "audio": "the client streams input audio or plays the answer's audio",
     "vad": "server VAD decides the turns",
     "tools": "function calls: the client runs tools and answers each call_id",
+    "mcp": "MCP tools: the client configures an MCP server and answers its approval requests",
     "auth": "the handshake refuses the client's key",
     "retry": "a refusal a correct client retries after backing off",
     "reconnect": "the session ends; a correct client opens a new one and replays",

@@ -17,6 +17,7 @@
 The server may import the relay (:mod:`mock_server.relay`); the relay never imports the server.
 """
 
+from mock_server.server.banner import describe
 from mock_server.server.connection import Connection
 from mock_server.server.handshake import BETA_RETIRED_MESSAGE, KNOWN_MODELS
 from mock_server.server.mount import BetaPolicy, Mount, MountTraffic, mount_dialect
@@ -26,7 +27,6 @@ from mock_server.server.server import (
     MAX_QUEUE,
     WRITE_LIMIT,
     MockServer,
-    describe,
 )
 from mock_server.server.threaded import ThreadedMockServer
 from mock_server.server.warm import default_transcriber, warm_up

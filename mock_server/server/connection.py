@@ -24,6 +24,7 @@ from websockets.typing import Subprotocol
 
 from mock_server.protocol.events import Dialect
 from mock_server.protocol.http import openai_error
+from mock_server.protocol.session_config import apply_update
 from mock_server.server.mount import Mount
 from mock_server.server.warm import default_transcriber
 from mock_server.session import Close, Drop, RawFrame, ServerEvent, Session, SessionOptions
@@ -57,6 +58,12 @@ class Connection:
     ended: bool = False
     relay: Relay | None = None  # a pass-through connection (no session of ours)
     subprotocol: Subprotocol | None = None  # the one the handshake answers with
+    # The configuration the client's ephemeral key baked in, over the mount's overrides.
+    session_config: dict[str, Any] | None = None
+    # When its handler started and ended (the loop's clock), and the WebSocket's close code.
+    opened_at: float | None = None
+    closed_at: float | None = None
+    close_code: int | None = None
 
 
 async def serve_connection(ws: ServerConnection, conn: Connection) -> None:
@@ -71,10 +78,15 @@ async def serve_connection(ws: ServerConnection, conn: Connection) -> None:
             model=conn.model,
             seed=mount.seed,
             pace=mount.pace,
+            timing=mount.timing,
             intent=conn.intent,
             max_duration_s=mount.max_duration_s,
             close_idle_after_s=mount.close_idle_after_s,
-            session_overrides=mount.session_overrides,
+            session_overrides=(
+                mount.session_overrides
+                if conn.session_config is None
+                else apply_update(mount.session_overrides, conn.session_config)
+            ),
             transcriber=mount.transcriber or default_transcriber(),
         ),
         responder=mount.responder_factory() if mount.responder_factory else None,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.datastructures import Headers
@@ -29,6 +29,8 @@ from websockets.typing import Subprotocol
 
 from mock_server.protocol.events import Dialect
 from mock_server.protocol.http import (
+    AZURE_LEGACY,
+    AZURE_SUFFIXES,
     asks_for_beta,
     mask_key,
     offered_subprotocols,
@@ -38,6 +40,7 @@ from mock_server.protocol.http import (
     subprotocol_problem,
 )
 from mock_server.redaction import redact_text
+from mock_server.server.ephemeral import EphemeralKey, EphemeralKeys, is_ephemeral
 from mock_server.server.mount import Mount
 from mock_server.transcript import Handshake
 
@@ -67,7 +70,7 @@ class Target:
 
     mount: Mount
     prefix: str
-    suffix: str  # "/v1/realtime", or Azure's "/openai/realtime"
+    suffix: str  # "/v1/realtime", or Azure's "/openai/realtime" or "/openai/v1/realtime"
     query: Mapping[str, str]
 
 
@@ -83,6 +86,8 @@ class Accept:
     subprotocol: Subprotocol | None
     handshake: Handshake
     refusal: tuple[str, str] | None = None  # (code, message) of an in-band refusal
+    # The configuration an ephemeral key baked in (neutral form), applied over the mount's.
+    session: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,11 +147,13 @@ def decide(
     open_sessions: int = 0,
     max_sessions: int | None = None,
     origin: str = "ws://127.0.0.1",
+    ephemeral: EphemeralKeys | None = None,
 ) -> Refuse | Accept | Relay:
     """What to answer ``request``, attempt number ``attempt`` on its mount.
 
     ``target`` is what :func:`select` found, or the mounts by prefix (then it is selected here;
-    ``origin`` is only read for that).
+    ``origin`` is only read for that). An ``ek_`` key must be one of ``ephemeral`` (the keys the
+    server issued, valid under this mount and not expired), whatever the mount's keys.
     """
     if not isinstance(target, Target):
         selected = select(request, target, origin=origin)
@@ -165,9 +172,18 @@ def decide(
         dialect = _asked_for(headers)
         handshake = _handshake(request, dialect, target.prefix)
         return Relay(mount, upstream, dialect, subprotocol, handshake)
-    refusal = _key_refusal(mount, presented_key(headers), query)
-    if refusal is not None:
-        return Refuse(refusal)
+    key = presented_key(headers)
+    issued: EphemeralKey | None = None
+    if is_ephemeral(key):
+        assert key is not None
+        checked = (ephemeral or EphemeralKeys()).check(key, target.prefix)
+        if isinstance(checked, Response):
+            return Refuse(checked)
+        issued = checked
+    else:
+        refusal = key_refusal(mount, key, query)
+        if refusal is not None:
+            return Refuse(refusal)
     if max_sessions is not None and open_sessions >= max_sessions:
         return Refuse(
             openai_error(
@@ -178,7 +194,7 @@ def decide(
                 type_="server_error",
             )
         )
-    if target.suffix == "/openai/realtime" and "api-version" not in query:
+    if target.suffix == AZURE_LEGACY and "api-version" not in query:
         return Refuse(
             openai_error(
                 400,
@@ -189,8 +205,8 @@ def decide(
             )
         )
     dialect = mount.dialect if mount.dialect is not None else _asked_for(headers)
-    model = query.get("model") or query.get("deployment") or ""
-    intent = query.get("intent")
+    model = query.get("model") or query.get("deployment") or (issued.model if issued else "")
+    intent = query.get("intent") or (issued.intent if issued else None)
     in_band = _in_band_refusal(mount, dialect, model, intent, target.suffix, query)
     return Accept(
         mount=mount,
@@ -201,6 +217,7 @@ def decide(
         subprotocol=subprotocol,
         handshake=_handshake(request, dialect, target.prefix),
         refusal=in_band,
+        session=issued.session if issued else None,
     )
 
 
@@ -229,7 +246,8 @@ def _handshake(request: Request, dialect: Dialect, prefix: str) -> Handshake:
     )
 
 
-def _key_refusal(mount: Mount, key: str | None, query: Mapping[str, str]) -> Response | None:
+def key_refusal(mount: Mount, key: str | None, query: Mapping[str, str]) -> Response | None:
+    """The 401 for a missing key, or one the mount does not accept; None when it may pass."""
     if key is None:
         if query.get("api_key") or query.get("api-key"):
             return openai_error(
@@ -267,7 +285,7 @@ def _in_band_refusal(
     """Refusals the live service makes after the upgrade: an error event, then close 4000."""
     if dialect is Dialect.BETA and mount.beta == "retired":
         return "beta_api_shape_disabled", BETA_RETIRED_MESSAGE
-    if suffix == "/openai/realtime" or mount.any_model:
+    if suffix in AZURE_SUFFIXES or mount.any_model:
         return None
     if dialect is Dialect.GA and (query.get("call_id") or intent == "transcription"):
         return None

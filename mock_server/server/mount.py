@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from websockets.http11 import Request, Response
 
 from mock_server.protocol.events import Dialect
+from mock_server.protocol.http import HttpRequest
 from mock_server.protocol.limits import MAX_SESSION_DURATION_S
+from mock_server.timing import LIVE_LIKE, Timing
 
 if TYPE_CHECKING:
     from mock_server.relay import Upstream
@@ -61,6 +63,8 @@ class Mount:
     api_keys: frozenset[str] = frozenset()
     any_model: bool = False
     pace: float = 1.0
+    # When the model's events go out (mock_server.timing); the pace scales it.
+    timing: Timing = LIVE_LIKE
     seed: int | str | None = None
     max_duration_s: float | None = MAX_SESSION_DURATION_S
     # Close a connection (1001) after this long without a client frame while no response
@@ -84,6 +88,10 @@ class Mount:
     # Keep every connection's input audio in its transcript (Transcript.input_audio), for
     # reports; costs the audio's own size per session.
     keep_input_audio: bool = False
+    # The REST side (client secrets, the beta-era sessions), as handshake_policy and
+    # handshake_delay for the WebSocket: request N may be refused, or answered late.
+    rest_policy: Callable[[int, HttpRequest], Response | None] | None = None
+    rest_delay: Callable[[int], float] | None = None
 
     def __post_init__(self) -> None:
         # Callers without type checking may still pass the words users type.
@@ -99,6 +107,8 @@ class MountTraffic:
     # Accepted connections so far: each one's number counts from 1 per mount, so that a
     # scenario's findings say "connection 1" whatever else the shared server has served.
     accepted: int = 0
+    # Requests to the REST side (client secrets, sessions) that reached the mount's policy.
+    rest_requests: int = 0
 
     def count_attempt(self) -> int:
         """Count one more handshake attempt; its number (1, 2, ...)."""

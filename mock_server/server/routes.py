@@ -1,15 +1,13 @@
 """The server's plain HTTP side: routes by path prefix, beside the WebSocket endpoint on one port.
 
-The control API and the REST side of Realtime register here; a WebSocket upgrade never reaches
-a route.
+The control API registers here. The front (:mod:`~mock_server.server.front`) hands a route
+every plain request under its prefix, of any method, with its body; a WebSocket upgrade never
+reaches a route.
 """
 
 from __future__ import annotations
 
-from websockets.asyncio.server import ServerConnection
-from websockets.http11 import Request, Response
-
-from mock_server.protocol.http import HttpHandler, HttpRequest
+from mock_server.protocol.http import HttpHandler
 
 
 class HttpRoutes:
@@ -47,24 +45,3 @@ class HttpRoutes:
             return self._exact[path]
         matches = [prefix for prefix in self._routes if path.startswith(prefix)]
         return self._routes[max(matches, key=len)] if matches else None
-
-    async def answer(self, connection: ServerConnection, request: Request) -> Response | None:
-        """The route's answer to a plain GET that websockets handed over, or None."""
-        route = None if is_upgrade(request) else self.find(request.path.split("?")[0])
-        if route is None:
-            return None
-        peer = connection.remote_address
-        return await route(
-            HttpRequest(
-                "GET",
-                request.path,
-                request.headers,
-                peer=str(peer[0]) if peer else None,
-                secure=connection.transport.get_extra_info("sslcontext") is not None,
-            )
-        )
-
-
-def is_upgrade(request: Request) -> bool:
-    """Whether ``request`` asks for a WebSocket (those belong to the realtime endpoint)."""
-    return "websocket" in request.headers.get("Upgrade", "").lower()

@@ -22,19 +22,21 @@ import tempfile
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from mock_server.protocol.http import json_response
+from mock_server.protocol.http import HttpRequest, json_response
 from mock_server.server.connection import Connection, open_relay, serve_connection
+from mock_server.server.ephemeral import EphemeralKeys
+from mock_server.server.front import Front, WebSocketOptions, listen
 from mock_server.server.handshake import Refuse, decide, select, select_subprotocol
 from mock_server.server.handshake import Relay as RelayDecision
 from mock_server.server.logs import WEBSOCKETS_LOG
 from mock_server.server.mount import Mount, MountTraffic
+from mock_server.server.rest import answer as answer_http
 from mock_server.server.routes import HttpRoutes
 from mock_server.server.shared_state import Worker, traffic_for
 from mock_server.server.warm import warm_up
@@ -94,7 +96,7 @@ class MockServer:
         self.mounts: dict[str, Mount] = {"": default_mount or Mount()}
         self.connections: list[Connection] = []
         self.ca_path: Path | None = None
-        self._servers: list[Server] = []
+        self._servers: list[Front] = []
         # Accepted handshakes, until their handler starts: the connection, and the traffic of
         # the mount it counts against (the mount may be replaced meanwhile).
         self._pending: weakref.WeakKeyDictionary[
@@ -105,8 +107,10 @@ class MockServer:
         self._handlers: set[asyncio.Task[None]] = set()
         self._open_sessions = 0
         self._sessions_changed: asyncio.Condition | None = None
-        # Plain HTTP routes by path prefix (the control API, the REST side of Realtime).
+        # Plain HTTP routes by path prefix (the control API).
         self.http_routes = HttpRoutes()
+        # The ephemeral keys this server issued (POST /v1/realtime/client_secrets).
+        self.ephemeral_keys = EphemeralKeys()
 
     # ---- life cycle ------------------------------------------------------------------------
 
@@ -115,32 +119,44 @@ class MockServer:
         # accepted, in a worker thread: built by a first session instead, it stalled the loop
         # (and every other session) for over a second. A second server in a process skips it.
         await asyncio.get_running_loop().run_in_executor(None, warm_up)
-        common: dict[str, Any] = {
-            "process_request": self._process_request,
-            "select_subprotocol": self._select_subprotocol,
-            "max_size": MAX_FRAME_BYTES,
-            "write_limit": WRITE_LIMIT,
-            "max_queue": MAX_QUEUE,
-            "open_timeout": HANDSHAKE_TIMEOUT,
-            "compression": None,
-            "server_header": "realtime-mock",
-            "ping_interval": None,
-            "logger": WEBSOCKETS_LOG,
-        }
-        where = self.worker.listen() if self.worker else {"host": self.host, "port": self.port}
-        plain = await serve(self._handle, **where, **common)
+        front = self._front_options()
+        sock = self.worker.sock if self.worker else None  # one of several: the shared socket
+        plain = await listen(
+            Front(self._handle, self._answer_http, front), self.host, self.port, sock=sock
+        )
         self._servers.append(plain)
-        self.port = next(iter(plain.sockets)).getsockname()[1]
+        self.port = plain.sockets[0].getsockname()[1]
         if self.tls:
             context = self._make_tls_context()
-            secure = await serve(self._handle, self.host, self.tls_port or 0, ssl=context, **common)
+            secure = await listen(
+                Front(self._handle, self._answer_http, front),
+                self.host,
+                self.tls_port or 0,
+                ssl=context,
+            )
             self._servers.append(secure)
-            self.tls_port = next(iter(secure.sockets)).getsockname()[1]
+            self.tls_port = secure.sockets[0].getsockname()[1]
+
+    def _front_options(self) -> WebSocketOptions:
+        return WebSocketOptions(
+            process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
+            max_size=MAX_FRAME_BYTES,
+            write_limit=WRITE_LIMIT,
+            max_queue=MAX_QUEUE,
+            open_timeout=HANDSHAKE_TIMEOUT,
+            server_header="realtime-mock",
+            logger=WEBSOCKETS_LOG,
+            process_response=self.worker.name_response if self.worker else None,
+        )
+
+    async def _answer_http(self, request: HttpRequest) -> Response:
+        return await answer_http(self, request)
 
     async def stop(self) -> None:
         """Close every connection with 1001 (going away) and stop listening."""
         for server in self._servers:
-            server.close(close_connections=True)
+            server.close()
         for server in self._servers:
             await server.wait_closed()
         if self._handlers:
@@ -247,9 +263,6 @@ class MockServer:
     ) -> Response | None:
         if _is_health_check(request.path):
             return json_response(200, {"status": "ok", "mounts": sorted(self.mounts)})
-        routed = await self.http_routes.answer(connection, request)
-        if routed is not None:
-            return routed
         target = select(request, self.mounts, origin=self.url_for(path=""))
         if isinstance(target, Refuse):
             return target.response
@@ -265,6 +278,7 @@ class MockServer:
             attempt=attempt,
             open_sessions=self.open_sessions,
             max_sessions=self.max_sessions,
+            ephemeral=self.ephemeral_keys,
         )
         if isinstance(decision, Refuse):
             return decision.response
@@ -292,6 +306,7 @@ class MockServer:
             transcript=transcript,
             refusal=decision.refusal,
             subprotocol=decision.subprotocol,
+            session_config=decision.session,
         )
         self._pending[connection] = (conn, traffic)
         return None
@@ -318,9 +333,12 @@ class MockServer:
         conn.number = traffic.count_accepted()
         self.connections.append(conn)
         await self._count_session(+1)
+        loop = asyncio.get_running_loop()
+        conn.opened_at = loop.time()
         try:
             await serve_connection(ws, conn)
         finally:
+            conn.closed_at, conn.close_code = loop.time(), ws.close_code
             if self.on_connection_end is not None:
                 try:
                     self.on_connection_end(conn)
@@ -368,33 +386,3 @@ def _is_health_check(path: str) -> bool:
         return urlsplit(path).path.rstrip("/") == "/healthz"
     except ValueError:  # not a URL at all: handshake.select says so
         return False
-
-
-def describe(server: MockServer, *, any_key: bool) -> str:
-    """The lines ``realtime-mock serve`` prints: URLs and what to hand the SDKs."""
-    lines = [f"realtime-mock listening on {server.ws_url}"]
-    if server.wss_url:
-        lines.append(f"                      and {server.wss_url}")
-    lines += [
-        "",
-        "Point the openai SDKs at it:",
-        f"  OPENAI_BASE_URL={server.base_url}",
-        "  OPENAI_API_KEY="
-        + ("sk-mock (any non-empty key is accepted)" if any_key else "<one of --api-key>"),
-    ]
-    if server.ca_path is not None:
-        lines += [
-            "",
-            "TLS (trust this CA; some SDKs only connect over wss://):",
-            f"  OPENAI_BASE_URL={server.https_base_url}",
-            f"  SSL_CERT_FILE={server.ca_path}",
-            f"  NODE_EXTRA_CA_CERTS={server.ca_path}",
-        ]
-    lines += [
-        "",
-        f"Health check: {server.url_for(scheme='http', path='/healthz')}",
-        "Stop with Ctrl-C.",
-    ]
-    if server.host not in ("127.0.0.1", "localhost", "::1"):
-        lines.insert(1, f"WARNING: listening on {server.host}, reachable from other machines.")
-    return "\n".join(lines)

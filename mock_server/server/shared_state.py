@@ -117,10 +117,7 @@ class Worker:
     sock: socket.socket
     counters: SharedCounters
 
-    def listen(self) -> dict[str, Any]:
-        """What websockets' ``serve`` is given in place of a host and port: the socket, and a
-        hook that names this worker in every handshake's response (:data:`WORKER_HEADER`)."""
-        return {"sock": self.sock, "process_response": self._name}
-
-    def _name(self, _: object, __: object, response: Response) -> None:
+    def name_response(self, _: object, __: object, response: Response) -> None:
+        """Name this worker in a handshake's response (:data:`WORKER_HEADER`): websockets'
+        ``process_response`` hook."""
         response.headers[WORKER_HEADER] = str(self.number)

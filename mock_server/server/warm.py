@@ -1,4 +1,5 @@
-"""What every session needs, built once per process: the validators and the transcriber.
+"""What every session needs, built once per process: the validators, the transcriber and the
+speech worker.
 
 Built by a first session instead, they stalled the event loop (and every other session) for
 over a second; the server builds them in a worker thread before it accepts a connection.
@@ -20,10 +21,12 @@ def warm_up() -> None:
     it on the event loop (over a second of pydantic schemas, stalling every other session).
     Runs in a worker thread; a failure is logged, and the sessions then build it lazily."""
     from mock_server.protocol.validation import warm_up as build_validators
+    from mock_server.speech import warm_up as speech_warm_up
 
     try:
         build_validators()
         default_transcriber()
+        speech_warm_up()
         # What is alive now (modules, the SDK's models, the validators just built) lives as
         # long as the process: frozen, the cyclic collector no longer walks it. A full
         # collection walked ~160,000 such objects (90 ms; in a test process, over a second)

@@ -32,7 +32,7 @@ from mock_server.session.outputs import Close, Drop, Output, RawFrame, ServerEve
 from mock_server.session.responses import MAX_OUT_OF_BAND_RESPONSES
 from mock_server.session.script import Script, ScriptedSession
 from mock_server.session.session import Session
-from mock_server.session.streaming import AUDIO_CHUNK_MS, TEXT_DELTA_S
+from mock_server.session.streaming import AUDIO_CHUNK_MS
 
 __all__ = [
     "AUDIO_CHUNK_MS",
@@ -46,7 +46,6 @@ __all__ = [
     "MAX_INPUT_BUFFER_BYTES",
     "MAX_OUT_OF_BAND_RESPONSES",
     "MIN_COMMIT_MS",
-    "TEXT_DELTA_S",
     "Close",
     "Drop",
     "OutboundCheck",

@@ -352,24 +352,27 @@ class Conversation:
             )
         content_index = event["content_index"]
         content = item.get("content") or []
-        if not (0 <= content_index < len(content)) or content[content_index].get("type") not in (
-            "output_audio",
-        ):
+        if not 0 <= content_index < len(content):
             raise RealtimeError(
                 f"Content index {content_index} of item '{item['id']}' is not audio.",
                 "invalid_value",
                 "content_index",
             )
         audio = self.audio.get(item["id"], bytearray())
+        if content[content_index].get("type") != "output_audio" or not audio:
+            # The live service's answer to a text reply, and to a barge-in before the reply's
+            # first audio frame (livekit/agents#6157).
+            raise RealtimeError(
+                "Only model output audio messages can be truncated", "unsupported_content_type"
+            )
         # The item's own format: the session's may have changed since it was spoken.
         fmt = self._item_format.get(item["id"]) or output_format
         duration_ms = len(audio) / BYTES_PER_MS[fmt]
         end_ms = event["audio_end_ms"]
         if end_ms > duration_ms:
+            # The live text and shape (no code, no param: pipecat#925, openai-agents#4122).
             raise RealtimeError(
-                f"Audio content of {duration_ms:.0f}ms is already shorter than {end_ms}ms",
-                "invalid_value",
-                "audio_end_ms",
+                f"Audio content of {math.floor(duration_ms)}ms is already shorter than {end_ms}ms"
             )
         cut = int(end_ms * BYTES_PER_MS[fmt])
         self.audio_held -= max(0, len(audio) - cut)

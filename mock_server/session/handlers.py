@@ -94,6 +94,7 @@ def _session_update(session: Session, event: dict[str, Any]) -> None:
         # Nothing of a refused update is kept (the settings restored themselves).
         session.input_audio.vad, session.input_audio.vad_item_id = vad
         raise
+    session.responses.mcp.tools_changed(session.config.get("tools") or [])
 
 
 def _transcription_session_update(session: Session, event: dict[str, Any]) -> None:
@@ -125,6 +126,7 @@ def _output_clear(session: Session, event: dict[str, Any]) -> None:
 
 def _item_create(session: Session, event: dict[str, Any]) -> None:
     session.conversation.create(event)
+    session.responses.mcp.answered(event)
 
 
 def _item_retrieve(session: Session, event: dict[str, Any]) -> None:

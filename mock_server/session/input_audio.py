@@ -153,15 +153,23 @@ class InputAudio:
         # A manual commit mid-speech ends the speech: its item is the one speech_started named.
         self.commit_buffer(self.interrupt_speech() or self.ids.new("item"))
 
-    def commit_buffer(self, item_id: str) -> dict[str, Any]:
+    def commit_buffer(self, item_id: str, *, tail_bytes: int = 0) -> dict[str, Any]:
+        """Commit the buffer as a user item; ``tail_bytes`` (a VAD turn: the audio after its
+        ``audio_end_ms``, which the VAD has already counted as the next buffer's) stay."""
         # The buffer itself becomes the item's audio: a commit copies nothing, unless the
         # buffer's growth left it with more spare room than 1/32 of its audio (up to 1/8), which
         # the item would then hold for the rest of the session.
-        audio, self.buffer = self.buffer, bytearray()
+        if 0 < tail_bytes < len(self.buffer):
+            audio = self.buffer[: len(self.buffer) - tail_bytes]
+            del self.buffer[: len(audio)]
+        else:
+            audio, self.buffer = self.buffer, bytearray()
         if audio.__sizeof__() - len(audio) > len(audio) // 32 + 64:
             audio = bytearray(audio)
         self.mistakes.warn(self.diagnostics.on_commit(audio, self.format()), None)
-        if self.vad is not None:
+        if self.vad is not None and not tail_bytes:
+            # (A VAD turn with a tail: the VAD already reset itself at the turn's end and has
+            # read the tail since; resetting would lose speech that started in it.)
             self.vad.reset()
         self.outbox.emit(
             {
@@ -172,8 +180,20 @@ class InputAudio:
         )
         item = self.conversation.add_user_audio(item_id, audio)
         if self._config()["audio"]["input"].get("transcription"):
-            self._transcribe(item, bytes(audio))
+            self._transcribe_in_time(item, bytes(audio))
         return item
+
+    def _transcribe_in_time(self, item: dict[str, Any], audio: bytes) -> None:
+        """Transcribe the turn now (the model hears it), but send the events where the timing
+        puts them (``Responses.hold_transcription``, mock_server.timing)."""
+        held = self.responses.hold_transcription()
+        before = item["content"][0].get("transcript")
+        outbox, self.outbox = self.outbox, held
+        try:
+            self._transcribe(item, audio)
+        finally:
+            self.outbox = outbox
+        held.keep(item, before)
 
     def clear(self) -> None:
         self.interrupt_speech()
@@ -264,7 +284,10 @@ class InputAudio:
         if self.vad is not None and self.vad.config == cfg:
             return
         self.interrupt_speech()
-        self.vad = vad_module.ServerVad(cfg, offset_ms=offset)
+        buffered_ms = len(self.buffer) / BYTES_PER_MS[self.format()]
+        self.vad = vad_module.ServerVad(
+            cfg, offset_ms=offset, buffer_start_ms=max(0.0, self.written_ms - buffered_ms)
+        )
         self.vad_item_id = None
 
     def _feed_vad(self, chunk: bytes, fmt: str) -> None:
@@ -282,9 +305,10 @@ class InputAudio:
         turn = session_config.turn_detection(self._config()) or {}
         for vad_event in vad_events:
             if isinstance(vad_event, vad_module.SpeechStarted):
-                # The turn starts at the speech minus the prefix padding: nothing before it.
+                # The turn starts at audio_start_ms (the prefix padding included): nothing
+                # before it goes to the model.
                 keep_ms = self.vad.position_ms - vad_event.audio_start_ms
-                keep = round((keep_ms + self._prefix_padding_ms()) * BYTES_PER_MS[fmt])
+                keep = round(keep_ms * BYTES_PER_MS[fmt])
                 if len(self.buffer) > keep:
                     del self.buffer[: len(self.buffer) - keep]
                 self.vad_item_id = self.ids.new("item")
@@ -308,6 +332,9 @@ class InputAudio:
                         "item_id": item_id,
                     }
                 )
-                self.commit_buffer(item_id)
+                # The turn ends at audio_end_ms; audio after it (the rest of this chunk) stays
+                # in the buffer for the next turn.
+                tail_ms = self.vad.position_ms - vad_event.audio_end_ms
+                self.commit_buffer(item_id, tail_bytes=round(tail_ms * BYTES_PER_MS[fmt]))
                 if turn.get("create_response", True) and self._config().get("type") == "realtime":
                     self.responses.start({}, event_id=None)

@@ -12,6 +12,7 @@ from typing import Any
 from mock_server.conformance import OutboundCheck
 from mock_server.protocol.events import DEFAULT_DIALECT, Dialect
 from mock_server.protocol.limits import MAX_SESSION_DURATION_S
+from mock_server.timing import LIVE_LIKE, Timing
 
 DEFAULT_MAX_DURATION_S = MAX_SESSION_DURATION_S
 
@@ -24,6 +25,8 @@ class SessionOptions:
     model: str = "gpt-realtime"
     seed: int | str | None = None
     pace: float = 1.0
+    # When the model's events go out (pace scales it); a respond of a scenario may change it.
+    timing: Timing = LIVE_LIKE
     intent: str | None = None
     max_duration_s: float | None = DEFAULT_MAX_DURATION_S
     # Close (1001) after this long without a client frame while no response streams.

@@ -2,11 +2,12 @@
 
 A response is a :class:`ResponseRun`: its plan (from the script or the responder), its settings
 (read from the ``response.create`` and the session by the encoder) and a generator that emits
-its canonical event sequence (PROTOCOL.md section 6) and yields the pauses between deltas, in
-seconds of real time scaled by the session's pace. :meth:`Responses.due` advances only the runs
-whose wake-up has come. A run cancelled, cut off or broken still ends with its
-``response.done``; the item it had open is closed first. The event shapes are streamed here
-(:mod:`.streaming`); the dialect's parts of them are the encoder's.
+its canonical event sequence (PROTOCOL.md section 6) and yields the pauses between deltas that
+its timing gives (:mod:`mock_server.timing`; the session's, changed by the plan's own), scaled
+by the session's pace (:class:`~mock_server.session.pacing.Pacer`). :meth:`Responses.due`
+advances only the runs whose wake-up has come. A run cancelled, cut off or broken still ends
+with its ``response.done``; the item it had open is closed first. The event shapes are streamed
+here (:mod:`.streaming`); the dialect's parts of them are the encoder's.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from mock_server.responder import Responder, ResponsePlan, ResponseRequest
 from mock_server.session import streaming
 from mock_server.session.context import Clock
 from mock_server.session.conversation import Conversation
+from mock_server.session.mcp import McpServers
 from mock_server.session.outbox import Outbox
+from mock_server.session.pacing import HeldOutbox, HeldTranscriptions, Pacer
 from mock_server.session.script import Script
+from mock_server.timing import LIVE_LIKE, Timing
 
 # Out-of-band responses (conversation: none) a session may have streaming at once; the live
 # service streams a few side responses (classification, moderation) next to the conversation's.
@@ -54,6 +58,12 @@ class ResponseRun:
     stream: Generator[Pause, None, None] | None = None
     # Creation order: runs due at the same time advance in it.
     seq: int = 0
+    pacer: Pacer = field(default_factory=lambda: Pacer(LIVE_LIKE, 0.0, ""))
+    created: bool = False  # response.created is sent (after the timing's latency)
+    deltas: int = 0
+    first_audio_at: float | None = None  # when its first audio delta was sent
+    # The input transcriptions this response sends at the place its timing gives them.
+    transcriptions: list[HeldOutbox] = field(default_factory=list)
 
 
 class Responses:
@@ -70,19 +80,28 @@ class Responses:
         config: Callable[[], dict[str, Any]],
         responder: Responder,
         script: Script | None,
+        timing: Timing = LIVE_LIKE,
+        seed: int | str | None = None,
     ) -> None:
         """``config`` is the session's current configuration; a response's plan is the
-        ``script``'s, else the ``responder``'s."""
+        ``script``'s, else the ``responder``'s. ``timing`` is the session's (a plan may change
+        it), its pauses scaled by ``pace`` and jittered from ``seed``."""
         self.outbox = outbox
         self.encoder = outbox.encoder
         self.ids = ids
         self.conversation = conversation
         self.clock = clock
         self.pace = pace
+        self.timing = timing
+        self.seed = seed
+        self.held = HeldTranscriptions(
+            outbox, clock, lambda item_id: conversation.find(item_id) is not None
+        )
         self._config = config
         self.responder = responder
         self.script = script
         self.runs: list[ResponseRun] = []
+        self.mcp = McpServers(outbox, ids, conversation)
         # (wake_at, seq, run) of every active run, so that due() touches only the runs whose
         # time has come; entries of ended runs are skipped when they surface.
         self._wakeups: list[tuple[float, int, ResponseRun]] = []
@@ -105,7 +124,19 @@ class Responses:
     def next_wakeup(self) -> float | None:
         while self._wakeups and self._wakeups[0][2] not in self.runs:
             heapq.heappop(self._wakeups)
-        return self._wakeups[0][0] if self._wakeups else None
+        times = [self._wakeups[0][0]] if self._wakeups else []
+        held = self.held.next_deadline()
+        return min([*times, held]) if held is not None else (times[0] if times else None)
+
+    def hold_transcription(self) -> HeldOutbox:
+        """The timing hook of input transcription: an outbox whose events wait for their place
+        in the response the turn starts (see :mod:`.pacing`)."""
+        return self.held.hold(self.timing, self.pace)
+
+    def reached(self, run: ResponseRun, place: str) -> None:
+        """``run`` has reached ``place``: send the transcriptions its timing puts there."""
+        if run.transcriptions and run.pacer.timing.transcription == place:
+            self.held.send(run.transcriptions)
 
     # ---- starting -----------------------------------------------------------------------------
 
@@ -139,7 +170,8 @@ class Responses:
                 "conversation_already_has_active_response",
             )
         settings = self.encoder.response_settings(overrides, cfg)
-        context = list(self.conversation.items)  # read-only for responders
+        # Read-only for responders; the user's turns as the model heard them.
+        context = self.held.as_heard(list(self.conversation.items))
         if isinstance(overrides.get("input"), list):
             context = [self.encoder.item_from_client(i, self.ids) for i in overrides["input"]]
         request = ResponseRequest(
@@ -151,10 +183,16 @@ class Responses:
         )
         if in_conversation:
             self.idle_deadline = None
+            self.mcp.before_response(event_id)
         if plan is None and self.script is not None:
             plan = self.script.plan_response(request)
+        if plan is not None and in_conversation:
+            self.mcp.drop_held()
+        if plan is None and in_conversation:
+            plan = self.mcp.resume()
         if plan is None:
             plan = self.responder.respond(request)
+        plan = self.mcp.prepare(plan, request.tools)
         run = ResponseRun(
             id=self.ids.new("resp"),
             plan=plan,
@@ -164,6 +202,11 @@ class Responses:
             wake_at=self.clock.now,
             seq=next(self._run_seq),
         )
+        timing = self.timing.merged(plan.timing) if plan.timing else self.timing
+        run.pacer = Pacer(timing, self.pace, f"{self.seed}:{run.id}")
+        if in_conversation:
+            run.transcriptions = self.held.claim()
+            self.reached(run, "before_response")
         run.stream = streaming.stream_response(self, run)
         self.runs.append(run)
         # Emit what is due now, so that response.created precedes anything a later client
@@ -174,7 +217,9 @@ class Responses:
     # ---- streaming --------------------------------------------------------------------------
 
     def due(self, now: float) -> None:
-        """Advance the runs whose wake-up time has come, in creation order."""
+        """Advance the runs whose wake-up time has come, in creation order; send the input
+        transcriptions no response claimed by their deadline."""
+        self.held.due(now)
         due = []
         while self._wakeups and self._wakeups[0][0] <= now:
             _, _, run = heapq.heappop(self._wakeups)
@@ -215,9 +260,6 @@ class Responses:
                 # Runs cancelled before their wake-up left entries behind: drop them.
                 self._wakeups = [entry for entry in self._wakeups if entry[2] in self.runs]
                 heapq.heapify(self._wakeups)
-
-    def pause(self, seconds: float) -> float:
-        return seconds * self.pace
 
     def response_object(self, run: ResponseRun, status: str) -> dict[str, Any]:
         response: dict[str, Any] = {
@@ -293,6 +335,7 @@ class Responses:
             self.runs.remove(run)
         self.clock.last_activity = self.clock.now
         self.outbox.emit({"type": "response.done", "response": response})
+        self.held.send(run.transcriptions)  # after_done, or a place the response never reached
         turn = self._config()["audio"]["input"].get("turn_detection")
         idle_ms = turn.get("idle_timeout_ms") if isinstance(turn, dict) else None
         if run.in_conversation and isinstance(idle_ms, int) and self.encoder.has_idle_timeout:
@@ -303,7 +346,9 @@ class Responses:
                 / BYTES_PER_MS[run.settings.output_format]
                 / 1000
             )
-            remaining = played_s * (1 - self.pace)
+            # The client plays the audio from its first delta on, at 1x.
+            started = self.clock.now if run.first_audio_at is None else run.first_audio_at
+            remaining = max(0.0, started + played_s - self.clock.now)
             self.idle_deadline = self.clock.now + remaining + idle_ms / 1000
 
     def cancel(self, run: ResponseRun, reason: str) -> None:
@@ -326,6 +371,9 @@ class Responses:
         closed (incomplete), and ``response.done`` says why."""
         if run.stream is not None:
             run.stream.close()
+        if not run.created:
+            # Stopped in its latency: the client still sees it begin before it ends.
+            streaming.emit_created(self, run)
         if run.current is not None and run.current_kind == "function_call":
             # A call cut off before its arguments were done was never issued: no output is
             # owed for it (the verdict must not report it as pending).

@@ -26,6 +26,7 @@ from mock_server.ids import IdFactory
 from mock_server.protocol.encoding import encoder_for
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.frames import Malformed, event_id_of, read_frame
+from mock_server.protocol.limits import KNOWN_INTENTS
 from mock_server.responder import CannedResponder, Responder, ResponsePlan
 from mock_server.session.context import Clock, Mistakes
 from mock_server.session.conversation import Conversation
@@ -88,6 +89,8 @@ class Session:
             config=self.settings.current,
             responder=responder or CannedResponder(),
             script=script,
+            timing=self.options.timing,
+            seed=self.options.seed,
         )
         self.input_audio = InputAudio(
             self.outbox,
@@ -144,7 +147,12 @@ class Session:
     # ---- driving ----------------------------------------------------------------------------
 
     def open(self, now: float) -> None:
-        """Start the session: ``session.created`` (and ``conversation.created`` for beta)."""
+        """Start the session: ``session.created`` (and ``conversation.created`` for beta);
+        an unknown ``intent=`` (empty too) gets ``invalid_intent``, then close 4000."""
+        intent = self.options.intent
+        if intent is not None and intent not in KNOWN_INTENTS:
+            self.refuse("invalid_intent", f"Invalid intent {intent[:200]}", now)
+            return
         self.clock.started_at = self.clock.now = self.clock.last_activity = now
         session_id = self.ids.new("sess")
         self.conversation.id = self.ids.new("conv")
@@ -166,6 +174,7 @@ class Session:
                 self.script.attach(self, now)
             except Exception as exc:
                 self._internal_error(exc, "starting the scenario")
+        self.responses.mcp.tools_changed(self.config.get("tools") or [])
 
     def receive(self, frame: str | bytes, now: float) -> None:
         """Feed one client frame; the output it causes is collected by :meth:`due`."""

@@ -3,9 +3,12 @@
 :func:`stream_response` emits a response's events in the canonical order (PROTOCOL.md section
 6): ``response.created``, ``rate_limits.updated``, then per output item its ``output_item`` and
 ``content_part`` events with the deltas (audio interleaved with its transcript), and
-``response.done``; between deltas it yields the pause, in seconds of real time, before the next.
-The events are built under GA names with neutral items; the outbox and the encoder render them
-for the connection.
+``response.done``; between deltas it yields the pause before the next, as the response's
+:class:`~mock_server.session.pacing.Pacer` says: the latency before ``response.created`` and
+before the first delta, audio at its rate times real time with the transcript deltas spread
+along it (each word before the chunk where its share of the text begins), text and arguments
+at the text rate. The events are built under GA names with neutral items; the outbox and the
+encoder render them for the connection.
 """
 
 from __future__ import annotations
@@ -18,16 +21,17 @@ from typing import TYPE_CHECKING, Any
 from mock_server.protocol.formats import BYTES_PER_MS
 from mock_server.responder import (
     FunctionCallOutput,
+    McpApprovalRequestOutput,
+    McpCallOutput,
     MessageOutput,
-    placeholder_speech_chunks,
-    placeholder_speech_length,
+    placeholder_speech_stream,
 )
+from mock_server.session import mcp
 
 if TYPE_CHECKING:
     from mock_server.session.responses import ResponseRun, Responses
 
 AUDIO_CHUNK_MS = 100
-TEXT_DELTA_S = 0.02
 
 Pauses = Generator[float, None, None]
 
@@ -36,13 +40,37 @@ def estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4)) if text else 0
 
 
-def stream_response(responses: Responses, run: ResponseRun) -> Pauses:
-    emit = responses.outbox.emit
-    emit({"type": "response.created", "response": responses.response_object(run, "in_progress")})
+def emit_created(responses: Responses, run: ResponseRun) -> None:
+    """``response.created`` and the rate limits that follow it."""
+    run.created = True
+    responses.outbox.emit(
+        {"type": "response.created", "response": responses.response_object(run, "in_progress")}
+    )
     responses.emit_rate_limits()
+    responses.reached(run, "after_created")
+
+
+def _delta_sent(responses: Responses, run: ResponseRun) -> None:
+    run.deltas += 1
+    if run.deltas == 1:
+        responses.reached(run, "after_first_delta")
+
+
+def stream_response(responses: Responses, run: ResponseRun) -> Pauses:
+    pause = run.pacer.first_event()
+    if pause > 0:
+        yield pause
+    emit_created(responses, run)
+    pause = run.pacer.first_delta()
+    if pause > 0 and run.plan.outputs:
+        yield pause
     for index, output in enumerate(run.plan.outputs):
         if isinstance(output, FunctionCallOutput):
             yield from _stream_function_call(responses, run, index, output)
+        elif isinstance(output, McpCallOutput):
+            yield from mcp.stream_call(responses, run, index, output, _ITEM_STEPS)
+        elif isinstance(output, McpApprovalRequestOutput):
+            yield from mcp.stream_approval_request(responses, run, index, output, _ITEM_STEPS)
         else:
             yield from _stream_message(responses, run, index, output)
     status = run.plan.status
@@ -155,6 +183,10 @@ def _stream_message(
         {"type": "response.content_part.added", **where, "part": {"type": part_type, part_key: ""}}
     )
     words = _split_words(text)
+    if with_audio and output.first_audio_after_s:
+        pause = run.pacer.hold(output.first_audio_after_s)
+        if pause > 0:
+            yield pause  # the item is announced, no audio yet: a barge-in finds none to cut
     if with_audio:
         store = responses.conversation.model_audio(item_id, output_format)
         chunk_bytes = AUDIO_CHUNK_MS * BYTES_PER_MS[output_format]
@@ -164,21 +196,28 @@ def _stream_message(
             count = math.ceil(len(data) / chunk_bytes)
             chunks = _pieces([data], chunk_bytes)
         else:
-            # Made a chunk at a time as the response streams: a long reply's audio is
-            # never computed (or held) whole before its first delta.
+            # Speech a phrase at a time (mock_server/speech.py), or tones a word at a time,
+            # made as the response streams.
             pcm_chunk = AUDIO_CHUNK_MS * BYTES_PER_MS["pcm16"]
-            count = math.ceil(placeholder_speech_length(text) / pcm_chunk)
+            length, pieces = placeholder_speech_stream(text, voice=run.settings.voice)
+            count = math.ceil(length / pcm_chunk)
             chunks = (
-                _encode_output_audio(pcm, output_format)
-                for pcm in _pieces(placeholder_speech_chunks(text), pcm_chunk)
+                _encode_output_audio(pcm, output_format) for pcm in _pieces(pieces, pcm_chunk)
             )
-        # Transcript deltas interleave with the audio, spread evenly over its chunks.
-        per_chunk = math.ceil(len(words) / max(count, 1)) if words else 0
+        # Transcript deltas interleave with the audio, spread along it: a word goes out before
+        # the chunk in which its share of the text (by characters) begins.
+        starts = _word_chunks(words, max(count, 1))
+        next_word = 0
         transcript = responses.outbox.transcript
+        n = -1
         for n, chunk in enumerate(chunks):
-            for word in words[n * per_chunk : (n + 1) * per_chunk]:
+            while next_word < len(words) and starts[next_word] <= n:
+                word = words[next_word]
+                next_word += 1
                 content["transcript"] += word
                 emit({"type": "response.output_audio_transcript.delta", **where, "delta": word})
+            if run.first_audio_at is None:
+                run.first_audio_at = responses.clock.now
             store.extend(chunk)
             responses.conversation.audio_added(item_id, len(chunk))
             delta = binascii.b2a_base64(chunk, newline=False).decode("ascii")
@@ -187,9 +226,14 @@ def _stream_message(
                 {"type": "response.output_audio.delta", **where, "delta": delta},
                 recorded=None if held is delta else {"delta": held},
             )
-            pause = responses.pause(len(chunk) / BYTES_PER_MS[output_format] / 1000)
+            _delta_sent(responses, run)
+            pause = run.pacer.audio(len(chunk) / BYTES_PER_MS[output_format] / 1000)
             if pause > 0:
                 yield pause
+        # Words left over (audio made a phrase at a time has an estimated length) go with its end.
+        for word in words[next_word:]:  # a text longer than its audio's chunks can carry
+            content["transcript"] += word
+            emit({"type": "response.output_audio_transcript.delta", **where, "delta": word})
         emit({"type": "response.output_audio.done", **where})
         emit(
             {
@@ -202,7 +246,8 @@ def _stream_message(
         for word in words:
             content["text"] += word
             emit({"type": "response.output_text.delta", **where, "delta": word})
-            pause = responses.pause(TEXT_DELTA_S)
+            _delta_sent(responses, run)
+            pause = run.pacer.text(word)
             if pause > 0:
                 yield pause
         emit({"type": "response.output_text.done", **where, "text": content["text"]})
@@ -241,7 +286,8 @@ def _stream_function_call(
         responses.outbox.emit(
             {"type": "response.function_call_arguments.delta", **where, "delta": piece}
         )
-        pause = responses.pause(TEXT_DELTA_S)
+        _delta_sent(responses, run)
+        pause = run.pacer.text(piece)
         if pause > 0:
             yield pause
     done: dict[str, Any] = {
@@ -261,6 +307,21 @@ def _encode_output_audio(pcm: bytes, output_format: str) -> bytes:
     from mock_server import audio as audio_module
 
     return audio_module.to_format(pcm, output_format)
+
+
+def _word_chunks(words: list[str], count: int) -> list[int]:
+    """The audio chunk (of ``count``) before which each word's transcript delta goes.
+
+    >>> _word_chunks(["Hi", " there", " you"], 4)
+    [0, 0, 2]
+    """
+    total = sum(len(w) for w in words) or 1
+    out: list[int] = []
+    offset = 0
+    for word in words:
+        out.append(min(count - 1, offset * count // total))
+        offset += len(word)
+    return out
 
 
 def _split_words(text: str) -> list[str]:
@@ -297,3 +358,7 @@ def _split_arguments(arguments: str, size: int = 16) -> Iterator[str]:
         yield ""
     for start in range(0, len(arguments), size):
         yield arguments[start : start + size]
+
+
+# What the MCP items' streaming (mcp.py) shares with the others.
+_ITEM_STEPS = (_open_item, _close_item, _split_arguments, _delta_sent)

@@ -199,3 +199,36 @@ async def test_beta_sdk_over_wss_with_ssl_cert_file(monkeypatch: pytest.MonkeyPa
             await conn.response.create()
             events = await collect_until(conn, "response.done")
         assert events[-1].response.status == "completed"
+
+
+async def test_azure_client_legacy_path_with_its_api_key_header(server: MockServer) -> None:
+    from openai import AsyncAzureOpenAI
+
+    # The Azure client derives wss:// from its endpoint; websocket_base_url keeps ws://.
+    ws_base = server.url_for(path="/openai")
+    client = AsyncAzureOpenAI(
+        azure_endpoint=server.url_for(scheme="http", path=""),
+        api_key="azure-key",
+        api_version="2025-04-01-preview",
+        websocket_base_url=ws_base,
+    )
+    async with client.realtime.connect(model="my-deployment") as conn:
+        created = await conn.recv()
+    assert created.type == "session.created" and created.session.model == "my-deployment"
+    handshake = server.connections[-1].transcript.handshake
+    assert handshake is not None and handshake.path == "/openai/realtime"
+    assert handshake.query["api-version"] == "2025-04-01-preview"
+
+
+async def test_azure_v1_base_url_with_the_openai_client(server: MockServer) -> None:
+    # Azure's v1 API is served to the plain OpenAI client at <resource>/openai/v1.
+    client = AsyncOpenAI(
+        api_key="azure-key",
+        base_url=server.url_for(scheme="http", path="/openai/v1"),
+        websocket_base_url=server.url_for(path="/openai/v1"),
+    )
+    async with client.realtime.connect(model="my-deployment") as conn:
+        created = await conn.recv()
+    assert created.type == "session.created" and created.session.model == "my-deployment"
+    handshake = server.connections[-1].transcript.handshake
+    assert handshake is not None and handshake.path == "/openai/v1/realtime"

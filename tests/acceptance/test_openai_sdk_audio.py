@@ -61,7 +61,9 @@ async def test_sdk_streams_a_fixture_with_server_vad_and_gets_transcript_and_ans
         assert expected in names
     started = next(e for e in events if e.type == "input_audio_buffer.speech_started")
     stopped = next(e for e in events if e.type == "input_audio_buffer.speech_stopped")
-    assert abs(started.audio_start_ms - 300) <= 10 and abs(stopped.audio_end_ms - 1700) <= 10
+    # The speech is at 300-1700 ms (manifest): the turn adds 300 ms of prefix padding before it
+    # and the 500 ms of silence after it.
+    assert abs(started.audio_start_ms - 0) <= 10 and abs(stopped.audio_end_ms - 2200) <= 10
     completed = next(e for e in events if e.type.endswith("input_audio_transcription.completed"))
     assert completed.transcript == "What's the weather in Paris?"
     reply = b"".join(

@@ -93,4 +93,17 @@ def test_sdk_follows_the_scripted_function_call(
     _, err = process.communicate(timeout=WAIT)
     verdict = json.loads(err[err.index("{") :])
     assert verdict["ok"], verdict["findings"]
+    assert process.returncode == 0
     assert verdict["connections"][0]["satisfied"][-1].startswith("respond")
+
+
+def test_serve_exits_1_on_stop_when_the_verdict_is_not_ok(
+    served: tuple[str, subprocess.Popen[str]],
+) -> None:
+    _, process = served
+    process.send_signal(signal.SIGTERM)  # before any client came: the scenario is unmet
+    _, err = process.communicate(timeout=WAIT)
+    verdict = json.loads(err[err.index("{") : err.rindex("}") + 1])
+    assert not verdict["ok"]
+    assert process.returncode == 1
+    assert "the scenario's verdict is not ok: exit 1" in err

@@ -20,6 +20,7 @@ from harness.client import (
 )
 from mock_server.protocol.http import openai_error
 from mock_server.server import MockServer, Mount
+from mock_server.timing import STEADY
 from tests.helpers import serving
 
 WEATHER = {
@@ -139,7 +140,8 @@ async def test_401_says_what_to_do() -> None:
 
 
 async def test_session_expiry_reconnects_and_replays_the_conversation() -> None:
-    mount = Mount(pace=1.0, max_duration_s=0.3, seed="expiry")
+    # Steady timing: no model latency, so that a turn fits in the 0.3 s session.
+    mount = Mount(pace=1.0, timing=STEADY, max_duration_s=0.3, seed="expiry")
     async with serving(mount) as server:
         # A first connection pays the one-off costs (the SDK models behind validation load
         # lazily) that would otherwise eat the 0.3 s session before its first turn ends.

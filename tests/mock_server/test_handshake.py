@@ -195,3 +195,13 @@ def test_a_malformed_subprotocol_list_is_a_400_without_the_key() -> None:
     decision = decide(request("/v1/realtime", offered), MOUNTS)
     assert refused(decision) == (400, "invalid_subprotocol")
     assert isinstance(decision, Refuse) and b"sk-SECRET" not in (decision.response.body or b"")
+
+
+@pytest.mark.parametrize("prefix", ["", "/t/azure"])
+def test_azure_v1_path_takes_the_deployment_as_model_and_no_api_version(prefix: str) -> None:
+    mounts = {prefix: Mount(prefix=prefix)}
+    path = f"{prefix}/openai/v1/realtime?model=my-voice-bot"
+    decision = accepted(decide(request(path, ("api-key", "azure-key")), mounts))
+    assert decision.model == "my-voice-bot" and decision.refusal is None  # any deployment name
+    assert decision.api_key == "azure-key"
+    assert refused(decide(request(path), mounts)) == (401, "missing_api_key")

@@ -165,6 +165,20 @@ async def test_azure_path_with_api_key_header(server: MockServer) -> None:
     assert (status, body["error"]["param"]) == (400, "api-version")
 
 
+async def test_azure_v1_path_with_api_key_header() -> None:
+    # /openai/v1/realtime is Azure's v1 form (not a mount named /openai); its keys are checked.
+    async with serving(Mount(pace=0.0, api_keys=frozenset({"azure-key"}))) as server:
+        url = server.url_for(path="/openai/v1/realtime") + "?model=my-voice-bot"
+        async with connect(url, additional_headers={"api-key": "azure-key"}) as ws:
+            created = await recv(ws)
+            assert created["session"]["model"] == "my-voice-bot"
+        status, body = await refused(url, additional_headers={"api-key": "wrong-key"})
+        assert (status, body["error"]["code"]) == (401, "invalid_api_key")
+        legacy = server.url_for(path="/openai/realtime") + "?api-version=2025-04-01-preview"
+        async with connect(legacy + "&deployment=d", additional_headers={"api-key": "azure-key"}):
+            pass
+
+
 async def test_ga_intent_transcription_starts_a_transcription_session(server: MockServer) -> None:
     async with connect(server.ws_url + "?intent=transcription", additional_headers=KEY) as ws:
         assert (await recv(ws))["session"]["type"] == "transcription"
@@ -347,7 +361,8 @@ def server_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 async def raw_exchange(server: MockServer, request: bytes) -> bytes:
-    """Send ``request`` as is and return the whole answer (the server closes after it)."""
+    """Send ``request`` as is and return the whole answer (the server closes after it: a
+    refused upgrade, or a plain request that says ``Connection: close``)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     try:
         writer.write(request)
@@ -398,7 +413,9 @@ async def test_a_malformed_handshake_is_one_log_line_without_the_key(
 
 @pytest.mark.parametrize("path", ["//[", "//[/v1/realtime", "/v1/realtime?model=[x"])
 async def test_an_invalid_url_path_is_a_clean_refusal(server: MockServer, path: str) -> None:
-    answer = await raw_exchange(server, f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    answer = await raw_exchange(
+        server, f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+    )
     status = int(answer.split(b" ", 2)[1])
     assert status in (400, 404, 426), answer[:200]
 

@@ -11,6 +11,7 @@ import pytest
 
 from mock_server.protocol.events import Dialect
 from mock_server.session import Close, ServerEvent, Session, SessionOptions
+from mock_server.timing import STEADY
 from tests.helpers import USER_HELLO, WEATHER_TOOL, SessionDriver, types, user_text
 
 
@@ -276,7 +277,7 @@ def test_truncate_cuts_the_audio_and_drops_the_transcript() -> None:
     assert len(d.session.item_audio(item_id)) == 500 * 48 < nbytes
 
 
-def test_truncate_past_the_end_is_invalid_value() -> None:
+def test_truncate_past_the_end_is_refused_as_live() -> None:
     d = SessionDriver()
     item_id, nbytes = _audio_reply(d)
     too_far = nbytes // 48 + 1000
@@ -287,8 +288,10 @@ def test_truncate_past_the_end_is_invalid_value() -> None:
         "audio_end_ms": too_far,
     }
     error = only_error(d.send(event))
-    assert (error["code"], error["param"]) == ("invalid_value", "audio_end_ms")
-    assert f"shorter than {too_far}ms" in error["message"]
+    assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", None, None)
+    assert (
+        error["message"] == f"Audio content of {nbytes // 48}ms is already shorter than {too_far}ms"
+    )
 
 
 def test_truncate_unknown_item() -> None:
@@ -446,7 +449,7 @@ def test_text_only_session_gets_no_audio_deltas() -> None:
 
 
 def test_audio_is_paced_in_real_time() -> None:
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     events = d.send({"type": "response.create"})
     first_batch = [e for e in events if e["type"] == "response.output_audio.delta"]
@@ -460,7 +463,7 @@ def test_audio_is_paced_in_real_time() -> None:
 
 
 def test_second_response_while_one_is_active_is_an_error() -> None:
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     first = d.send({"type": "response.create"})
     active = first[0]["response"]["id"]
     error = only_error(d.send({"type": "response.create", "event_id": "r2"}))
@@ -469,7 +472,7 @@ def test_second_response_while_one_is_active_is_an_error() -> None:
 
 
 def test_out_of_band_response_stays_out_of_the_conversation() -> None:
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     d.send({"type": "response.create"})
     events = d.send(
         {
@@ -491,7 +494,7 @@ def test_out_of_band_response_stays_out_of_the_conversation() -> None:
 
 
 def test_cancel_stops_the_response_with_client_cancelled() -> None:
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     d.send({"type": "response.create"})
     d.advance(0.1)
@@ -634,7 +637,7 @@ def test_a_correct_round_trip_has_no_findings() -> None:
 
 
 def test_rejected_events_and_malformed_frames_are_findings() -> None:
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     d.send({"type": "response.create"})
     d.send({"type": "response.create", "event_id": "dup"})
     d.send("{oops")
@@ -675,15 +678,19 @@ def test_server_vad_commits_the_turn_and_answers(dialect: Dialect) -> None:
     events = d.send(_append_bytes(bytes(300 * 48) + _voice(800) + bytes(1000 * 48)))
     names = types(events)
     assert names[:2] == ["input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped"]
-    assert events[0]["audio_start_ms"] == 300
-    assert events[1]["audio_end_ms"] == 1100
+    # Speech at 300-1100 ms: the turn has the default 300 ms of prefix padding before it and
+    # the dialect's default silence duration after it (GA 500 ms, beta 200 ms).
+    silence_ms = 500 if dialect is Dialect.GA else 200
+    assert events[0]["audio_start_ms"] == 0
+    assert events[1]["audio_end_ms"] == 1100 + silence_ms
     assert events[0]["item_id"] == events[1]["item_id"] == events[2]["item_id"]
+    assert len(d.session.item_audio(events[2]["item_id"])) == (1100 + silence_ms) * 48
     assert names[2] == "input_audio_buffer.committed"
     assert "response.created" in names and names[-1] == "response.done"
 
 
 def test_speech_during_a_response_cancels_it_with_turn_detected() -> None:
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     d.send({"type": "response.create"})
     d.advance(0.2)
@@ -987,10 +994,12 @@ def test_a_vad_turn_starts_at_the_speech_minus_the_prefix_padding() -> None:
         d.send(_append_bytes(bytes(48 * 100)))  # 2 s of silence, in 100 ms appends
     events = d.send(_append_bytes(_voice(1000) + bytes(48 * 600)))
     started, stopped, committed = events[:3]
-    assert started["audio_start_ms"] == 2000 and stopped["audio_end_ms"] == 3000
+    # Speech at 2000-3000 ms: the turn is 300 ms of padding + 1 s of speech + 500 ms of silence.
+    assert started["audio_start_ms"] == 1700 and stopped["audio_end_ms"] == 3500
     audio = d.session.item_audio(committed["item_id"])
-    # 300 ms of padding + 1 s of speech + the 600 ms that followed it in the same append.
-    assert len(audio) == (300 + 1000 + 600) * 48
+    assert len(audio) == (stopped["audio_end_ms"] - started["audio_start_ms"]) * 48
+    # The 100 ms of the append after the turn's end wait in the buffer for the next turn.
+    assert len(d.session.input_buffer) == 100 * 48
 
 
 def test_retrieve_sends_the_audio_but_the_transcript_keeps_its_size_only() -> None:
@@ -1057,7 +1066,7 @@ def test_a_session_transcript_has_a_payload_limit_by_default() -> None:
 
 
 def test_truncating_a_still_streaming_item_cuts_it_and_stops_its_stream() -> None:
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     events = _long_reply(d) + d.advance(0.25)
     item_id = _streaming_item(events)
     events = d.send(
@@ -1098,7 +1107,7 @@ def test_truncate_measures_the_item_in_its_own_format() -> None:
 
 
 def test_deleting_the_item_being_generated_stops_its_stream() -> None:
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     events = _long_reply(d) + d.advance(0.25)
     item_id = _streaming_item(events)
     events = d.send({"type": "conversation.item.delete", "item_id": item_id})
@@ -1111,7 +1120,7 @@ def test_deleting_the_item_being_generated_stops_its_stream() -> None:
 
 
 def test_cancelling_a_function_call_leaves_no_pending_call() -> None:
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     d.session_update(tools=[WEATHER_TOOL], tool_choice="required")
     d.send({"type": "conversation.item.create", "item": USER_HELLO})
     events = d.send({"type": "response.create"})
@@ -1165,7 +1174,7 @@ def test_an_exception_in_due_is_a_server_error_and_the_session_goes_on(
     d = _Driver(responder=_FailingResponder())
     d.session_update(
         output_modalities=["text"],
-        audio={"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 1000}}},
+        audio={"input": {"turn_detection": {"type": "server_vad", "idle_timeout_ms": 5000}}},
     )
     d.session.responses.idle_deadline = 1.0  # as after a reply has played
     with caplog.at_level("ERROR", logger="realtime_mock"):
@@ -1201,7 +1210,7 @@ def test_a_response_whose_stream_raises_ends_as_failed() -> None:
 def _through_every_isolation_case() -> SessionDriver:
     """A session that went through each case above: VAD speech cleared, a committed and
     retrieved turn, truncate and delete of streaming items, a buffer left uncommitted."""
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     d.send(_append_bytes(bytes(48 * 200) + _voice(400)))
     d.send({"type": "input_audio_buffer.clear"})
     _manual(d)
@@ -1494,7 +1503,7 @@ OUT_OF_BAND = {"type": "response.create", "response": {"conversation": "none"}}
 def test_out_of_band_responses_in_flight_are_capped() -> None:
     from mock_server.session import MAX_OUT_OF_BAND_RESPONSES
 
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     for _ in range(MAX_OUT_OF_BAND_RESPONSES):
         assert "response.created" in types(d.send(OUT_OF_BAND))
     error = only_error(d.send({**OUT_OF_BAND, "event_id": "e_one_too_many"}))
@@ -1518,7 +1527,7 @@ def test_due_advances_only_the_responses_whose_time_has_come(
     from mock_server.session import MAX_OUT_OF_BAND_RESPONSES
     from mock_server.session.responses import Responses
 
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     for _ in range(MAX_OUT_OF_BAND_RESPONSES):
         d.send(OUT_OF_BAND)
         d.now += 0.01  # each streams on its own clock
@@ -1588,7 +1597,7 @@ def test_a_forced_tool_whose_schema_cannot_be_satisfied_is_a_clear_error(
 def test_generated_arguments_are_bounded_and_stream_as_the_run_advances() -> None:
     from mock_server.protocol.schema_values import MAX_ARGUMENTS_BYTES
 
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     cycle = {
         "$ref": "#/$defs/n",
         "$defs": {
@@ -1609,10 +1618,10 @@ def test_generated_arguments_are_bounded_and_stream_as_the_run_advances() -> Non
 
 def test_a_long_user_text_gets_a_bounded_reply_whose_audio_is_made_as_it_streams() -> None:
     from mock_server.protocol.formats import BYTES_PER_MS
-    from mock_server.responder import MAX_QUOTED_CHARS, placeholder_speech_length
+    from mock_server.responder import MAX_QUOTED_CHARS, placeholder_speech
     from mock_server.session import AUDIO_CHUNK_MS
 
-    d = SessionDriver(pace=1.0)
+    d = SessionDriver(pace=1.0, timing=STEADY)
     d.send(user_text("hello " * 200_000))
     first = d.send({"type": "response.create"})
     assert types(first).count("response.output_audio.delta") == 1
@@ -1622,7 +1631,8 @@ def test_a_long_user_text_gets_a_bounded_reply_whose_audio_is_made_as_it_streams
     done = next(e for e in events if e["type"] == "response.output_audio_transcript.done")
     assert len(done["transcript"]) <= MAX_QUOTED_CHARS + 50
     assert done["transcript"].endswith(' [...]".')
-    assert len(d.session.item_audio(item_id)) == placeholder_speech_length(done["transcript"])
+    reply = placeholder_speech(done["transcript"], voice="marin")  # GA's default voice
+    assert d.session.item_audio(item_id) == reply
 
 
 def test_placeholder_speech_is_not_kept_after_the_session() -> None:
@@ -1644,7 +1654,7 @@ def test_placeholder_speech_is_not_kept_after_the_session() -> None:
 
 
 def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
-    from mock_server.responder import placeholder_speech_length
+    from mock_server.responder import placeholder_speech
 
     d = SessionDriver(dialect=Dialect.BETA)
     d.session_update(output_audio_format="g711_ulaw")
@@ -1653,7 +1663,7 @@ def test_g711_placeholder_speech_streams_in_whole_chunks() -> None:
     deltas = [base64.b64decode(e["delta"]) for e in events if e["type"] == "response.audio.delta"]
     assert all(len(chunk) == 800 for chunk in deltas[:-1])
     transcript = next(e for e in events if e["type"] == "response.audio_transcript.done")
-    pcm_ms = placeholder_speech_length(transcript["transcript"]) / 48
+    pcm_ms = len(placeholder_speech(transcript["transcript"], voice="alloy")) / 48
     assert abs(sum(map(len, deltas)) / 8 - pcm_ms) <= 1
 
 

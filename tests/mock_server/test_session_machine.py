@@ -39,10 +39,15 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.events import Dialect
 from mock_server.protocol.validation import server_event_problems
+from mock_server.responder import McpCallOutput, MessageOutput, ResponsePlan
 from mock_server.session import Close, Drop, RawFrame, ServerEvent, Session, SessionOptions
 from tests.helpers import WEATHER_TOOL
+
+# An MCP server (GA only; beta refuses it) whose calls ask for approval unless "never".
+MCP_TOOL = {"type": "mcp", "server_label": "docs", "server_url": "https://docs.example.com/mcp"}
 
 RATE = 24_000  # PCM16 at 24 kHz: the default input format of both dialects
 BYTES_PER_MS = RATE * 2 // 1000
@@ -121,6 +126,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.settled: set[str] = set()
         self.ever_items: list[str] = []
         self.call_ids: list[str] = []
+        self.approval_ids: list[str] = []  # the model's mcp_approval_request items
         self.response_ids: list[str] = []
         # The retrieve awaiting its answer: (the client's event_id, the item it asked for).
         self.retrieving: tuple[str, str] | None = None
@@ -139,7 +145,9 @@ class SessionMachine(RuleBasedStateMachine):
         # A configuration to begin with, so that the features it enables (input transcription,
         # the idle timeout, G.711, tools) meet the rest of the traffic more often.
         setup=st.lists(
-            st.sampled_from(["transcription", "idle_timeout", "g711", "tools", "text_only"]),
+            st.sampled_from(
+                ["transcription", "idle_timeout", "g711", "tools", "text_only", "mcp", "mcp_never"]
+            ),
             max_size=2,
             unique=True,
         ),
@@ -310,6 +318,8 @@ class SessionMachine(RuleBasedStateMachine):
             self.settled.add(item_id)  # a client's item: whole from the start
         if item.get("type") == "function_call" and item.get("call_id"):
             self.call_ids.append(item["call_id"])
+        if item.get("type") == "mcp_approval_request":
+            self.approval_ids.append(item_id)
 
     def on_retrieved(self, event: dict[str, Any]) -> None:
         item = event["item"]
@@ -350,6 +360,8 @@ class SessionMachine(RuleBasedStateMachine):
                 "text_only",
                 "audio",
                 "tools",
+                "mcp",
+                "mcp_never",
                 "vad_on",
                 "vad_off",
                 "vad_no_reply",
@@ -374,6 +386,8 @@ class SessionMachine(RuleBasedStateMachine):
             if self.ga
             else self.update(modalities=["text", "audio"]),
             "tools": self.update(tools=[WEATHER_TOOL], tool_choice="required"),
+            "mcp": self.update(tools=[MCP_TOOL]),
+            "mcp_never": self.update(tools=[{**MCP_TOOL, "require_approval": "never"}]),
             "vad_on": self.update(audio={"input": {"turn_detection": vad}})
             if self.ga
             else self.update(turn_detection=vad),
@@ -398,10 +412,10 @@ class SessionMachine(RuleBasedStateMachine):
             else self.update(input_audio_format="g711_ulaw", output_audio_format="g711_ulaw"),
             # GA only: beta refuses the field (unknown_parameter).
             "idle_timeout": self.update(
-                audio={"input": {"turn_detection": {**vad, "idle_timeout_ms": 3000}}}
+                audio={"input": {"turn_detection": {**vad, "idle_timeout_ms": 5000}}}
             )
             if self.ga
-            else self.update(turn_detection={**vad, "idle_timeout_ms": 3000}),
+            else self.update(turn_detection={**vad, "idle_timeout_ms": 5000}),
             "bad_enum": self.update(output_modalities=["smell"])
             if self.ga
             else self.update(modalities=["smell"]),
@@ -438,7 +452,9 @@ class SessionMachine(RuleBasedStateMachine):
         return data.draw(st.sampled_from([*self.ever_items, UNKNOWN_ITEM]), label="item_id")
 
     @rule(
-        kind=st.sampled_from(["user_text", "assistant_text", "call_output", "duplicate_id"]),
+        kind=st.sampled_from(
+            ["user_text", "assistant_text", "call_output", "duplicate_id", "mcp_approval"]
+        ),
         where=st.sampled_from(["end", "root", "after", "unknown"]),
         data=st.data(),
     )
@@ -459,6 +475,15 @@ class SessionMachine(RuleBasedStateMachine):
         elif kind == "call_output":
             call_id = data.draw(st.sampled_from([*self.call_ids, "call_never_issued"]))
             item = {"type": "function_call_output", "call_id": call_id, "output": '{"c": 21}'}
+        elif kind == "mcp_approval":
+            item = {
+                "type": "mcp_approval_response",
+                "id": f"mcpa_{self.sent}",
+                "approval_request_id": data.draw(
+                    st.sampled_from([*self.approval_ids, "item_never_asked"])
+                ),
+                "approve": data.draw(st.booleans()),
+            }
         else:
             item = {
                 "id": self.known_item(data),
@@ -508,6 +533,20 @@ class SessionMachine(RuleBasedStateMachine):
             "tool": {"tools": [WEATHER_TOOL], "tool_choice": "required"},
         }[kind]
         self.send({"type": "response.create", **({"response": response} if response else {})})
+
+    @rule(error=st.booleans())
+    def mcp_response(self, error: bool) -> None:
+        """A scenario's response with an MCP call (the canned model makes none)."""
+        if self.closed:
+            return  # a script acts only on an open session
+        failure = {"type": "tool_execution_error", "message": "offline"} if error else None
+        call = McpCallOutput("docs", "search", '{"q": "x"}', None if error else "found", failure)
+        self.note(f"t={self.now:g} session.create_response(mcp_call, error={error})")
+        try:
+            self.session.create_response(ResponsePlan([call, MessageOutput("Found.")]))
+        except RealtimeError as refused:  # a response already in progress
+            self.note(f"    refused: {refused}")
+        self.collect()
 
     @rule(data=st.data())
     def response_cancel(self, data: st.DataObject) -> None:

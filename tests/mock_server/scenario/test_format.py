@@ -303,3 +303,69 @@ def test_a_dialect_that_is_none_of_the_three_is_a_problem_at_its_line() -> None:
         load_scenario_text(HEAD + "dialect: gaa\n", "d.yaml")
     assert str(caught.value).startswith("d.yaml:3:")
     assert "dialect" in str(caught.value)
+
+
+# ---- mcp_call ---------------------------------------------------------------------------------
+
+MCP_HEAD = HEAD + "dialect: ga\nsteps:\n  - respond:\n      mcp_call:\n"
+
+
+def test_an_mcp_call_loads_with_its_output_or_its_error(tmp_path: Path) -> None:
+    path = tmp_path / "ok.yaml"
+    path.write_text(
+        MCP_HEAD
+        + "        {server_label: docs, name: search, arguments: {q: x}, output: found}\n"
+        + "      text: Found it.\n"
+        + "  - respond:\n      items:\n"
+        + "        - mcp_call: {server_label: docs, name: search, error: offline}\n"
+        + "        - mcp_call:\n            server_label: docs\n            name: fetch\n"
+        + "            error: {type: http_error, code: 404, message: gone}\n"
+    )
+    steps = load_scenario(path).scenario.steps
+    assert steps[0].respond is not None and steps[0].respond.mcp_call is not None
+    assert steps[0].respond.mcp_call.output == "found"
+    items = steps[1].respond.items if steps[1].respond else None
+    assert items is not None and items[0].mcp_call is not None
+    assert items[0].mcp_call.item_error() == {"type": "tool_execution_error", "message": "offline"}
+    assert items[1].mcp_call is not None
+    assert items[1].mcp_call.item_error() == {"type": "http_error", "message": "gone", "code": 404}
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "said"),
+    [
+        ("        {server_label: docs, name: search}\n", 6, "either its output or its error"),
+        ("        {name: search, output: x}\n", 6, "missing field 'server_label'"),
+        ("        {server_label: d, name: s, output: x, outptu: y}\n", 7, "unknown field 'outptu'"),
+        (
+            "        server_label: d\n        name: s\n"
+            "        error: {type: http_error, message: m}\n",
+            9,
+            "needs its code",
+        ),
+    ],
+)
+def test_a_bad_mcp_call_is_a_problem_at_its_line(
+    tmp_path: Path, body: str, line: int, said: str
+) -> None:
+    found = problems_of(tmp_path, MCP_HEAD + body)
+    assert any(f"s.yaml:{line}:" in p and said in p for p in found), found
+
+
+def test_an_mcp_call_with_a_function_call_is_refused(tmp_path: Path) -> None:
+    (found,) = problems_of(
+        tmp_path,
+        MCP_HEAD + "        {server_label: d, name: s, output: x}\n"
+        "      function_call: {name: get_weather}\n",
+    )
+    assert "use one of text/audio, function_call, function_calls, mcp_call or items" in found
+
+
+@pytest.mark.parametrize(("dialect", "runs_in"), [("beta", "beta"), ("any", "both dialects")])
+def test_an_mcp_call_outside_ga_is_a_problem_at_its_line(
+    tmp_path: Path, dialect: str, runs_in: str
+) -> None:
+    text = MCP_HEAD.replace("dialect: ga", f"dialect: {dialect}")
+    (found,) = problems_of(tmp_path, text + "        {server_label: d, name: s, output: x}\n")
+    assert ":6:" in found and f"mcp_call is GA only, and this scenario runs in {runs_in}" in found
+    assert "set dialect: ga" in found

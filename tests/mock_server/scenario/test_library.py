@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +18,7 @@ from harness.client import (
     AuthenticationError,
     Backoff,
     ClientConfig,
+    ClientError,
     HandshakeRefused,
     RealtimeClient,
     SessionError,
@@ -253,6 +255,27 @@ async def bad_no_replay(server: MockServer, dialect: str) -> None:
         await client.say("Second")
 
 
+async def good_reconnect(server: MockServer, dialect: str) -> None:
+    async with RealtimeClient(config(server, dialect)) as client:
+        for turn in range(1, 6):
+            reply = await client.say(f"Turn {turn}.")
+            if turn < 5:
+                assert client.ws is not None
+                await asyncio.wait_for(client.ws.wait_closed(), WAIT)
+        assert reply.text == "Answer five: all of it replayed."
+        assert client.reconnects == 4  # after 1006 (the cut), 1011, 1012 and 1013
+
+
+async def bad_reconnect_without_replay(server: MockServer, dialect: str) -> None:
+    async with RealtimeClient(config(server, dialect)) as client:
+        await client.say("Turn 1.")
+        assert client.ws is not None
+        await asyncio.wait_for(client.ws.wait_closed(), WAIT)
+        client.history.clear()  # reconnects, but as if the conversation had not happened
+        with contextlib.suppress(asyncio.TimeoutError, ClientError):
+            await asyncio.wait_for(client.say("Turn 2."), 3)
+
+
 def _question() -> bytes:
     return audio.load_wav(FIXTURES / "question.wav").tobytes() + bytes(48 * 1000)
 
@@ -349,7 +372,10 @@ async def good_barge_in(server: MockServer, dialect: str) -> None:
     cfg = config(server, dialect, session={"output_modalities": ["audio"]})
     async with RealtimeClient(cfg) as client:
         await client.send({"type": "response.create"})
-        # The user talks over the answer (server VAD hears it while the reply streams).
+        # The user talks over the answer once it plays (server VAD hears it while the reply
+        # streams; the reply starts after the model's latency). The first delta stays for
+        # read_response, which truncates at what was received.
+        await client.wait_for("response.output_audio.delta", "response.audio.delta", keep=True)
         for piece in audio.chunk(audio.load_wav(FIXTURES / "question.wav").tobytes(), 100):
             await client.send(
                 {"type": "input_audio_buffer.append", "audio": audio.encode_b64(piece)}
@@ -366,6 +392,69 @@ async def bad_no_truncate(server: MockServer, dialect: str) -> None:
         await client.send({"type": "input_audio_buffer.append", "audio": audio.encode_b64(piece)})
     await client.until("response.done")
     await client.ws.close()
+
+
+async def _late_answer(server: MockServer, dialect: str) -> Raw:
+    client = await raw(server, dialect)
+    await client.send({"type": "response.create"})
+    await client.until("response.content_part.added")  # its audio is 20 s late
+    for piece in audio.chunk(audio.load_wav(FIXTURES / "question.wav").tobytes(), 100):
+        await client.send({"type": "input_audio_buffer.append", "audio": audio.encode_b64(piece)})
+    await client.until("input_audio_buffer.speech_started")
+    return client
+
+
+async def good_no_truncate_before_audio(server: MockServer, dialect: str) -> None:
+    client = await _late_answer(server, dialect)
+    done = await client.until("response.done")
+    assert done["response"]["status"] == "cancelled"
+    assert not [e for e in client.seen if e["type"].endswith("audio.delta")]
+    await client.ws.close()
+
+
+async def bad_truncates_before_audio(server: MockServer, dialect: str) -> None:
+    client = await _late_answer(server, dialect)
+    added = next(e for e in client.seen if e["type"] == "response.output_item.added")
+    await client.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": added["item"]["id"],
+            "content_index": 0,
+            "audio_end_ms": 0,  # nothing played (livekit/agents#6157)
+        }
+    )
+    error = await client.until("error")
+    assert error["error"]["code"] == "unsupported_content_type"
+    await client.ws.close()
+
+
+async def _truncate_after_a_second(server: MockServer, dialect: str, extra_ms: int) -> None:
+    client = await raw(server, dialect, "?model=gpt-realtime")
+    await client.send({"type": "response.create"})
+    received, item_id = 0, ""
+    while received < 1000:
+        delta = await client.until("response.output_audio.delta", "response.audio.delta")
+        received += len(audio.decode_b64(delta["delta"])) // 48
+        item_id = delta["item_id"]
+    await client.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": received + extra_ms,
+        }
+    )
+    await client.until("conversation.item.truncated", "error")
+    await client.ws.close()
+
+
+async def good_truncate_within_audio(server: MockServer, dialect: str) -> None:
+    await _truncate_after_a_second(server, dialect, 0)
+
+
+async def bad_truncate_by_wall_clock(server: MockServer, dialect: str) -> None:
+    # Two seconds of wall clock past what came: openai-agents-python#4122.
+    await _truncate_after_a_second(server, dialect, 2000)
 
 
 async def good_cancel(server: MockServer, dialect: str) -> None:
@@ -404,6 +493,70 @@ async def bad_does_not_wait(server: MockServer, dialect: str) -> None:
     await client.ws.close()
 
 
+def _mcp(label: str, require_approval: str) -> dict[str, Any]:
+    url = f"https://{label}.example.com/mcp"
+    return {
+        "type": "mcp",
+        "server_label": label,
+        "server_url": url,
+        "require_approval": require_approval,
+    }
+
+
+def good_mcp(label: str, require_approval: str) -> Client:
+    async def client(server: MockServer, dialect: str) -> None:
+        session = {"output_modalities": ["text"], "tools": [_mcp(label, require_approval)]}
+        async with RealtimeClient(config(server, dialect, session=session)) as client:
+            turn = await client.say("Please look it up.")
+            assert turn.items[0]["type"] == "mcp_call", turn.items
+            assert turn.items[0]["output"] and turn.text
+
+    return client
+
+
+async def bad_mcp_not_configured(server: MockServer, dialect: str) -> None:
+    client = await raw(server, dialect)
+    await client.send(user_text("How long can a session last?"))
+    await client.send({"type": "response.create"})
+    await client.until("response.done")
+    await client.ws.close()
+
+
+async def _ask_calendar(server: MockServer, dialect: str) -> tuple[Raw, dict[str, Any]]:
+    client = await raw(server, dialect)
+    tools = [_mcp("calendar", "always")]
+    await client.send({"type": "session.update", "session": {"type": "realtime", "tools": tools}})
+    await client.send(user_text("What's on my calendar?"))
+    await client.send({"type": "response.create"})
+    done = await client.until("response.done")
+    return client, done["response"]["output"][0]
+
+
+async def bad_mcp_approves_no_request(server: MockServer, dialect: str) -> None:
+    client, request = await _ask_calendar(server, dialect)
+    assert request["type"] == "mcp_approval_request", request
+    item = {"type": "mcp_approval_response", "id": "mcpa_1", "approve": True}
+    item["approval_request_id"] = "mcpr_made_up"
+    await client.send({"type": "conversation.item.create", "item": item})
+    await client.send({"type": "response.create"})
+    await client.until("response.done")
+    await client.ws.close()
+
+
+async def bad_mcp_goes_on_without_answering(server: MockServer, dialect: str) -> None:
+    client, _ = await _ask_calendar(server, dialect)
+    await client.send({"type": "response.create"})
+    done = await client.until("response.done")
+    assert "mcp_call" not in [i["type"] for i in done["response"]["output"]]
+    await client.ws.close()
+
+
+async def test_a_response_without_the_approval_is_in_the_verdict() -> None:
+    verdict = await play("mcp_approval", bad_mcp_goes_on_without_answering)
+    assert not verdict.ok
+    assert "pending_mcp_approval" in findings(verdict), findings(verdict)
+
+
 # name, good client, (bad client, what the verdict must say)
 CASES: list[tuple[str, Client, tuple[Client, str]]] = [
     ("text_turn", good_text, (bad_no_response, "response.create")),
@@ -421,6 +574,7 @@ CASES: list[tuple[str, Client, tuple[Client, str]]] = [
     ("rate_limit_then_success", good_backoff, (bad_no_backoff, "retry-after 1s")),
     ("mid_session_error", good_mid_error, (bad_gives_up_on_error, "connection ended first")),
     ("session_expired", good_expiry, (bad_no_replay, "role")),
+    ("reconnect", good_reconnect, (bad_reconnect_without_replay, "role")),
     ("vad_cut_off", _stream_paused(2), (bad_vad_gives_up_after_first, "never asked")),
     ("vad_not_cut", _stream_paused(1), (bad_vad_gives_up_after_first, "never asked")),
     (
@@ -434,16 +588,33 @@ CASES: list[tuple[str, Client, tuple[Client, str]]] = [
         (bad_appends_audio_to_text_only, "audio_in_text_only_session"),
     ),
     ("barge_in", good_barge_in, (bad_no_truncate, "conversation.item.truncate")),
+    (
+        "barge_in_before_audio",
+        good_no_truncate_before_audio,
+        (bad_truncates_before_audio, "unsupported_content_type"),
+    ),
+    ("truncate_past_audio", good_truncate_within_audio, (bad_truncate_by_wall_clock, "shorter")),
     ("response_cancel", good_cancel, (bad_cancel_too_late, "response_cancel_not_active")),
     (
         "response_while_active",
         good_waits,
         (bad_does_not_wait, "conversation_already_has_active_response"),
     ),
+    ("mcp_call", good_mcp("docs", "never"), (bad_mcp_not_configured, "session.update")),
+    (
+        "mcp_approval",
+        good_mcp("calendar", "always"),
+        (bad_mcp_approves_no_request, "unknown_approval_request"),
+    ),
 ]
 
 BOTH = ["ga", "beta"]
-ONE_DIALECT = {"beta_only": ["beta"], "beta_retired": ["ga"]}
+ONE_DIALECT = {
+    "beta_only": ["beta"],
+    "beta_retired": ["ga"],
+    "mcp_call": ["ga"],
+    "mcp_approval": ["ga"],
+}
 
 
 @pytest.mark.parametrize(

@@ -316,3 +316,50 @@ async def test_an_ended_connection_leaves_the_verdict_and_lets_the_session_go() 
     assert session() is None
     assert [m.code for m in verdict.connections[0].mistakes] == ["response_cancel_not_active"]
     assert "the connection ended first" in verdict.findings[0]
+
+
+async def test_an_mcp_call_renders_captures_and_a_later_respond_replaces_the_held_one() -> None:
+    text = """
+dialect: ga
+session:
+  output_modalities: [text]
+  tools: [{type: mcp, server_label: docs, server_url: "https://docs.example.com/mcp"}]
+steps:
+  - expect: {type: conversation.item.create, capture: {said: "item.content[0].text"}}
+  - expect: response.create
+  - respond:
+      mcp_call:
+        {server_label: docs, name: search, arguments: {q: "{{ said }}"}, output: "{{ said }}!"}
+  - expect: {type: conversation.item.create, item: {type: mcp_approval_response}}
+  - expect: response.create
+  - respond:
+      items:
+        - mcp_call: {server_label: docs, name: search, arguments: {q: again}, output: found}
+        - text: Done.
+"""
+    async with served(text) as (server, play), client(server) as ws:
+        await send(ws, {"type": "conversation.item.create", "item": _user("weather")})
+        await send(ws, {"type": "response.create"})
+        done = await recv_until(ws, "response.done")
+        (request,) = done["response"]["output"]
+        assert request["type"] == "mcp_approval_request"
+        assert json.loads(request["arguments"]) == {"q": "weather"}
+        answer = {
+            "type": "mcp_approval_response",
+            "id": "mcpa_1",
+            "approval_request_id": request["id"],
+            "approve": True,
+        }
+        await send(ws, {"type": "conversation.item.create", "item": answer})
+        await send(ws, {"type": "response.create"})
+        done = await recv_until(ws, "response.done")
+        call, message = done["response"]["output"]
+        assert (call["arguments"], call["output"]) == ('{"q": "again"}', "found")
+        assert call["approval_request_id"] == request["id"]
+        assert message["content"][0]["text"] == "Done."
+    verdict = await verdict_after(server, play)
+    assert verdict.ok, verdict
+
+
+def _user(text: str) -> dict[str, object]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
