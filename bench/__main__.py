@@ -22,6 +22,7 @@ BENCHMARKS = [
     "bench.event_overhead",
     "bench.streaming",
     "bench.concurrency",
+    "bench.workers",
     "bench.test_cost",
     "bench.startup",
     "bench.plugin_import",
@@ -91,15 +92,16 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         prog=prog,
         description="Run realtime-mock's benchmarks (bench/ in a source checkout; the same as "
         "`python -m bench`) and print each figure with a baseline measured in the same run and "
-        "their ratio: event overhead, streaming, concurrent sessions on one core, the pytest "
-        "fixture's cost per test, start-up and scenario lint, VAD speed, the pass-through's added "
-        "latency, a soak (memory before and after), the memory a session holds for streamed "
-        "audio (and, over a socket, a server's RSS per audio-minute through an hour of it), "
-        "a long conversation's per-turn cost (last turns against the first), and the same "
-        "text-turn load on aimock (the npm package @copilotkit/aimock, installed into a temp "
-        "folder when node and npm are present; skipped with the reason otherwise), and the HTTP "
-        "front against websockets' own server (aiohttp and uvicorn too, when installed). See "
-        "BENCHMARKS.md.",
+        "their ratio: event overhead, streaming, concurrent sessions on one core (and on two "
+        "with serve --workers 2), the pytest fixture's cost per test, start-up and scenario "
+        "lint, VAD speed, the pass-through's added latency, a soak (memory before and after), "
+        "the memory a session holds for streamed audio (and, over a socket, a server's RSS per "
+        "audio-minute through an hour of it), a long conversation's per-turn cost (last turns "
+        "against the first), the same text-turn load on aimock (the npm package "
+        "@copilotkit/aimock, installed into a temp folder when node and npm are present; "
+        "skipped with the reason otherwise), the HTTP front against websockets' own server "
+        "(aiohttp and uvicorn too, when installed), an hour-long session's HTML report opened "
+        "in headless Chromium, and WebRTC sessions against WebSocket ones. See BENCHMARKS.md.",
         epilog="examples:\n"
         "  realtime-mock bench                    # everything: 2 to 3 minutes on 2 cores\n"
         "  realtime-mock bench --quick            # smaller sizes: about 1.5 minutes\n"
@@ -113,8 +115,8 @@ def build_parser(prog: str = "python -m bench") -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="run only this benchmark (repeatable): event_overhead, streaming, concurrency, "
-        "test_cost, startup, plugin_import, vad_speed, proxy_latency, soak, audio_memory, "
-        "audio_soak, long_conversation, aimock, http_front, report_open, webrtc",
+        "workers, test_cost, startup, plugin_import, vad_speed, proxy_latency, soak, "
+        "audio_memory, audio_soak, long_conversation, aimock, http_front, report_open, webrtc",
     )
     return parser
 

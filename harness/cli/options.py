@@ -55,3 +55,26 @@ def dialect(text: str) -> Dialect:
         raise argparse.ArgumentTypeError(
             f"invalid choice: {text!r} (choose from {choices})"
         ) from None
+
+
+def workers(text: str) -> int:
+    """How many worker processes: a number from 1, or ``auto`` (the CPUs this process may use).
+
+    >>> workers("2")
+    2
+    """
+    from mock_server.server.workers import MAX_WORKERS, available_cpus
+
+    if text == "auto":
+        return min(available_cpus(), MAX_WORKERS)
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid --workers {text!r}: a number of processes, or auto (one per CPU)"
+        ) from None
+    if not 1 <= number <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"invalid --workers {number}: use 1..{MAX_WORKERS}, or auto (one per CPU)"
+        )
+    return number

@@ -41,6 +41,7 @@ examples:
   realtime-mock serve --transcript-dir out/    # each connection's transcript and HTML report
   realtime-mock serve --keep-audio             # then open http://127.0.0.1:8765/_mock/ (live page)
   realtime-mock serve --max-sessions 50 --close-idle-after 30s
+  realtime-mock serve --workers auto           # one process per CPU, all on the one port
   realtime-mock serve --scenario function_call --pace realtime --api-key sk-test-1
   realtime-mock serve -v                       # a line per connection: path, close, verdict
   curl -d '{"library": "text_turn"}' -H 'Content-Type: application/json' \\
@@ -157,6 +158,17 @@ def add_parser(subparsers: Any) -> None:
         help="keep each connection's input audio (its own size in memory, at most 60 min a "
         "session) so that its report, on the live page at /_mock/ or beside its transcript, "
         "shows and plays it",
+    )
+    serve.add_argument(
+        "--workers",
+        type=options.workers,
+        default=1,
+        metavar="N|auto",
+        help="serve from N processes on the one port (they share its listening socket: the "
+        "least busy takes each new connection), auto = one per CPU (default 1). Scenarios, "
+        "connection attempts, --max-sessions, --transcript-dir and the verdict are counted "
+        "over all of them; each handshake's response names its worker in "
+        "x-realtime-mock-worker. Not with --tls; no control API or /_mock/ page with N > 1",
     )
     serve.add_argument("--seed", default=None, help="seed for ids (same seed, same ids)")
     serve.add_argument(
@@ -343,4 +355,8 @@ def _both(
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.workers > 1:  # the supervisor forks its workers before any event loop runs
+        from harness.cli.serve_workers import serve_workers
+
+        return serve_workers(args, serve_mount, transcript_writer)
     return asyncio.run(_serve(args))

@@ -14,6 +14,8 @@ import itertools
 import os
 import threading
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 from websockets.http11 import Request, Response
 
@@ -23,7 +25,7 @@ from mock_server.relay import DEFAULT_UPSTREAM, Upstream
 from mock_server.scenario.loader import LoadedScenario
 from mock_server.scenario.model import Handshake
 from mock_server.scenario.runner import ScenarioRunner
-from mock_server.scenario.verdict import Refusal, ScenarioVerdict
+from mock_server.scenario.verdict import ConnectionVerdict, Refusal, ScenarioVerdict
 from mock_server.server import Mount
 from mock_server.server.ephemeral import is_ephemeral
 
@@ -43,6 +45,30 @@ def _pace(text: str) -> float:
 
     # recorded: real time, the respond steps playing the timing they were recorded with.
     return 1.0 if text == "recorded" else parse_pace(text)
+
+
+@dataclass(frozen=True)
+class Played:
+    """What one process saw of a served scenario: its connections' verdicts, the refusals,
+    when connections were accepted (monotonic: one clock for every process of the machine)
+    and the handshake attempts counted (the highest attempt number it saw)."""
+
+    connections: tuple[ConnectionVerdict, ...]
+    refusals: tuple[Refusal, ...]
+    accepted_at: tuple[float, ...]
+    attempts: int
+
+    @staticmethod
+    def merge(parts: Iterable[Played]) -> Played:
+        """Several processes' parts as one (``serve --workers``): connections in their number's
+        order, refusals and acceptances in time order, the highest attempt number."""
+        parts = list(parts)
+        return Played(
+            tuple(sorted((c for p in parts for c in p.connections), key=lambda c: c.connection)),
+            tuple(sorted((r for p in parts for r in p.refusals), key=lambda r: r.t)),
+            tuple(sorted(t for p in parts for t in p.accepted_at)),
+            max((p.attempts for p in parts), default=0),
+        )
 
 
 class ServedScenario:
@@ -197,19 +223,27 @@ class ServedScenario:
             self._mount.upstream = Upstream(url=self.upstream, rules=self.scenario.rules)
         return self._mount
 
-    def verdict(self) -> ScenarioVerdict:
-        """The scenario's result over every connection."""
+    def played(self) -> Played:
+        """What this process saw of the scenario (what a worker hands its supervisor)."""
         with self._lock:
-            connections = [r.verdict() for r in self.runners]
-            refusals = list(self.refusals)
-            accepted_at = list(self.accepted_at)
+            connections = tuple(r.verdict() for r in self.runners)
+            refusals = tuple(self.refusals)
+            accepted_at = tuple(self.accepted_at)
+        attempts = self.attempts if self._mount is not None else len(connections)
+        return Played(connections, refusals, accepted_at, attempts)
+
+    def verdict(self, played: Played | None = None) -> ScenarioVerdict:
+        """The scenario's result over every connection: this process's, or ``played`` (the
+        workers' parts merged by :meth:`Played.merge`)."""
+        played = played or self.played()
+        connections, refusals = played.connections, played.refusals
+        accepted_at, attempts = played.accepted_at, played.attempts
         expected = 1
         if self.scenario.connections:
             expected = sum(
                 1 for c in self.scenario.connections if not (c.status and c.status >= 300)
             )
         findings: list[str] = []
-        attempts = self.attempts if self._mount is not None else len(connections)
         wanted = self.scenario.attempts
         if wanted is not None and attempts != wanted:
             findings.append(

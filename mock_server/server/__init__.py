@@ -9,6 +9,8 @@
 - :mod:`~mock_server.server.server`: :class:`MockServer`, the listeners, the mounts, ``/healthz``
   and the URLs (:meth:`MockServer.url_for`);
 - :mod:`~mock_server.server.threaded`: :class:`ThreadedMockServer`, for sync code;
+- :mod:`~mock_server.server.workers` and :mod:`~mock_server.server.shared_state`: several
+  server processes on one port (``serve --workers``) and what they count together;
 - :mod:`~mock_server.server.logs` and :mod:`~mock_server.server.warm`: websockets' log made
   key-free, and what sessions need built once per process.
 

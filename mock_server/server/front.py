@@ -47,6 +47,7 @@ HEAD_TIMEOUT = 10.0
 
 Answer = Callable[[HttpRequest], Awaitable[Response]]
 ProcessRequest = Callable[[ServerConnection, Request], Awaitable[Response | None]]
+ProcessResponse = Callable[[ServerConnection, Request, Response], None]
 SelectSubprotocol = Callable[[ServerConnection, Sequence[Subprotocol]], Subprotocol | None]
 
 
@@ -66,6 +67,7 @@ class WebSocketOptions:
     close_timeout: float = 10.0
     # The connection class (the server's writes the events due at once in one write).
     connection_class: type[ServerConnection] = ServerConnection
+    process_response: ProcessResponse | None = None  # e.g. the worker's name on each handshake
 
 
 class Front:
@@ -83,6 +85,7 @@ class Front:
         self.websockets = Server(
             handler,
             process_request=options.process_request,
+            process_response=options.process_response,
             server_header=options.server_header,
             open_timeout=options.open_timeout,
             logger=options.logger,

@@ -109,3 +109,13 @@ class MountTraffic:
     accepted: int = 0
     # Requests to the REST side (client secrets, sessions) that reached the mount's policy.
     rest_requests: int = 0
+
+    def count_attempt(self) -> int:
+        """Count one more handshake attempt; its number (1, 2, ...)."""
+        self.attempts += 1
+        return self.attempts
+
+    def count_accepted(self) -> int:
+        """Count one more accepted connection; its number (1, 2, ...)."""
+        self.accepted += 1
+        return self.accepted

@@ -45,6 +45,8 @@ from mock_server.server.logs import WEBSOCKETS_LOG
 from mock_server.server.mount import Mount, MountTraffic
 from mock_server.server.rest import answer as answer_http
 from mock_server.server.routes import HttpRoutes
+from mock_server.server.session_count import SessionCount
+from mock_server.server.shared_state import Worker, traffic_for
 from mock_server.server.tls import local_tls_context
 from mock_server.server.warm import warming
 
@@ -85,14 +87,15 @@ class MockServer:
         max_sessions: int | None = None,
         on_connection_end: Callable[[Connection], None] | None = None,
         keep_ended: int | None = None,
+        worker: Worker | None = None,
     ) -> None:
         self.host = host
+        self.worker = worker  # one of several on one port: its socket, the shared counts
         self.max_sessions = max_sessions
         # Called with each connection once it has ended (also those that stop() closes).
         self.on_connection_end = on_connection_end
         # How many ended connections (with their transcripts) stay in `connections`: None keeps
-        # them all (tests read them); a long-running `serve` keeps none, or memory would grow
-        # with every session it ever served.
+        # them all (tests read them); a long-running `serve` keeps none (or memory would grow).
         self.keep_ended = keep_ended
         self.port = port
         self.tls = tls
@@ -109,8 +112,7 @@ class MockServer:
         self._traffic: dict[str, tuple[Mount, MountTraffic]] = {}
         self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
-        self._open_sessions = 0
-        self._sessions_changed: asyncio.Condition | None = None
+        self._sessions = SessionCount(worker)
         # Plain HTTP routes by path prefix (the control API).
         self.http_routes = HttpRoutes()
         # The ephemeral keys this server issued (POST /v1/realtime/client_secrets).
@@ -124,7 +126,10 @@ class MockServer:
     async def start(self) -> None:
         self._warming = warming()  # what sessions need, built in a thread meanwhile
         front = self._front_options()
-        plain = await listen(Front(self._handle, self._answer_http, front), self.host, self.port)
+        sock = self.worker.sock if self.worker else None  # one of several: the shared socket
+        plain = await listen(
+            Front(self._handle, self._answer_http, front), self.host, self.port, sock=sock
+        )
         self._servers.append(plain)
         self.port = plain.sockets[0].getsockname()[1]
         if self.tls:
@@ -149,6 +154,7 @@ class MockServer:
             server_header="realtime-mock",
             logger=WEBSOCKETS_LOG,
             connection_class=BatchConnection,  # events due at once in one write
+            process_response=self.worker.name_response if self.worker else None,
         )
 
     async def _answer_http(self, request: HttpRequest) -> Response:
@@ -244,7 +250,7 @@ class MockServer:
     def _traffic_of(self, prefix: str, mount: Mount) -> MountTraffic:
         counted = self._traffic.get(prefix)
         if counted is None or counted[0] is not mount:  # a mount new at this prefix
-            counted = self._traffic[prefix] = (mount, MountTraffic())
+            counted = self._traffic[prefix] = (mount, traffic_for(self.worker, prefix))
         return counted[1]
 
     # ---- handshake -------------------------------------------------------------------------
@@ -298,8 +304,7 @@ class MockServer:
         if isinstance(target, Refuse):
             return target.response
         traffic = self._traffic_of(target.prefix, target.mount)
-        traffic.attempts += 1
-        attempt = traffic.attempts
+        attempt = traffic.count_attempt()
         if target.mount.handshake_delay is not None:
             delay = target.mount.handshake_delay(attempt)
             if delay > 0:
@@ -308,7 +313,7 @@ class MockServer:
             request,
             target,
             attempt=attempt,
-            open_sessions=self._open_sessions,
+            open_sessions=self.open_sessions,
             max_sessions=self.max_sessions,
             ephemeral=self.ephemeral_keys,
         )
@@ -349,10 +354,9 @@ class MockServer:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
-        traffic.accepted += 1
-        conn.number = traffic.accepted
+        conn.number = traffic.count_accepted()
         self.connections.append(conn)
-        await self._count_session(+1)
+        await self._sessions.add(+1)
         loop = asyncio.get_running_loop()
         conn.opened_at = loop.time()
         try:
@@ -369,7 +373,7 @@ class MockServer:
                     log.exception("realtime-mock: on_connection_end failed")
             conn.ended = True
             self._forget_ended()
-            await self._count_session(-1)
+            await self._sessions.add(-1)
             self._handlers.discard(task)
 
     def _forget_ended(self) -> None:
@@ -379,27 +383,14 @@ class MockServer:
         for conn in ended[: max(0, len(ended) - self.keep_ended)]:
             self.connections.remove(conn)
 
-    def _condition(self) -> asyncio.Condition:
-        if self._sessions_changed is None:
-            self._sessions_changed = asyncio.Condition()
-        return self._sessions_changed
-
-    async def _count_session(self, delta: int) -> None:
-        async with self._condition():
-            self._open_sessions += delta
-            self._condition().notify_all()
-
     @property
     def open_sessions(self) -> int:
-        """How many sessions are connected right now."""
-        return self._open_sessions
+        """How many sessions are connected right now (in every worker, for one of several)."""
+        return self._sessions.value
 
     async def wait_for_sessions(self, at_most: int, timeout: float = 10.0) -> None:
         """Wait until no more than ``at_most`` sessions are open (their handlers have ended)."""
-        async with self._condition():
-            await asyncio.wait_for(
-                self._condition().wait_for(lambda: self._open_sessions <= at_most), timeout
-            )
+        await self._sessions.wait(at_most, timeout)
 
 
 def _is_health_check(path: str) -> bool:

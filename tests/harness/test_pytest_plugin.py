@@ -138,6 +138,33 @@ def test_{n}(realtime_mock):
     run(pytester, "-n", "2").assert_outcomes(passed=6)
 
 
+def test_each_xdist_worker_keeps_one_in_process_server(pytester: pytest.Pytester) -> None:
+    seen = pytester.path / "seen.txt"
+    tests = "\n".join(
+        f"""
+def test_{n}(realtime_mock, realtime_mock_server):
+    mock = realtime_mock()
+    assert f":{{realtime_mock_server.server.port}}/" in mock.ws_url
+    with open({str(seen)!r}, "a") as out:
+        out.write(f"{{os.environ['PYTEST_XDIST_WORKER']}} {{os.getpid()}} "
+                  f"{{id(realtime_mock_server)}} {{realtime_mock_server.server.port}}\\n")
+"""
+        for n in range(8)
+    )
+    pytester.makepyfile(test_servers="import os\n" + tests)
+    run(pytester, "-n", "2", "-p", "no:randomly").assert_outcomes(passed=8)
+    lines = [line.split() for line in seen.read_text().splitlines()]
+    assert len(lines) == 8
+    per_worker: dict[str, set[tuple[str, str, str]]] = {}
+    for worker, pid, server, port in lines:
+        per_worker.setdefault(worker, set()).add((pid, server, port))
+    # Both workers ran tests, in their own process, each with one server of its own all along.
+    assert sorted(per_worker) == ["gw0", "gw1"]
+    assert all(len(servers) == 1 for servers in per_worker.values()), per_worker
+    ports = {port for servers in per_worker.values() for _, _, port in servers}
+    assert len(ports) == 2
+
+
 FORGETFUL = '''
 from openai import OpenAI
 
