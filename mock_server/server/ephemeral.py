@@ -18,15 +18,18 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.http11 import Response
 
-from mock_server.ids import IdFactory
-from mock_server.protocol.encoding import encoder_for
 from mock_server.protocol.events import Dialect
 from mock_server.protocol.http import HttpRequest, json_response, mask_key, openai_error
-from mock_server.protocol.session_config import ga_format, transcription_session
+
+if TYPE_CHECKING:
+    from mock_server.ids import IdFactory
+
+# The encoders, the ids (numpy) and the session's defaults load with the first request for a
+# key, not with the server: `serve` listens before the session package loads (warm.py).
 
 EPHEMERAL_PREFIX = "ek_"
 # What the live service allows for expires_after.seconds, and its default; beta-era session
@@ -123,6 +126,8 @@ def create(keys: EphemeralKeys, prefix: str, suffix: str, request: HttpRequest) 
     """The answer to ``POST <prefix><suffix>`` (the caller has checked its key)."""
     try:
         body = _json_object(request.body)
+        from mock_server.ids import IdFactory
+
         ids = IdFactory()  # unseeded: every secret's session has an id of its own
         if suffix.endswith("/client_secrets"):
             return _client_secret(keys, prefix, body, ids)
@@ -184,6 +189,8 @@ def _seconds(expires_after: Any, where: str, default: int) -> int:
 
 def _validated(dialect: Dialect, event_type: str, session: dict[str, Any]) -> None:
     """``session`` checked as the same session in a client event is checked."""
+    from mock_server.protocol.encoding import encoder_for
+
     error = encoder_for(dialect).validate({"type": event_type, "session": session})
     if error is not None:
         raise RequestError(error.message, error.param, error.code)
@@ -200,6 +207,8 @@ def _baked(default: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
 def _client_secret(
     keys: EphemeralKeys, prefix: str, body: dict[str, Any], ids: IdFactory
 ) -> Response:
+    from mock_server.protocol.encoding import encoder_for
+
     _unknown(body, ("session", "expires_after"))
     seconds = _seconds(body.get("expires_after"), "expires_after", DEFAULT_SECONDS)
     session = body.get("session") or {"type": "realtime"}
@@ -231,6 +240,8 @@ def _client_secret(
 def _beta_session(
     keys: EphemeralKeys, prefix: str, body: dict[str, Any], ids: IdFactory
 ) -> Response:
+    from mock_server.protocol.encoding import encoder_for
+
     secret = body.get("client_secret")
     seconds = BETA_SECONDS
     if secret is not None:
@@ -268,6 +279,9 @@ _TRANSCRIPTION_FIELDS = (
 def _beta_transcription_session(
     keys: EphemeralKeys, prefix: str, body: dict[str, Any], ids: IdFactory
 ) -> Response:
+    from mock_server.protocol.encoding import encoder_for
+    from mock_server.protocol.session_config import ga_format, transcription_session
+
     _unknown(body, _TRANSCRIPTION_FIELDS)
     session = {k: v for k, v in body.items() if k != "client_secret"}
     error = encoder_for(Dialect.BETA).validate(

@@ -227,6 +227,19 @@ async def test_refusals_in_the_openai_shape() -> None:
         assert not server.calls and not server.connections
 
 
+async def test_a_browser_calls_with_the_ephemeral_key_its_backend_minted() -> None:
+    async with serving(Mount(pace=0.0, api_keys=["sk-good"])) as server:
+        base = server.url_for(scheme="http")
+        key = await asyncio.to_thread(mint_ephemeral_key, base, "sk-good", "none")
+        assert key.startswith("ek_")
+        async with WebRtcCall(calls_url(server), key) as call:
+            assert (await call.recv_until("session.created"))["type"] == "session.created"
+        # A key this server never issued is refused as live (401), before any peer is made.
+        with pytest.raises(CallRefused) as refused:
+            await WebRtcCall(calls_url(server), "ek_" + "0" * 24).connect()
+        assert refused.value.status == 401
+
+
 async def test_the_scenarios_handshake_refuses_offers_as_it_refuses_websockets() -> None:
     text = """
 name: refused_then_ok
