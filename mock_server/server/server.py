@@ -48,7 +48,7 @@ from mock_server.server.routes import HttpRoutes
 from mock_server.server.session_count import SessionCount
 from mock_server.server.shared_state import Worker, traffic_for
 from mock_server.server.tls import local_tls_context
-from mock_server.server.warm import warming
+from mock_server.server.warm import finished, warming
 
 log = logging.getLogger("realtime_mock")
 
@@ -94,8 +94,7 @@ class MockServer:
         self.max_sessions = max_sessions
         # Called with each connection once it has ended (also those that stop() closes).
         self.on_connection_end = on_connection_end
-        # How many ended connections (with their transcripts) stay in `connections`: None keeps
-        # them all (tests read them); a long-running `serve` keeps none (or memory would grow).
+        # Ended connections kept in `connections`: None, all (tests read them); serve: none.
         self.keep_ended = keep_ended
         self.port = port
         self.tls = tls
@@ -175,6 +174,7 @@ class MockServer:
         if self._handlers:
             await asyncio.wait(self._handlers, timeout=5)
         self._servers.clear()
+        await finished(self._warming)  # a warm-up cut short at exit can abort the process
         if self._tls_dir is not None:
             self._tls_dir.cleanup()
             self._tls_dir = None

@@ -81,6 +81,18 @@ def warming() -> asyncio.Future[None]:
     return done
 
 
+# How long stopping waits for a warm-up still running: a process that exits while the warm-up
+# thread is inside an import or a C extension can abort at interpreter shutdown (SIGABRT).
+FINISH_S = 5.0
+
+
+async def finished(warm: asyncio.Future[None] | None) -> None:
+    """Wait (bounded) for a warm-up that is still running; what ``MockServer.stop`` does."""
+    if warm is not None and not warm.done():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(warm), FINISH_S)
+
+
 def _settle(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
