@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mock_server.server import warm
+from mock_server.server import MockServer, warm
 from tests.helpers import MODEL_QUERY, WAIT, connected, recv, serving, until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +57,36 @@ async def test_start_listens_at_once_and_a_session_starts_once_the_warm_up_is_do
             assert (await recv(ws))["type"] == "session.created"
             assert server.connections[0].session is not None
         await server.ready()
+
+
+async def test_stop_waits_for_a_warm_up_still_running_but_not_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A process that exits while the warm-up thread is inside an import can abort at
+    interpreter shutdown (``serve`` stopped by SIGINT as it starts): stop() waits for it,
+    bounded."""
+    release = threading.Event()
+    finished = threading.Event()
+
+    def slow_warm_up() -> None:
+        release.wait(WAIT)
+        finished.set()
+
+    monkeypatch.setattr(warm, "is_warm", lambda: False)
+    monkeypatch.setattr(warm, "warm_up", slow_warm_up)
+    server = MockServer(port=0)
+    await server.start()
+    threading.Timer(0.2, release.set).start()
+    await server.stop()
+    assert finished.is_set()  # stop() returned only once the warm-up had ended
+    monkeypatch.setattr(warm, "FINISH_S", 0.1)
+    release.clear()
+    finished.clear()
+    server = MockServer(port=0)
+    await server.start()
+    await server.stop()  # bounded: returns although the warm-up is still blocked
+    assert not finished.is_set()
+    release.set()
 
 
 def test_serve_fixes_glibcs_mmap_threshold_where_it_can() -> None:
