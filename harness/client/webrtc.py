@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fractions
 import json
-import time
 import urllib.error
 import urllib.request
 from collections import deque
@@ -28,9 +26,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
 from harness.client.errors import CallRefused
+from mock_server.webrtc.media import FRAME_SAMPLES, PLAY_RATE, PacedTrack, upsample
 
-RATE = 48_000
-FRAME = RATE // 50  # 20 ms
+RATE = PLAY_RATE
+FRAME = FRAME_SAMPLES  # 20 ms
 WAIT = 10.0
 
 
@@ -50,21 +49,16 @@ def calls_url(ws_url: str, *, beta: bool = False) -> str:
     return f"{base}?{query}" if query else base
 
 
-class Microphone(MediaStreamTrack):
+class Microphone(PacedTrack):
     """The client's audio: what :meth:`say` queued (24 kHz PCM16), then silence, 20 ms a frame
     in real time."""
-
-    kind = "audio"
 
     def __init__(self) -> None:
         super().__init__()
         self._queue: deque[bytes] = deque()
-        self._start: float | None = None
-        self._pts = 0
 
     def say(self, pcm24: bytes) -> None:
-        samples = np.frombuffer(pcm24[: len(pcm24) // 2 * 2], dtype="<i2")
-        pcm48 = np.repeat(samples, 2).astype("<i2").tobytes()
+        pcm48 = upsample(pcm24)
         for i in range(0, len(pcm48), FRAME * 2):
             self._queue.append(pcm48[i : i + FRAME * 2].ljust(FRAME * 2, b"\0"))
 
@@ -72,20 +66,8 @@ class Microphone(MediaStreamTrack):
     def speaking(self) -> bool:
         return bool(self._queue)
 
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._pts += FRAME
-            wait = self._start + self._pts / RATE - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME)
-        frame.planes[0].update(self._queue.popleft() if self._queue else bytes(FRAME * 2))
-        frame.pts, frame.sample_rate, frame.time_base = self._pts, RATE, fractions.Fraction(1, RATE)
-        return frame
+    def next_frame(self) -> bytes:
+        return self._queue.popleft() if self._queue else bytes(FRAME * 2)
 
 
 class WebRtcCall:

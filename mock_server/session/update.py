@@ -81,13 +81,7 @@ class SessionConfig:
             self.config, self._sizes = previous
             if isinstance(exc, RealtimeError):
                 raise
-            log.exception("realtime-mock: session.update could not be applied")
-            raise RealtimeError(
-                f"Invalid 'session': the update could not be applied ({type(exc).__name__}: "
-                f"{exc}); the session keeps its previous configuration.",
-                "invalid_value",
-                "session",
-            ) from exc
+            raise _refused("session.update", exc) from exc
         self.announce("session.updated", session)
 
     def _check_size(self, before: dict[str, Any]) -> dict[str, int]:
@@ -151,11 +145,17 @@ class SessionConfig:
             self.config, self._sizes = previous
             if isinstance(exc, RealtimeError):
                 raise
-            log.exception("realtime-mock: transcription_session.update could not be applied")
-            raise RealtimeError(
-                f"Invalid 'session': the update could not be applied ({type(exc).__name__}: "
-                f"{exc}); the session keeps its previous configuration.",
-                "invalid_value",
-                "session",
-            ) from exc
+            raise _refused("transcription_session.update", exc) from exc
         self.outbox.emit({"type": "transcription_session.updated", "session": session})
+
+
+def _refused(event_type: str, exc: Exception) -> RealtimeError:
+    """What a client hears of an update that failed on a bug of ours (logged): an
+    ``invalid_value`` that says the previous configuration stays."""
+    log.exception(f"realtime-mock: {event_type} could not be applied")
+    return RealtimeError(
+        f"Invalid 'session': the update could not be applied ({type(exc).__name__}: "
+        f"{exc}); the session keeps its previous configuration.",
+        "invalid_value",
+        "session",
+    )

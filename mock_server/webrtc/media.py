@@ -40,10 +40,40 @@ def upsample(pcm24: bytes) -> bytes:
     return out.astype("<i2").tobytes()
 
 
-class ReplyTrack(MediaStreamTrack):
-    """The server's outgoing audio: the responses' audio in order, then silence."""
+class PacedTrack(MediaStreamTrack):
+    """An audio track of 20 ms PCM16 frames at 48 kHz, sent in real time, as a peer plays it:
+    a subclass says what each frame holds (:meth:`next_frame`, silence when it has none)."""
 
     kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._start: float | None = None
+        self._timestamp = 0
+
+    def next_frame(self) -> bytes:
+        raise NotImplementedError
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._timestamp += FRAME_SAMPLES
+            wait = self._start + self._timestamp / PLAY_RATE - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
+        frame.planes[0].update(self.next_frame())
+        frame.pts = self._timestamp
+        frame.sample_rate = PLAY_RATE
+        frame.time_base = fractions.Fraction(1, PLAY_RATE)
+        return frame
+
+
+class ReplyTrack(PacedTrack):
+    """The server's outgoing audio: the responses' audio in order, then silence."""
 
     def __init__(self, on_play: OnPlay) -> None:
         super().__init__()
@@ -55,8 +85,6 @@ class ReplyTrack(MediaStreamTrack):
         self.playing: str | None = None
         self.played_ms: dict[str, float] = {}  # by item id, what of its audio actually played
         self._item: str | None = None  # the item playing
-        self._start: float | None = None
-        self._timestamp = 0
 
     def push(self, response_id: str, item_id: str, pcm24: bytes) -> None:
         pcm = upsample(pcm24)
@@ -88,24 +116,7 @@ class ReplyTrack(MediaStreamTrack):
         self.playing = self._item = None
         return cut
 
-    async def recv(self) -> av.AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._timestamp += FRAME_SAMPLES
-            wait = self._start + self._timestamp / PLAY_RATE - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-        frame = av.AudioFrame(format="s16", layout="mono", samples=FRAME_SAMPLES)
-        frame.planes[0].update(self._take())
-        frame.pts = self._timestamp
-        frame.sample_rate = PLAY_RATE
-        frame.time_base = fractions.Fraction(1, PLAY_RATE)
-        return frame
-
-    def _take(self) -> bytes:
+    def next_frame(self) -> bytes:
         while self._queue:
             response_id, item_id, pcm = self._queue[0]
             if self.playing != response_id:
