@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -160,3 +162,25 @@ class SessionDriver:
 
 def types(events: list[dict[str, Any]]) -> list[str]:
     return [event["type"] for event in events]
+
+
+# ---- a real browser ----------------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def playwright_or_skip() -> Any:
+    """Playwright's ``sync_playwright`` for Debian's Chromium (``CHROMIUM``). Where either is
+    missing the test skips, except in CI (``CI`` set), where ``.ci/run`` installs Chromium: a
+    missing browser there fails, so that the browser tests never pass by not running."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        why = "playwright is not installed (pip install -e '.[test]')"
+    else:
+        if CHROMIUM is not None:
+            return sync_playwright
+        why = "Chromium is not installed (.ci/run installs Debian's chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(f"the browser tests cannot run in CI: {why}")
+    pytest.skip(why)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,28 +24,12 @@ from harness.live_page import LivePage
 from harness.reference import Flaws, play
 from harness.report import Section, records_of, write_report
 from mock_server.server import MockServer, Mount
-from tests.helpers import KEY, WAIT, recv
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def _browser_or_skip() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        why = "playwright is not installed (pip install -e '.[test]')"
-    else:
-        if CHROMIUM is not None:
-            return sync_playwright
-        why = "Chromium is not installed (.ci/run installs Debian's chromium)"
-    if os.environ.get("CI"):
-        pytest.fail(f"the browser tests cannot run in CI: {why}")
-    pytest.skip(why)
+from tests.helpers import CHROMIUM, KEY, WAIT, playwright_or_skip, recv
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_playwright = _browser_or_skip()
+    sync_playwright = playwright_or_skip()
     with sync_playwright() as driver:
         instance = driver.chromium.launch(
             executable_path=CHROMIUM,

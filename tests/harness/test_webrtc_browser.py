@@ -11,8 +11,6 @@ ok. Where Chromium or Playwright is missing the test skips, except in CI (``CI``
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -27,9 +25,8 @@ from mock_server.protocol.http import HttpRequest
 from mock_server.scenario.loader import load_scenario_text
 from mock_server.scenario.served import ServedScenario
 from mock_server.server.threaded import ThreadedMockServer
-from tests.helpers import WAIT
+from tests.helpers import CHROMIUM, WAIT, playwright_or_skip
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PAGE = Path(__file__).resolve().parents[2] / "examples" / "webrtc" / "index.html"
 SCENARIO = """
 name: browser_call
@@ -58,20 +55,6 @@ TOOL = {
 }
 
 
-def _playwright_or_skip() -> Any:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        why = "playwright is not installed (pip install -e '.[test]')"
-    else:
-        if CHROMIUM is not None:
-            return sync_playwright
-        why = "Chromium is not installed (.ci/run installs Debian's chromium)"
-    if os.environ.get("CI"):
-        pytest.fail(f"the browser test cannot run in CI: {why}")
-    pytest.skip(why)
-
-
 async def _page(request: HttpRequest) -> Response:
     body = PAGE.read_bytes()
     headers = Headers(
@@ -93,7 +76,7 @@ def _wait_for_event(page: Any, type_: str, after: int = 0) -> dict[str, Any]:
 
 def test_a_browser_call_over_webrtc() -> None:
     pytest.importorskip("aiortc")
-    sync_playwright = _playwright_or_skip()
+    sync_playwright = playwright_or_skip()
     served = ServedScenario(load_scenario_text(SCENARIO))
     threaded = ThreadedMockServer(port=0, default_mount=served.mount())
     server = threaded.start()
