@@ -68,9 +68,11 @@ def add_parser(subparsers: Any) -> None:
         "serve",
         help="run the mock server until Ctrl-C",
         description="Run the mock Realtime API server. It prints its URL and the environment "
-        "to hand the SDKs, answers GET /healthz with 200, issues ephemeral keys on the same "
-        "port (POST /v1/realtime/client_secrets; beta: /v1/realtime/sessions), and stops "
-        "cleanly on Ctrl-C/SIGTERM (every connection gets close 1001).",
+        "to hand the SDKs, answers GET /healthz with 200, and on the same port: issues "
+        "ephemeral keys (POST /v1/realtime/client_secrets; beta: /v1/realtime/sessions), "
+        "answers WebRTC offers (POST /v1/realtime/calls), serves the control API "
+        "(/_mock/mounts, loopback only) and a live page of the connections and their reports "
+        "(/_mock/). It stops cleanly on Ctrl-C/SIGTERM (every connection gets close 1001).",
         epilog=SERVE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
