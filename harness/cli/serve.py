@@ -261,21 +261,7 @@ def serve_mount(args: argparse.Namespace, play: ServedScenario | None) -> Mount:
     return mount
 
 
-async def _serve(args: argparse.Namespace) -> int:
-    if args.strict:
-        from mock_server.conformance import install_stderr_check
-
-        install_stderr_check()
-    play = None
-    if args.scenario is not None:
-        from mock_server.scenario.loader import ScenarioError, load_scenario, resolve_scenario
-        from mock_server.scenario.served import ServedScenario
-
-        try:
-            play = ServedScenario(load_scenario(resolve_scenario(args.scenario)))
-        except ScenarioError as error:
-            print(f"realtime-mock: cannot use the scenario:\n{error}", file=sys.stderr)
-            return 2
+async def _serve(args: argparse.Namespace, play: ServedScenario | None) -> int:
     if args.control_remote and not args.control_token:
         print("realtime-mock: --control-remote needs --control-token", file=sys.stderr)
         return 2
@@ -357,8 +343,23 @@ def _both(
 
 
 def run(args: argparse.Namespace) -> int:
+    # Once, whichever way it is served (before the fork: every worker inherits both).
+    if args.strict:
+        from mock_server.conformance import install_stderr_check
+
+        install_stderr_check()
+    play = None
+    if args.scenario is not None:
+        from mock_server.scenario.loader import ScenarioError, load_scenario, resolve_scenario
+        from mock_server.scenario.served import ServedScenario
+
+        try:
+            play = ServedScenario(load_scenario(resolve_scenario(args.scenario)))
+        except ScenarioError as error:
+            print(f"realtime-mock: cannot use the scenario:\n{error}", file=sys.stderr)
+            return 2
     if args.workers > 1:  # the supervisor forks its workers before any event loop runs
         from harness.cli.serve_workers import serve_workers
 
-        return serve_workers(args, serve_mount, transcript_writer)
-    return asyncio.run(_serve(args))
+        return serve_workers(args, play, serve_mount, transcript_writer)
+    return asyncio.run(_serve(args, play))

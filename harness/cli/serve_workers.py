@@ -42,11 +42,13 @@ class WorkerPart:
 
 def serve_workers(
     args: argparse.Namespace,
+    play: ServedScenario | None,
     serve_mount: Callable[[argparse.Namespace, ServedScenario | None], Mount],
     transcript_writer: Callable[[Path, ServedScenario | None], TranscriptFiles],
 ) -> int:
-    """``serve`` with ``args.workers`` processes: ``serve_mount`` and ``transcript_writer`` are
-    ``serve``'s own (what every worker serves, and writes transcripts with)."""
+    """``serve`` with ``args.workers`` processes, playing ``play`` (loaded by ``serve``, with
+    ``--strict``'s check installed): ``serve_mount`` and ``transcript_writer`` are ``serve``'s
+    own (what every worker serves, and writes transcripts with)."""
     if args.tls:
         print(
             "realtime-mock: --tls is not supported with --workers > 1 (each worker would make "
@@ -54,20 +56,6 @@ def serve_workers(
             file=sys.stderr,
         )
         return 2
-    if args.strict:  # before the fork: every worker inherits the check
-        from mock_server.conformance import install_stderr_check
-
-        install_stderr_check()
-    play = None
-    if args.scenario is not None:
-        from mock_server.scenario.loader import ScenarioError, load_scenario, resolve_scenario
-        from mock_server.scenario.served import ServedScenario
-
-        try:
-            play = ServedScenario(load_scenario(resolve_scenario(args.scenario)))
-        except ScenarioError as error:
-            print(f"realtime-mock: cannot use the scenario:\n{error}", file=sys.stderr)
-            return 2
     from mock_server.server.warm import warm_up
 
     warm_up()  # once, before the fork: the workers share what it built
