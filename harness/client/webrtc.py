@@ -18,15 +18,14 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-import av
 import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.mediastreams import MediaStreamTrack
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
 from harness.client.errors import CallRefused
-from mock_server.webrtc.media import FRAME_SAMPLES, PLAY_RATE, PacedTrack, upsample
+from mock_server.webrtc.media import FRAME_SAMPLES, PLAY_RATE, PacedTrack, read_track, upsample
 
 RATE = PLAY_RATE
 FRAME = FRAME_SAMPLES  # 20 ms
@@ -169,21 +168,14 @@ class WebRtcCall:
             self._tasks.add(task)
 
     async def _listen(self, track: MediaStreamTrack) -> None:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            if not isinstance(frame, av.AudioFrame):
-                continue
-            for out in resampler.resample(frame):
-                pcm = bytes(out.planes[0])[: out.samples * 2]
-                samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
-                if samples.size and np.sqrt(np.mean(samples**2)) > 32768 * 0.01:
-                    self.heard_loud_frames += 1
-                if len(self.heard) < 60 * RATE * 2:
-                    self.heard.extend(pcm)
+        await read_track(track, self._hear, rate=RATE)
+
+    def _hear(self, pcm: bytes) -> None:
+        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+        if samples.size and np.sqrt(np.mean(samples**2)) > 32768 * 0.01:
+            self.heard_loud_frames += 1
+        if len(self.heard) < 60 * RATE * 2:
+            self.heard.extend(pcm)
 
     def send(self, event: dict[str, Any]) -> None:
         self.channel.send(json.dumps(event))

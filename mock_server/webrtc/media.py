@@ -142,10 +142,12 @@ class ReplyTrack(PacedTrack):
         return SILENCE
 
 
-async def read_track(track: MediaStreamTrack, sink: Callable[[bytes], None]) -> None:
-    """Hand ``sink`` the client's audio as 24 kHz mono PCM16, one decoded frame at a time,
-    until the track ends."""
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=24_000)
+async def read_track(
+    track: MediaStreamTrack, sink: Callable[[bytes], None], rate: int = 24_000
+) -> None:
+    """Hand ``sink`` a peer's audio as mono PCM16 at ``rate`` (the session's 24 kHz by
+    default), one decoded frame at a time, until the track ends."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
     while True:
         try:
             frame = await track.recv()
