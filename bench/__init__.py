@@ -76,3 +76,23 @@ def end(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(10)
+
+
+def listening_url(server: subprocess.Popen[str]) -> str:
+    """The URL a benchmark's server child prints first (``... listening on URL``)."""
+    assert server.stdout is not None
+    line = server.stdout.readline()
+    if "listening on " not in line:
+        raise RuntimeError(f"the mock did not start: {line!r}")
+    return line.split("listening on ", 1)[1].strip()
+
+
+def run_load(command: list[str], env: dict[str, str], timeout: float) -> str:
+    """Run a benchmark's load generator to its end; its stdout (a failure raises, with the
+    tail of its stderr)."""
+    load = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+    if load.returncode != 0:
+        raise RuntimeError(f"the load generator failed:\n{load.stderr[-2000:]}")
+    return load.stdout

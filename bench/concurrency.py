@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from bench import Row, end, python, subprocess_env
+from bench import Row, end, listening_url, python, run_load, subprocess_env
 from bench import cpu_seconds as _cpu_seconds
 from bench import pin as _pin
 
@@ -195,26 +195,12 @@ def probe(sessions: int, cycles: int, server_kind: str = "serve", stagger: bool 
         env=env,
     )
     try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        if "listening on " not in line:
-            raise RuntimeError(f"the mock did not start: {line!r}")
-        url = line.split("listening on ", 1)[1].strip()
+        url = listening_url(server)
         if server_kind == "serve":
             _warm_up(url)
         cpu_before = _cpu_seconds(server.pid)
-        load = subprocess.run(
-            [python(), "-m", "bench.concurrency", "load", url, str(sessions), str(cycles)]
-            + ([] if stagger else ["--no-stagger"]),
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-        if load.returncode != 0:
-            raise RuntimeError(f"the load generator failed:\n{load.stderr[-2000:]}")
-        result = json.loads(load.stdout)
+        command = [python(), "-m", "bench.concurrency", "load", url, str(sessions), str(cycles)]
+        result = json.loads(run_load(command + ([] if stagger else ["--no-stagger"]), env, 300))
         cpu_after = _cpu_seconds(server.pid)
     finally:
         end(server)

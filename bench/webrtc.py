@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from bench import Row, end, pin, python, subprocess_env
+from bench import Row, end, listening_url, pin, python, run_load, subprocess_env
 from bench import cpu_seconds as _cpu_seconds
 
 QUICK = {"sessions": 4, "seconds": 6.0, "runs": 1}
@@ -128,29 +128,17 @@ def probe(transport: str, sessions: int, seconds: float) -> tuple[float | None, 
         env=env,
     )
     try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        if "listening on " not in line:
-            raise RuntimeError(f"the mock did not start: {line!r}")
-        url = line.split("listening on ", 1)[1].strip()
+        url = listening_url(server)
         # One short session first, so that lazy imports (aiortc, the SDK's models) do not count.
         warm = [python(), "-m", "bench.webrtc", "load", url, transport, "1", "0.5"]
         subprocess.run(warm, capture_output=True, env=env, timeout=120, check=True)
         before = _cpu_seconds(server.pid)
-        load = subprocess.run(
-            [python(), "-m", "bench.webrtc", "load", url, transport, str(sessions), str(seconds)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=seconds + 120,
-            check=False,
-        )
-        if load.returncode != 0:
-            raise RuntimeError(f"the load generator failed:\n{load.stderr[-2000:]}")
+        command = [python(), "-m", "bench.webrtc", "load", url, transport]
+        out = run_load([*command, str(sessions), str(seconds)], env, seconds + 120)
         after = _cpu_seconds(server.pid)
     finally:
         end(server)
-    counts = json.loads(load.stdout)
+    counts = json.loads(out)
     cpu = None if before is None or after is None else (after - before) / (sessions * seconds)
     return cpu, counts
 

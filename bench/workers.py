@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import Row, cpu_seconds, end, python, subprocess_env
+from bench import Row, cpu_seconds, end, listening_url, python, run_load, subprocess_env
 from bench.concurrency import CYCLE_MS, LIMIT_MS, Probe, _cycle_frames, _p99
 
 QUICK = {"budget_s": 120.0, "cycles": 1}
@@ -105,25 +105,12 @@ def probe(sessions: int, cycles: int, workers: int) -> WorkersProbe:
         preexec_fn=lambda: os.sched_setaffinity(0, cpus),  # inherited by the workers
     )
     try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        if "listening on " not in line:
-            raise RuntimeError(f"the mock did not start: {line!r}")
-        url = line.split("listening on ", 1)[1].strip()
+        url = listening_url(server)
         _warm_up(url, workers)
         cpu_before = _tree_cpu_seconds(server.pid)
         on = ",".join(map(str, sorted(load_cpus)))
-        load = subprocess.run(
-            [python(), "-m", "bench.workers", "load", url, str(sessions), str(cycles), on],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-        if load.returncode != 0:
-            raise RuntimeError(f"the load generator failed:\n{load.stderr[-2000:]}")
-        result = json.loads(load.stdout)
+        command = [python(), "-m", "bench.workers", "load", url, str(sessions), str(cycles), on]
+        result = json.loads(run_load(command, env, 300))
         cpu_after = _tree_cpu_seconds(server.pid)
         load_cpu = result["cpu_s"]
     finally:
