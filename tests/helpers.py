@@ -13,6 +13,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -184,3 +185,16 @@ def playwright_or_skip() -> Any:
     if os.environ.get("CI"):
         pytest.fail(f"the browser tests cannot run in CI: {why}")
     pytest.skip(why)
+
+
+# ---- the Node example --------------------------------------------------------------------------
+
+NODE_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "node"
+# A test module's pytestmark when it runs the Node example: skipped, saying which is missing.
+NEEDS_NODE_EXAMPLE = [
+    pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
+    pytest.mark.skipif(
+        not (NODE_EXAMPLE / "node_modules" / "openai").is_dir(),
+        reason="the example's npm packages are not installed: npm ci --prefix examples/node",
+    ),
+]

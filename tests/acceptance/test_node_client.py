@@ -6,23 +6,14 @@ it is skipped, saying which is missing, otherwise (the test suite itself never d
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
+from tests.helpers import NEEDS_NODE_EXAMPLE, NODE_EXAMPLE
 
-NODE_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node"
-
-pytestmark = [
-    pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
-    pytest.mark.skipif(
-        not (NODE_EXAMPLE / "node_modules" / "openai").is_dir(),
-        reason="the example's npm packages are not installed: npm ci --prefix examples/node",
-    ),
-]
+pytestmark = NEEDS_NODE_EXAMPLE
 
 
 def test_node_client_passes_text_and_function_call_over_wss(tmp_path: Path) -> None:

@@ -10,23 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-from pathlib import Path
-
-import pytest
 
 from tests.acceptance.control_serve import serving
+from tests.helpers import NEEDS_NODE_EXAMPLE, NODE_EXAMPLE
 
-NODE_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node"
-
-pytestmark = [
-    pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
-    pytest.mark.skipif(
-        not (NODE_EXAMPLE / "node_modules" / "openai").is_dir(),
-        reason="the example's npm packages are not installed: npm ci --prefix examples/node",
-    ),
-]
+pytestmark = NEEDS_NODE_EXAMPLE
 
 
 def test_the_node_suite_mounts_a_scenario_per_test_and_asserts_its_verdict() -> None:

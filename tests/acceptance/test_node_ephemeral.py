@@ -10,23 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
-from pathlib import Path
-
-import pytest
 
 from mock_server.server import Mount
-from tests.helpers import serving
+from tests.helpers import NEEDS_NODE_EXAMPLE, NODE_EXAMPLE, serving
 
-NODE_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "node"
-
-pytestmark = [
-    pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
-    pytest.mark.skipif(
-        not (NODE_EXAMPLE / "node_modules" / "openai").is_dir(),
-        reason="the example's npm packages are not installed: npm ci --prefix examples/node",
-    ),
-]
+pytestmark = NEEDS_NODE_EXAMPLE
 
 
 async def test_node_client_secret_then_a_wss_connection_with_it() -> None:
