@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.timeline import audio_format_of
 from mock_server.scenario.verdict import ConnectionVerdict
 from mock_server.transcript import Entry, Transcript, elided_size
 
@@ -145,9 +144,6 @@ def decode(value: Any) -> bytes:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         return b""
-
-
-format_of = audio_format_of  # the session config's audio format, either dialect
 
 
 def turn_detection(session: dict[str, Any]) -> Any:

@@ -26,10 +26,10 @@ from harness.report.model import (
     Waveform,
     audio_size,
     decode,
-    format_of,
     no_pause,
     turn_detection,
 )
+from harness.timeline import audio_format_of
 from mock_server import audio
 from mock_server.protocol.formats import SAMPLE_RATE
 from mock_server.transcript import Transcript
@@ -155,7 +155,7 @@ def reply_waveform(transcript: Transcript, pause: Pause) -> Waveform | None:
             continue
         session = event.get("session")
         if entry.direction == "server" and isinstance(session, dict):
-            fmt = format_of(session, "output") or fmt
+            fmt = audio_format_of(session, "output") or fmt
         if entry.direction == "server" and event.get("type") in AUDIO_DELTAS:
             chunk = decode(event.get("delta"))
             missing += not chunk
