@@ -21,6 +21,7 @@ from websockets.http11 import Response
 from harness.report import ConnectionRecord, Section, render_report
 from harness.report.model import Pacer
 from mock_server.protocol.http import HttpRequest, json_response, openai_error
+from mock_server.redaction import secrets_of
 from mock_server.server import Connection, MockServer
 from mock_server.transcript import Transcript
 
@@ -178,7 +179,7 @@ class LivePage:
             copy,
             None,
             bytes(tape) if tape is not None else None,
-            secrets=(connection.api_key,) if connection.api_key else (),
+            secrets=secrets_of(connection),
         )
         state = "ended" if connection.ended else "open (as of now)"
         title = f"realtime-mock connection {connection.number}, {state}"

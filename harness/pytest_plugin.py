@@ -208,8 +208,6 @@ def _write_html(item: pytest.Item) -> Path | None:
         connections = mock.connections()
         verdict = mock.verdict()
         records = records_of(connections, verdict if mock.scripted else None)
-        for connection, record in zip(connections, records, strict=True):
-            record.secrets = (connection.api_key,) if connection.api_key else ()
         name = verdict.scenario or "the canned model"
         sections.append(Section(f"{name} ({mock.prefix})", records, verdict))
     name = re.sub(r"[^\w.-]+", "_", item.nodeid).strip("_")[:150] or "test"

@@ -197,8 +197,6 @@ def html_report(path: str, results: Iterable[Result], command: list[str]) -> Pat
     sections = []
     for result in results:
         records = records_of(result.connections, result.verdict)
-        for connection, record in zip(result.connections, records, strict=True):
-            record.secrets = (connection.api_key,) if connection.api_key else ()
         findings = list(result.findings) or ([result.skipped] if result.skipped else [])
         sections.append(Section(result.scenario, records, None, findings, result.passed))
     passed = sum(r.passed for r in results)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from mock_server.redaction import redact_headers, redact_text
+from mock_server.redaction import redact_headers, redact_text, secrets_of
 from mock_server.scenario.verdict import ConnectionVerdict
 from mock_server.server import Connection
 from mock_server.transcript import Entry, Handshake
@@ -81,17 +81,13 @@ class TranscriptFiles:
 
     def __call__(self, conn: Connection) -> None:
         """On the loop: note what to write, without encoding anything."""
-        # A relayed connection's keys (the client's, the upstream's) are the relay's to know.
-        secrets = [conn.api_key] if conn.api_key else []
-        if conn.relay is not None:
-            secrets += conn.relay.secrets
         transcript = conn.transcript
         snapshot = _Snapshot(
             conn.number,
             transcript.handshake,
             list(transcript.entries),
             transcript.closed,
-            tuple(s for s in secrets if s),
+            secrets_of(conn),
             bytes(transcript.input_audio) if transcript.input_audio is not None else None,
             self.verdict_of(conn) if self.verdict_of is not None else None,
         )

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mock_server.server.connection import Connection
 
 SECRET_HEADERS = frozenset({"authorization", "api-key", "cookie", "openai-api-key", "x-api-key"})
 # Besides those: any header whose name says it carries a credential (Azure's
@@ -161,3 +164,10 @@ def redact_value(value: Any, secrets: Sequence[str] = ()) -> Any:
     {'session': {'client_secret': {'value': '<redacted>'}}, 'k': '<redacted>'}
     """
     return redact_strings(redact_secret_fields(value, secrets), secrets)
+
+
+def secrets_of(connection: Connection) -> tuple[str, ...]:
+    """The keys a connection's records (transcript files, reports) must never show: its own,
+    and a relayed connection's (the client's and the upstream's, the relay's to know)."""
+    found = [connection.api_key or "", *(connection.relay.secrets if connection.relay else [])]
+    return tuple(s for s in found if s)

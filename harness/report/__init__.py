@@ -17,6 +17,7 @@ from pathlib import Path
 from harness.report.model import ConnectionRecord, Pause, no_pause
 from harness.report.page import SectionView, render_page
 from harness.report.views import connection_view
+from mock_server.redaction import secrets_of
 from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server import Connection
 
@@ -35,7 +36,8 @@ class Section:
 def records_of(
     connections: Iterable[Connection], verdict: ScenarioVerdict | None = None
 ) -> list[ConnectionRecord]:
-    """A report's records of ``connections``, each with its verdict from ``verdict``."""
+    """A report's records of ``connections``, each with its verdict from ``verdict`` and the
+    keys its page must not show."""
     verdicts = {v.connection: v for v in verdict.connections} if verdict is not None else {}
     records = []
     for connection in connections:
@@ -47,6 +49,7 @@ def records_of(
                 transcript=transcript,
                 verdict=verdicts.get(connection.number),
                 input_audio=bytes(tape) if tape is not None else None,
+                secrets=secrets_of(connection),
             )
         )
     return records
