@@ -20,7 +20,7 @@ response that starts while a request awaits its answer, are the client's mistake
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -48,8 +48,10 @@ Pauses = Iterator[float]
 ItemStep = Callable[["Responses", "ResponseRun", int, dict[str, Any]], None]
 CloseStep = Callable[["Responses", "ResponseRun", int, str], None]
 Pieces = Callable[[str], Iterator[str]]
-DeltaSent = Callable[["Responses", "ResponseRun"], None]
-Steps = tuple[ItemStep, CloseStep, Pieces, DeltaSent]
+StreamDeltas = Callable[
+    ["Responses", "ResponseRun", str, dict[str, Any], Iterable[str], dict[str, Any], str], Pauses
+]
+Steps = tuple[ItemStep, CloseStep, Pieces, StreamDeltas]
 
 
 def needs_approval(tool: dict[str, Any], name: str) -> bool:
@@ -312,7 +314,7 @@ def stream_call(
 ) -> Pauses:
     """An ``mcp_call`` item: its arguments, the tool running (as long as the response's
     latency before its first delta), its output or error."""
-    open_item, close_item, pieces, delta_sent = steps
+    open_item, close_item, pieces, stream_deltas = steps
     emit = responses.outbox.emit
     item: dict[str, Any] = {
         "id": responses.ids.new("item"),
@@ -328,13 +330,10 @@ def stream_call(
     open_item(responses, run, index, item)
     run.current_kind = "mcp_call"
     where = {"response_id": run.id, "item_id": item["id"], "output_index": index}
-    for piece in pieces(output.arguments):
-        item["arguments"] += piece
-        emit({"type": "response.mcp_call_arguments.delta", **where, "delta": piece})
-        delta_sent(responses, run)
-        pause = run.pacer.text(piece)
-        if pause > 0:
-            yield pause
+    delta = "response.mcp_call_arguments.delta"
+    yield from stream_deltas(
+        responses, run, delta, where, pieces(output.arguments), item, "arguments"
+    )
     emit({"type": "response.mcp_call_arguments.done", **where, "arguments": item["arguments"]})
     running = {"item_id": item["id"], "output_index": index}
     emit({"type": "response.mcp_call.in_progress", **running})

@@ -56,6 +56,26 @@ def _delta_sent(responses: Responses, run: ResponseRun) -> None:
         responses.reached(run, "after_first_delta")
 
 
+def _stream_deltas(
+    responses: Responses,
+    run: ResponseRun,
+    delta_type: str,
+    where: dict[str, Any],
+    pieces: Iterable[str],
+    into: dict[str, Any],
+    key: str,
+) -> Pauses:
+    """Each piece added to ``into[key]`` and sent as a ``delta_type`` event, paced as text (a
+    message's text, a function call's or an MCP call's arguments)."""
+    for piece in pieces:
+        into[key] += piece
+        responses.outbox.emit({"type": delta_type, **where, "delta": piece})
+        _delta_sent(responses, run)
+        pause = run.pacer.text(piece)
+        if pause > 0:
+            yield pause
+
+
 def stream_response(responses: Responses, run: ResponseRun) -> Pauses:
     pause = run.pacer.first_event()
     if pause > 0:
@@ -243,13 +263,9 @@ def _stream_message(
             }
         )
     else:
-        for word in words:
-            content["text"] += word
-            emit({"type": "response.output_text.delta", **where, "delta": word})
-            _delta_sent(responses, run)
-            pause = run.pacer.text(word)
-            if pause > 0:
-                yield pause
+        yield from _stream_deltas(
+            responses, run, "response.output_text.delta", where, words, content, "text"
+        )
         emit({"type": "response.output_text.done", **where, "text": content["text"]})
     emit(
         {
@@ -281,15 +297,9 @@ def _stream_function_call(
     _open_item(responses, run, index, item)
     run.current_kind = "function_call"
     where = {"response_id": run.id, "item_id": item_id, "output_index": index, "call_id": call_id}
-    for piece in _split_arguments(output.arguments):
-        item["arguments"] += piece
-        responses.outbox.emit(
-            {"type": "response.function_call_arguments.delta", **where, "delta": piece}
-        )
-        _delta_sent(responses, run)
-        pause = run.pacer.text(piece)
-        if pause > 0:
-            yield pause
+    pieces = _split_arguments(output.arguments)
+    delta = "response.function_call_arguments.delta"
+    yield from _stream_deltas(responses, run, delta, where, pieces, item, "arguments")
     done: dict[str, Any] = {
         "type": "response.function_call_arguments.done",
         **where,
@@ -361,4 +371,4 @@ def _split_arguments(arguments: str, size: int = 16) -> Iterator[str]:
 
 
 # What the MCP items' streaming (mcp.py) shares with the others.
-_ITEM_STEPS = (_open_item, _close_item, _split_arguments, _delta_sent)
+_ITEM_STEPS = (_open_item, _close_item, _split_arguments, _stream_deltas)
