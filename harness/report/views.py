@@ -8,6 +8,7 @@ names always stay).
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -119,10 +120,11 @@ def _bounded(rows: list[Row], keep: set[str]) -> list[Row]:
 # ---- findings -------------------------------------------------------------------------------
 
 
-def _row_at(t: float, entries: list[Entry], row_of_entry: list[str]) -> str | None:
-    for entry, row in zip(entries, row_of_entry, strict=True):
-        if entry.t >= t:
-            return row
+def _row_at(t: float, times: list[float], row_of_entry: list[str]) -> str | None:
+    """The row of the first entry at or after ``t`` (the transcript's times only grow)."""
+    at = bisect.bisect_left(times, t)
+    if at < len(row_of_entry):
+        return row_of_entry[at]
     return row_of_entry[-1] if row_of_entry else None
 
 
@@ -133,12 +135,13 @@ def _finding_views(
     row_of_entry: list[str],
 ) -> list[FindingView]:
     entries = transcript.entries
+    times = [entry.t for entry in entries]
     views: list[FindingView] = []
 
     def row_of(finding: Finding) -> str | None:
         if finding.event_id and finding.event_id in by_event_id:
             return by_event_id[finding.event_id]
-        return _row_at(finding.t, entries, row_of_entry)
+        return _row_at(finding.t, times, row_of_entry)
 
     mistakes: Iterable[Finding] = (
         verdict.mistakes
@@ -156,7 +159,7 @@ def _finding_views(
             views.append(FindingView(f"unmet: {unmet}", "error", last, "unmet"))
         for unexpected in verdict.unexpected:
             event_id = unexpected.event_id if isinstance(unexpected.event_id, str) else None
-            row = by_event_id.get(event_id or "") or _row_at(unexpected.t, entries, row_of_entry)
+            row = by_event_id.get(event_id or "") or _row_at(unexpected.t, times, row_of_entry)
             views.append(FindingView(f"unexpected: {unexpected.type}", "error", row, "unexpected"))
         for problem in verdict.problems:
             views.append(FindingView(problem, "error", last, "problem"))
