@@ -22,10 +22,6 @@ class HttpRoutes:
         route wins over every prefix)."""
         (self._exact if exact else self._routes)[prefix] = handler
 
-    def remove(self, prefix: str) -> None:
-        self._routes.pop(prefix, None)
-        self._exact.pop(prefix, None)
-
     def find(self, path: str) -> HttpHandler | None:
         """The handler for ``path`` (without its query), or None.
 
