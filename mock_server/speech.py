@@ -316,7 +316,15 @@ def prefetch(text: str, voice: Any = None) -> None:
 def forget(text: str, voice: Any = None) -> None:
     """Drop what :func:`prefetch` started for ``text`` (a reply that stopped early)."""
     with _cache_lock:
-        _pending.pop((text, voice_name(voice)), None)
+        dropped = _pending.pop((text, voice_name(voice)), None)
+    if dropped is not None:
+        dropped.cancel()  # not made at all if the thread has not started on it
+
+
+def idle(timeout: float) -> None:
+    """Wait (bounded) until the phrases started ahead are made or cancelled: a test measuring a
+    session's memory counts the speech thread's work in progress otherwise."""
+    _ahead.submit(lambda: None).result(timeout)
 
 
 def clear_cache() -> None:

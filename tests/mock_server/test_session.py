@@ -9,10 +9,11 @@ from typing import Any
 import jsonschema
 import pytest
 
+from mock_server import speech
 from mock_server.protocol.events import Dialect
 from mock_server.session import Close, ServerEvent, Session, SessionOptions
 from mock_server.timing import STEADY
-from tests.helpers import USER_HELLO, WEATHER_TOOL, SessionDriver, types, user_text
+from tests.helpers import USER_HELLO, WAIT, WEATHER_TOOL, SessionDriver, types, user_text
 
 
 def only_error(events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -1240,6 +1241,7 @@ def test_nothing_of_a_session_remains_after_it_ends() -> None:
     # A first run warms what any session leaves for the next (imports, module caches), so
     # that the measured run counts only what this session itself keeps.
     _through_every_isolation_case().session.abandon()
+    speech.idle(WAIT)
     gc.collect()
     tracemalloc.start()
     try:
@@ -1249,6 +1251,7 @@ def test_nothing_of_a_session_remains_after_it_ends() -> None:
         session, transcript = weakref.ref(d.session), weakref.ref(d.session.transcript)
         d.session.abandon()
         del d
+        speech.idle(WAIT)  # a phrase made ahead in the speech thread is no session's memory
         gc.collect()
         assert session() is None and transcript() is None
         # Its buffer and items' audio went with it (a margin for the allocator's own caches).
