@@ -166,32 +166,43 @@ def _started(command: list[str], log_path: Path, port: int | None) -> Iterator[t
 
 
 async def _load(url: str, sessions: int, turns: int, go: IO[str] | None) -> dict[str, Any]:
-    """Open every session, then (after "go" on stdin, when a parent measures) run the turns."""
-    from websockets.asyncio.client import connect
+    """Open every session, then (after "go" on stdin, when a parent measures) run the turns.
+
+    The client is bench/rawws.py's: frames built once, each server frame counted as it comes
+    and decoded only when it may be an ``error``, the reply's text or ``response.done`` (so
+    that what the load generator spends does not limit the turns/s of the server it drives)."""
+    from bench import rawws
 
     headers = {"Authorization": "Bearer sk-bench"}
     gate = asyncio.Semaphore(32)
-    item = json.dumps(
-        {
-            "type": "conversation.item.create",
-            "item": {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": USER_TEXT}],
-            },
-        }
+    item = rawws.text_frame(
+        json.dumps(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": USER_TEXT}],
+                },
+            }
+        )
     )
-    respond = json.dumps({"type": "response.create"})
-    text_only = json.dumps(
-        {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}
+    respond = rawws.text_frame(json.dumps({"type": "response.create"}))
+    text_only = rawws.text_frame(
+        json.dumps(
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "output_modalities": ["text"]},
+            }
+        )
     )
 
-    async def open_session() -> Any:
+    async def open_session() -> rawws.RawClient:
         async with gate:
-            ws = await connect(url, additional_headers=headers, compression=None, open_timeout=60)
-            await ws.recv()  # session.created
-            await ws.send(text_only)
-            while json.loads(await ws.recv())["type"] != "session.updated":
+            ws = await rawws.connect(url, headers, timeout=60)
+            await asyncio.wait_for(ws.recv(), 60)  # session.created
+            ws.send(text_only)
+            while json.loads(await asyncio.wait_for(ws.recv(), 60))["type"] != "session.updated":
                 pass
             return ws
 
@@ -203,26 +214,39 @@ async def _load(url: str, sessions: int, turns: int, go: IO[str] | None) -> dict
         await asyncio.get_running_loop().run_in_executor(None, go.readline)
     counts = {"events": 0, "errors": 0}
     replies: list[str] = []
+    loop = asyncio.get_running_loop()
 
-    async def converse(ws: Any) -> None:
-        for _ in range(turns):
-            await ws.send(item)
-            await ws.send(respond)
-            while True:
-                event = json.loads(await ws.recv())
-                counts["events"] += 1
+    async def converse(ws: rawws.RawClient) -> None:
+        done: asyncio.Future[None] = loop.create_future()
+
+        def on_text(frame: bytes) -> None:
+            counts["events"] += 1
+            if (
+                b"error" in frame
+                or b"response.output_text.done" in frame
+                or (b"response.done" in frame)
+            ):
+                event = json.loads(frame)
                 kind = event["type"]
                 if kind == "error":
                     counts["errors"] += 1
                 elif kind == "response.output_text.done":
                     replies.append(event["text"])
-                elif kind == "response.done":
-                    break
+                elif kind == "response.done" and not done.done():
+                    done.set_result(None)
+
+        ws.on_text = on_text
+        for _ in range(turns):
+            ws.send(item)
+            ws.send(respond)
+            await done
+            done = loop.create_future()
 
     started, load_cpu = time.perf_counter(), time.process_time()
     await asyncio.wait_for(asyncio.gather(*(converse(ws) for ws in sockets)), LOAD_TIMEOUT_S)
     seconds, load_cpu = time.perf_counter() - started, time.process_time() - load_cpu
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    for ws in sockets:
+        ws.close()
     return {
         "turns": sessions * turns,
         "seconds": seconds,

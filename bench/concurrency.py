@@ -31,6 +31,7 @@ import random
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,37 +85,40 @@ class _Caller:
 
 
 async def _load(url: str, sessions: int, cycles: int, stagger: bool) -> dict[str, Any]:
-    from websockets.asyncio.client import connect
+    from bench import rawws
 
-    frames, speech_end_ms = _cycle_frames()
+    texts, speech_end_ms = _cycle_frames()
+    # Each frame built once, sent as ready bytes (bench/rawws.py: the load generator's CPU
+    # would otherwise come out of the workers' in bench.workers).
+    frames = [rawws.text_frame(text) for text in texts]
     per_cycle = len(frames)
     rng = random.Random(8)
     callers = [_Caller(rng.randrange(per_cycle) if stagger else 0) for _ in range(sessions)]
     headers = {"Authorization": "Bearer sk-bench"}
     gate = asyncio.Semaphore(32)
 
+    def listener(caller: _Caller) -> Callable[[bytes], None]:
+        def on_text(frame: bytes) -> None:
+            if b"input_audio_buffer.speech_stopped" in frame:
+                received = time.perf_counter()
+                end_ms = json.loads(frame)["audio_end_ms"]
+                caller.stopped_at[end_ms // CYCLE_MS] = received
+
+        return on_text
+
     async def open_session(caller: _Caller) -> None:
         async with gate:
-            caller.ws = await connect(
-                url, additional_headers=headers, compression=None, open_timeout=60
-            )
-            created = json.loads(await caller.ws.recv())
+            caller.ws = await rawws.connect(url, headers, timeout=60)
+            created = json.loads(await asyncio.wait_for(caller.ws.recv(), 60))
             turn = created["session"]["audio"]["input"]["turn_detection"]
             caller.silence_ms = int(turn["silence_duration_ms"])
             # The chunk that completes the silence after the last speech frame: from its
             # sending on, speech_stopped is due.
             caller.silence_chunk = math.ceil((speech_end_ms + caller.silence_ms) / CHUNK_MS) - 1
+            caller.ws.on_text = listener(caller)
 
     await asyncio.wait_for(asyncio.gather(*(open_session(c) for c in callers)), 120)
 
-    async def listen(caller: _Caller) -> None:
-        async for frame in caller.ws:
-            if isinstance(frame, str) and "input_audio_buffer.speech_stopped" in frame:
-                received = time.perf_counter()
-                end_ms = json.loads(frame)["audio_end_ms"]
-                caller.stopped_at[end_ms // CYCLE_MS] = received
-
-    listeners = [asyncio.ensure_future(listen(c)) for c in callers]
     total = per_cycle * cycles
     # Each cycle ends in more silence than a turn needs to end.
     ticks = max(c.stagger_ticks for c in callers) + total
@@ -130,13 +134,13 @@ async def _load(url: str, sessions: int, cycles: int, stagger: bool) -> dict[str
             if index < 0:
                 continue
             frame = frames[index % per_cycle] if index < total else frames[-1]
-            await caller.ws.send(frame)
+            caller.ws.send(frame)
             if index < total and index % per_cycle == caller.silence_chunk:
                 caller.silence_heard[index // per_cycle] = time.perf_counter()
     await asyncio.sleep(0.3)
-    for listener in listeners:
-        listener.cancel()
-    await asyncio.gather(*(c.ws.close() for c in callers), return_exceptions=True)
+    for caller in callers:
+        caller.ws.on_text = None
+        caller.ws.close()
     delays: list[float] = []
     missed = 0
     for caller in callers:
