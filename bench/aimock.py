@@ -175,26 +175,16 @@ async def _load(url: str, sessions: int, turns: int, go: IO[str] | None) -> dict
 
     headers = {"Authorization": "Bearer sk-bench"}
     gate = asyncio.Semaphore(32)
-    item = rawws.text_frame(
-        json.dumps(
-            {
-                "type": "conversation.item.create",
-                "item": {
-                    "type": "message",
-                    "role": "user",
-                    "content": [{"type": "input_text", "text": USER_TEXT}],
-                },
-            }
-        )
+    content = [{"type": "input_text", "text": USER_TEXT}]
+    item = rawws.json_frame(
+        {
+            "type": "conversation.item.create",
+            "item": {"type": "message", "role": "user", "content": content},
+        }
     )
-    respond = rawws.text_frame(json.dumps({"type": "response.create"}))
-    text_only = rawws.text_frame(
-        json.dumps(
-            {
-                "type": "session.update",
-                "session": {"type": "realtime", "output_modalities": ["text"]},
-            }
-        )
+    respond = rawws.json_frame({"type": "response.create"})
+    text_only = rawws.json_frame(
+        {"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}}
     )
 
     async def open_session() -> rawws.RawClient:

@@ -21,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import struct
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -52,6 +54,11 @@ def frame(opcode: int, payload: bytes) -> bytes:
 def text_frame(text: str) -> bytes:
     """A text message as the bytes :meth:`RawClient.send` writes."""
     return frame(TEXT, text.encode("utf-8"))
+
+
+def json_frame(event: dict[str, Any]) -> bytes:
+    """An event as a text message's frame, in ``json.dumps``'s default form."""
+    return text_frame(json.dumps(event))
 
 
 class RawClient(asyncio.Protocol):
