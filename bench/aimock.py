@@ -211,11 +211,7 @@ async def _load(url: str, sessions: int, turns: int, go: IO[str] | None) -> dict
 
         def on_text(frame: bytes) -> None:
             counts["events"] += 1
-            if (
-                b"error" in frame
-                or b"response.output_text.done" in frame
-                or (b"response.done" in frame)
-            ):
+            if b"error" in frame or b"output_text.done" in frame or b"response.done" in frame:
                 event = json.loads(frame)
                 kind = event["type"]
                 if kind == "error":

@@ -139,7 +139,6 @@ async def _load(url: str, sessions: int, cycles: int, stagger: bool) -> dict[str
                 caller.silence_heard[index // per_cycle] = time.perf_counter()
     await asyncio.sleep(0.3)
     for caller in callers:
-        caller.ws.on_text = None
         caller.ws.close()
     delays: list[float] = []
     missed = 0

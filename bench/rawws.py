@@ -19,16 +19,14 @@ The server sees the same frames as from any client: same payloads, no compressio
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import json
-import os
 import struct
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+from websockets.utils import accept_key, generate_key
+
 _ZERO_MASK = b"\x00\x00\x00\x00"
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 # Past this much unparsed input the server is not speaking WebSocket to us.
@@ -66,8 +64,8 @@ class RawClient(asyncio.Protocol):
 
     ``on_text`` is called with each text frame's payload (bytes) as it arrives."""
 
-    def __init__(self, key: bytes, on_text: Callable[[bytes], None] | None = None) -> None:
-        self.on_text = on_text
+    def __init__(self, key: str) -> None:
+        self.on_text: Callable[[bytes], None] | None = None
         self.transport: asyncio.Transport | None = None
         self._key = key
         self._buffer = bytearray()
@@ -177,8 +175,7 @@ class RawClient(asyncio.Protocol):
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
-        expected = base64.b64encode(hashlib.sha1(self._key + _GUID).digest()).decode()
-        if headers.get("sec-websocket-accept") != expected:
+        if headers.get("sec-websocket-accept") != accept_key(self._key):
             self._fail("the server's Sec-WebSocket-Accept is wrong")
             return
         self._upgraded = True
@@ -198,13 +195,13 @@ async def connect(url: str, headers: dict[str, str], timeout: float = 60.0) -> R
         raise ValueError(f"a ws:// URL is needed, not {url!r}")
     port = parts.port or 80
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    key = base64.b64encode(os.urandom(16))
+    key = generate_key()
     lines = [
         f"GET {target} HTTP/1.1",
         f"Host: {parts.hostname}:{port}",
         "Upgrade: websocket",
         "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {key.decode()}",
+        f"Sec-WebSocket-Key: {key}",
         "Sec-WebSocket-Version: 13",
         *(f"{name}: {value}" for name, value in headers.items()),
     ]
