@@ -83,3 +83,34 @@ def text_of(item: dict[str, Any]) -> str:
     if item.get("type") == "function_call_output":
         pieces.append(str(item.get("output", "")))
     return " ".join(pieces)
+
+
+_ITEM_CREATE_KEYS = frozenset({"type", "event_id", "item"})
+_USER_TEXT_ITEM_KEYS = {"type", "role", "content"}
+_TEXT_PART_KEYS = {"type", "text"}
+
+
+def is_user_text_item(event: Mapping[str, Any]) -> bool:
+    """Whether ``event`` is a ``conversation.item.create`` of a user message made of text parts
+    and nothing else (no optional field but a string ``event_id``): after appends, the event
+    clients send most. The SDK's models of both dialects accept every such event (the tests
+    check it), so the model check is skipped for it; any other shape takes the full path.
+    """
+    if not _ITEM_CREATE_KEYS.issuperset(event):
+        return False
+    if "event_id" in event and type(event["event_id"]) is not str:
+        return False
+    item = event.get("item")
+    if type(item) is not dict or item.keys() != _USER_TEXT_ITEM_KEYS:
+        return False
+    if item["type"] != "message" or item["role"] != "user":
+        return False
+    content = item["content"]
+    if type(content) is not list or not content:
+        return False
+    for part in content:
+        if type(part) is not dict or part.keys() != _TEXT_PART_KEYS:
+            return False
+        if part["type"] != "input_text" or type(part["text"]) is not str:
+            return False
+    return True

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from mock_server.protocol import errors
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.events import CLIENT_EVENT_TYPES, Dialect
+from mock_server.protocol.items import is_user_text_item
 from mock_server.protocol.limits import IDLE_TIMEOUT_MS_RANGE
 from mock_server.protocol.model_errors import (
     data_path,
@@ -87,37 +88,6 @@ def validate_with_models(event: Mapping[str, Any], dialect: Dialect) -> Realtime
     if unknown is not None:
         return errors.unknown_parameter(dotted(unknown))
     return _service_rules(event, dialect)
-
-
-_ITEM_CREATE_KEYS = frozenset({"type", "event_id", "item"})
-_USER_TEXT_ITEM_KEYS = {"type", "role", "content"}
-_TEXT_PART_KEYS = {"type", "text"}
-
-
-def is_user_text_item(event: Mapping[str, Any]) -> bool:
-    """Whether ``event`` is a ``conversation.item.create`` of a user message made of text parts
-    and nothing else (no optional field but a string ``event_id``): after appends, the event
-    clients send most. The SDK's models of both dialects accept every such event (the tests
-    check it), so the model check is skipped for it; any other shape takes the full path.
-    """
-    if not _ITEM_CREATE_KEYS.issuperset(event):
-        return False
-    if "event_id" in event and type(event["event_id"]) is not str:
-        return False
-    item = event.get("item")
-    if type(item) is not dict or item.keys() != _USER_TEXT_ITEM_KEYS:
-        return False
-    if item["type"] != "message" or item["role"] != "user":
-        return False
-    content = item["content"]
-    if type(content) is not list or not content:
-        return False
-    for part in content:
-        if type(part) is not dict or part.keys() != _TEXT_PART_KEYS:
-            return False
-        if part["type"] != "input_text" or type(part["text"]) is not str:
-            return False
-    return True
 
 
 def _check_append(event: Mapping[str, Any]) -> RealtimeError | None:

@@ -5,7 +5,8 @@ each client frame goes to the :class:`~mock_server.session.Session`, and what th
 back (events, a close, a drop, a raw frame) is sent at the time it says; an :class:`_Alarm`
 wakes the pump for the session's next deadline while it waits for a frame. A relayed one is
 handed to its :class:`~mock_server.relay.Relay`, opened during the handshake by
-:func:`open_relay`. Neither holds any state beyond its one connection.
+:func:`open_relay`. Neither holds any state beyond its one connection. How frames are read and
+written fast is :mod:`~mock_server.server.framing`'s.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import struct
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
-from websockets.protocol import Side, State
+from websockets.protocol import State
 from websockets.typing import Subprotocol
 
 from mock_server.protocol.events import Dialect
 from mock_server.protocol.http import openai_error
+from mock_server.server.framing import BATCH_BYTES, BatchConnection, send_texts
 from mock_server.server.mount import Mount
 from mock_server.server.warm import default_transcriber
 from mock_server.transcript import Transcript
@@ -36,17 +37,12 @@ if TYPE_CHECKING:
     from mock_server.relay import Relay
     from mock_server.server.handshake import Accept
     from mock_server.server.handshake import Relay as RelayDecision
-    from mock_server.session import Session
+    from mock_server.session import Output, Session
 
 log = logging.getLogger("realtime_mock")
 # A frame whose handling took longer than this makes its session wait as long before its next
-# frame (see _pump): a client's burst of costly frames never runs back to back.
+# frame (see _Pump): a client's burst of costly frames never runs back to back.
 YIELD_AFTER_S = 0.002
-# Events due at once are written together up to this many characters (then the write waits for
-# the socket like any send: the connection's write limit holds).
-BATCH_BYTES = 64 * 1024
-_HEADER_16 = struct.Struct("!BBH")
-_HEADER_64 = struct.Struct("!BBQ")
 
 
 @dataclass
@@ -110,7 +106,7 @@ async def serve_connection(ws: ServerConnection, conn: Connection) -> None:
         await conn.relay.run(ws)
         return
     session = new_session(conn)
-    await _pump(ws, conn, session)
+    await _Pump(ws, conn, session).run()
 
 
 def new_session(conn: Connection) -> Session:
@@ -146,97 +142,163 @@ def new_session(conn: Connection) -> Session:
     return session
 
 
-async def _pump(ws: ServerConnection, conn: Connection, session: Session) -> None:
-    from mock_server.session import Close, Drop, RawFrame, ServerEvent
+class _Pump:
+    """Client frames into the session, and what it hands back out when it is due.
 
-    loop = asyncio.get_running_loop()
-    origin = loop.time()
-    scale = conn.mount.time_scale
+    The pump is a task waiting in ``recv()`` for the next frame, or on the :class:`_Alarm` for
+    the session's next deadline. On a :class:`~mock_server.server.framing.BatchConnection`,
+    a text frame that arrives while it waits is handed to :meth:`read` as it arrives instead:
+    answered at once when its answer is events the socket can take now, else (a close, a
+    drop, a full socket, a costly frame) its outputs wait for the task, which is woken.
+    """
 
-    def clock() -> float:
-        return origin + (loop.time() - origin) * scale
+    def __init__(self, ws: ServerConnection, conn: Connection, session: Session) -> None:
+        self.ws = ws
+        self.conn = conn
+        self.session = session
+        self.loop = asyncio.get_running_loop()
+        self.origin = self.loop.time()
+        self.scale = conn.mount.time_scale
+        current = asyncio.current_task()
+        assert current is not None
+        self.alarm = _Alarm(self.loop, current)
+        self.held: list[Output] = []  # outputs read() left for the task, in order
+        self.rest = 0.0  # how long the task waits after a costly frame read() took
+        self.failure: Exception | None = None  # a bug raised in read(), raised by the task
 
-    if conn.refusal is not None:
-        session.refuse(*conn.refusal, now=clock())
-    else:
-        session.open(clock())
-    current = asyncio.current_task()
-    assert current is not None
-    alarm = _Alarm(loop, current)
-    try:
-        while True:
-            started = loop.time()
-            outputs = session.due(clock())
-            busy = loop.time() - started
-            batch: list[str] = []  # consecutive events, sent in one write (see send_texts)
-            size = 0
-            for output in outputs:
-                if isinstance(output, ServerEvent):
-                    batch.append(output.text)
-                    size += len(output.text)
-                    if size < BATCH_BYTES:
-                        continue
-                if batch:
+    def clock(self) -> float:
+        return self.origin + (self.loop.time() - self.origin) * self.scale
+
+    async def run(self) -> None:
+        from mock_server.session import Close, Drop, RawFrame, ServerEvent
+
+        ws, conn, session, loop, alarm = self.ws, self.conn, self.session, self.loop, self.alarm
+        if conn.refusal is not None:
+            session.refuse(*conn.refusal, now=self.clock())
+        else:
+            session.open(self.clock())
+        if isinstance(ws, BatchConnection):
+            ws.reader = self.read
+        try:
+            while True:
+                if self.failure is not None:
+                    raise self.failure
+                started = loop.time()
+                outputs = session.due(self.clock())
+                if self.held:
+                    outputs, self.held = self.held + outputs, []
+                busy = max(loop.time() - started, self.rest)
+                self.rest = 0.0
+                batch: list[str] = []  # consecutive events, sent in one write (send_texts)
+                size = 0
+                for output in outputs:
+                    if isinstance(output, ServerEvent):
+                        batch.append(output.text)
+                        size += len(output.text)
+                        if size < BATCH_BYTES:
+                            continue
+                    if batch:
+                        if ws.state is not State.OPEN:
+                            break
+                        await send_texts(ws, batch)
+                        batch, size = [], 0
                     if ws.state is not State.OPEN:
+                        # The client is closing: nothing more can reach it (a send would wait
+                        # for the closing handshake), but the frames it sent before its close
+                        # are still read below, so that none is lost.
                         break
+                    if isinstance(output, ServerEvent):
+                        pass  # sent with its batch
+                    elif isinstance(output, Close):
+                        conn.transcript.closed = (output.code, output.reason)
+                        await ws.close(output.code, output.reason)
+                        return
+                    elif isinstance(output, Drop):
+                        ws.transport.abort()
+                        return
+                    elif isinstance(output, RawFrame):
+                        await ws.send(output.data)
+                if batch and ws.state is State.OPEN:
                     await send_texts(ws, batch)
-                    batch, size = [], 0
-                if ws.state is not State.OPEN:
-                    # The client is closing: nothing more can reach it (a send would wait
-                    # for the closing handshake), but the frames it sent before its close
-                    # are still read below, so that none is lost.
-                    break
-                if isinstance(output, ServerEvent):
-                    pass  # sent with its batch
-                elif isinstance(output, Close):
-                    conn.transcript.closed = (output.code, output.reason)
-                    await ws.close(output.code, output.reason)
-                    return
-                elif isinstance(output, Drop):
-                    ws.transport.abort()
-                    return
-                elif isinstance(output, RawFrame):
-                    await ws.send(output.data)
-            if batch and ws.state is State.OPEN:
-                await send_texts(ws, batch)
-            if busy > YIELD_AFTER_S:
-                # A costly turn of the clock (a whole reply due at once, at pace 0): the
-                # session waits as long before its next, as after a costly frame below.
-                await asyncio.sleep(min(busy, 1.0))
-            deadline = session.next_deadline()
-            if deadline is None:
-                alarm.clear()  # only a client frame can cause output now
-            elif deadline != alarm.deadline:
-                alarm.set(deadline, loop.time() + max(0.0, (deadline - clock()) / scale))
-            alarm.waiting = True
-            try:
-                frame = await ws.recv()
-            except asyncio.CancelledError:
-                if alarm.woke():
-                    continue
-                raise  # cancelled by someone else: the server is stopping
-            finally:
-                alarm.waiting = False
+                if busy > YIELD_AFTER_S:
+                    # A costly turn of the clock (a whole reply due at once, at pace 0) or
+                    # frame: the session waits as long before its next, as after a costly
+                    # frame below.
+                    await _rest(ws, min(busy, 1.0))
+                self.arm()
+                alarm.waiting = True
+                try:
+                    frame = await ws.recv()
+                except asyncio.CancelledError:
+                    if alarm.woke():
+                        continue
+                    raise  # cancelled by someone else: the server is stopping
+                finally:
+                    alarm.waiting = False
+                started = loop.time()
+                session.receive(frame, self.clock())
+                spent = loop.time() - started
+                if spent > YIELD_AFTER_S:
+                    # recv() hands over a queued frame without yielding, and one loop turn
+                    # per costly frame is not enough for the others (a /healthz answer takes
+                    # a few turns): a session that just took the loop for a while waits as
+                    # long before its next frame, so no client holds more than half of it.
+                    await _rest(ws, min(spent, 1.0))
+        except ConnectionClosed as closed:
+            if conn.transcript.closed is None:
+                rcvd = closed.rcvd
+                conn.transcript.closed = (
+                    (rcvd.code, rcvd.reason) if rcvd is not None else (1006, "connection lost")
+                )
+        finally:
+            if isinstance(ws, BatchConnection):
+                ws.reader = None
+            if conn.transcript.closed is None and ws.close_code is not None:
+                conn.transcript.closed = (ws.close_code, ws.close_reason or "")
+            alarm.clear()
+            session.abandon()
+
+    def arm(self) -> None:
+        """Set the alarm for the session's next deadline."""
+        alarm = self.alarm
+        deadline = self.session.next_deadline()
+        if deadline is None:
+            alarm.clear()  # only a client frame can cause output now
+        elif deadline != alarm.deadline:
+            wait = max(0.0, (deadline - self.clock()) / self.scale)
+            alarm.set(deadline, self.loop.time() + wait)
+
+    def read(self, text: str) -> bool:
+        """One client text frame, handed over by the connection as it arrives; False: the
+        task is busy (then the frame waits in websockets' queue for its ``recv()``)."""
+        from mock_server.session import ServerEvent
+
+        alarm = self.alarm
+        if not alarm.waiting:
+            return False
+        ws = self.ws
+        assert isinstance(ws, BatchConnection)
+        loop, session = self.loop, self.session
+        try:
             started = loop.time()
-            session.receive(frame, clock())
+            now = self.origin + (started - self.origin) * self.scale
+            session.receive(text, now)
+            outputs = session.due(now)
             spent = loop.time() - started
+            texts = [output.text for output in outputs if type(output) is ServerEvent]
+            if len(texts) < len(outputs) or not ws.write_now(texts):
+                # A close, a drop, a raw frame, much to write, a full socket: the task's.
+                self.held.extend(outputs)
+                alarm.ring_now()
             if spent > YIELD_AFTER_S:
-                # recv() hands over a queued frame without yielding, and one loop turn per
-                # costly frame is not enough for the others (a /healthz answer takes a few
-                # turns): a session that just took the loop for a while waits as long
-                # before its next frame, so no client holds more than half of it.
-                await asyncio.sleep(min(spent, 1.0))
-    except ConnectionClosed as closed:
-        if conn.transcript.closed is None:
-            rcvd = closed.rcvd
-            conn.transcript.closed = (
-                (rcvd.code, rcvd.reason) if rcvd is not None else (1006, "connection lost")
-            )
-    finally:
-        if conn.transcript.closed is None and ws.close_code is not None:
-            conn.transcript.closed = (ws.close_code, ws.close_reason or "")
-        alarm.clear()
-        session.abandon()
+                self.rest = spent  # the task waits as long, as after a costly recv()
+                alarm.ring_now()
+            elif alarm.waiting:
+                self.arm()
+        except Exception as exc:  # a bug of ours: raised by the task, as recv()'s would be
+            self.failure = exc
+            alarm.ring_now()
+        return True
 
 
 async def open_relay(
@@ -281,79 +343,11 @@ async def open_relay(
     )
 
 
-class BatchConnection(ServerConnection):
-    """websockets' server connection that writes the frames of one send in one write.
-
-    Several events are often due at once (a whole reply at ``pace: fast``, ``item.added`` and
-    ``.done``): sent one ``send()`` each, every frame was its own ``transport.write`` (a
-    ``send(2)``), and its own pass through websockets' state checks and flow control.
-    :func:`send_texts` queues them all in one pass, and :meth:`send_data` writes what the
-    protocol has queued as one buffer: the same bytes, in fewer system calls.
-    """
-
-    def send_data(self) -> None:
-        pending: list[bytes] = []
-        for data in self.protocol.data_to_send():
-            if data:
-                pending.append(data)
-                continue
-            self._write(pending)
-            pending = []
-            # websockets' end of stream: half-close the TCP connection when possible.
-            if self.transport.can_write_eof():
-                with contextlib.suppress(OSError, RuntimeError):
-                    self.transport.write_eof()
-            else:  # pragma: no cover - TLS
-                self.transport.close()
-        self._write(pending)
-
-    def _write(self, pending: list[bytes]) -> None:
-        if len(pending) == 1:
-            self.transport.write(pending[0])
-        elif pending:
-            self.transport.write(b"".join(pending))
-
-
-async def send_texts(ws: ServerConnection, texts: list[str]) -> None:
-    """Send each text as one text frame, in order: through one pass of websockets' send
-    (state checks, one write, flow control) on a :class:`BatchConnection`, else one
-    ``send()`` each."""
-    if not isinstance(ws, BatchConnection):
-        for text in texts:
-            await ws.send(text)
-        return
-    # What websockets' send() does for one text, for all of them: wait out a fragmented
-    # message being sent, then queue the frames and write them in one send context.
-    while ws.fragmented_send_waiter is not None:
-        await asyncio.shield(ws.fragmented_send_waiter)
-    async with ws.send_context():
-        protocol = ws.protocol
-        writes = getattr(protocol, "writes", None)
-        if (
-            isinstance(writes, list)
-            and protocol.side is Side.SERVER
-            and not protocol.extensions
-            and not protocol.debug
-            and not protocol.expect_continuation_frame
-            and protocol.state is State.OPEN
-        ):
-            # What protocol.send_text(data) queues in this state (an unmasked final text
-            # frame, no extension), built in one step: 1 us a frame instead of 4.
-            writes.extend(text_frame(text.encode()) for text in texts)
-        else:
-            for text in texts:
-                protocol.send_text(text.encode())
-
-
-def text_frame(data: bytes) -> bytes:
-    """The bytes of a final, unmasked text frame holding ``data`` (RFC 6455 section 5.2): what
-    websockets' ``Frame(OP_TEXT, data).serialize(mask=False, extensions=[])`` gives."""
-    size = len(data)
-    if size < 126:
-        return bytes((0x81, size)) + data
-    if size < 65536:
-        return _HEADER_16.pack(0x81, 126, size) + data
-    return _HEADER_64.pack(0x81, 127, size) + data
+async def _rest(ws: ServerConnection, seconds: float) -> None:
+    """The pump's wait after a costly frame: ``seconds``, or until the connection is lost."""
+    lost = ws.connection_lost_waiter
+    if not lost.done():
+        await asyncio.wait([lost], timeout=seconds)
 
 
 class _Alarm:
@@ -390,7 +384,12 @@ class _Alarm:
     def _ring(self) -> None:
         self._timer = None
         self.deadline = None  # rung: the next deadline, even the same, needs a new timer
+        self.ring_now()
+
+    def ring_now(self) -> None:
+        """Wake the task if it waits in ``recv()`` (once: it then no longer waits)."""
         if self.waiting:
+            self.waiting = False
             self._rang = True
             self.task.cancel()
 

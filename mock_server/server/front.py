@@ -32,6 +32,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from mock_server.protocol.http import HttpRequest, openai_error
+from mock_server.server.framing import BatchConnection
 
 log = logging.getLogger("realtime_mock")
 
@@ -277,7 +278,13 @@ class HttpFront(asyncio.Protocol):
         connection = self.front.upgrade()
         self.transport.set_protocol(connection)
         connection.connection_made(self.transport)
-        connection.data_received(bytes(self.buffer))
+        head = self.buffer.find(b"\r\n\r\n") + 4
+        connection.data_received(bytes(self.buffer[:head]))
+        if isinstance(connection, BatchConnection):
+            # Its frames are split from the first byte after the head (see framing.py).
+            connection.framing = True
+        if len(self.buffer) > head:
+            connection.data_received(bytes(self.buffer[head:]))
         self.buffer.clear()
 
     # ---- answering -------------------------------------------------------------------------

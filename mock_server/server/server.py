@@ -30,14 +30,9 @@ from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
 from mock_server.protocol.http import HttpRequest, json_response, openai_error
-from mock_server.server.connection import (
-    BatchConnection,
-    Connection,
-    LiveCall,
-    open_relay,
-    serve_connection,
-)
+from mock_server.server.connection import Connection, LiveCall, open_relay, serve_connection
 from mock_server.server.ephemeral import EphemeralKeys
+from mock_server.server.framing import BatchConnection
 from mock_server.server.front import Front, WebSocketOptions, listen
 from mock_server.server.handshake import Accept, Refuse, decide, select, select_subprotocol
 from mock_server.server.handshake import Relay as RelayDecision
@@ -152,7 +147,7 @@ class MockServer:
             open_timeout=HANDSHAKE_TIMEOUT,
             server_header="realtime-mock",
             logger=WEBSOCKETS_LOG,
-            connection_class=BatchConnection,  # events due at once in one write
+            connection_class=BatchConnection,  # its fast paths for reading and writing frames
             process_response=self.worker.name_response if self.worker else None,
         )
 

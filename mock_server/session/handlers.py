@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 # Client events whose audio the session keeps decoded (buffer, item): the transcript keeps
 # their size only, not the base64 text a second time.
 APPEND = "input_audio_buffer.append"
-CARRY_AUDIO = frozenset({APPEND, "conversation.item.create"})
+ITEM_CREATE = "conversation.item.create"
+CARRY_AUDIO = frozenset({APPEND, ITEM_CREATE})
 # The keys and types of the events that carry audio, as one string each for all of a
 # session's transcript entries.
 _SHARED = {key: key for key in ("type", "audio", "event_id", *CARRY_AUDIO)}
@@ -51,6 +52,16 @@ def check_type(type_: Any, size: int) -> str:
             "session",
         )
     return type_
+
+
+def transcript_copy(event: dict[str, Any], type_: Any) -> tuple[str, dict[str, Any]]:
+    """The transcript's name and copy of a client event: as sent, but for its audio (see
+    :func:`without_audio`; the copy's type is then the module's own string, shared by every
+    entry of its type)."""
+    if type_ in CARRY_AUDIO:
+        recorded = without_audio(event)
+        return recorded["type"], recorded
+    return (type_ if isinstance(type_, str) else "<no type>"), event
 
 
 def without_audio(event: dict[str, Any]) -> dict[str, Any]:

@@ -149,6 +149,8 @@ class HeldTranscriptions:
 
     def due(self, now: float) -> None:
         """Send the transcriptions whose deadline has come (and those held before them)."""
+        if not self._waiting:
+            return  # the usual case, at every turn of a session's clock
         last = max((i for i, (at, _) in enumerate(self._waiting) if at <= now), default=-1)
         if last >= 0:
             due = [held for _, held in self._waiting[: last + 1]]
@@ -156,4 +158,6 @@ class HeldTranscriptions:
             self.send(due)
 
     def next_deadline(self) -> float | None:
-        return min((at for at, _ in self._waiting), default=None)
+        if not self._waiting:
+            return None
+        return min(at for at, _ in self._waiting)

@@ -220,6 +220,8 @@ class Responses:
         """Advance the runs whose wake-up time has come, in creation order; send the input
         transcriptions no response claimed by their deadline."""
         self.held.due(now)
+        if not self._wakeups or self._wakeups[0][0] > now:
+            return  # no run to advance: most turns of the clock
         due = []
         while self._wakeups and self._wakeups[0][0] <= now:
             _, _, run = heapq.heappop(self._wakeups)

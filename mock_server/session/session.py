@@ -26,11 +26,12 @@ from mock_server.ids import IdFactory
 from mock_server.protocol.encoding import encoder_for
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.frames import Malformed, event_id_of, read_frame
+from mock_server.protocol.items import is_user_text_item
 from mock_server.protocol.limits import KNOWN_INTENTS
 from mock_server.responder import CannedResponder, Responder, ResponsePlan
 from mock_server.session.context import Clock, Mistakes
 from mock_server.session.conversation import Conversation
-from mock_server.session.handlers import CARRY_AUDIO, HANDLERS, check_type, without_audio
+from mock_server.session.handlers import HANDLERS, ITEM_CREATE, check_type, transcript_copy
 from mock_server.session.input_audio import InputAudio
 from mock_server.session.options import SessionOptions, expiry_message
 from mock_server.session.outbox import Outbox
@@ -190,14 +191,13 @@ class Session:
             return
         client_event_id = event_id_of(event)
         type_ = event.get("type")
-        if type_ in CARRY_AUDIO:
-            # The copy's type is the module's own string, shared by every entry of its type.
-            recorded = without_audio(event)
-            self.transcript.add(t, "client", recorded["type"], event=recorded)
-        else:
-            label = type_ if isinstance(type_, str) else "<no type>"
-            self.transcript.add(t, "client", label, event=event)
+        fast = type_ == ITEM_CREATE and self.script is None and is_user_text_item(event)
+        label, recorded = (ITEM_CREATE, event) if fast else transcript_copy(event, type_)
+        self.transcript.add(t, "client", label, event=recorded)
         try:
+            if fast:
+                self.conversation.create_user_text(event["item"])  # the most common: valid
+                return
             name = check_type(type_, len(frame))
             error = self.encoder.validate(event)
             if error is not None:

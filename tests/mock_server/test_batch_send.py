@@ -17,7 +17,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.frames import OP_TEXT, Frame
 
 from mock_server.protocol.frames import WIRE_JSON
-from mock_server.server.connection import BATCH_BYTES, BatchConnection, send_texts, text_frame
+from mock_server.server.framing import BATCH_BYTES, BatchConnection, send_texts, text_frame
 from tests.helpers import MODEL_QUERY, WAIT, connected, serving, user_message
 
 
