@@ -36,6 +36,10 @@ def copy_json(value: Any) -> Any:
 _CONTAINERS = (dict, list)
 
 
+# What every item a client creates says of itself, after its fields (and its id).
+CLIENT_ITEM_STATE = {"object": "realtime.item", "status": "completed"}
+
+
 def from_client(
     item: dict[str, Any], ids: IdFactory, assistant_types: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -43,8 +47,7 @@ def from_client(
     ``assistant_types`` renames an assistant message's content types to the neutral ones."""
     new: dict[str, Any] = copy_json(item)
     new.setdefault("id", ids.new("item"))
-    new["object"] = "realtime.item"
-    new["status"] = "completed"
+    new.update(CLIENT_ITEM_STATE)
     if new.get("type") == "message":
         renames = assistant_types if new.get("role") == "assistant" else None
         for part in new.get("content") or []:

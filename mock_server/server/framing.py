@@ -132,7 +132,7 @@ class BatchConnection(ServerConnection):
         return (
             protocol.state is State.OPEN
             and protocol.cur_size is None
-            and not len(self.recv_messages.frames)
+            and not self.recv_messages.frames.queue
         )
 
     def eof_received(self) -> None:

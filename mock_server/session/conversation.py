@@ -213,33 +213,33 @@ class Conversation:
         self._client_text += size[1]
 
     def create_user_text(self, item: dict[str, Any]) -> None:
-        """:meth:`create` for a user message of text parts at the end, the event clients send
-        most after appends (``items.is_user_text_item``): the same item and events (a
-        property test holds them equal), in a few steps instead of a walk of every rule."""
-        new = dict(item)  # the client's key order, as create's copy keeps it
-        new["content"] = [dict(part) for part in item["content"]]
-        item_id = new["id"] = self.ids.new("item")
-        new["object"] = "realtime.item"
-        new["status"] = "completed"
+        """:meth:`create` for a user message of text parts (``items.is_user_text_item``), the
+        event clients send most after appends: the same item and events in fewer steps."""
+        item_id = self.ids.new("item")
+        content = [dict(part) for part in item["content"]]
+        state = item_codec.CLIENT_ITEM_STATE
+        new = {**item, "content": content, "id": item_id, **state}  # from_client's order
         if item_id in self._by_id:
             raise _duplicate(item_id)
-        size = self._check_room(new)
+        texts = [part["text"] for part in content if part["text"]]  # what text_of joins
+        size = self._room_for(len(content), sum(map(len, texts)) + len(texts) - 1 if texts else 0)
         self.insert(new, None)
         self._client_sizes[item_id] = size
         self._client_parts += size[0]
         self._client_text += size[1]
 
     def _check_room(self, item: dict[str, Any]) -> tuple[int, int]:
-        """Refuse ``item`` if the conversation would outgrow its bounds (see
-        :data:`MAX_CONVERSATION_ITEMS`); else its size (parts, characters), which the caller
-        counts in when it inserts the item. The totals are kept as items come and go, so the
-        check costs the same in a long conversation."""
-        adds_parts = len(item.get("content") or [])
-        adds_text = len(item_codec.text_of(item))
+        """Refuse ``item`` if the conversation would outgrow its bounds (MAX_CONVERSATION_ITEMS
+        and its siblings); else its size (parts, characters), which the caller counts in. The
+        totals are kept as items come and go: the check costs the same in a long conversation."""
+        return self._room_for(len(item.get("content") or []), len(item_codec.text_of(item)))
+
+    def _room_for(self, parts: int, text: int) -> tuple[int, int]:
+        """:meth:`_check_room` for an item of ``parts`` content parts and ``text`` characters."""
         for what, now, adds, bound in (
             ("items", len(self.items), 1, MAX_CONVERSATION_ITEMS),
-            ("content parts", self._client_parts, adds_parts, MAX_CONVERSATION_PARTS),
-            ("characters of text", self._client_text, adds_text, MAX_CONVERSATION_TEXT),
+            ("content parts", self._client_parts, parts, MAX_CONVERSATION_PARTS),
+            ("characters of text", self._client_text, text, MAX_CONVERSATION_TEXT),
         ):
             if now + adds > bound:
                 raise RealtimeError(
@@ -249,7 +249,7 @@ class Conversation:
                     "conversation_too_large",
                     "item",
                 )
-        return adds_parts, adds_text
+        return parts, text
 
     def audio_added(self, item_id: str, size: int) -> None:
         """Count audio ``item_id`` took on; past the conversation's cap, let the oldest other

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServerEvent:
     """A JSON event ready for the wire: ``text`` is its encoding."""
 
