@@ -8,11 +8,10 @@ commit every 5 s. Measured: the Python heap the session holds once the audio is 
 (tracemalloc: traced size after gc minus the size before the session, a warm-up session run
 first so that lazy imports are not counted), per audio-minute. The baseline, from the same run,
 is the raw PCM16 the session received (2.88 MB a minute). Target: at most 1.2x the raw PCM.
-The overhead that is left is the transcript's entry per append (~110 bytes: its time and the
-entry; an append without an ``event_id`` shares its entry's event with every append of its
-size): small against a 100 ms chunk (4,800 bytes), an eighth of a 20 ms one. A further row
-streams 20 ms appends that each carry an ``event_id`` (then each entry holds its own event,
-~260 bytes more).
+The overhead that is left is the transcript's record of each append, kept as columns (about
+30 bytes: its time, size, key order and place; ``transcript.EntryLog``), and its
+``event_id``'s bytes: a few percent of a 20 ms chunk (960 bytes). A further row streams 20 ms
+appends that each carry an ``event_id``.
 
     python -m bench.audio_memory                 # 5 audio-minutes per variant
     python -m bench.audio_memory --minutes 60    # a 60-minute session

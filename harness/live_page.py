@@ -171,7 +171,7 @@ class LivePage:
         connection = matches[0]
         transcript = connection.transcript
         # A copy of what it holds now (an open connection goes on without the page).
-        copy = Transcript(handshake=transcript.handshake, entries=list(transcript.entries))
+        copy = Transcript(handshake=transcript.handshake, entries=transcript.entries.copy())
         copy.closed = transcript.closed
         tape = transcript.input_audio
         record = ConnectionRecord(

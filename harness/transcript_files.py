@@ -29,7 +29,7 @@ from typing import Any
 from mock_server.redaction import redact_headers, redact_text, secrets_of
 from mock_server.scenario.verdict import ConnectionVerdict
 from mock_server.server import Connection
-from mock_server.transcript import Entry, Handshake
+from mock_server.transcript import EntryLog, Handshake
 
 MAX_PENDING = 64
 # Strings longer than this are escaped in pieces of this size (one C call holds the GIL).
@@ -43,7 +43,7 @@ _PAUSE_S = 0.0005
 class _Snapshot:
     number: int
     handshake: Handshake | None
-    entries: list[Entry]
+    entries: EntryLog
     closed: tuple[int, str] | None
     secrets: tuple[str, ...]
     input_audio: bytes | None = None
@@ -85,7 +85,7 @@ class TranscriptFiles:
         snapshot = _Snapshot(
             conn.number,
             transcript.handshake,
-            list(transcript.entries),
+            transcript.entries.copy(),
             transcript.closed,
             secrets_of(conn),
             bytes(transcript.input_audio) if transcript.input_audio is not None else None,

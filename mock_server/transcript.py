@@ -13,12 +13,14 @@ fixtures, has no limit.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from array import array
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from mock_server.redaction import redact_headers, redact_query, redact_subprotocol
 
@@ -131,12 +133,173 @@ class Entry:
     finding: Finding | None = None
 
 
+APPEND = "input_audio_buffer.append"
+_APPEND_KEYS = frozenset({"type", "audio", "event_id"})
+_KEYS = {key: key for key in _APPEND_KEYS}  # one string of each, for every append's entry
+
+
+class _Compact:
+    """The place of a client append kept as columns (:class:`EntryLog`); one, pickled by name."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> str:
+        return "_COMPACT"
+
+
+_COMPACT = _Compact()
+
+
+class _Appends:
+    """A transcript's client appends as columns: what an entry of each would hold, packed.
+
+    An append's entry (an :class:`Entry`, its time, its event's dict) took 110 bytes, and 380
+    with an ``event_id`` of its own: against a 20 ms chunk of PCM16 (960 bytes) the transcript
+    outgrew the audio's own bound (issue 15). Here one costs about 30 bytes, and its id's.
+    """
+
+    __slots__ = ("id_ends", "ids", "places", "shape_codes", "shapes", "sizes", "times")
+
+    def __init__(self) -> None:
+        self.places = array("I")  # each append's index among the transcript's entries
+        self.times = array("d")
+        self.sizes = array("I")  # the base64 audio's length (its placeholder says it)
+        self.shapes = array("B")  # which key order its event had (shape_codes)
+        self.ids = bytearray()  # the event ids, UTF-8, one after another ("" when none)
+        self.id_ends = array("I")
+        self.shape_codes: dict[tuple[str, ...], int] = {}
+
+    def add(self, place: int, t: float, event: dict[str, Any]) -> bool:
+        """Keep a client append (validated or not) if it is one of the usual shape: its type,
+        its audio as a string, perhaps a string ``event_id``; False: keep it as an entry."""
+        audio = event.get("audio")
+        event_id = event.get("event_id", "")
+        if not (_APPEND_KEYS.issuperset(event) and type(audio) is str and type(event_id) is str):
+            return False
+        try:
+            encoded = event_id.encode()
+        except UnicodeEncodeError:  # a lone surrogate: kept as an entry, as it came
+            return False
+        shape = tuple(_KEYS[key] for key in event)
+        code = self.shape_codes.setdefault(shape, len(self.shape_codes))
+        self.ids += encoded
+        self.places.append(place)
+        self.times.append(t)
+        self.sizes.append(len(audio))
+        self.shapes.append(code)
+        self.id_ends.append(len(self.ids))
+        return True
+
+    def copy(self) -> _Appends:
+        copied = _Appends()
+        for name in ("places", "times", "sizes", "shapes", "id_ends"):
+            getattr(copied, name).extend(getattr(self, name))
+        copied.ids += self.ids
+        copied.shape_codes.update(self.shape_codes)
+        return copied
+
+    def entry(self, k: int) -> Entry:
+        """The ``k``-th append's entry, as it would have been kept."""
+        start = self.id_ends[k - 1] if k else 0
+        values = {
+            "type": APPEND,
+            "audio": elided(self.sizes[k], "audio"),
+            "event_id": self.ids[start : self.id_ends[k]].decode(),
+        }
+        event = {key: values[key] for key in self._shape(self.shapes[k])}
+        return Entry(self.times[k], "client", APPEND, event)
+
+    def _shape(self, code: int) -> tuple[str, ...]:
+        return next(shape for shape, known in self.shape_codes.items() if known == code)
+
+
+class EntryLog(Sequence[Entry]):
+    """A transcript's entries, in order: a sequence of :class:`Entry` like a list.
+
+    The client's audio appends, most of a voice session's entries, are kept as columns
+    (:class:`_Appends`) and each made an :class:`Entry` again when it is read: the same
+    values, a new object each time (an entry read is not a handle to change the record).
+    """
+
+    __slots__ = ("_appends", "_slots")
+
+    def __init__(self, entries: Iterable[Entry] = ()) -> None:
+        self._slots: list[Entry | _Compact] = list(entries)
+        self._appends = _Appends()
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def append(self, entry: Entry) -> None:
+        self._slots.append(entry)
+
+    def copy(self) -> EntryLog:
+        """A copy that later additions to this one do not change (its columns copied: an
+        hour's appends are a few megabytes, not a list of entries)."""
+        copied = EntryLog(())
+        copied._slots = list(self._slots)
+        copied._appends = self._appends.copy()
+        return copied
+
+    def add_append(self, t: float, event: dict[str, Any]) -> bool:
+        """Keep a client ``input_audio_buffer.append`` at ``t`` as columns; False when its
+        shape is not the usual one (then the caller adds its entry)."""
+        if len(self._slots) >= 2**32 or not self._appends.add(len(self._slots), t, event):
+            return False
+        self._slots.append(_COMPACT)
+        return True
+
+    @overload
+    def __getitem__(self, index: int) -> Entry: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Entry]: ...
+
+    def __getitem__(self, index: int | slice) -> Entry | list[Entry]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._slots)))]
+        slot = self._slots[index]
+        if isinstance(slot, _Compact):
+            place = index % len(self._slots)
+            return self._appends.entry(bisect.bisect_left(self._appends.places, place))
+        return slot
+
+    def __iter__(self) -> Iterator[Entry]:
+        appends = self._appends
+        k = 0
+        for slot in self._slots:
+            if isinstance(slot, _Compact):
+                yield appends.entry(k)
+                k += 1
+            else:
+                yield slot
+
+    def columns(self) -> int:
+        """How many of the entries are appends kept as columns."""
+        return len(self._appends.places)
+
+    def kept(self) -> Iterator[Entry]:
+        """The entries kept as such: all but the appends held as columns (which never carry a
+        finding, a note or a raw frame)."""
+        return (slot for slot in self._slots if not isinstance(slot, _Compact))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, EntryLog | list):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"EntryLog({list(self)!r})"
+
+
 @dataclass
 class Transcript:
     """Everything a connection did, in order."""
 
     handshake: Handshake | None = None
-    entries: list[Entry] = field(default_factory=list)
+    entries: EntryLog = field(default_factory=EntryLog)
     closed: tuple[int, str] | None = None
     # Characters of bulk payload (base64 audio) it may hold through :meth:`hold` (None: all).
     payload_limit: int | None = None
@@ -145,6 +308,10 @@ class Transcript:
     # asked to keep it (for reports: :mod:`harness.report`); None when it was not. At most
     # INPUT_AUDIO_LIMIT bytes (the service's longest session).
     input_audio: bytearray | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.entries, EntryLog):  # a list of entries (a snapshot, a file)
+            self.entries = EntryLog(self.entries)
 
     def keep_input_audio(self, pcm16: bytes) -> None:
         """Add appended audio to :attr:`input_audio` (if kept), up to its limit.
@@ -210,10 +377,14 @@ class Transcript:
 
     def findings(self) -> list[Finding]:
         """The client's mistakes and audio warnings the session noted, in order."""
-        return [e.finding for e in self.entries if e.finding is not None]
+        return [e.finding for e in self.entries.kept() if e.finding is not None]
 
     def to_json(self) -> str:
-        record = asdict(self)
-        # How it was kept, not what happened; the input audio is written as a WAV of its own.
-        del record["payload_limit"], record["payload_held"], record["input_audio"]
+        # How it was kept (the payload limit) is left out, not what happened; the input audio
+        # is written as a WAV of its own.
+        record = {
+            "handshake": None if self.handshake is None else asdict(self.handshake),
+            "entries": [asdict(entry) for entry in self.entries],
+            "closed": self.closed,
+        }
         return json.dumps(record, indent=2)

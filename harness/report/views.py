@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from harness.report.model import (
@@ -63,7 +63,7 @@ def _summary(entry: Entry) -> str:
 
 
 def _rows(
-    anchor: str, entries: list[Entry], secrets: tuple[str, ...], pause: Pause
+    anchor: str, entries: Sequence[Entry], secrets: tuple[str, ...], pause: Pause
 ) -> tuple[list[Row], dict[str, str], list[str]]:
     """The timeline's rows, the row of each client event id, and each entry's row."""
     rows: list[Row] = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -85,6 +86,23 @@ def _finite_float(literal: str) -> float:
 
 # One decoder for every frame: json.loads with these hooks would build a new one per call.
 _STRICT_JSON = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+# What JSONDecoder.decode does around its scanner, called here directly (one frame's parse
+# without two Python calls a frame; tests/mock_server/protocol/test_frames.py holds them equal).
+_SCAN: Any = vars(_STRICT_JSON)["scan_once"]
+_SPACE: Any = re.compile(r"[ \t\n\r]*", re.VERBOSE | re.MULTILINE | re.DOTALL).match  # json's own
+
+
+def _decode(text: str) -> Any:
+    """``_STRICT_JSON.decode(text)``: the same value, or the same JSONDecodeError."""
+    start = _SPACE(text, 0).end()
+    try:
+        value, end = _SCAN(text, start)
+    except StopIteration as err:
+        raise json.JSONDecodeError("Expecting value", text, err.value) from None
+    end = _SPACE(text, end).end()
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 def parse_client_json(text: str) -> Any:
@@ -111,7 +129,7 @@ def parse_client_json(text: str) -> Any:
                 f"{MAX_FRAME_VALUES:,} are parsed in one event (split it into several)."
             )
     try:
-        return _STRICT_JSON.decode(text)
+        return _decode(text)
     except FrameError:
         raise
     except json.JSONDecodeError:

@@ -84,7 +84,7 @@ class _Builder:
     # ---- grouping ------------------------------------------------------------------------
 
     @staticmethod
-    def _responses(entries: list[Entry]) -> tuple[dict[str, list[int]], dict[int, str]]:
+    def _responses(entries: Sequence[Entry]) -> tuple[dict[str, list[int]], dict[int, str]]:
         """Which server entries belong to which response (by id, items, and rate limits)."""
         groups: dict[str, list[int]] = {}
         member: dict[int, str] = {}

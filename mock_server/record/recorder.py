@@ -108,7 +108,7 @@ class BackgroundRecorder:
     def add(self, transcript: Transcript, secrets: Sequence[str]) -> None:
         # The connection has ended: nothing appends to its entries any more, but the list is
         # copied so that the worker never reads a list the loop could still touch.
-        snapshot = dataclasses.replace(transcript, entries=list(transcript.entries))
+        snapshot = dataclasses.replace(transcript, entries=transcript.entries.copy())
         self._pending.put((snapshot, tuple(secrets)))
 
     def _work(self) -> None:

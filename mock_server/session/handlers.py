@@ -8,14 +8,13 @@ parts (deleting an item a response is still streaming) the handler orders them.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mock_server.protocol import session_config
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.frames import MAX_SESSION_CONFIG_BYTES
-from mock_server.transcript import elided
+from mock_server.transcript import Transcript, elided
 
 if TYPE_CHECKING:
     from mock_server.session.session import Session
@@ -54,6 +53,19 @@ def check_type(type_: Any, size: int) -> str:
     return type_
 
 
+def record_client(
+    transcript: Transcript, t: float, event: dict[str, Any], type_: Any, *, as_sent: bool = False
+) -> None:
+    """Write a client event to the transcript: ``as_sent`` (it holds no audio), an append as
+    the transcript's columns (:class:`~mock_server.transcript.EntryLog`), any other with its
+    audio as its size (:func:`transcript_copy`)."""
+    if as_sent:
+        transcript.add(t, "client", _SHARED.get(type_, type_), event=event)
+    elif not (type_ == APPEND and transcript.entries.add_append(t, event)):
+        label, recorded = transcript_copy(event, type_)
+        transcript.add(t, "client", label, event=recorded)
+
+
 def transcript_copy(event: dict[str, Any], type_: Any) -> tuple[str, dict[str, Any]]:
     """The transcript's name and copy of a client event: as sent, but for its audio (see
     :func:`without_audio`; the copy's type is then the module's own string, shared by every
@@ -73,14 +85,9 @@ def without_audio(event: dict[str, Any]) -> dict[str, Any]:
     """
     audio = event.get("audio")
     if isinstance(audio, str):
-        if len(event) == 2 and event.get("type") == APPEND:
-            # The usual append ({type, audio}, no event_id): one copy shared by every entry of
-            # its size and key order, read-only like every transcript event. A dict per append
-            # (~180 bytes with its key table) was a fifth of a 20 ms chunk.
-            return _shared_append(tuple(event), len(audio))
+        # (The usual append is kept as the transcript's columns instead: see record_client.)
         # Rebuilt with the module's own key and type strings, in the event's key order: the
-        # JSON decoder makes fresh ones per frame, which every append's entry would hold
-        # (~180 bytes an append, as much as the dict itself).
+        # JSON decoder makes fresh ones per frame, which every entry would hold.
         copy = {_SHARED.get(key, key): value for key, value in event.items()}
         copy["audio"] = elided(len(audio), "audio")
         type_ = copy.get("type")
@@ -104,12 +111,6 @@ def without_audio(event: dict[str, Any]) -> dict[str, Any]:
         for part in content
     ]
     return {**event, "item": {**item, "content": parts}}
-
-
-@functools.lru_cache(maxsize=256)
-def _shared_append(keys: tuple[str, ...], size: int) -> dict[str, Any]:
-    values = {"type": APPEND, "audio": elided(size, "audio")}
-    return {_SHARED[key]: values[key] for key in keys}
 
 
 def _session_update(session: Session, event: dict[str, Any]) -> None:

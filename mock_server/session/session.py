@@ -31,7 +31,7 @@ from mock_server.protocol.limits import KNOWN_INTENTS
 from mock_server.responder import CannedResponder, Responder, ResponsePlan
 from mock_server.session.context import Clock, Mistakes
 from mock_server.session.conversation import Conversation
-from mock_server.session.handlers import HANDLERS, ITEM_CREATE, check_type, transcript_copy
+from mock_server.session.handlers import HANDLERS, ITEM_CREATE, check_type, record_client
 from mock_server.session.input_audio import InputAudio
 from mock_server.session.options import SessionOptions, expiry_message
 from mock_server.session.outbox import Outbox
@@ -192,8 +192,7 @@ class Session:
         client_event_id = event_id_of(event)
         type_ = event.get("type")
         fast = type_ == ITEM_CREATE and self.script is None and is_user_text_item(event)
-        label, recorded = (ITEM_CREATE, event) if fast else transcript_copy(event, type_)
-        self.transcript.add(t, "client", label, event=recorded)
+        record_client(self.transcript, t, event, type_, as_sent=fast)
         try:
             if fast:
                 self.conversation.create_user_text(event["item"])  # the most common: valid

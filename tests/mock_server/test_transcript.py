@@ -127,11 +127,9 @@ def test_the_entries_of_a_stream_of_appends_share_their_strings() -> None:
 @pytest.mark.parametrize(
     "keys", [("type", "audio"), ("audio", "type")], ids=["type-first", "audio-first"]
 )
-def test_appends_without_an_event_id_share_one_entry_event_per_size_and_key_order(
-    keys: tuple[str, ...],
-) -> None:
-    """The usual append (no event_id): its entry's event is one dict for every append of its
-    size and key order (no dict per append), equal to the event sent, its audio elided."""
+def test_appends_are_kept_as_columns_and_read_back_as_sent(keys: tuple[str, ...]) -> None:
+    """The usual append (no event_id, or a string one) is kept as columns, not as an entry
+    with a dict of its own; read back, it is the event sent with its audio elided."""
     d = SessionDriver()
     sent = {"type": "input_audio_buffer.append"}
     for size in (960, 960, 480, 960):
@@ -140,10 +138,11 @@ def test_appends_without_an_event_id_share_one_entry_event_per_size_and_key_orde
             "audio": base64.b64encode(bytes(size)).decode(),
         }
         d.send(json.dumps({key: values[key] for key in keys}))
-    events = [e.event for e in d.session.transcript.entries if e.type == sent["type"]]
+    entries = d.session.transcript.entries
+    assert entries.columns() == 4
+    events = [e.event for e in entries if e.type == sent["type"]]
     assert len(events) == 4
     assert all(e is not None and list(e) == list(keys) for e in events)
-    assert events[0] is events[1] is events[3] and events[2] is not events[0]
-    assert events[0] == {**sent, "audio": elided(1280, "audio")}
+    assert events[0] == events[1] == events[3] == {**sent, "audio": elided(1280, "audio")}
     assert events[2] == {**sent, "audio": elided(640, "audio")}
     assert json.loads(d.session.transcript.to_json())["entries"][-1]["event"] == events[3]

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mock_server.protocol import frames
 from mock_server.protocol.frames import WIRE_JSON, FrameError, parse_client_json, wire_json
 
 
@@ -80,3 +81,29 @@ def test_wire_json_refuses_what_the_wire_encoder_refuses() -> None:
     for bad in ({"n": math.nan}, {"n": -math.inf}, {"x": object()}, circular):
         assert _outcome(wire_json, bad) == _outcome(WIRE_JSON.encode, bad)
         assert _outcome(wire_json, bad)[0] != "text"
+
+
+_JSON_TEXTS = st.one_of(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=8,
+    ).map(json.dumps),
+    st.text(alphabet=' \t\n\r{}[]":,0123456789.eE+-truefalsnNaIiy\\u', max_size=20),
+)
+
+
+@given(_JSON_TEXTS, st.sampled_from(["", " ", "\n\t", " x"]), st.sampled_from(["", "  ", "\r\n"]))
+def test_the_frame_decoder_is_the_strict_decoder_called_directly(
+    text: str, after: str, before: str
+) -> None:
+    framed = before + text + after
+    outcomes = []
+    for decode in (frames._decode, frames._STRICT_JSON.decode):
+        try:
+            outcomes.append(("value", repr(decode(framed))))
+        except json.JSONDecodeError as exc:
+            outcomes.append(("error", (exc.msg, exc.pos)))
+        except (FrameError, ValueError, RecursionError) as exc:
+            outcomes.append(("error", (type(exc).__name__, str(exc))))
+    assert outcomes[0] == outcomes[1]
