@@ -141,6 +141,10 @@ def _body(
             worker=worker,
         )
         await server.start()
+        # Ready once warm: a worker still building what sessions need (about a second, the GIL
+        # mostly its warm-up's) loses every race for the shared socket to a warm one, so the
+        # banner waits until each can take its share.
+        await server.ready()
         ready()
         await stop.wait()
         await server.stop()

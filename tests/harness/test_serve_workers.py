@@ -1,20 +1,24 @@
 """``realtime-mock serve --workers 2`` end to end, as a subprocess: the scenario's attempt counts,
 the verdict and --max-sessions over both workers, and SIGTERM closing every session with 1001.
 
-Which worker takes a connection is the workers' race to accept it (one shared listening socket):
-tests that need both workers open connections until each worker has named itself in the
-handshake's ``x-realtime-mock-worker`` header, within a bound.
+Which worker takes a connection is the workers' race to accept it (one shared listening socket),
+and the race is not a coin toss: the worker that served the last connection, awake, usually wins
+the next one too (sixty-four in a row, often). Tests that need a connection on each worker open
+it while the other workers are stopped (SIGSTOP), so that only one can accept; each worker names
+itself in the handshake's ``x-realtime-mock-worker`` header.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +30,6 @@ from harness.cli import build_parser
 
 WAIT = 15.0
 KEY = {"Authorization": "Bearer sk-test"}
-# Connections opened at most to see both workers: all on one of two workers by chance is 2^-63.
-MAX_TRIES = 64
 HEADER = "x-realtime-mock-worker"
 
 TURN = """\
@@ -84,6 +86,28 @@ class Served:
         start = self.stderr.index("{\n")
         verdict: dict[str, Any] = json.loads(self.stderr[start:])
         return verdict
+
+    def workers(self) -> list[int]:
+        """The worker processes (the speech engine's helper process is a child too)."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        found = [
+            int(c) for c in children if b"harness.cli" in Path(f"/proc/{c}/cmdline").read_bytes()
+        ]
+        assert len(found) == 2, found
+        return found
+
+    @contextlib.contextmanager
+    def only(self, pid: int) -> Iterator[None]:
+        """Meanwhile, worker process ``pid`` alone accepts: the others are stopped."""
+        others = [other for other in self.workers() if other != pid]
+        for other in others:
+            os.kill(other, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for other in others:
+                os.kill(other, signal.SIGCONT)
 
     def served(self) -> dict[int, int]:
         found = re.findall(r"worker (\d) served (\d+) connection", self.stderr)
@@ -160,11 +184,12 @@ def test_the_verdict_is_collected_from_both_workers(tmp_path: Path, served: Any)
 
     async def clients() -> list[str]:
         workers: list[str] = []
-        while set(workers) != {"1", "2"}:
-            assert len(workers) < MAX_TRIES, f"every connection landed on one worker: {workers}"
-            async with connect(server.url, additional_headers=KEY, open_timeout=WAIT) as ws:
-                await turn(ws)
-                workers.append(worker_of(ws))
+        for pid in [*server.workers(), None]:  # one on each worker, then one on either
+            with server.only(pid) if pid is not None else contextlib.nullcontext():
+                async with connect(server.url, additional_headers=KEY, open_timeout=WAIT) as ws:
+                    await turn(ws)
+                    workers.append(worker_of(ws))
+        assert set(workers) == {"1", "2"}, workers
         return workers
 
     workers = asyncio.run(clients())
@@ -181,20 +206,17 @@ def test_the_verdict_is_collected_from_both_workers(tmp_path: Path, served: Any)
     assert names == [f"connection-{n:04d}.json" for n in range(1, len(workers) + 1)]
 
 
-async def open_on_both(url: str) -> list[ClientConnection]:
-    """Sessions held open until both workers hold at least one (the rest closed)."""
+async def open_on_both(server: Served) -> list[ClientConnection]:
+    """A session held open on each worker."""
     held: dict[str, ClientConnection] = {}
-    for _ in range(MAX_TRIES):
-        ws = await connect(url, additional_headers=KEY, open_timeout=WAIT)
-        created = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+    for pid in server.workers():
+        with server.only(pid):
+            ws = await connect(server.url, additional_headers=KEY, open_timeout=WAIT)
+            created = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
         assert created["type"] == "session.created"
-        if worker_of(ws) in held:
-            await ws.close()
-        else:
-            held[worker_of(ws)] = ws
-        if len(held) == 2:
-            return list(held.values())
-    raise AssertionError("every connection landed on one worker")
+        held[worker_of(ws)] = ws
+    assert len(held) == 2, list(held)
+    return list(held.values())
 
 
 async def close_code(ws: ClientConnection) -> int:
@@ -213,7 +235,7 @@ def test_sigterm_closes_every_session_on_every_worker_with_1001(
     server = served("--scenario", scenario(tmp_path, TURN))
 
     async def held_then_stopped() -> list[int]:
-        sessions = await open_on_both(server.url)
+        sessions = await open_on_both(server)
         server.process.send_signal(signal.SIGTERM)
         return list(await asyncio.gather(*(close_code(ws) for ws in sessions)))
 
@@ -229,17 +251,18 @@ def test_max_sessions_counts_the_sessions_of_both_workers(served: Any) -> None:
     server = served("--max-sessions", "1", "--pace", "fast")
 
     async def refused_elsewhere() -> tuple[str, str]:
-        async with connect(server.url, additional_headers=KEY, open_timeout=WAIT) as holder:
+        first, other = server.workers()
+        with server.only(first):
+            holder = await connect(server.url, additional_headers=KEY, open_timeout=WAIT)
             await asyncio.wait_for(holder.recv(), WAIT)
-            for _ in range(MAX_TRIES):
-                try:
-                    async with connect(server.url, additional_headers=KEY, open_timeout=WAIT):
-                        raise AssertionError("a second session was accepted past --max-sessions 1")
-                except InvalidStatus as refused:
-                    assert refused.response.status_code == 503
-                    if refused.response.headers[HEADER] != worker_of(holder):
-                        return worker_of(holder), refused.response.headers[HEADER]
-        raise AssertionError("every refusal came from the holder's worker")
+        try:
+            with server.only(other), pytest.raises(InvalidStatus) as refused:
+                async with connect(server.url, additional_headers=KEY, open_timeout=WAIT):
+                    pass  # a second session accepted past --max-sessions 1
+            assert refused.value.response.status_code == 503
+            return worker_of(holder), refused.value.response.headers[HEADER]
+        finally:
+            await holder.close()
 
     holder, refuser = asyncio.run(refused_elsewhere())
     assert holder != refuser
@@ -273,14 +296,7 @@ def test_workers_refuse_tls_and_a_taken_port(served: Any) -> None:
 
 def test_a_worker_killed_stops_the_others_and_fails_the_exit_code(served: Any) -> None:
     server = served("--pace", "fast")
-    pid = server.process.pid
-    children = [  # the workers (the speech engine's helper process is a child too)
-        child
-        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        if b"harness.cli" in Path(f"/proc/{child}/cmdline").read_bytes()
-    ]
-    assert len(children) == 2, children
-    os.kill(int(children[0]), signal.SIGKILL)
+    os.kill(server.workers()[0], signal.SIGKILL)
     _, server.stderr = server.process.communicate(timeout=WAIT)  # it stops by itself
     assert server.process.returncode == 1
     assert "ended by itself (exit code -9); stopping the others" in server.stderr
