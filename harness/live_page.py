@@ -18,8 +18,6 @@ import threading
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from harness.report import ConnectionRecord, Section, render_report
-from harness.report.model import Pacer
 from mock_server.protocol.http import HttpRequest, json_response, openai_error
 from mock_server.redaction import secrets_of
 from mock_server.server import Connection, MockServer
@@ -174,6 +172,9 @@ class LivePage:
         copy = Transcript(handshake=transcript.handshake, entries=transcript.entries.copy())
         copy.closed = transcript.closed
         tape = transcript.input_audio
+        from harness.report import ConnectionRecord, Section, render_report  # numpy: on use
+        from harness.report.model import Pacer
+
         record = ConnectionRecord(
             connection.number,
             copy,

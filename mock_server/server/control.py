@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.http11 import Response
@@ -28,13 +28,7 @@ from mock_server.protocol.http import HttpRequest, json_response, openai_error
 from mock_server.scenario.yaml_source import MAX_FILE_BYTES
 from mock_server.server.connection import Connection
 from mock_server.server.control_access import ControlAccess, is_loopback
-from mock_server.server.control_mounts import (
-    PREFIX_ROOT,
-    ControlError,
-    ControlMount,
-    fixtures_folder,
-    read_mount_request,
-)
+from mock_server.server.control_errors import PREFIX_ROOT, ControlError
 from mock_server.server.control_views import (
     DEFAULT_PAGE,
     JOURNAL_SIZE,
@@ -45,6 +39,9 @@ from mock_server.server.control_views import (
 )
 from mock_server.server.server import MockServer
 from mock_server.units import parse_duration
+
+if TYPE_CHECKING:
+    from mock_server.server.control_mounts import ControlMount
 
 log = logging.getLogger("realtime_mock")
 
@@ -176,6 +173,13 @@ class ControlApi:
                 "finished ones, or POST /_mock/reset",
                 code="too_many_mounts",
             )
+        # The scenario machinery loads with the first mount posted (see control_errors.py).
+        from mock_server.server.control_mounts import (
+            ControlMount,
+            fixtures_folder,
+            read_mount_request,
+        )
+
         folder = fixtures_folder(request, is_loopback(request.peer))
         # Reading a scenario (up to 4 MiB of YAML) takes a while: not on the sessions' loop.
         asked = await asyncio.to_thread(read_mount_request, request, folder)

@@ -14,7 +14,7 @@ import ipaddress
 from urllib.parse import urlsplit
 
 from mock_server.protocol.http import HttpRequest
-from mock_server.server.control_mounts import ControlError
+from mock_server.server.control_errors import ControlError
 
 _LOOPBACK_NAMES = ("localhost",)
 

@@ -40,6 +40,7 @@ from mock_server.scenario.runner import ScenarioRunner
 from mock_server.scenario.served import ServedScenario
 from mock_server.scenario.verdict import ScenarioVerdict
 from mock_server.server.connection import Connection
+from mock_server.server.control_errors import PREFIX_ROOT, ControlError
 from mock_server.server.mount import Mount
 from mock_server.units import parse_duration, parse_pace
 
@@ -50,36 +51,12 @@ JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
 # A letter or digit first: an id such as ".." would make a URL that clients normalise away.
 MOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-# Where a control mount's URLs live: ws://HOST:PORT/mocks/<id>/v1/realtime.
-PREFIX_ROOT = "/mocks"
 # Ended connections (with their transcripts) a mount keeps for the API; older ones are dropped.
 MAX_KEPT_CONNECTIONS = 32
 # Beyond a scenario's longest bound: how long a verdict waits for the connections to settle.
 SETTLE_MARGIN_S = 3.0
 MAX_WAIT_S = 120.0
 _POLL_S = 0.01
-
-
-class ControlError(Exception):
-    """A control request that cannot be done: the HTTP status and what to say (OpenAI's shape)."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        param: str | None = None,
-        code: str | None = None,
-        problems: list[dict[str, Any]] | None = None,
-        allow: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-        self.problems = problems
-        self.allow = allow
 
 
 @dataclass

@@ -10,14 +10,16 @@ and the :class:`Journal` at most its capacity, the oldest dropped first.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mock_server.redaction import redact_headers, redact_value
-from mock_server.scenario.runner import ScenarioRunner
-from mock_server.scenario.verdict import ConnectionVerdict
 from mock_server.server.connection import Connection
+
+if TYPE_CHECKING:
+    from mock_server.scenario.verdict import ConnectionVerdict
 
 JOURNAL_SIZE = 200
 DEFAULT_PAGE = 500
@@ -35,7 +37,12 @@ def _secrets(connection: Connection) -> list[str]:
 def connection_verdict(connection: Connection) -> ConnectionVerdict | None:
     """The connection's own verdict (its scenario runner's), or None without a scenario."""
     script = connection.session.script if connection.session is not None else None
-    return script.verdict() if isinstance(script, ScenarioRunner) else None
+    # Not loaded, no scenario has run (the API does not load the scenario machinery itself).
+    runner = sys.modules.get("mock_server.scenario.runner")
+    if runner is None or not isinstance(script, runner.ScenarioRunner):
+        return None
+    verdict: ConnectionVerdict = script.verdict()
+    return verdict
 
 
 def connection_summary(connection: Connection, mount_id: str | None) -> dict[str, Any]:

@@ -20,7 +20,15 @@ from mock_server.server import MockServer, warm
 from tests.helpers import MODEL_QUERY, WAIT, connected, recv, serving, until
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("numpy", "pydantic", "openai", "mock_server.session", "mock_server.relay.relayed")
+HEAVY = (
+    "numpy",
+    "pydantic",
+    "openai",
+    "mock_server.session",
+    "mock_server.relay.relayed",
+    "mock_server.scenario.model",
+    "harness.report",
+)
 
 
 def _fresh(code: str) -> str:
@@ -34,7 +42,9 @@ def _fresh(code: str) -> str:
 def test_the_command_line_and_the_server_load_nothing_heavy() -> None:
     probe = (
         "import sys, json; import harness.cli, harness.cli.serve, mock_server.server, "
-        "mock_server.relay; print(json.dumps(sorted(sys.modules)))"
+        # What serve attaches before it listens: the live page and the control API.
+        "mock_server.relay, harness.live_page, mock_server.server.control; "
+        "print(json.dumps(sorted(sys.modules)))"
     )
     loaded = json.loads(_fresh(probe))
     heavy = [m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)]
