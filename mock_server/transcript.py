@@ -174,15 +174,19 @@ class _Appends:
         its audio as a string, perhaps a string ``event_id``; False: keep it as an entry."""
         audio = event.get("audio")
         event_id = event.get("event_id", "")
-        if not (_APPEND_KEYS.issuperset(event) and type(audio) is str and type(event_id) is str):
+        if type(audio) is not str or type(event_id) is not str:
             return False
-        try:
-            encoded = event_id.encode()
-        except UnicodeEncodeError:  # a lone surrogate: kept as an entry, as it came
+        if not _APPEND_KEYS.issuperset(event):
             return False
-        shape = tuple(_KEYS[key] for key in event)
-        code = self.shape_codes.setdefault(shape, len(self.shape_codes))
-        self.ids += encoded
+        if event_id:
+            try:
+                self.ids += event_id.encode()
+            except UnicodeEncodeError:  # a lone surrogate: kept as an entry, as it came
+                return False
+        keys = tuple(event)
+        code = self.shape_codes.get(keys)
+        if code is None:  # a new key order, kept with one string of each key
+            code = self.shape_codes[tuple(_KEYS[key] for key in keys)] = len(self.shape_codes)
         self.places.append(place)
         self.times.append(t)
         self.sizes.append(len(audio))
