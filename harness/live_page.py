@@ -20,8 +20,7 @@ from websockets.http11 import Response
 
 from mock_server.protocol.http import HttpRequest, json_response, openai_error
 from mock_server.redaction import secrets_of
-from mock_server.server import Connection, MockServer
-from mock_server.transcript import Transcript
+from mock_server.server import Connection, MockServer, warm
 
 KEEP_ENDED = 20
 REFRESH_S = 2
@@ -103,6 +102,7 @@ class LivePage:
             self._ended.append(connection)
 
     def install(self) -> None:
+        warm.also("harness.report")  # numpy and the report's parts: off the loop
         self.server.http_routes.add("/_mock/", self._index, exact=True)
         self.server.http_routes.add("/_mock/view.json", self._list, exact=True)
         self.server.http_routes.add("/_mock/view/", self._view)
@@ -169,6 +169,8 @@ class LivePage:
         connection = matches[0]
         transcript = connection.transcript
         # A copy of what it holds now (an open connection goes on without the page).
+        from mock_server.transcript import Transcript
+
         copy = Transcript(handshake=transcript.handshake, entries=transcript.entries.copy())
         copy.closed = transcript.closed
         tape = transcript.input_audio

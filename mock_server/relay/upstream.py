@@ -39,13 +39,13 @@ from mock_server.protocol.http import (
     presented_key,
 )
 from mock_server.redaction import SECRET_QUERY, is_secret_query, redact_text
-from mock_server.transcript import REFUSED, Transcript
 
 if TYPE_CHECKING:  # the scenario format is loaded only when a passthrough scenario has rules
     from websockets.asyncio.client import connect
 
     from mock_server.relay.relayed import RecordingSink, Relay
     from mock_server.scenario.model import Rule
+    from mock_server.transcript import Transcript
 
 log = logging.getLogger("realtime_mock")
 
@@ -185,6 +185,8 @@ class Upstream:
         except InvalidStatus as refused:
             if 300 <= refused.response.status_code < 400:
                 return self._redirected(refused.response, secrets)
+            from mock_server.transcript import REFUSED  # loaded after listening (warm.py)
+
             transcript.add(
                 time.monotonic() - started, "note", REFUSED, event=_refusal_note(refused.response)
             )

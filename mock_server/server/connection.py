@@ -29,7 +29,6 @@ from mock_server.protocol.http import openai_error
 from mock_server.server.framing import BATCH_BYTES, BatchConnection, send_texts
 from mock_server.server.mount import Mount
 from mock_server.server.warm import default_transcriber
-from mock_server.transcript import Transcript
 
 if TYPE_CHECKING:
     from websockets.http11 import Request
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     from mock_server.server.handshake import Accept
     from mock_server.server.handshake import Relay as RelayDecision
     from mock_server.session import Output, Session
+    from mock_server.transcript import Transcript
 
 log = logging.getLogger("realtime_mock")
 # A frame whose handling took longer than this makes its session wait as long before its next
@@ -72,6 +72,8 @@ class Connection:
     @classmethod
     def accepted(cls, decision: Accept, call_id: str | None = None) -> Connection:
         """The emulated connection an accepted handshake opens (a sideband names its call)."""
+        from mock_server.transcript import Transcript  # loaded after listening (warm.py)
+
         transcript = Transcript(
             input_audio=bytearray() if decision.mount.keep_input_audio else None
         )
@@ -307,6 +309,8 @@ async def open_relay(
     """Open the pass-through upstream during the client's handshake: the relayed connection,
     or the response to refuse the client with (the upstream's own refusal, or a 502)."""
     upstream = decision.upstream
+    from mock_server.transcript import Transcript
+
     transcript = Transcript()
     transcript.handshake = decision.handshake
     # A client may give up while the upstream is slow to answer; on the live API an upstream

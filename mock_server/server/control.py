@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from websockets.http11 import Response
 
 from mock_server.protocol.http import HttpRequest, json_response, openai_error
-from mock_server.scenario.yaml_source import MAX_FILE_BYTES
+from mock_server.server import warm
 from mock_server.server.connection import Connection
 from mock_server.server.control_access import ControlAccess, is_loopback
 from mock_server.server.control_errors import PREFIX_ROOT, ControlError
@@ -47,7 +47,8 @@ log = logging.getLogger("realtime_mock")
 
 CONTROL_PREFIX = "/_mock/"
 # A scenario file's bound, and room for the JSON around it.
-MAX_BODY_BYTES = MAX_FILE_BYTES + 64 * 1024
+# A scenario file's bound (yaml_source.MAX_FILE_BYTES, checked equal by the tests) and room.
+MAX_BODY_BYTES = 4 * 1024 * 1024 + 64 * 1024
 MAX_MOUNTS = 256
 
 
@@ -114,6 +115,7 @@ class ControlApi:
     def attach(self) -> ControlApi:
         """Serve the routes on the server, and keep the journal of its connections."""
         self.server.http_routes.add(CONTROL_PREFIX, self.handle)
+        warm.also("mock_server.server.control_mounts")  # the scenario machinery, off the loop
         previous = self.server.on_connection_end
 
         def ended(connection: Connection) -> None:

@@ -22,9 +22,8 @@ import socket
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import h11
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -33,6 +32,9 @@ from websockets.typing import Subprotocol
 
 from mock_server.protocol.http import HttpRequest, openai_error
 from mock_server.server.framing import BatchConnection
+
+if TYPE_CHECKING:
+    import h11
 
 log = logging.getLogger("realtime_mock")
 
@@ -232,12 +234,16 @@ class HttpFront(asyncio.Protocol):
         if _is_upgrade(bytes(self.buffer[:end])):
             self._hand_over()
             return
+        import h11  # loaded by the warm-up (warm.py), or here by the first plain request
+
         self.parser = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         self.parser.receive_data(bytes(self.buffer))
         self.buffer.clear()
         self._read_message()
 
     def _read_message(self) -> None:
+        import h11
+
         parser = self.parser
         assert parser is not None
         while self.answering is None and not self.closed:
@@ -332,6 +338,8 @@ class HttpFront(asyncio.Protocol):
             self._read_head()
 
     def _keeps_alive(self) -> bool:
+        import h11
+
         assert self.parser is not None and self.request is not None
         if self.eof or self.parser.their_state is not h11.DONE:
             return False

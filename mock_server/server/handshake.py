@@ -42,10 +42,10 @@ from mock_server.protocol.http import (
 from mock_server.redaction import redact_text
 from mock_server.server.ephemeral import EphemeralKey, EphemeralKeys, is_ephemeral
 from mock_server.server.mount import Mount
-from mock_server.transcript import Handshake
 
 if TYPE_CHECKING:
     from mock_server.relay import Upstream
+    from mock_server.transcript import Handshake
 
 # Models the live service knows; anything else is refused with `missing_model` (close 4000).
 KNOWN_MODELS = re.compile(r"^(gpt-realtime|gpt-4o(-mini)?-realtime|gpt-audio|gpt-4o(-mini)?-audio)")
@@ -236,6 +236,8 @@ def _handshake(request: Request, dialect: Dialect, prefix: str) -> Handshake:
     """The handshake as the connection's transcript records it (secrets already removed)."""
     url = urlsplit(request.path)
     query = dict(parse_qsl(url.query, keep_blank_values=True))
+    from mock_server.transcript import Handshake  # loaded after listening (warm.py)
+
     return Handshake.redacted(
         path=url.path,
         query=query,

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import importlib
 import logging
 import sys
 import threading
@@ -21,6 +22,26 @@ log = logging.getLogger("realtime_mock")
 
 
 _WARMING = threading.Lock()  # servers started at once (each its loop) warm up once, in turn
+# Modules the warm-up imports too: what a server's parts load on first use (the plain-HTTP
+# parser, the control API's scenario machinery, the report), so that no first request loads
+# them on the event loop every session shares.
+_ALSO: list[str] = ["h11", "mock_server.transcript"]
+
+
+def also(module: str) -> None:
+    """Have the warm-up import ``module`` as well (at once, in a thread, if it has run)."""
+    if module in _ALSO:
+        return
+    _ALSO.append(module)
+    if is_warm():
+        threading.Thread(target=_import_quietly, args=(module,), daemon=True).start()
+
+
+def _import_quietly(module: str) -> None:
+    try:
+        importlib.import_module(module)
+    except Exception:  # pragma: no cover - then its first use says what fails
+        log.exception("realtime-mock: warming up %s failed", module)
 
 
 def warm_up() -> None:
@@ -42,6 +63,8 @@ def _warm_up() -> None:
         build_validators()
         default_transcriber()
         speech_warm_up()
+        for module in list(_ALSO):
+            _import_quietly(module)
         # What is alive now (modules, the SDK's models, the validators just built) lives as
         # long as the process: frozen, the cyclic collector no longer walks it. A full
         # collection walked ~160,000 such objects (90 ms; in a test process, over a second)

@@ -299,3 +299,9 @@ async def test_the_verdict_waits_for_an_open_connection_to_settle(api: ControlAp
         status, verdict = await call(api, "GET", f"/_mock/mounts/{mounted['id']}/verdict")
     assert (status, verdict["settled"], verdict["ok"]) == (200, True, False)
     assert "not within" in verdict["findings"][-1], verdict
+
+
+def test_the_body_bound_is_a_scenario_files_bound_and_some_room() -> None:
+    from mock_server.scenario.yaml_source import MAX_FILE_BYTES
+
+    assert control_module.MAX_BODY_BYTES == MAX_FILE_BYTES + 64 * 1024
