@@ -74,9 +74,8 @@ class Connection:
         """The emulated connection an accepted handshake opens (a sideband names its call)."""
         from mock_server.transcript import Transcript  # loaded after listening (warm.py)
 
-        transcript = Transcript(
-            input_audio=bytearray() if decision.mount.keep_input_audio else None
-        )
+        tape = bytearray() if decision.mount.keep_input_audio else None
+        transcript = Transcript(input_audio=tape)
         transcript.handshake = decision.handshake
         return cls(
             mount=decision.mount,
@@ -271,8 +270,7 @@ class _Pump:
             alarm.set(deadline, self.loop.time() + wait)
 
     def read(self, text: str) -> bool:
-        """One client text frame, handed over by the connection as it arrives; False: the
-        task is busy (then the frame waits in websockets' queue for its ``recv()``)."""
+        """A client text frame, handed over as it arrives; False: the task is busy (recv's)."""
         from mock_server.session import ServerEvent
 
         alarm = self.alarm
@@ -308,10 +306,9 @@ async def open_relay(
 ) -> Connection | Response:
     """Open the pass-through upstream during the client's handshake: the relayed connection,
     or the response to refuse the client with (the upstream's own refusal, or a 502)."""
-    upstream = decision.upstream
     from mock_server.transcript import Transcript
 
-    transcript = Transcript()
+    upstream, transcript = decision.upstream, Transcript()
     transcript.handshake = decision.handshake
     # A client may give up while the upstream is slow to answer; on the live API an upstream
     # session opened for nobody is billed and counts against the concurrency limit, so
