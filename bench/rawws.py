@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 from websockets.utils import accept_key, generate_key
 
+from mock_server.server.framing import frame_head, frame_span
+
 _ZERO_MASK = b"\x00\x00\x00\x00"
 TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 # Past this much unparsed input the server is not speaking WebSocket to us.
@@ -39,14 +41,7 @@ def frame(opcode: int, payload: bytes) -> bytes:
     >>> frame(TEXT, b"hi")
     b'\\x81\\x82\\x00\\x00\\x00\\x00hi'
     """
-    size = len(payload)
-    if size < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
-    elif size < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
-    return head + _ZERO_MASK + payload
+    return frame_head(0x80 | opcode, len(payload), masked=True) + _ZERO_MASK + payload
 
 
 def text_frame(text: str) -> bytes:
@@ -97,29 +92,17 @@ class RawClient(asyncio.Protocol):
             if not self._upgraded:
                 return
         offset = 0
-        size = len(buffer)
-        while size - offset >= 2:
-            first, second = buffer[offset], buffer[offset + 1]
-            if second & 0x80:
+        while (span := frame_span(buffer, offset)) is not None:
+            if buffer[offset + 1] & 0x80:
                 self._fail("the server masked a frame")
                 return
-            length = second & 0x7F
-            start = offset + 2
-            if length == 126:
-                if size - start < 2:
-                    break
-                (length,) = struct.unpack_from("!H", buffer, start)
-                start += 2
-            elif length == 127:
-                if size - start < 8:
-                    break
-                (length,) = struct.unpack_from("!Q", buffer, start)
-                start += 8
-            if size - start < length:
+            start, stop = span
+            if stop > len(buffer):
                 break
-            payload = bytes(buffer[start : start + length])
-            offset = start + length
-            self._frame(first & 0x0F, payload)
+            opcode = buffer[offset] & 0x0F
+            payload = bytes(buffer[start:stop])
+            offset = stop
+            self._frame(opcode, payload)
         if offset:
             del buffer[:offset]
 

@@ -158,16 +158,16 @@ class _Appends:
     outgrew the audio's own bound (issue 15). Here one costs about 30 bytes, and its id's.
     """
 
-    __slots__ = ("id_ends", "ids", "places", "shape_codes", "shapes", "sizes", "times")
+    __slots__ = ("id_ends", "ids", "key_orders", "places", "shapes", "sizes", "times")
 
     def __init__(self) -> None:
         self.places = array("I")  # each append's index among the transcript's entries
         self.times = array("d")
         self.sizes = array("I")  # the base64 audio's length (its placeholder says it)
-        self.shapes = array("B")  # which key order its event had (shape_codes)
+        self.shapes = array("B")  # which key order its event had (an index of key_orders)
         self.ids = bytearray()  # the event ids, UTF-8, one after another ("" when none)
         self.id_ends = array("I")
-        self.shape_codes: dict[tuple[str, ...], int] = {}
+        self.key_orders: list[tuple[str, ...]] = []  # at most 8: 2 orders of 2 keys, 6 of 3
 
     def add(self, place: int, t: float, event: dict[str, Any]) -> bool:
         """Keep a client append (validated or not) if it is one of the usual shape: its type,
@@ -184,9 +184,11 @@ class _Appends:
             except UnicodeEncodeError:  # a lone surrogate: kept as an entry, as it came
                 return False
         keys = tuple(event)
-        code = self.shape_codes.get(keys)
-        if code is None:  # a new key order, kept with one string of each key
-            code = self.shape_codes[tuple(_KEYS[key] for key in keys)] = len(self.shape_codes)
+        try:
+            code = self.key_orders.index(keys)
+        except ValueError:  # a new key order, kept with one string of each key
+            code = len(self.key_orders)
+            self.key_orders.append(tuple(_KEYS[key] for key in keys))
         self.places.append(place)
         self.times.append(t)
         self.sizes.append(len(audio))
@@ -199,7 +201,7 @@ class _Appends:
         for name in ("places", "times", "sizes", "shapes", "id_ends"):
             getattr(copied, name).extend(getattr(self, name))
         copied.ids += self.ids
-        copied.shape_codes.update(self.shape_codes)
+        copied.key_orders.extend(self.key_orders)
         return copied
 
     def entry(self, k: int) -> Entry:
@@ -210,11 +212,8 @@ class _Appends:
             "audio": elided(self.sizes[k], "audio"),
             "event_id": self.ids[start : self.id_ends[k]].decode(),
         }
-        event = {key: values[key] for key in self._shape(self.shapes[k])}
+        event = {key: values[key] for key in self.key_orders[self.shapes[k]]}
         return Entry(self.times[k], "client", APPEND, event)
-
-    def _shape(self, code: int) -> tuple[str, ...]:
-        return next(shape for shape, known in self.shape_codes.items() if known == code)
 
 
 class EntryLog(Sequence[Entry]):

@@ -26,7 +26,7 @@ from websockets.typing import Subprotocol
 
 from mock_server.protocol.events import Dialect
 from mock_server.protocol.http import openai_error
-from mock_server.server.framing import BATCH_BYTES, BatchConnection, send_texts
+from mock_server.server.framing import BatchConnection, batch_room, send_texts
 from mock_server.server.mount import Mount
 from mock_server.server.warm import default_transcriber
 
@@ -179,6 +179,7 @@ class _Pump:
         else:
             session.open(self.clock())
         if isinstance(ws, BatchConnection):
+            self._event_type = ServerEvent  # for read(): imported here, once
             ws.reader = self.read
         try:
             while True:
@@ -191,18 +192,18 @@ class _Pump:
                 busy = max(loop.time() - started, self.rest)
                 self.rest = 0.0
                 batch: list[str] = []  # consecutive events, sent in one write (send_texts)
-                size = 0
+                size, room = 0, batch_room(ws)
                 for output in outputs:
                     if isinstance(output, ServerEvent):
                         batch.append(output.text)
                         size += len(output.text)
-                        if size < BATCH_BYTES:
+                        if size < room:
                             continue
                     if batch:
                         if ws.state is not State.OPEN:
                             break
                         await send_texts(ws, batch)
-                        batch, size = [], 0
+                        batch, size, room = [], 0, batch_room(ws)
                     if ws.state is not State.OPEN:
                         # The client is closing: nothing more can reach it (a send would wait
                         # for the closing handshake), but the frames it sent before its close
@@ -271,8 +272,6 @@ class _Pump:
 
     def read(self, text: str) -> bool:
         """A client text frame, handed over as it arrives; False: the task is busy (recv's)."""
-        from mock_server.session import ServerEvent
-
         alarm = self.alarm
         if not alarm.waiting:
             return False
@@ -281,11 +280,11 @@ class _Pump:
         loop, session = self.loop, self.session
         try:
             started = loop.time()
-            now = self.origin + (started - self.origin) * self.scale
+            now = self.clock()
             session.receive(text, now)
             outputs = session.due(now)
             spent = loop.time() - started
-            texts = [output.text for output in outputs if type(output) is ServerEvent]
+            texts = [output.text for output in outputs if type(output) is self._event_type]
             if len(texts) < len(outputs) or not ws.write_now(texts):
                 # A close, a drop, a raw frame, much to write, a full socket: the task's.
                 self.held.extend(outputs)

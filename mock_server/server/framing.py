@@ -82,28 +82,14 @@ class BatchConnection(ServerConnection):
         pos = 0  # the next frame's first byte
         held = 0  # the first byte not yet given to anyone
         max_size = self.protocol.max_size
-        while end - pos >= 2:
+        while (span := frame_span(data, pos)) is not None:
             first, second = data[pos], data[pos + 1]
-            length = second & 0x7F
-            start = pos + 2
-            if length == 126:
-                if end - start < 2:
-                    break
-                length = _LENGTH_16.unpack_from(data, start)[0]
-                start += 2
-            elif length == 127:
-                if end - start < 8:
-                    break
-                length = _LENGTH_64.unpack_from(data, start)[0]
-                start += 8
-            if second & _MASKED:
-                start += 4
-            if max_size is not None and length > max_size:
+            start, stop = span
+            if max_size is not None and stop - start > max_size:
                 # websockets refuses it (1009); everything from here on is its to read.
                 self.framing = False
                 super().data_received(data[held:])
                 return
-            stop = start + length
             if stop > end:
                 self._need = stop - pos
                 break
@@ -166,11 +152,19 @@ class BatchConnection(ServerConnection):
         elif pending:
             self.transport.write(b"".join(pending))
 
+    def room(self) -> int:
+        """How much a batch of frames may hold now: what the socket's buffer takes before its
+        write limit, at most :data:`BATCH_BYTES`, and at least 1 (a frame always goes, then
+        the send waits for the socket). A batch the size of BATCH_BYTES written just under the
+        limit left the buffer that much over it."""
+        high = self.transport.get_write_buffer_limits()[1]
+        return max(1, min(BATCH_BYTES, high - self.transport.get_write_buffer_size()))
+
     def write_now(self, texts: list[str]) -> bool:
         """Write each text as a text frame now, all in one write, when the socket can take
-        them without waiting (open, under its write limit, at most :data:`BATCH_BYTES` of
-        text); False, writing nothing, when it cannot (then ``send_texts`` waits for it)."""
-        if self.paused or not _plain(self) or sum(map(len, texts)) >= BATCH_BYTES:
+        them without waiting (open, and they fit in :meth:`room`); False, writing nothing,
+        when it cannot (then ``send_texts`` waits for it)."""
+        if self.paused or not _plain(self) or sum(map(len, texts)) >= self.room():
             return False
         if self.protocol.writes:  # websockets' own queued bytes (a pong) go first
             self.send_data()
@@ -189,6 +183,12 @@ def _plain(ws: ServerConnection) -> bool:
         and not protocol.expect_continuation_frame
         and protocol.state is State.OPEN
     )
+
+
+def batch_room(ws: ServerConnection) -> int:
+    """How much text the next batch of events for ``send_texts`` may hold (see
+    :meth:`BatchConnection.room`)."""
+    return ws.room() if isinstance(ws, BatchConnection) else BATCH_BYTES
 
 
 async def send_texts(ws: ServerConnection, texts: list[str]) -> None:
@@ -218,9 +218,42 @@ async def send_texts(ws: ServerConnection, texts: list[str]) -> None:
 def text_frame(data: bytes) -> bytes:
     """The bytes of a final, unmasked text frame holding ``data`` (RFC 6455 section 5.2): what
     websockets' ``Frame(OP_TEXT, data).serialize(mask=False, extensions=[])`` gives."""
-    size = len(data)
+    return frame_head(_FINAL_TEXT, len(data)) + data
+
+
+def frame_head(first: int, size: int, masked: bool = False) -> bytes:
+    """A frame's header up to its mask key: its first byte (FIN, RSV, opcode), and the length
+    of a payload of ``size`` bytes in the fewest bytes, with the mask bit when ``masked`` (RFC
+    6455 section 5.2; the load generators' client, ``bench/rawws.py``, writes with it too)."""
+    mask = _MASKED if masked else 0
     if size < 126:
-        return bytes((0x81, size)) + data
+        return bytes((first, mask | size))
     if size < 65536:
-        return _HEADER_16.pack(0x81, 126, size) + data
-    return _HEADER_64.pack(0x81, 127, size) + data
+        return _HEADER_16.pack(first, mask | 126, size)
+    return _HEADER_64.pack(first, mask | 127, size)
+
+
+def frame_span(data: bytes | bytearray, pos: int) -> tuple[int, int] | None:
+    """Where the payload of the frame that starts at ``pos`` lies, ``(start, stop)`` (a masked
+    frame's key is the 4 bytes before ``start``), read from its header; None while the header
+    is not all in. ``stop`` past the end: the payload is still arriving. (RFC 6455 section
+    5.2; ``bench/rawws.py`` splits the server's frames with it too.)"""
+    end = len(data)
+    start = pos + 2
+    if start > end:
+        return None
+    second = data[pos + 1]
+    length = second & 0x7F
+    if length == 126:
+        if end - start < 2:
+            return None
+        length = _LENGTH_16.unpack_from(data, start)[0]
+        start += 2
+    elif length == 127:
+        if end - start < 8:
+            return None
+        length = _LENGTH_64.unpack_from(data, start)[0]
+        start += 8
+    if second & _MASKED:
+        start += 4
+    return start, start + length

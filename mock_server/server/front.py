@@ -232,7 +232,7 @@ class HttpFront(asyncio.Protocol):
         if end < 0:
             return
         if _is_upgrade(bytes(self.buffer[:end])):
-            self._hand_over()
+            self._hand_over(end + 4)
             return
         import h11  # loaded by the warm-up (warm.py), or here by the first plain request
 
@@ -275,8 +275,9 @@ class HttpFront(asyncio.Protocol):
                 self.close()
                 return
 
-    def _hand_over(self) -> None:
-        """Give the connection, and what it sent so far, to websockets."""
+    def _hand_over(self, head: int) -> None:
+        """Give the connection, and what it sent so far (the request's ``head`` bytes, and any
+        after them), to websockets."""
         assert self.transport is not None
         if self.timer is not None:
             self.timer.cancel()
@@ -284,7 +285,6 @@ class HttpFront(asyncio.Protocol):
         connection = self.front.upgrade()
         self.transport.set_protocol(connection)
         connection.connection_made(self.transport)
-        head = self.buffer.find(b"\r\n\r\n") + 4
         connection.data_received(bytes(self.buffer[:head]))
         if isinstance(connection, BatchConnection):
             # Its frames are split from the first byte after the head (see framing.py).
