@@ -8,6 +8,7 @@ are how every problem of a scenario file is reported, here and by the loader.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -296,6 +297,14 @@ def compose(text: str, source: str) -> tuple[Any, dict[Path_, tuple[int, int]]]:
             shown = node.value if len(node.value) <= 60 else node.value[:60] + "..."
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             raise _problem_at(source, node.start_mark, f"{shown!r} is not a valid {tag}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _problem_at(
+                source,
+                node.start_mark,
+                f"{node.value!r} is not a finite number: JSON, and so the Realtime API's "
+                "events, has no NaN or infinity",
+                hint="write a number, or null",
+            )
         if isinstance(value, str) and not _is_utf8(value):
             raise _problem_at(
                 source,

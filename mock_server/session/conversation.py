@@ -28,10 +28,9 @@ from mock_server.protocol import items as item_codec
 from mock_server.protocol.encoding import Encoder
 from mock_server.protocol.errors import RealtimeError
 from mock_server.protocol.formats import BYTES_PER_MS
-from mock_server.protocol.frames import WIRE_JSON
 from mock_server.session.context import Mistakes
 from mock_server.session.outbox import Outbox
-from mock_server.transcript import elided
+from mock_server.session.retrieval import retrieved
 
 # The audio a conversation's items hold, both ways (46 min of PCM16, more than a 60-minute
 # session's honest turns leave). Past it the oldest items' audio is let go, as the live
@@ -47,7 +46,6 @@ MAX_CONVERSATION_PARTS = 5_000
 MAX_CONVERSATION_TEXT = 32 * 1024 * 1024
 
 _ACTION_CODES = {"retrieving": "retrieve", "deleting": "delete", "truncating": "truncate"}
-_AUDIO_PART_TYPES = ("input_audio", "output_audio", "audio")
 # Bytes of the user's audio per input token in a response's usage.
 _INPUT_AUDIO_BYTES_PER_TOKEN = 4800
 
@@ -58,6 +56,8 @@ class Conversation:
     def __init__(self, outbox: Outbox, ids: IdFactory, mistakes: Mistakes) -> None:
         self.outbox = outbox
         self.encoder: Encoder = outbox.encoder
+        # What the dialect calls conversation.item.added, looked up once.
+        self._added_name = self.encoder.event_name(self.encoder.item_added_event)
         self.ids = ids
         self.mistakes = mistakes
         self.id = ""
@@ -213,20 +213,43 @@ class Conversation:
         self._client_text += size[1]
 
     def create_user_text(self, item: dict[str, Any]) -> None:
-        """:meth:`create` for a user message of text parts (``items.is_user_text_item``), the
-        event clients send most after appends: the same item and events in fewer steps."""
+        """:meth:`create` for a user message of text parts (``items.is_user_text_item``) at the
+        end, the event clients send most after appends: the same item, events and transcript
+        in fewer steps (``tests/mock_server/session/test_item_fast_path.py`` holds them equal).
+
+        Nothing changes a user's text message once it is created (truncation is for the
+        model's audio; a retrieval copies), so the item shares its content with the client's
+        event and is itself the item its ``item.added`` (beta: ``item.created``) carries: the
+        dialects' encodings of such an item are the item. Fewer containers a round trip, so
+        less for the cyclic collector, which walks each one that lives on.
+        """
         item_id = self.ids.new("item")
-        content = [dict(part) for part in item["content"]]
-        state = item_codec.CLIENT_ITEM_STATE
-        new = {**item, "content": content, "id": item_id, **state}  # from_client's order
-        if item_id in self._by_id:
+        by_id = self._by_id
+        if item_id in by_id:
             raise _duplicate(item_id)
+        new = {**item, "id": item_id, **item_codec.CLIENT_ITEM_STATE}  # from_client's order
+        content = new["content"]
         texts = [part["text"] for part in content if part["text"]]  # what text_of joins
-        size = self._room_for(len(content), sum(map(len, texts)) + len(texts) - 1 if texts else 0)
-        self.insert(new, None)
-        self._client_sizes[item_id] = size
-        self._client_parts += size[0]
-        self._client_text += size[1]
+        parts, text = len(content), sum(map(len, texts)) + len(texts) - 1 if texts else 0
+        items = self.items
+        if (
+            len(items) >= MAX_CONVERSATION_ITEMS
+            or self._client_parts + parts > MAX_CONVERSATION_PARTS
+            or self._client_text + text > MAX_CONVERSATION_TEXT
+        ):
+            self._room_for(parts, text)  # raises the bound's error
+        previous = items[-1]["id"] if items else None
+        items.append(new)
+        by_id[item_id] = new
+        self._unsettled.add(item_id)
+        added_name = self._added_name
+        event = {"type": added_name, "previous_item_id": previous, "item": new}
+        added = self.outbox.emit_as(added_name, event)
+        if self.encoder.item_done_event is not None:
+            self.outbox.emit_sibling(added, self.encoder.item_done_event)
+        self._client_sizes[item_id] = (parts, text)
+        self._client_parts += parts
+        self._client_text += text
 
     def _check_room(self, item: dict[str, Any]) -> tuple[int, int]:
         """Refuse ``item`` if the conversation would outgrow its bounds (MAX_CONVERSATION_ITEMS
@@ -305,31 +328,7 @@ class Conversation:
 
     def retrieve(self, item_id: str) -> None:
         item = self.items[self.require(item_id, "retrieving")]
-        encoded = self.encoder.item(item, with_audio=True)
-        audio = self.audio.get(item["id"])
-        content = encoded.get("content") or []
-        audio_parts = [n for n, part in enumerate(content) if part.get("type") in _AUDIO_PART_TYPES]
-        if not audio or not audio_parts:
-            self.outbox.emit({"type": "conversation.item.retrieved", "item": encoded})
-            return
-        # The item's audio is encoded once, straight into the frame's text (base64 needs no
-        # JSON escaping); the transcript keeps its size, since the session holds the audio.
-        payload = binascii.b2a_base64(audio, newline=False).decode("ascii")
-        placeholder = elided(len(payload), f"item {item['id']}'s audio")
-        for n in audio_parts:
-            content[n] = {**content[n], "audio": placeholder}
-        recorded = {
-            "event_id": self.ids.new("event"),
-            "type": self.encoder.event_name("conversation.item.retrieved"),
-            "item": encoded,
-        }
-        sent_content = [
-            {**part, "audio": payload} if n in audio_parts else part
-            for n, part in enumerate(content)
-        ]
-        wire = {**recorded, "item": {**encoded, "content": sent_content}}
-        text = WIRE_JSON.encode(recorded).replace(f'"{placeholder}"', f'"{payload}"')
-        self.outbox.queue(wire, text, recorded)
+        self.outbox.queue(*retrieved(self.encoder, self.ids, item, self.audio.get(item["id"])))
 
     def delete(self, item_id: str) -> None:
         item = self.items.pop(self.require(item_id, "deleting"))

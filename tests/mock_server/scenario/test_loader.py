@@ -153,6 +153,8 @@ def test_a_huge_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
         ("n: " + "1" * 5000 + "\n", "is not a valid !!int"),
         ("a: 1\n---\nb: 2\n", "a scenario file holds one YAML document"),
         ('name: "\\ud800"\n', "a lone surrogate"),
+        ("temperature: .nan\n", "'.nan' is not a finite number"),
+        ("steps:\n  - n: -.inf\n", "'-.inf' is not a finite number"),
         ("a: !!set {x}\n", "YAML tag 'tag:yaml.org,2002:set' is not allowed"),
         ("a: !custom x\n", "YAML tag '!custom' is not allowed"),
         ("a: b\n\x01\n", "invalid YAML"),
