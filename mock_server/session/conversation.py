@@ -215,7 +215,7 @@ class Conversation:
     def create_user_text(self, item: dict[str, Any]) -> None:
         """:meth:`create` for a user message of text parts (``items.is_user_text_item``) at the
         end, the event clients send most after appends: the same item, events and transcript
-        in fewer steps (``tests/mock_server/session/test_item_fast_path.py`` holds them equal).
+        in fewer steps (``tests/mock_server/test_item_fast_path.py`` holds them equal).
 
         Nothing changes a user's text message once it is created (truncation is for the
         model's audio; a retrieval copies), so the item shares its content with the client's
