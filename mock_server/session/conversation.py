@@ -107,8 +107,11 @@ class Conversation:
 
     # ---- adding -----------------------------------------------------------------------------
 
-    def insert(self, item: dict[str, Any], previous_id: str | None) -> None:
-        """Insert a complete item after ``previous_id`` (None: at the end; ``root``: first)."""
+    def insert(
+        self, item: dict[str, Any], previous_id: str | None, encoded: dict[str, Any] | None = None
+    ) -> None:
+        """Insert a complete item after ``previous_id`` (None: at the end; ``root``: first),
+        announced with ``encoded`` (None: the encoder's encoding of it)."""
         if previous_id is None:
             position = len(self.items)
         elif previous_id == "root":
@@ -120,9 +123,11 @@ class Conversation:
         self._by_id[item["id"]] = item
         self._unsettled.add(item["id"])
         previous = self.items[position - 1]["id"] if position > 0 else None
-        encoded = self.encoder.item(item)
-        added = self.outbox.emit(
-            {"type": self.encoder.item_added_event, "previous_item_id": previous, "item": encoded}
+        if encoded is None:
+            encoded = self.encoder.item(item)
+        added_name = self._added_name
+        added = self.outbox.emit_as(
+            added_name, {"type": added_name, "previous_item_id": previous, "item": encoded}
         )
         if self.encoder.item_done_event is not None:
             self.outbox.emit_sibling(added, self.encoder.item_done_event)
@@ -224,29 +229,14 @@ class Conversation:
         less for the cyclic collector, which walks each one that lives on.
         """
         item_id = self.ids.new("item")
-        by_id = self._by_id
-        if item_id in by_id:
+        if item_id in self._by_id:
             raise _duplicate(item_id)
         new = {**item, "id": item_id, **item_codec.CLIENT_ITEM_STATE}  # from_client's order
         content = new["content"]
         texts = [part["text"] for part in content if part["text"]]  # what text_of joins
         parts, text = len(content), sum(map(len, texts)) + len(texts) - 1 if texts else 0
-        items = self.items
-        if (
-            len(items) >= MAX_CONVERSATION_ITEMS
-            or self._client_parts + parts > MAX_CONVERSATION_PARTS
-            or self._client_text + text > MAX_CONVERSATION_TEXT
-        ):
-            self._room_for(parts, text)  # raises the bound's error
-        previous = items[-1]["id"] if items else None
-        items.append(new)
-        by_id[item_id] = new
-        self._unsettled.add(item_id)
-        added_name = self._added_name
-        event = {"type": added_name, "previous_item_id": previous, "item": new}
-        added = self.outbox.emit_as(added_name, event)
-        if self.encoder.item_done_event is not None:
-            self.outbox.emit_sibling(added, self.encoder.item_done_event)
+        self._room_for(parts, text)
+        self.insert(new, None, new)
         self._client_sizes[item_id] = (parts, text)
         self._client_parts += parts
         self._client_text += text
@@ -259,6 +249,12 @@ class Conversation:
 
     def _room_for(self, parts: int, text: int) -> tuple[int, int]:
         """:meth:`_check_room` for an item of ``parts`` content parts and ``text`` characters."""
+        if (
+            len(self.items) < MAX_CONVERSATION_ITEMS
+            and self._client_parts + parts <= MAX_CONVERSATION_PARTS
+            and self._client_text + text <= MAX_CONVERSATION_TEXT
+        ):
+            return parts, text  # the usual case, without building the loop below
         for what, now, adds, bound in (
             ("items", len(self.items), 1, MAX_CONVERSATION_ITEMS),
             ("content parts", self._client_parts, parts, MAX_CONVERSATION_PARTS),

@@ -74,16 +74,16 @@ class Outbox:
     ) -> dict[str, Any]:
         """Send one event built under its GA name; returns it as sent. ``recorded`` replaces
         fields in the transcript's copy only (a payload kept as its size)."""
-        wire = {"event_id": self.ids.new("event"), **event}
-        wire["type"] = self.encoder.event_name(event["type"])
-        return self.queue(wire, wire_json(wire), None if recorded is None else {**wire, **recorded})
+        return self.emit_as(self.encoder.event_name(event["type"]), event, recorded=recorded)
 
-    def emit_as(self, name: str, event: dict[str, Any]) -> dict[str, Any]:
-        """:meth:`emit` for a caller that looked up the event's name for the dialect once
-        (``name``; ``event`` starts with its type, which ``name`` replaces)."""
+    def emit_as(
+        self, name: str, event: dict[str, Any], *, recorded: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """:meth:`emit` with the event's name for the dialect, ``name``, looked up once by the
+        caller (``event`` starts with its type, which ``name`` replaces)."""
         wire = {"event_id": self.ids.new("event"), **event}
         wire["type"] = name
-        return self.queue(wire, wire_json(wire))
+        return self.queue(wire, wire_json(wire), None if recorded is None else {**wire, **recorded})
 
     def emit_given(self, event: dict[str, Any]) -> dict[str, Any]:
         """Send an event as a script or rule gives it: renamed for the dialect, with its own
