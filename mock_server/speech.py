@@ -17,8 +17,11 @@ to one of them, by a stable hash). A reply is spoken a phrase at a time (:func:`
 the next phrase made in a thread while one streams (:func:`prefetch`), so a response holds the
 event loop for one phrase at most: ~5-15 ms on an idle machine (the fork, the library's start,
 synthesis at ~500x real time, resampling to 24 kHz), more under load. The worker starts once
-per process (``server/warm.py`` for a server). Utterances of about a second are cached per
-``(text, voice)``, bounded in bytes. Windows (no ``fork``) gets tones.
+per process (``server/warm.py`` for a server). Every phrase spoken is cached per
+``(text, voice)``, the cache bounded in bytes and entries: a load test's or a suite's replies
+repeat, and a cached phrase costs no fork, synthesis or resampling (the concurrency
+benchmark's server spent 38% of its CPU speaking the same reply again). Windows (no ``fork``)
+gets tones.
 """
 
 from __future__ import annotations
@@ -55,12 +58,13 @@ MAX_SPEECH_CHARS = 5_000
 # ~70 ms a character).
 MAX_MS_PER_CHAR = 120
 MAX_MS_BASE = 1_000
-# The cache, shared by every session, holds short utterances only (common replies: "OK.",
-# a fixed scripted line: about a second of speech), at most this many bytes in all; a longer
-# phrase is made for its response (ahead, in a thread) and kept by nothing after it.
-CACHE_BYTES = 200_000
-CACHE_ENTRY_BYTES = 50_000
-CACHE_ENTRIES = 32
+# The cache, shared by every session of a process, holds the phrases spoken last, at most this
+# many bytes in all (about 170 s of speech; the oldest go first): a whole phrase fits in an
+# entry (SEGMENT_CHARS of text is about 8 s, 400 kB); a longer one is made for its response
+# and kept by nothing after it.
+CACHE_BYTES = 8_000_000
+CACHE_ENTRY_BYTES = 600_000
+CACHE_ENTRIES = 256
 
 # Realtime voice -> (base pitch, pitch range) in eSpeak NG's voice-file units (Hz-like).
 VOICES: dict[str, tuple[int, int]] = {

@@ -144,3 +144,32 @@ def test_a_reply_stopped_early_forgets_the_phrase_it_made_ahead() -> None:
     assert speech._pending
     d.send({"type": "response.cancel"})
     assert not speech._pending
+
+
+def test_a_whole_phrase_is_spoken_once_and_the_cache_stays_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A load test's reply, said again and again: the worker speaks it once (the concurrency
+    # benchmark's server spent 38% of its CPU saying the same seconds-long reply again).
+    worker = speech._the_worker()
+    assert worker is not None
+    spoken: list[str] = []
+    speak = worker.speak
+
+    def counting(text: str, voice: str) -> tuple[int, bytes]:
+        spoken.append(text)
+        return speak(text, voice)
+
+    monkeypatch.setattr(worker, "speak", counting)
+    first = speech.synthesize(SENTENCE, "alloy")
+    assert first is not None and len(first) > 100_000  # seconds of speech, not one
+    assert speech.synthesize(SENTENCE, "alloy") == first
+    assert spoken == [SENTENCE]
+    # However many phrases are said, the cache holds at most its bound (oldest out first).
+    monkeypatch.setattr(speech, "CACHE_BYTES", 3 * len(first))
+    for n in range(6):
+        speech.synthesize(f"{SENTENCE} Number {n}.", "alloy")
+    assert speech._cache_bytes <= 3 * len(first)
+    assert sum(map(len, speech._cache.values())) == speech._cache_bytes
+    assert (f"{SENTENCE} Number 5.", "alloy") in speech._cache
+    assert (SENTENCE, "alloy") not in speech._cache
