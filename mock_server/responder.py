@@ -259,6 +259,17 @@ def placeholder_speech_stream(
     return estimate, _spoken_phrases(phrases, first, voice, rate)
 
 
+def speak_ahead(text: str, voice: Any = None) -> str | None:
+    """Start making the first phrase of :func:`placeholder_speech_stream`'s speech of ``text``
+    in a thread (``speech.prefetch``); that phrase, for ``speech.forget`` if it is not taken,
+    or None when the speech would not start with one (tones, no text)."""
+    phrases = speech.segments(text)
+    if not phrases or len(text) > speech.MAX_SPEECH_CHARS or not speech.available():
+        return None
+    speech.prefetch(phrases[0], voice)
+    return phrases[0]
+
+
 def placeholder_speech(text: str, rate: int = SAMPLE_RATE, voice: Any = None) -> bytes:
     """Deterministic PCM16 for ``text``, used when a response must carry audio and nothing
     supplied any: ``text`` spoken by eSpeak NG in ``voice`` (:mod:`mock_server.speech`), or,

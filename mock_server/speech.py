@@ -185,6 +185,9 @@ class _Worker:
             self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self._process.kill()
+            self._process.wait(timeout=5)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
 
 
 _worker: _Worker | None = None

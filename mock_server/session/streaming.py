@@ -18,6 +18,7 @@ import math
 from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from mock_server import speech
 from mock_server.protocol.formats import BYTES_PER_MS
 from mock_server.responder import (
     FunctionCallOutput,
@@ -25,6 +26,7 @@ from mock_server.responder import (
     McpCallOutput,
     MessageOutput,
     placeholder_speech_stream,
+    speak_ahead,
 )
 from mock_server.session import mcp
 
@@ -77,6 +79,30 @@ def _stream_deltas(
 
 
 def stream_response(responses: Responses, run: ResponseRun) -> Pauses:
+    # The first phrase of each spoken reply is made in a thread from now on, while the
+    # response's latency passes, rather than on the event loop when its audio is due.
+    settings, ahead = run.settings, []
+    spoken = "audio" in settings.output_modalities
+    for output in run.plan.outputs:
+        if spoken and isinstance(output, MessageOutput) and output.audio is None:
+            phrase = speak_ahead(_within(output.text, settings.max_output_tokens), settings.voice)
+            if phrase is not None:
+                ahead.append(phrase)
+    try:
+        yield from _stream_outputs(responses, run)
+    finally:
+        for phrase in ahead:  # a reply that stopped first (a spoken phrase was taken)
+            speech.forget(phrase, settings.voice)
+
+
+def _within(text: str, max_tokens: Any) -> str:
+    """``text`` cut to ``max_output_tokens`` (about 4 characters a token)."""
+    if isinstance(max_tokens, int) and estimate_tokens(text) > max_tokens:
+        return text[: max_tokens * 4]
+    return text
+
+
+def _stream_outputs(responses: Responses, run: ResponseRun) -> Pauses:
     pause = run.pacer.first_event()
     if pause > 0:
         yield pause
@@ -177,10 +203,8 @@ def _stream_message(
     emit = responses.outbox.emit
     output_format = run.settings.output_format
     with_audio = "audio" in run.settings.output_modalities
-    text = output.text
-    max_tokens = run.settings.max_output_tokens
-    if isinstance(max_tokens, int) and estimate_tokens(text) > max_tokens:
-        text = text[: max_tokens * 4]
+    text = _within(output.text, run.settings.max_output_tokens)
+    if text != output.text:
         run.plan.status = "incomplete"
         run.plan.reason = "max_output_tokens"
     item_id = responses.ids.new("item")
