@@ -14,9 +14,11 @@ the next (the pitch "flutter", and phase and filter memory that no call resets, 
 (``speech_worker.py``) that has loaded the library and never spoken; each voice has flutter
 off and the random seed reset. Each Realtime voice name maps to a fixed pitch (an unknown name
 to one of them, by a stable hash). A reply is spoken a phrase at a time (:func:`segments`),
-the next phrase made in a thread while one streams (:func:`prefetch`), so a response holds the
-event loop for one phrase at most: ~5-15 ms on an idle machine (the fork, the library's start,
-synthesis at ~500x real time, resampling to 24 kHz), more under load. The worker starts once
+each made in a thread (:func:`prefetch`): the first while the response's latency passes, each
+next one while the one before streams. A response holds the event loop only for what is not
+ready when its audio is due, one phrase at most (a session with no latency waits for its first):
+~5-15 ms on an idle machine (the fork, the library's start, synthesis at ~500x real time,
+resampling to 24 kHz), more under load. The worker starts once
 per process (``server/warm.py`` for a server). Every phrase spoken is cached per
 ``(text, voice)``, the cache bounded in bytes and entries: a load test's or a suite's replies
 repeat, and a cached phrase costs no fork, synthesis or resampling (the concurrency
