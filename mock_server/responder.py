@@ -249,8 +249,8 @@ def placeholder_speech_stream(
     >>> abs(length - len(b"".join(pieces))) <= 2 and len(placeholder_speech("two words")) > 0
     True
     """
-    phrases = speech.segments(text)
-    if rate != SAMPLE_RATE or not phrases or len(text) > speech.MAX_SPEECH_CHARS:
+    phrases = _speech_phrases(text) if rate == SAMPLE_RATE else []
+    if not phrases:
         return _tones(text, rate)
     first = speech.synthesize(phrases[0], voice)
     if first is None:
@@ -259,12 +259,17 @@ def placeholder_speech_stream(
     return estimate, _spoken_phrases(phrases, first, voice, rate)
 
 
+def _speech_phrases(text: str) -> list[str]:
+    """The phrases ``text`` is spoken in, or none when it is too long to speak (tones)."""
+    return speech.segments(text) if len(text) <= speech.MAX_SPEECH_CHARS else []
+
+
 def speak_ahead(text: str, voice: Any = None) -> str | None:
     """Start making the first phrase of :func:`placeholder_speech_stream`'s speech of ``text``
-    in a thread (``speech.prefetch``); that phrase, for ``speech.forget`` if it is not taken,
-    or None when the speech would not start with one (tones, no text)."""
-    phrases = speech.segments(text)
-    if not phrases or len(text) > speech.MAX_SPEECH_CHARS or not speech.available():
+    in a thread (``speech.prefetch``, which does nothing without eSpeak NG); that phrase, for
+    ``speech.forget`` if it is not taken, or None when the speech would be tones."""
+    phrases = _speech_phrases(text)
+    if not phrases:
         return None
     speech.prefetch(phrases[0], voice)
     return phrases[0]

@@ -18,8 +18,8 @@ each made in a thread (:func:`prefetch`): the first while the response's latency
 next one while the one before streams. A response holds the event loop only for what is not
 ready when its audio is due, one phrase at most (a session with no latency waits for its first):
 ~5-15 ms on an idle machine (the fork, the library's start, synthesis at ~500x real time,
-resampling to 24 kHz), more under load. The worker starts once
-per process (``server/warm.py`` for a server). Every phrase spoken is cached per
+resampling to 24 kHz), more under load. The worker starts once per process
+(``server/warm.py`` for a server). Every phrase spoken is cached per
 ``(text, voice)``, the cache bounded in bytes and entries: a load test's or a suite's replies
 repeat, and a cached phrase costs no fork, synthesis or resampling (the concurrency
 benchmark's server spent 38% of its CPU speaking the same reply again). Windows (no ``fork``)
