@@ -224,8 +224,8 @@ def _spoken_phrases(phrases: list[str], first: bytes, voice: Any, rate: int) -> 
     try:
         for index, phrase in enumerate(phrases):
             if index + 1 < len(phrases):
-                ahead = phrases[index + 1]
-                speech.prefetch(ahead, voice)  # made while this phrase streams
+                following = phrases[index + 1]  # made while this phrase streams
+                ahead = following if speech.prefetch(following, voice) else None
             spoken = first if index == 0 else speech.synthesize(phrase, voice)
             if spoken is None:  # a phrase that would be spelled out: its words as tones
                 yield from _tones(phrase, rate)[1]
@@ -266,13 +266,10 @@ def _speech_phrases(text: str) -> list[str]:
 
 def speak_ahead(text: str, voice: Any = None) -> str | None:
     """Start making the first phrase of :func:`placeholder_speech_stream`'s speech of ``text``
-    in a thread (``speech.prefetch``, which does nothing without eSpeak NG); that phrase, for
-    ``speech.forget`` if it is not taken, or None when the speech would be tones."""
+    in a thread (``speech.prefetch``); that phrase, for ``speech.forget`` if it is not taken,
+    or None when this call started nothing (tones, no eSpeak NG, made or being made already)."""
     phrases = _speech_phrases(text)
-    if not phrases:
-        return None
-    speech.prefetch(phrases[0], voice)
-    return phrases[0]
+    return phrases[0] if phrases and speech.prefetch(phrases[0], voice) else None
 
 
 def placeholder_speech(text: str, rate: int = SAMPLE_RATE, voice: Any = None) -> bytes:

@@ -312,14 +312,17 @@ _pending: dict[tuple[str, str], Future[bytes | None]] = {}
 MAX_PENDING = 16  # phrases made ahead, across sessions; each reply forgets its own when it stops
 
 
-def prefetch(text: str, voice: Any = None) -> None:
+def prefetch(text: str, voice: Any = None) -> bool:
     """Start speaking ``text`` in a thread; a later :func:`synthesize` of it waits for that
-    rather than speaking it again (the next phrase of a reply, while this one streams)."""
+    rather than speaking it again (the next phrase of a reply, while this one streams).
+    Whether this call started it: only then is it the caller's to :func:`forget` (another
+    session's reply may be making the same phrase)."""
     key = (text, voice_name(voice))
     with _cache_lock:
         if key in _cache or key in _pending or len(_pending) >= MAX_PENDING or not available():
-            return
+            return False
         _pending[key] = _ahead.submit(_synthesize, text, voice)
+        return True
 
 
 def forget(text: str, voice: Any = None) -> None:

@@ -213,3 +213,17 @@ def test_a_reply_cancelled_before_its_audio_forgets_its_first_phrase() -> None:
     assert speech._pending
     d.send({"type": "response.cancel"})
     assert not speech._pending
+
+
+def test_a_reply_cancelled_forgets_only_what_it_started_not_another_sessions_phrase() -> None:
+    first, second = SessionDriver(pace=1.0), SessionDriver(pace=1.0)
+    for d in (first, second):
+        d.send(user_text("What's the weather in Paris?"))
+        d.send({"type": "response.create"})  # the same reply: the first session's phrase
+    pending = dict(speech._pending)
+    assert len(pending) == 1
+    second.send({"type": "response.cancel"})
+    assert speech._pending == pending  # still the first session's, made for it
+    events = first.advance(30.0)
+    assert not speech._pending  # taken by its own reply
+    assert any(e["type"] == "response.output_audio.delta" for e in events)
