@@ -280,7 +280,7 @@ class _Pump:
         loop, session = self.loop, self.session
         try:
             started = loop.time()
-            now = self.clock()
+            now = self.origin + (started - self.origin) * self.scale  # self.clock(), at started
             session.receive(text, now)
             outputs = session.due(now)
             spent = loop.time() - started

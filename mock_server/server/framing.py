@@ -168,7 +168,9 @@ class BatchConnection(ServerConnection):
             return False
         if self.protocol.writes:  # websockets' own queued bytes (a pong) go first
             self.send_data()
-        if texts:
+        if len(texts) == 1:
+            self.transport.write(text_frame(texts[0].encode()))
+        elif texts:
             self.transport.write(b"".join([text_frame(text.encode()) for text in texts]))
         return True
 
