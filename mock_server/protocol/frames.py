@@ -9,10 +9,11 @@ session answers with an ``invalid_json`` error (the connection survives). orjson
 frames it certainly reads alike (see :func:`_read`); the strict decoder reads the rest and
 gives every error. :func:`read_frame` is the one classification of a client frame (binary,
 invalid JSON, too deep, not an object), used by the session, which answers a malformed frame,
-and by the relay, which notes it and passes it on. :func:`wire_json` writes every server event (orjson, with :data:`WIRE_JSON`'s text where
-orjson's could differ); :data:`WIRE_JSON` and :func:`standard_json` are compact and refuse
-NaN, so that a non-finite number in what a scenario gives, or in the session object, is a bug
-found at once rather than a frame a strict client cannot parse.
+and by the relay, which notes it and passes it on. :func:`wire_json` writes every server
+event (orjson, with :data:`WIRE_JSON`'s text where orjson's could differ); :data:`WIRE_JSON`
+and :func:`standard_json` are compact and refuse NaN, so that a non-finite number in what a
+scenario gives, or in the session object, is a bug found at once rather than a frame a strict
+client cannot parse.
 """
 
 from __future__ import annotations
