@@ -209,6 +209,8 @@ class Responses:
             self.reached(run, "before_response")
         run.stream = streaming.stream_response(self, run)
         self.runs.append(run)
+        # The context copies the whole conversation, which each collection walks while it lives.
+        del context, request
         # Emit what is due now, so that response.created precedes anything a later client
         # event causes.
         self.advance(run, self.clock.now)
