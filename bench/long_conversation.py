@@ -5,8 +5,9 @@ does) through ``turns`` text turns: a user ``input_text`` item, ``response.creat
 events due until ``response.done``. Each turn is timed with ``time.perf_counter``. The
 baseline, measured in the same run, is the mean of a session's first ``window`` turns; the
 figure is the mean of the last ``window`` turns of a session of ``turns``. The two windows run
-interleaved, turn by turn, once the long session has played its earlier turns; each figure is
-the least of ``runs`` such runs. Target: the last turns cost at most 1.10x the first.
+interleaved, turn by turn, once the long session has played its earlier turns, with the cyclic
+collector paused (see :func:`window_seconds`); each figure is the least of ``runs`` such runs.
+Target: the last turns cost at most 1.10x the first.
 ``python -m bench.long_conversation --profile`` prints a cProfile of the last window's turns.
 """
 
