@@ -167,8 +167,9 @@ class _Pump:
         self.rest = 0.0  # how long the task waits after a costly frame read() took
         self.failure: Exception | None = None  # a bug raised in read(), raised by the task
 
-    def clock(self) -> float:
-        return self.origin + (self.loop.time() - self.origin) * self.scale
+    def clock(self, at: float | None = None) -> float:
+        """The session's time at the loop's time ``at`` (None: now)."""
+        return self.origin + ((self.loop.time() if at is None else at) - self.origin) * self.scale
 
     async def run(self) -> None:
         from mock_server.session import Close, Drop, RawFrame, ServerEvent
@@ -280,7 +281,7 @@ class _Pump:
         loop, session = self.loop, self.session
         try:
             started = loop.time()
-            now = self.origin + (started - self.origin) * self.scale  # self.clock(), at started
+            now = self.clock(started)
             session.receive(text, now)
             outputs = session.due(now)
             spent = loop.time() - started
